@@ -1,0 +1,5 @@
+"""Allow `python -m scimgate`."""
+
+from scimgate.cli import main
+
+main()

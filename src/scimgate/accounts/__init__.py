@@ -1,0 +1,1 @@
+"""Accounts, the enterprise entitlement, and provisioning tokens."""

@@ -1,0 +1,108 @@
+"""Account lifecycle and provisioning tokens: 256-bit secrets, shown once, stored as SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from scimgate.errors import ForbiddenError, InvalidValueError, NotFoundError
+from scimgate.store import accounts as store
+from scimgate.store.database import utcnow
+
+TOKEN_PREFIX = "sgp_"
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token: the secret (shown once) and what is kept of it."""
+
+    id: int
+    token: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a valid bearer token speaks for."""
+
+    account_id: int
+    token_id: int
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 is enough for 256-bit random secrets (no dictionary to attack)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_account(conn: Connection, slug: str, *, name: str | None = None, entitled: bool = False) -> dict[str, Any]:
+    """Create an account; the slug is lower-case letters, digits and dashes."""
+    if not _SLUG.match(slug):
+        raise InvalidValueError("A slug is 1-63 lower-case letters, digits or dashes, starting with a letter or digit")
+    name = (name or slug).strip()
+    if not name or len(name) > 255:
+        raise InvalidValueError("A name is 1-255 characters")
+    store.insert_account(conn, slug=slug, name=name, entitled=entitled, now=utcnow())
+    return store.get_account(conn, slug)
+
+
+def entitle(conn: Connection, slug: str) -> dict[str, Any]:
+    """The operator turns the enterprise feature on for an account."""
+    row = store.get_account(conn, slug)
+    store.update_account(conn, row["id"], provisioning_entitled=True)
+    return store.get_account(conn, slug)
+
+
+def issue_token(conn: Connection, account_id: int, *, name: str = "") -> IssuedToken:
+    """A new live token; earlier ones stay live until revoked (rotation)."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    prefix = token[:12]
+    token_id = store.insert_token(
+        conn, account_id, token_hash=hash_token(token), prefix=prefix, name=name[:255], now=utcnow()
+    )
+    return IssuedToken(id=token_id, token=token, prefix=prefix)
+
+
+def activate_provisioning(conn: Connection, slug: str) -> IssuedToken:
+    """Turn provisioning on and issue a Secret Token; refused unless the account is entitled."""
+    row = store.get_account(conn, slug)
+    if not row["provisioning_entitled"]:
+        raise ForbiddenError(
+            f"User provisioning is an enterprise feature: ask your operator to entitle account {slug!r} "
+            f"(scimgate account entitle {slug})"
+        )
+    store.update_account(conn, row["id"], provisioning_active=True)
+    return issue_token(conn, row["id"], name="activation")
+
+
+def deactivate_provisioning(conn: Connection, slug: str) -> None:
+    """Turn provisioning off: every token stops working at once (401), none is deleted."""
+    row = store.get_account(conn, slug)
+    store.update_account(conn, row["id"], provisioning_active=False)
+
+
+def revoke_token(conn: Connection, slug: str, token_id: int) -> None:
+    """Revoke a token; the next request with it gets 401."""
+    row = store.get_account(conn, slug)
+    if not store.revoke_token(conn, row["id"], token_id, utcnow()):
+        raise NotFoundError(f"No live token {token_id} in account {slug!r}")
+
+
+def authenticate(conn: Connection, token: str) -> Principal | None:
+    """The account a bearer token opens, or None (unknown, revoked, or provisioning off)."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 256:
+        return None
+    digest = hash_token(token)
+    row = store.find_live_token(conn, digest)
+    if row is None or not hmac.compare_digest(row["token_hash"], digest):
+        return None
+    if not row["provisioning_active"]:
+        return None
+    store.touch_token(conn, row["id"], row["last_used_at"], utcnow())
+    return Principal(account_id=row["account_id"], token_id=row["id"])

@@ -1,0 +1,43 @@
+"""Domain errors: facts about what went wrong, with no HTTP in them.
+
+ServiceError
+ +-- NotFoundError        a resource or account does not exist (in this account)
+ +-- ConflictError        a uniqueness rule would be broken
+ +-- InvalidValueError    a value is not acceptable
+ +-- PreconditionFailedError  an If-Match version is stale
+ +-- ForbiddenError       the account may not do this (e.g. not entitled)
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFoundError(ServiceError):
+    """Something addressed by id or name does not exist for this account."""
+
+
+class ConflictError(ServiceError):
+    """A uniqueness rule (enforced by the database) would be broken."""
+
+    def __init__(self, detail: str, attribute: str | None = None) -> None:
+        super().__init__(detail)
+        self.attribute = attribute
+
+
+class InvalidValueError(ServiceError):
+    """A value given from outside is not acceptable."""
+
+
+class PreconditionFailedError(ServiceError):
+    """The version the client holds is not the current one."""
+
+
+class ForbiddenError(ServiceError):
+    """The account is not allowed to do this."""

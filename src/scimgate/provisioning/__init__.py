@@ -1,0 +1,1 @@
+"""Use-cases behind /scim/v2: create, read, search, replace, patch and delete Users and Groups."""

@@ -1,0 +1,139 @@
+"""The staging directory's use-cases. Callers own the transaction; these functions never commit.
+
+Each takes the connection and the account id first. Writes are optimistic: an update
+applies only if the version it read is still current, and is retried on a race, so two
+concurrent PATCHes never lose each other's changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Sequence
+
+from sqlalchemy import Connection
+
+from scimgate.errors import ConflictError, NotFoundError, PreconditionFailedError
+from scimgate.scim.patch import MemberOp, apply_patch
+from scimgate.scim.render import etag
+from scimgate.scim.resource import normalise
+from scimgate.scim.schema import schema_for
+from scimgate.store import directory as store
+
+_RETRIES = 5
+
+
+@dataclass
+class Written:
+    """The row after a write, what the request carried that was not kept, and whether it changed."""
+
+    row: dict[str, Any]
+    ignored: list[str] = field(default_factory=list)
+    changed: bool = True
+
+
+def _not_found(kind: str, resource_id: str) -> NotFoundError:
+    return NotFoundError(f"{kind} {resource_id!r} not found")
+
+
+def get(conn: Connection, account_id: int, kind: str, resource_id: str) -> dict[str, Any]:
+    """One resource of this account, or NotFoundError."""
+    row = store.get_resource(conn, account_id, kind, resource_id)
+    if row is None:
+        raise _not_found(kind, resource_id)
+    return row
+
+
+def check_version(row: dict[str, Any], if_match: str | None) -> None:
+    """If-Match (RFC 7644 §3.14): a stale version is a PreconditionFailedError."""
+    if if_match is None or if_match.strip() == "*":
+        return
+    wanted = {tag.strip() for tag in if_match.split(",")}
+    current = etag(row["version"])
+    if current not in wanted and current.removeprefix("W/") not in wanted:
+        raise PreconditionFailedError(f"Version {current} is current, not {if_match}")
+
+
+def create(conn: Connection, account_id: int, kind: str, body: Any, *, now: datetime) -> Written:
+    """Validate a POST body and insert it (and a group's members as rows)."""
+    normalised = normalise(body, schema_for(kind))
+    row = store.insert_resource(conn, account_id, kind, doc=normalised.doc, now=now)
+    if kind == "Group" and normalised.members:
+        store.add_members(conn, account_id, row["id"], normalised.members)
+    return Written(row=row, ignored=normalised.ignored)
+
+
+def replace(
+    conn: Connection, account_id: int, kind: str, resource_id: str, body: Any, *, now: datetime, if_match: str | None
+) -> Written:
+    """PUT: the body becomes the resource; a group's members are replaced only if `members` is sent."""
+    normalised = normalise(body, schema_for(kind))
+    for _ in range(_RETRIES):
+        row = get(conn, account_id, kind, resource_id)
+        check_version(row, if_match)
+        changed = normalised.doc != row["doc"]
+        if changed:
+            updated = store.update_resource(
+                conn, account_id, kind, resource_id, doc=normalised.doc, expected_version=row["version"], now=now
+            )
+            if updated is None:
+                continue
+            row = {**row, **updated}
+        if kind == "Group" and normalised.members is not None:
+            moved = _apply_member_ops(conn, account_id, resource_id, [MemberOp("replace", members=tuple(normalised.members))])
+            if moved and not changed:
+                store.touch_resource(conn, account_id, kind, resource_id, now=now)
+                row = get(conn, account_id, kind, resource_id)
+                changed = True
+        return Written(row=row, ignored=normalised.ignored, changed=changed)
+    raise ConflictError(f"{kind} {resource_id!r} is being changed concurrently; retry")
+
+
+def patch(
+    conn: Connection, account_id: int, kind: str, resource_id: str, body: Any, *, now: datetime, if_match: str | None, max_operations: int
+) -> Written:
+    """PATCH: apply operations to the stored document; member operations become row changes."""
+    schema = schema_for(kind)
+    for _ in range(_RETRIES):
+        row = get(conn, account_id, kind, resource_id)
+        check_version(row, if_match)
+        outcome = apply_patch(row["doc"], body, schema, max_operations=max_operations)
+        if outcome.changed:
+            updated = store.update_resource(
+                conn, account_id, kind, resource_id, doc=outcome.doc, expected_version=row["version"], now=now
+            )
+            if updated is None:
+                continue
+            row = {**row, **updated}
+        moved = _apply_member_ops(conn, account_id, resource_id, outcome.member_ops) if outcome.member_ops else 0
+        if moved and not outcome.changed:
+            store.touch_resource(conn, account_id, kind, resource_id, now=now)
+            row = {**row, "version": row["version"] + 1, "updated_at": now}
+        return Written(row=row, ignored=outcome.ignored, changed=outcome.changed or bool(moved))
+    raise ConflictError(f"{kind} {resource_id!r} is being changed concurrently; retry")
+
+
+def _apply_member_ops(conn: Connection, account_id: int, group_id: str, ops: Sequence[MemberOp]) -> int:
+    """Apply member operations in order; returns how many rows changed (cost: the batch size)."""
+    moved = 0
+    for op in ops:
+        if op.kind == "add":
+            moved += store.add_members(conn, account_id, group_id, op.members)
+        elif op.kind == "remove":
+            moved += store.remove_members(conn, account_id, group_id, None if op.all else op.ids)
+        else:
+            wanted = {m["value"]: m for m in op.members}
+            current = {m["value"] for m in store.members_of(conn, account_id, [group_id])[group_id]}
+            doomed = [i for i in current if i not in wanted]
+            fresh = [m for i, m in wanted.items() if i not in current]
+            moved += store.remove_members(conn, account_id, group_id, doomed) if doomed else 0
+            moved += store.add_members(conn, account_id, group_id, fresh) if fresh else 0
+    return moved
+
+
+def delete(conn: Connection, account_id: int, kind: str, resource_id: str, *, if_match: str | None) -> None:
+    """DELETE: the resource and its memberships; NotFoundError if it is not there."""
+    row = get(conn, account_id, kind, resource_id)
+    check_version(row, if_match)
+    if not store.delete_resource(conn, account_id, kind, resource_id):
+        raise _not_found(kind, resource_id)

@@ -1,0 +1,81 @@
+"""Discovery documents: /ServiceProviderConfig, /ResourceTypes and /Schemas (RFC 7644 §4)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Protocol
+
+from scimgate.scim.constants import (
+    ENTERPRISE_USER_SCHEMA,
+    GROUP_SCHEMA,
+    RESOURCE_TYPE_SCHEMA,
+    SPC_SCHEMA,
+    USER_SCHEMA,
+)
+from scimgate.scim.schema import schema_documents
+
+
+class _Limits(Protocol):
+    max_page_size: int
+    max_body_bytes: int
+    max_patch_operations: int
+
+
+def service_provider_config(base_url: str, limits: _Limits) -> dict[str, Any]:
+    """What this server supports: PATCH, filter, sort, ETags; no bulk, no password change."""
+    return {
+        "schemas": [SPC_SCHEMA],
+        "documentationUri": "https://github.com/scimgate/scimgate/blob/main/docs/scim.md",
+        "patch": {"supported": True},
+        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+        "filter": {"supported": True, "maxResults": limits.max_page_size},
+        "changePassword": {"supported": False},
+        "sort": {"supported": True},
+        "etag": {"supported": True},
+        "authenticationSchemes": [
+            {
+                "type": "oauthbearertoken",
+                "name": "OAuth Bearer Token",
+                "description": "The Secret Token from the account's User Provisioning settings, sent as "
+                "'Authorization: Bearer <token>'",
+                "primary": True,
+            }
+        ],
+        "meta": {"resourceType": "ServiceProviderConfig", "location": f"{base_url}/ServiceProviderConfig"},
+    }
+
+
+def resource_types(base_url: str) -> list[dict[str, Any]]:
+    """The User (with the enterprise extension) and Group resource types."""
+    return [
+        {
+            "schemas": [RESOURCE_TYPE_SCHEMA],
+            "id": "User",
+            "name": "User",
+            "endpoint": "/Users",
+            "description": "User Account",
+            "schema": USER_SCHEMA,
+            "schemaExtensions": [{"schema": ENTERPRISE_USER_SCHEMA, "required": False}],
+            "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/User"},
+        },
+        {
+            "schemas": [RESOURCE_TYPE_SCHEMA],
+            "id": "Group",
+            "name": "Group",
+            "endpoint": "/Groups",
+            "description": "Group",
+            "schema": GROUP_SCHEMA,
+            "schemaExtensions": [],
+            "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/Group"},
+        },
+    ]
+
+
+def schemas_list(base_url: str) -> list[dict[str, Any]]:
+    """The three schemas, with absolute meta.location."""
+    out = []
+    for urn, doc in schema_documents().items():
+        item = copy.deepcopy(doc)
+        item["meta"] = {"resourceType": "Schema", "location": f"{base_url}/Schemas/{urn}"}
+        out.append(item)
+    return out

@@ -1,0 +1,200 @@
+"""Filter parsing (RFC 7644 §3.4.2.2) on top of the scim2-models grammar, plus in-memory evaluation.
+
+The grammar and syntax tree are scim2-models'. What we add: the bounded length, the
+Entra tolerance for unquoted values, and an evaluator for value filters on stored JSON
+(PATCH paths such as `emails[type eq "work"]`, and the in-memory twin of the SQL compiler).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from scim2_models import InvalidFilterException, InvalidPathException, Path, ScimFilter
+from scim2_models.path import (
+    AttrPath,
+    CompareOperator,
+    Comparison,
+    FilterNode,
+    LogicalExpr,
+    LogicalOperator,
+    Not,
+    Present,
+    ValuePath,
+)
+
+from scimgate.scim.constants import MAX_FILTER_LENGTH
+from scimgate.scim.errors import InvalidFilterError, InvalidPathError
+from scimgate.scim.schema import AttrDef
+
+__all__ = [
+    "AttrPath",
+    "CompareOperator",
+    "Comparison",
+    "FilterNode",
+    "LogicalExpr",
+    "LogicalOperator",
+    "Not",
+    "Present",
+    "ValuePath",
+    "parse_filter",
+    "parse_path",
+    "value_matches",
+]
+
+_BAREWORD = re.compile(
+    r"""(?i)\b(eq|ne|co|sw|ew|gt|ge|lt|le)(\s+)([^\s"()\[\]]+)"""
+)
+_JSON_LITERAL = re.compile(r"(?i)^(true|false|null|-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?)$")
+
+
+def _quote_barewords(expression: str) -> str:
+    """Entra's documented lookup `externalId eq jyoung` carries an unquoted string: quote it."""
+
+    def repl(match: re.Match[str]) -> str:
+        word = match.group(3)
+        if _JSON_LITERAL.match(word):
+            return match.group(0)
+        return f"{match.group(1)}{match.group(2)}{json.dumps(word)}"
+
+    return _BAREWORD.sub(repl, expression)
+
+
+def parse_filter(expression: str) -> FilterNode:
+    """Parse a filter into scim2-models' syntax tree; raise InvalidFilterError on bad input."""
+    if len(expression) > MAX_FILTER_LENGTH:
+        raise InvalidFilterError(f"The filter is longer than {MAX_FILTER_LENGTH} characters")
+    if not expression.strip():
+        raise InvalidFilterError("The filter is empty")
+    try:
+        return ScimFilter(expression).ast
+    except InvalidFilterException as first:
+        quoted = _quote_barewords(expression)
+        if quoted != expression:
+            try:
+                return ScimFilter(quoted).ast
+            except InvalidFilterException:
+                pass
+        raise InvalidFilterError(f"Invalid filter {expression!r}: {first.detail}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InvalidFilterError(f"Invalid filter {expression!r}: {exc}") from None
+
+
+def parse_path(path: str) -> Any:
+    """Parse a PATCH path: AttrPath, or ValuePath (optionally with a sub-attribute)."""
+    if len(path) > MAX_FILTER_LENGTH:
+        raise InvalidPathError("The path is too long")
+    try:
+        return Path(path).ast
+    except InvalidPathException as first:
+        quoted = _quote_barewords(path)
+        if quoted != path:
+            try:
+                return Path(quoted).ast
+            except InvalidPathException:
+                pass
+        raise InvalidPathError(f"Invalid path {path!r}: {first.detail}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InvalidPathError(f"Invalid path {path!r}: {exc}") from None
+
+
+def _parse_datetime(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _normalise(value: Any, attr: AttrDef | None) -> Any:
+    """Bring a stored or filter value to a comparable form for this attribute."""
+    if value is None:
+        return None
+    kind = attr.type if attr else "string"
+    if kind == "boolean":
+        if isinstance(value, str):
+            return value.strip().lower() == "true"
+        return bool(value)
+    if kind == "dateTime":
+        return _parse_datetime(value)
+    if kind in ("integer", "decimal"):
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if isinstance(value, str):
+        return value if attr is not None and attr.case_exact else value.lower()
+    return value
+
+
+def compare(op: CompareOperator, stored: Any, wanted: Any, attr: AttrDef | None) -> bool:
+    """RFC 7644 §3.4.2.2 comparison of one stored value with a filter value."""
+    left = _normalise(stored, attr)
+    right = _normalise(wanted, attr)
+    if op == CompareOperator.eq:
+        return left == right
+    if op == CompareOperator.ne:
+        return left != right
+    if left is None or right is None:
+        return False
+    if op in (CompareOperator.co, CompareOperator.sw, CompareOperator.ew):
+        if not isinstance(left, str) or not isinstance(right, str):
+            return False
+        if op == CompareOperator.co:
+            return right in left
+        if op == CompareOperator.sw:
+            return left.startswith(right)
+        return left.endswith(right)
+    try:
+        if op == CompareOperator.gt:
+            return left > right
+        if op == CompareOperator.ge:
+            return left >= right
+        if op == CompareOperator.lt:
+            return left < right
+        if op == CompareOperator.le:
+            return left <= right
+    except TypeError:
+        return False
+    return False
+
+
+def _present(value: Any) -> bool:
+    return value not in (None, "", [], {})
+
+
+def value_matches(node: FilterNode, element: Any, attr: AttrDef) -> bool:
+    """Whether one element of multi-valued attribute `attr` matches a value filter.
+
+    Inside brackets attribute names are sub-attributes of `attr`; a simple
+    multi-valued attribute (no sub-attributes) compares its values as `value`.
+    """
+    if isinstance(node, LogicalExpr):
+        if node.op == LogicalOperator.and_:
+            return all(value_matches(t, element, attr) for t in node.terms)
+        return any(value_matches(t, element, attr) for t in node.terms)
+    if isinstance(node, Not):
+        return not value_matches(node.expr, element, attr)
+    if isinstance(node, (Comparison, Present)):
+        name = node.attr_path.attr
+        if isinstance(element, dict):
+            sub = attr.sub_attr(name)
+            stored = _get_ci(element, name)
+        else:
+            sub = AttrDef(name="value", type=attr.type, case_exact=attr.case_exact)
+            stored = element if name.lower() == "value" else None
+        if isinstance(node, Present):
+            return _present(stored)
+        return compare(node.op, stored, node.value, sub)
+    raise InvalidFilterError("Nested value filters are not supported")
+
+
+def _get_ci(obj: dict[str, Any], name: str) -> Any:
+    """Case-insensitive key lookup: attribute names are case-insensitive (RFC 7643 §2.1)."""
+    if name in obj:
+        return obj[name]
+    lowered = name.lower()
+    for key, value in obj.items():
+        if key.lower() == lowered:
+            return value
+    return None

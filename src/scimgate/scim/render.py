@@ -1,0 +1,211 @@
+"""Stored rows to SCIM JSON: resources, projections (attributes/excludedAttributes) and ListResponses.
+
+Reads render what the database holds into plain dicts for orjson; no model objects are
+built per resource.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from scimgate.scim.constants import LIST_RESPONSE, URN_PREFIX
+from scimgate.scim.errors import InvalidValueError
+from scimgate.scim.constants import MAX_ATTRIBUTES_PARAM
+from scimgate.scim.schema import ResourceSchema
+
+_ALWAYS = ("schemas", "id")
+
+
+def timestamp(value: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds, e.g. 2026-11-29T03:44:40.570Z."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def etag(version: int) -> str:
+    """A weak ETag from the row version (RFC 7644 §3.14)."""
+    return f'W/"{version}"'
+
+
+def render_resource(
+    kind: str,
+    row: dict[str, Any],
+    *,
+    base_url: str,
+    members: list[dict[str, Any]] | None = None,
+    groups: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A stored User or Group row as its SCIM representation."""
+    doc = row["doc"]
+    endpoint = "Users" if kind == "User" else "Groups"
+    out: dict[str, Any] = {"schemas": doc.get("schemas") or [], "id": row["id"]}
+    for key, value in doc.items():
+        if key != "schemas":
+            out[key] = value
+    if kind == "User":
+        out["active"] = bool(row["active"])
+        if groups:
+            out["groups"] = [
+                {"value": g["value"], "$ref": f"{base_url}/Groups/{g['value']}", "display": g["display"], "type": "direct"}
+                for g in groups
+            ]
+    if members is not None:
+        out["members"] = [
+            {
+                "value": m["value"],
+                "$ref": f"{base_url}/{'Users' if m['type'] == 'User' else 'Groups'}/{m['value']}",
+                "type": m["type"],
+                **({"display": m["display"]} if m.get("display") else {}),
+            }
+            for m in members
+        ]
+    out["meta"] = {
+        "resourceType": kind,
+        "created": timestamp(row["created_at"]),
+        "lastModified": timestamp(row["updated_at"]),
+        "location": f"{base_url}/{endpoint}/{row['id']}",
+        "version": etag(row["version"]),
+    }
+    return out
+
+
+def list_response(resources: list[dict[str, Any]], *, total: int, start_index: int) -> dict[str, Any]:
+    """RFC 7644 §3.4.2 ListResponse; totalResults counts every match, not the page."""
+    return {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "Resources": resources,
+        "startIndex": start_index,
+        "itemsPerPage": len(resources),
+    }
+
+
+def parse_attribute_list(raw: str | None) -> list[str] | None:
+    """`attributes=userName,name.givenName` to a list; None when absent."""
+    if raw is None:
+        return None
+    names = [part.strip() for part in raw.split(",") if part.strip()]
+    if len(names) > MAX_ATTRIBUTES_PARAM:
+        raise InvalidValueError(f"At most {MAX_ATTRIBUTES_PARAM} attribute names")
+    return names
+
+
+class Projection:
+    """`attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5) resolved against one schema."""
+
+    def __init__(self, schema: ResourceSchema, attributes: list[str] | None, excluded: list[str] | None) -> None:
+        self.schema = schema
+        self.include = self._resolve(attributes) if attributes else None
+        self.exclude = self._resolve(excluded) if excluded else []
+
+    def _resolve(self, names: Iterable[str]) -> list[tuple[str | None, str | None, str | None]]:
+        """Each name to (extension urn | None, attribute | None for a whole extension, sub-attribute)."""
+        out: list[tuple[str | None, str | None, str | None]] = []
+        for name in names:
+            if name.lower().startswith(URN_PREFIX):
+                known = self.schema.extension(name)
+                if known is not None or name.lower() == self.schema.core_urn.lower():
+                    out.append((known[0] if known else None, None, None))
+                    continue
+                urn, _, rest = name.rpartition(":")
+                attr, _, sub = rest.partition(".")
+                resolved = self.schema.resolve(urn, attr)
+                if resolved is not None:
+                    canonical, definition = resolved
+                    out.append((canonical, definition.name if self.schema.extension(canonical or "") or canonical is None else attr, _sub_name(definition, sub)))
+                else:
+                    out.append((name, None, None))  # an unknown extension: match its key literally
+                continue
+            attr, _, sub = name.partition(".")
+            resolved = self.schema.resolve(None, attr)
+            if resolved is None:
+                continue
+            canonical, definition = resolved
+            out.append((canonical, definition.name, _sub_name(definition, sub)))
+        return out
+
+    def wants(self, attribute: str) -> bool:
+        """Whether a core attribute (e.g. `members`) will be in the output at all."""
+        if any(urn is None and attr == attribute and sub is None for urn, attr, sub in self.exclude):
+            return False
+        if self.include is None:
+            return True
+        return any(urn is None and attr == attribute for urn, attr, _sub in self.include)
+
+    def apply(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """The resource with only the requested attributes (always `schemas` and `id`)."""
+        if self.include is None and not self.exclude:
+            return resource
+        if self.include is not None:
+            out: dict[str, Any] = {k: resource[k] for k in _ALWAYS if k in resource}
+            for urn, attr, sub in self.include:
+                _copy(resource, out, urn, attr, sub)
+        else:
+            out = dict(resource)
+        for urn, attr, sub in self.exclude:
+            _remove(out, urn, attr, sub)
+        return out
+
+
+def _sub_name(definition: Any, sub: str) -> str | None:
+    if not sub:
+        return None
+    found = definition.sub_attr(sub)
+    return found.name if found else sub
+
+
+def _copy(src: dict[str, Any], dst: dict[str, Any], urn: str | None, attr: str | None, sub: str | None) -> None:
+    if urn is not None:
+        if urn not in src:
+            return
+        if attr is None:
+            dst[urn] = src[urn]
+            return
+        inner_dst = dst.setdefault(urn, {})
+        _copy(src[urn], inner_dst, None, attr, sub)
+        if not inner_dst:
+            del dst[urn]
+        return
+    if attr is None or attr not in src:
+        return
+    value = src[attr]
+    if sub is None:
+        dst[attr] = value
+    elif isinstance(value, dict):
+        if sub in value:
+            dst.setdefault(attr, {})[sub] = value[sub]
+    elif isinstance(value, list):
+        picked = [{sub: item[sub]} for item in value if isinstance(item, dict) and sub in item]
+        if picked:
+            dst[attr] = picked
+
+
+def _remove(out: dict[str, Any], urn: str | None, attr: str | None, sub: str | None) -> None:
+    if attr in _ALWAYS and urn is None:
+        return
+    if urn is not None:
+        if urn not in out:
+            return
+        if attr is None:
+            del out[urn]
+            return
+        inner = dict(out[urn])
+        _remove(inner, None, attr, sub)
+        if inner:
+            out[urn] = inner
+        else:
+            del out[urn]
+        return
+    if attr is None or attr not in out:
+        return
+    if sub is None:
+        del out[attr]
+        return
+    value = out[attr]
+    if isinstance(value, dict):
+        out[attr] = {k: v for k, v in value.items() if k != sub}
+    elif isinstance(value, list):
+        out[attr] = [{k: v for k, v in item.items() if k != sub} if isinstance(item, dict) else item for item in value]

@@ -1,0 +1,261 @@
+"""Incoming User and Group bodies to the canonical document scimgate stores.
+
+Attribute names are matched case-insensitively and written in their schema spelling,
+values are checked against the attribute's type (derived from scim2-models' schemas),
+Entra's quirks are applied, and what the server does not keep is reported as `ignored`
+so the request log can show it. Group members are split off: they live as rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from scimgate.scim import quirks
+from scimgate.scim.constants import MAX_STRING_LENGTH, URN_PREFIX
+from scimgate.scim.errors import InvalidSyntaxError, InvalidValueError
+from scimgate.scim.schema import AttrDef, ResourceSchema
+
+# Read-only or server-computed attributes a client may echo back; never stored from input.
+_SERVER_ATTRS = {"id", "meta", "groups"}
+
+
+@dataclass
+class Normalised:
+    """A canonical document plus what was left out of it and the group members it named."""
+
+    doc: dict[str, Any]
+    ignored: list[str] = field(default_factory=list)
+    members: list[dict[str, Any]] | None = None
+
+
+def coerce(value: Any, attr: AttrDef, where: str, ignored: list[str]) -> Any:
+    """Check and convert one value for `attr`; None means "unassigned"."""
+    if value is None:
+        return None
+    if attr.multi:
+        if isinstance(value, dict) or not isinstance(value, list):
+            value = [value]
+        out = []
+        single = AttrDef(**{**_fields(attr), "multi": False})
+        for item in value:
+            item = coerce(item, single, where, ignored)
+            if item not in (None, {}, "") and item not in out:
+                out.append(item)
+        return out or None
+    kind = attr.type
+    if kind == "complex":
+        if not isinstance(value, dict):
+            raise InvalidValueError(f"Attribute {where!r} must be an object, got {type(value).__name__}")
+        out_obj: dict[str, Any] = {}
+        for key, sub_value in value.items():
+            sub = attr.sub_attr(key)
+            if sub is None:
+                ignored.append(f"{where}.{key}")
+                continue
+            coerced = coerce(sub_value, sub, f"{where}.{sub.name}", ignored)
+            if coerced is not None:
+                out_obj[sub.name] = coerced
+        return out_obj or None
+    if kind == "boolean":
+        return quirks.entra_string_boolean(value, where)
+    if kind in ("integer", "decimal"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidValueError(f"Attribute {where!r} must be a number, got {value!r}")
+        if kind == "integer" and isinstance(value, float):
+            if not value.is_integer():
+                raise InvalidValueError(f"Attribute {where!r} must be an integer, got {value!r}")
+            value = int(value)
+        return value
+    # string, reference, dateTime, binary: JSON strings
+    if not isinstance(value, str):
+        raise InvalidValueError(f"Attribute {where!r} must be a string, got {type(value).__name__}")
+    if len(value) > MAX_STRING_LENGTH:
+        raise InvalidValueError(f"Attribute {where!r} is longer than {MAX_STRING_LENGTH} characters")
+    return value
+
+
+def _fields(attr: AttrDef) -> dict[str, Any]:
+    return {
+        "name": attr.name,
+        "type": attr.type,
+        "multi": attr.multi,
+        "case_exact": attr.case_exact,
+        "mutability": attr.mutability,
+        "returned": attr.returned,
+        "required": attr.required,
+        "uniqueness": attr.uniqueness,
+        "sub": attr.sub,
+    }
+
+
+def split_urn_attr(key: str) -> tuple[str, str]:
+    """`urn:...:enterprise:2.0:User:department` -> (`urn:...:enterprise:2.0:User`, `department`)."""
+    urn, _, name = key.rpartition(":")
+    return urn, name
+
+
+def _set_extension_attr(
+    doc: dict[str, Any], schema: ResourceSchema, urn: str, name: str, value: Any, ignored: list[str]
+) -> None:
+    resolved = schema.resolve(urn, name.split(".")[0])
+    if resolved is None:
+        ignored.append(f"{urn}:{name}")
+        return
+    canonical_urn, attr = resolved
+    assert canonical_urn is not None
+    target = doc.setdefault(canonical_urn, {})
+    if canonical_urn.lower() == "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user" and attr.name == "manager":
+        manager = quirks.entra_manager_reference(value)
+        if manager is None:
+            target.pop("manager", None)
+        else:
+            target["manager"] = manager
+        return
+    if schema.extension(canonical_urn) is None:
+        # An IdP's own extension: kept as sent, since we have no schema to check it against.
+        coerced = quirks.drop_nulls(value)
+    else:
+        coerced = coerce(value, attr, f"{canonical_urn}:{attr.name}", ignored)
+    if coerced is None or coerced == "":
+        target.pop(attr.name, None)
+    else:
+        target[attr.name] = coerced
+
+
+def normalise(body: Any, schema: ResourceSchema) -> Normalised:
+    """Validate a POST/PUT body and return the document to store (without id and meta)."""
+    if not isinstance(body, dict):
+        raise InvalidSyntaxError("The request body must be a JSON object")
+    ignored: list[str] = []
+    doc: dict[str, Any] = {}
+    members: list[dict[str, Any]] | None = None
+    declared: list[str] = []
+    for key, value in body.items():
+        if not isinstance(key, str):
+            continue
+        lowered = key.lower()
+        if lowered == "schemas":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise InvalidSyntaxError("'schemas' must be a list of schema URIs")
+            declared = value
+            continue
+        if lowered in _SERVER_ATTRS:
+            continue
+        if key.startswith(URN_PREFIX) or key.lower().startswith(URN_PREFIX):
+            _absorb_urn_key(doc, schema, key, value, ignored)
+            continue
+        if value is None:
+            continue
+        attr = schema.attr(key)
+        if attr is None:
+            ignored.append(key)
+            continue
+        if schema.name == "Group" and attr.name == "members":
+            members = coerce_members(value)
+            continue
+        if attr.name == "password":
+            ignored.append("password (never stored)")
+            continue
+        coerced = coerce(value, attr, attr.name, ignored)
+        if coerced is not None:
+            doc[attr.name] = coerced
+    _finish(doc, schema, declared, ignored)
+    doc = {"schemas": doc.pop("schemas"), **doc}
+    return Normalised(doc=doc, ignored=ignored, members=members)
+
+
+def _absorb_urn_key(doc: dict[str, Any], schema: ResourceSchema, key: str, value: Any, ignored: list[str]) -> None:
+    """A URN key is an extension object, the core schema object, or one URN-qualified attribute."""
+    if key.lower() == schema.core_urn.lower():
+        if isinstance(value, dict):
+            for sub_key, sub_value in value.items():
+                attr = schema.attr(sub_key)
+                if attr is None or sub_value is None:
+                    ignored.append(f"{key}:{sub_key}")
+                    continue
+                coerced = coerce(sub_value, attr, attr.name, ignored)
+                if coerced is not None:
+                    doc[attr.name] = coerced
+        return
+    known = schema.extension(key)
+    if known is not None or (isinstance(value, dict) and _looks_like_schema_urn(key)):
+        if value is None:
+            return
+        if not isinstance(value, dict):
+            raise InvalidValueError(f"Extension {key!r} must be an object")
+        canonical = known[0] if known else key
+        for sub_key, sub_value in value.items():
+            if sub_value is None:
+                continue
+            _set_extension_attr(doc, schema, canonical, sub_key, sub_value, ignored)
+        if canonical in doc and not doc[canonical]:
+            del doc[canonical]
+        return
+    urn, name = split_urn_attr(key)
+    if urn and name and value is not None:
+        _set_extension_attr(doc, schema, urn, name, value, ignored)
+        if urn in doc and not doc[urn]:
+            del doc[urn]
+    elif value is not None:
+        ignored.append(key)
+
+
+def _looks_like_schema_urn(key: str) -> bool:
+    """A custom extension object key, e.g. `urn:ietf:params:scim:schemas:extension:Acme:2.0:User`."""
+    return key.count(":") >= 4
+
+
+def _finish(doc: dict[str, Any], schema: ResourceSchema, declared: list[str], ignored: list[str]) -> None:
+    """Check required attributes and rebuild `schemas` from what the document holds."""
+    for attr in schema.attrs.values():
+        if attr.required and attr.name not in doc:
+            raise InvalidValueError(f"Attribute {attr.name!r} is required")
+        if attr.required and isinstance(doc.get(attr.name), str) and not doc[attr.name].strip():
+            raise InvalidValueError(f"Attribute {attr.name!r} must not be empty")
+    known = {schema.core_urn.lower()} | set(schema.extensions)
+    for urn in declared:
+        if urn.lower() not in known and urn not in doc:
+            ignored.append(f"schemas: {urn}")
+    doc["schemas"] = schema_list(doc, schema)
+
+
+def schema_list(doc: dict[str, Any], schema: ResourceSchema) -> list[str]:
+    """`schemas` names the core schema and every extension the document carries."""
+    urns = [schema.core_urn]
+    for canonical, _attrs in schema.extensions.values():
+        if canonical in doc:
+            urns.append(canonical)
+    for key in doc:
+        if key.startswith(URN_PREFIX) and key not in urns and schema.extension(key) is None:
+            urns.append(key)
+    return urns
+
+
+def coerce_members(value: Any) -> list[dict[str, Any]]:
+    """Group members as sent (`[{"value": id, "$ref": null, "type": "User"}]`) to `[{"value", "type"}]`."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise InvalidValueError("'members' must be a list of objects with a 'value'")
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for item in value:
+        if isinstance(item, str):
+            item = {"value": item}
+        if not isinstance(item, dict):
+            raise InvalidValueError("Each member must be an object with a 'value'")
+        lowered = {str(k).lower(): v for k, v in item.items()}
+        member_id = lowered.get("value")
+        if not isinstance(member_id, str) or not member_id:
+            raise InvalidValueError("Each member needs a 'value': the id of a User or Group")
+        if len(member_id) > 255:
+            raise InvalidValueError("A member 'value' is longer than 255 characters")
+        kind = lowered.get("type")
+        if member_id in seen:
+            continue
+        seen.add(member_id)
+        out.append({"value": member_id, "type": kind if kind in ("User", "Group") else None})
+    return out

@@ -1,0 +1,169 @@
+"""Schemas of the resources scimgate serves, derived once from scim2-models.
+
+The discovery documents (/Schemas, /ResourceTypes) and the attribute index the filter
+and PATCH code resolve names against come from the same scim2-models definitions, so
+they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from scim2_models import Context, EnterpriseUser, Group, User
+
+from scimgate.scim.constants import (
+    ENTERPRISE_USER_SCHEMA,
+    GROUP_SCHEMA,
+    URN_PREFIX,
+    USER_SCHEMA,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AttrDef:
+    """One attribute's characteristics (RFC 7643 §2.2), indexed for case-insensitive lookup."""
+
+    name: str
+    type: str = "string"
+    multi: bool = False
+    case_exact: bool = False
+    mutability: str = "readWrite"
+    returned: str = "default"
+    required: bool = False
+    uniqueness: str = "none"
+    sub: dict[str, "AttrDef"] = field(default_factory=dict)
+
+    def sub_attr(self, name: str) -> "AttrDef | None":
+        """A sub-attribute by case-insensitive name."""
+        return self.sub.get(name.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSchema:
+    """A resource type: its core schema's attributes and its known extensions."""
+
+    name: str
+    endpoint: str
+    core_urn: str
+    attrs: dict[str, AttrDef]
+    extensions: dict[str, tuple[str, dict[str, AttrDef]]]
+
+    def attr(self, name: str) -> AttrDef | None:
+        """A core (or common) attribute by case-insensitive name."""
+        return self.attrs.get(name.lower())
+
+    def extension(self, urn: str) -> tuple[str, dict[str, AttrDef]] | None:
+        """A known extension's canonical URN and attributes, by case-insensitive URN."""
+        return self.extensions.get(urn.lower())
+
+    def resolve(self, urn: str | None, name: str) -> tuple[str | None, AttrDef] | None:
+        """Find attribute `name` under `urn` (None or the core URN: core); None if unknown.
+
+        Attributes of an extension scimgate has no schema for (an IdP's custom
+        extension) resolve to a free-form string attribute, since they are stored as sent.
+        """
+        if urn is None or urn.lower() == self.core_urn.lower():
+            found = self.attr(name)
+            if found is not None:
+                return (None, found)
+            if urn is None:
+                # Entra filters on `manager` without its extension URN.
+                for canonical, attrs in self.extensions.values():
+                    if name.lower() in attrs:
+                        return (canonical, attrs[name.lower()])
+            return None
+        known = self.extension(urn)
+        if known is not None:
+            canonical, attrs = known
+            found = attrs.get(name.lower())
+            return (canonical, found) if found else None
+        if urn.lower().startswith(URN_PREFIX):
+            return (urn, AttrDef(name=name))
+        return None
+
+
+def _attr_from_schema(raw: dict[str, Any]) -> AttrDef:
+    subs = {s["name"].lower(): _attr_from_schema(s) for s in raw.get("subAttributes") or []}
+    return AttrDef(
+        name=raw["name"],
+        type=raw.get("type", "string"),
+        multi=bool(raw.get("multiValued")),
+        case_exact=bool(raw.get("caseExact")),
+        mutability=raw.get("mutability", "readWrite"),
+        returned=raw.get("returned", "default"),
+        required=bool(raw.get("required")),
+        uniqueness=raw.get("uniqueness", "none"),
+        sub=subs,
+    )
+
+
+_META = AttrDef(
+    name="meta",
+    type="complex",
+    mutability="readOnly",
+    sub={
+        "resourcetype": AttrDef("resourceType", mutability="readOnly", case_exact=True),
+        "created": AttrDef("created", type="dateTime", mutability="readOnly"),
+        "lastmodified": AttrDef("lastModified", type="dateTime", mutability="readOnly"),
+        "location": AttrDef("location", type="reference", mutability="readOnly", case_exact=True),
+        "version": AttrDef("version", mutability="readOnly", case_exact=True),
+    },
+)
+
+COMMON_ATTRS = {
+    "id": AttrDef("id", case_exact=True, mutability="readOnly", returned="always", uniqueness="server"),
+    "externalid": AttrDef("externalId", case_exact=True),
+    "meta": _META,
+    "schemas": AttrDef("schemas", type="reference", multi=True, case_exact=True, returned="always"),
+}
+
+
+@cache
+def schema_documents() -> dict[str, dict[str, Any]]:
+    """The /Schemas resources, keyed by schema URN, as scim2-models describes them."""
+    docs: dict[str, dict[str, Any]] = {}
+    for model in (User, EnterpriseUser, Group):
+        doc = model.to_schema().model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+        docs[doc["id"]] = doc
+    # Entra requires unique group names and so do we: say so.
+    for attr in docs[GROUP_SCHEMA]["attributes"]:
+        if attr["name"] == "displayName":
+            attr["uniqueness"] = "server"
+    for urn, doc in docs.items():
+        doc["meta"] = {"resourceType": "Schema", "location": f"/Schemas/{urn}"}
+    return docs
+
+
+def _attrs(urn: str) -> dict[str, AttrDef]:
+    return {a["name"].lower(): _attr_from_schema(a) for a in schema_documents()[urn]["attributes"]}
+
+
+@cache
+def user_schema() -> ResourceSchema:
+    """The User resource type: core User plus the enterprise extension."""
+    return ResourceSchema(
+        name="User",
+        endpoint="/Users",
+        core_urn=USER_SCHEMA,
+        attrs={**_attrs(USER_SCHEMA), **COMMON_ATTRS},
+        extensions={ENTERPRISE_USER_SCHEMA.lower(): (ENTERPRISE_USER_SCHEMA, _attrs(ENTERPRISE_USER_SCHEMA))},
+    )
+
+
+@cache
+def group_schema() -> ResourceSchema:
+    """The Group resource type (no extension)."""
+    return ResourceSchema(
+        name="Group",
+        endpoint="/Groups",
+        core_urn=GROUP_SCHEMA,
+        attrs={**_attrs(GROUP_SCHEMA), **COMMON_ATTRS},
+        extensions={},
+    )
+
+
+def schema_for(kind: str) -> ResourceSchema:
+    """`User` or `Group` to its schema."""
+    return user_schema() if kind == "User" else group_schema()

@@ -1,0 +1,50 @@
+"""Process settings, read once from `SCIMGATE_*` environment variables and passed down."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a scimgate process is configured with; built by the entry point, never global."""
+
+    model_config = SettingsConfigDict(env_prefix="SCIMGATE_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///scimgate.db"
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: str = "dev-insecure-change-me"
+    environment: str = "development"
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_page_size: int = Field(default=1000, ge=1)
+    default_page_size: int = Field(default=100, ge=1)
+    max_patch_operations: int = Field(default=1000, ge=1)
+    request_log_max_rows: int = Field(default=10_000, ge=0)
+    request_log_max_days: int = Field(default=30, ge=1)
+    request_log_flush_seconds: float = Field(default=1.0, gt=0)
+    log_level: str = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        """Accept the `postgres://` spellings people paste and use psycopg 3."""
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix):]
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        """Keep one spelling so URLs are built by plain concatenation."""
+        return value.rstrip("/")
+
+    def check_production(self) -> None:
+        """Refuse an unsafe default secret outside development."""
+        if self.environment != "development" and self.secret_key == "dev-insecure-change-me":
+            raise ValueError("SCIMGATE_SECRET_KEY must be set outside development")
+
+    @property
+    def tenant_url(self) -> str:
+        """The SCIM base URL an IdP admin pastes as Tenant URL."""
+        return f"{self.public_url}/scim/v2"

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy 2 tables, engines, filter-to-SQL and account-scoped repositories."""

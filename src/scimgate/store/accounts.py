@@ -1,0 +1,104 @@
+"""Account and provisioning-token rows. Tokens are stored only as SHA-256 hashes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.exc import IntegrityError
+
+from scimgate.errors import ConflictError, NotFoundError
+from scimgate.store.database import as_utc
+from scimgate.store.tables import account, provisioning_token
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def insert_account(conn: Connection, *, slug: str, name: str, entitled: bool, now: datetime) -> int:
+    """Create an account; the slug is unique (database constraint)."""
+    try:
+        with conn.begin_nested():
+            result = conn.execute(
+                account.insert().values(
+                    slug=slug, name=name, provisioning_entitled=entitled, provisioning_active=False, created_at=now
+                )
+            )
+    except IntegrityError:
+        raise ConflictError(f"An account with slug {slug!r} already exists", attribute="slug") from None
+    return int(result.inserted_primary_key[0])
+
+
+def get_account(conn: Connection, slug: str) -> dict[str, Any]:
+    """The account row by slug, or NotFoundError."""
+    row = conn.execute(select(account).where(account.c.slug == slug)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"No account with slug {slug!r}")
+    return dict(row)
+
+
+def update_account(conn: Connection, account_id: int, **values: Any) -> None:
+    """Set columns of one account."""
+    conn.execute(update(account).where(account.c.id == account_id).values(**values))
+
+
+def insert_token(
+    conn: Connection, account_id: int, *, token_hash: str, prefix: str, name: str, now: datetime
+) -> int:
+    """Store a new token's hash."""
+    result = conn.execute(
+        provisioning_token.insert().values(
+            account_id=account_id, token_hash=token_hash, prefix=prefix, name=name, created_at=now
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def list_tokens(conn: Connection, account_id: int) -> list[dict[str, Any]]:
+    """Every token of an account, newest first (hashes left out)."""
+    t = provisioning_token
+    rows = conn.execute(
+        select(t.c.id, t.c.prefix, t.c.name, t.c.created_at, t.c.last_used_at, t.c.revoked_at)
+        .where(t.c.account_id == account_id)
+        .order_by(t.c.id.desc())
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def revoke_token(conn: Connection, account_id: int, token_id: int, now: datetime) -> bool:
+    """Revoke one live token of this account; False if there is none."""
+    t = provisioning_token
+    result = conn.execute(
+        update(t)
+        .where(t.c.account_id == account_id, t.c.id == token_id, t.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return result.rowcount == 1
+
+
+_AUTH_QUERY = (
+    select(
+        provisioning_token.c.id,
+        provisioning_token.c.account_id,
+        provisioning_token.c.token_hash,
+        provisioning_token.c.last_used_at,
+        account.c.provisioning_active,
+    )
+    .join(account, account.c.id == provisioning_token.c.account_id)
+    .where(provisioning_token.c.token_hash == bindparam("h"))
+    .where(provisioning_token.c.revoked_at.is_(None))
+)
+
+
+def find_live_token(conn: Connection, token_hash: str) -> dict[str, Any] | None:
+    """The live token with this hash, with its account's provisioning state."""
+    row = conn.execute(_AUTH_QUERY, {"h": token_hash}).mappings().first()
+    return dict(row) if row else None
+
+
+def touch_token(conn: Connection, token_id: int, last_used_at: datetime | None, now: datetime) -> None:
+    """Record use at most once a minute, so reads do not become writes."""
+    if last_used_at is None or now - as_utc(last_used_at) >= LAST_USED_RESOLUTION:
+        conn.execute(
+            update(provisioning_token).where(provisioning_token.c.id == token_id).values(last_used_at=now)
+        )

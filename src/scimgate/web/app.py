@@ -1,0 +1,88 @@
+"""The ASGI application factory: settings in, app out; nothing is built at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, AsyncIterator
+
+import orjson
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
+
+from scimgate import __version__
+from scimgate.scim import errors as scim_errors
+from scimgate.settings import Settings
+from scimgate.store.database import make_engine
+from scimgate.web.request_log import RequestLogBuffer
+from scimgate.web.scim_api import error_response, scim_routes
+
+log = logging.getLogger("scimgate")
+
+SCIM_PREFIX = "/scim/v2"
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+    """Build the app: /scim/v2 for IdPs, /healthz for load balancers."""
+    engine = engine or make_engine(settings.database_url)
+    buffer = RequestLogBuffer(
+        engine,
+        max_rows=settings.request_log_max_rows,
+        max_days=settings.request_log_max_days,
+        flush_seconds=settings.request_log_flush_seconds,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        flusher = asyncio.create_task(buffer.run())
+        try:
+            yield
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+
+    app = FastAPI(title="scimgate", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.request_log = buffer
+    scim = Mount(SCIM_PREFIX, routes=scim_routes(engine, settings, buffer))
+    app.router.routes.append(scim)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """404 and 405 under /scim/v2 speak SCIM, not text/plain."""
+        if request.url.path.startswith(SCIM_PREFIX):
+            if exc.status_code == 405:
+                return error_response(scim_errors.MethodNotAllowedError(f"{request.method} is not supported on {request.url.path}"))
+            if exc.status_code == 404:
+                return error_response(scim_errors.NotFoundError(f"No SCIM endpoint at {request.url.path}"))
+            error = scim_errors.ScimError(str(exc.detail))
+            error.status = exc.status_code
+            return error_response(error)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unhandled(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if request.url.path.startswith(SCIM_PREFIX):
+            return error_response(scim_errors.InternalError())
+        return Response(orjson.dumps({"detail": "Internal server error"}), status_code=500, media_type="application/json")
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Entry point for `uvicorn --factory scimgate.web.app:app_from_env` (used by `serve --workers`)."""
+    settings = Settings()
+    settings.check_production()
+    return create_app(settings)

@@ -1,0 +1,101 @@
+"""The per-account provisioning request log: buffered in memory, written in batches, bounded.
+
+SCIM requests are logged without a write of their own: entries are flushed about once a
+second in one transaction, and old rows are pruned by age and by count per account.
+Secrets never reach it: no headers and no bodies are kept, only method, path, query
+(with anything that looks like a token redacted), outcome and what was ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, insert, select
+
+from scimgate.store.database import utcnow
+from scimgate.store.tables import request_log
+
+log = logging.getLogger("scimgate.request_log")
+
+_SECRETS = re.compile(r"(?i)((?:token|secret|password|access_token|key)=)[^&]*|sgp_[A-Za-z0-9_-]+")
+_PRUNE_EVERY = 60
+
+
+def redact(text: str) -> str:
+    """Blank out anything in a query string that could be a credential."""
+    return _SECRETS.sub(lambda m: (m.group(1) or "") + "[redacted]", text)
+
+
+class RequestLogBuffer:
+    """Collects entries from request handlers and writes them in batches."""
+
+    def __init__(self, engine: Engine, *, max_rows: int, max_days: int, flush_seconds: float) -> None:
+        self.engine = engine
+        self.max_rows = max_rows
+        self.max_days = max_days
+        self.flush_seconds = flush_seconds
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._flushes = 0
+
+    def add(self, entry: dict[str, Any]) -> None:
+        """Queue one entry (called on the request path: no I/O)."""
+        if self.max_rows <= 0:
+            return
+        entry["query"] = redact(entry.get("query") or "")[:2000]
+        entry["path"] = entry["path"][:1024]
+        if entry.get("detail"):
+            entry["detail"] = entry["detail"][:2000]
+        with self._lock:
+            self._pending.append(entry)
+            if len(self._pending) > 100_000:  # the database is gone: keep memory bounded
+                del self._pending[:50_000]
+
+    def flush(self) -> int:
+        """Write what is pending; prune now and then. Returns how many entries were written."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if batch:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(request_log), batch)
+            except Exception:  # the log must never take the service down
+                log.exception("could not write %d request log entries", len(batch))
+                return 0
+        self._flushes += 1
+        if self._flushes % _PRUNE_EVERY == 1:
+            self.prune()
+        return len(batch)
+
+    def prune(self) -> None:
+        """Keep at most `max_rows` entries per account and none older than `max_days`."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(delete(request_log).where(request_log.c.at < utcnow() - timedelta(days=self.max_days)))
+                over = conn.execute(
+                    select(request_log.c.account_id, func.max(request_log.c.id))
+                    .group_by(request_log.c.account_id)
+                    .having(func.count() > self.max_rows)
+                ).all()
+                for account_id, newest in over:
+                    conn.execute(
+                        delete(request_log).where(
+                            request_log.c.account_id == account_id, request_log.c.id <= newest - self.max_rows
+                        )
+                    )
+        except Exception:
+            log.exception("could not prune the request log")
+
+    async def run(self) -> None:
+        """Flush periodically until cancelled, then once more."""
+        try:
+            while True:
+                await asyncio.sleep(self.flush_seconds)
+                self.flush()
+        finally:
+            self.flush()

@@ -1,0 +1,499 @@
+"""/scim/v2: thin handlers over provisioning.directory, with one error translation point.
+
+Handlers are plain functions run inside `ScimEndpoint`, which authenticates the bearer
+token, opens one transaction, turns every error into an RFC 7644 Error body, and
+records the request in the account's request log. Database calls are short indexed
+statements, so they run on the event loop thread: no thread hand-off per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import orjson
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from scimgate import errors as domain
+from scimgate.accounts.service import Principal, authenticate
+from scimgate.provisioning import directory
+from scimgate.scim import errors as scim_errors
+from scimgate.scim.constants import ACCEPTED_REQUEST_TYPES, MAX_JSON_DEPTH, MEDIA_TYPE, SEARCH_REQUEST
+from scimgate.scim.discovery import resource_types, schemas_list, service_provider_config
+from scimgate.scim.filter import parse_filter
+from scimgate.scim.render import Projection, etag, list_response, parse_attribute_list, render_resource
+from scimgate.scim.schema import schema_for
+from scimgate.settings import Settings
+from scimgate.store import directory as store
+from scimgate.store.database import utcnow
+from scimgate.store.filter_sql import compile_filter, sort_expression
+from scimgate.web.request_log import RequestLogBuffer
+
+log = logging.getLogger("scimgate.access")
+
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def scim_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON body with the SCIM media type."""
+    return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def error_response(error: scim_errors.ScimError) -> Response:
+    """The RFC 7644 §3.12 Error body for a protocol error."""
+    return scim_response(error.to_body(), error.status, error.headers or None)
+
+
+def translate(error: domain.ServiceError) -> scim_errors.ScimError:
+    """Domain errors to protocol errors: the one place this mapping lives."""
+    if isinstance(error, domain.NotFoundError):
+        return scim_errors.NotFoundError(error.detail)
+    if isinstance(error, domain.ConflictError):
+        if error.attribute:
+            return scim_errors.UniquenessError(error.detail)
+        return scim_errors.ConflictError(error.detail)
+    if isinstance(error, domain.PreconditionFailedError):
+        return scim_errors.PreconditionFailedError(error.detail)
+    if isinstance(error, domain.ForbiddenError):
+        return scim_errors.ForbiddenError(error.detail)
+    return scim_errors.InvalidValueError(error.detail)
+
+
+@dataclass
+class Call:
+    """What a handler gets: the request's parts, the account, its transaction and a scratchpad for the log."""
+
+    request: Request
+    conn: Connection
+    principal: Principal
+    settings: Settings
+    body: Any = None
+    ignored: list[str] = field(default_factory=list)
+    resource_id: str | None = None
+
+    @property
+    def account_id(self) -> int:
+        return self.principal.account_id
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.tenant_url
+
+    def param(self, name: str) -> str | None:
+        """A query parameter by case-insensitive name (`startindex` works like `startIndex`)."""
+        params = self.request.query_params
+        if name in params:
+            return params[name]
+        lowered = name.lower()
+        for key, value in params.items():
+            if key.lower() == lowered:
+                return value
+        return None
+
+
+class ScimEndpoint:
+    """Wraps a handler: auth, body, transaction, error translation, request log."""
+
+    def __init__(self, handler: Callable[[Call], Response], engine: Engine, settings: Settings, buffer: RequestLogBuffer | None) -> None:
+        self.handler = handler
+        self.engine = engine
+        self.settings = settings
+        self.buffer = buffer
+
+    async def __call__(self, request: Request) -> Response:
+        started = time.perf_counter()
+        call: Call | None = None
+        principal: Principal | None = None
+        error: scim_errors.ScimError | None = None
+        try:
+            body = await self._read_body(request) if request.method in _BODY_METHODS else None
+            token = _bearer(request)
+            with self.engine.begin() as conn:
+                principal = authenticate(conn, token) if token else None
+                if principal is None:
+                    raise scim_errors.UnauthorizedError()
+                call = Call(request=request, conn=conn, principal=principal, settings=self.settings, body=body)
+                response = self.handler(call)
+        except scim_errors.ScimError as exc:
+            error = exc
+        except domain.ServiceError as exc:
+            error = translate(exc)
+        except OperationalError:
+            log.exception("database unavailable")
+            error = scim_errors.ScimError("The service is busy; retry later")
+            error.status = 503
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            error = scim_errors.InternalError()
+        if error is not None:
+            response = error_response(error)
+        elapsed = time.perf_counter() - started
+        self._record(request, response.status_code, elapsed, principal, call, error)
+        return response
+
+    async def _read_body(self, request: Request) -> Any:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media and media not in ACCEPTED_REQUEST_TYPES:
+            raise scim_errors.UnsupportedMediaTypeError()
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise scim_errors.PayloadTooLargeError(f"The request body is over {limit} bytes")
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise scim_errors.PayloadTooLargeError(f"The request body is over {limit} bytes")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if not raw.strip():
+            raise scim_errors.InvalidSyntaxError("The request body is empty")
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise scim_errors.InvalidSyntaxError(f"The request body is not valid JSON: {exc.msg}") from None
+        if _depth(body) > MAX_JSON_DEPTH:
+            raise scim_errors.InvalidSyntaxError(f"The request body nests deeper than {MAX_JSON_DEPTH} levels")
+        return body
+
+    def _record(
+        self,
+        request: Request,
+        status: int,
+        elapsed: float,
+        principal: Principal | None,
+        call: Call | None,
+        error: scim_errors.ScimError | None,
+    ) -> None:
+        duration_ms = int(elapsed * 1000)
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s %s %s %dms account=%s%s",
+                request.method,
+                request.url.path,
+                status,
+                duration_ms,
+                principal.account_id if principal else "-",
+                f" scimType={error.scim_type}" if error is not None and error.scim_type else "",
+            )
+        if self.buffer is None or principal is None:
+            return
+        self.buffer.add(
+            {
+                "account_id": principal.account_id,
+                "at": utcnow(),
+                "method": request.method,
+                "path": request.url.path,
+                "query": request.url.query,
+                "status": status,
+                "duration_ms": duration_ms,
+                "scim_type": error.scim_type if error is not None else None,
+                "detail": error.detail if error is not None else None,
+                "ignored": orjson.dumps(call.ignored).decode() if call is not None and call.ignored else None,
+                "resource_id": call.resource_id if call is not None else None,
+            }
+        )
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value, iteratively (a hostile body must not blow the stack)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+# -- handlers ----------------------------------------------------------------------------------------
+
+
+def _projection(call: Call, kind: str, attributes: Any = None, excluded: Any = None) -> Projection:
+    if attributes is None:
+        attributes = parse_attribute_list(call.param("attributes"))
+    if excluded is None:
+        excluded = parse_attribute_list(call.param("excludedAttributes"))
+    return Projection(schema_for(kind), attributes, excluded)
+
+
+def _render_rows(call: Call, kind: str, rows: list[dict[str, Any]], projection: Projection) -> list[dict[str, Any]]:
+    ids = [r["id"] for r in rows]
+    members = store.members_of(call.conn, call.account_id, ids) if kind == "Group" and projection.wants("members") and ids else {}
+    groups = store.groups_of(call.conn, call.account_id, ids) if kind == "User" and projection.wants("groups") and ids else {}
+    return [
+        projection.apply(
+            render_resource(
+                kind,
+                row,
+                base_url=call.base_url,
+                members=members.get(row["id"], []) if kind == "Group" and projection.wants("members") else None,
+                groups=groups.get(row["id"]),
+            )
+        )
+        for row in rows
+    ]
+
+
+def _single(call: Call, kind: str, row: dict[str, Any], status: int = 200, projection: Projection | None = None) -> Response:
+    projection = projection or _projection(call, kind)
+    resource = _render_rows(call, kind, [row], projection)[0]
+    headers = {"ETag": etag(row["version"])}
+    if status == 201:
+        headers["Location"] = f"{call.base_url}/{'Users' if kind == 'User' else 'Groups'}/{row['id']}"
+    return scim_response(resource, status, headers)
+
+
+def _int_param(raw: Any, name: str) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):
+        raise scim_errors.InvalidValueError(f"{name} must be an integer")
+    if isinstance(raw, int):
+        return raw
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        raise scim_errors.InvalidValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _search(call: Call, kinds: list[str], params: dict[str, Any]) -> Response:
+    """GET list and POST /.search share this: filter, sort, page, project."""
+    start = _int_param(params.get("startIndex"), "startIndex")
+    count = _int_param(params.get("count"), "count")
+    start = 1 if start is None or start < 1 else start
+    count = call.settings.default_page_size if count is None else max(0, min(count, call.settings.max_page_size))
+    raw_filter = params.get("filter")
+    if raw_filter is not None and not isinstance(raw_filter, str):
+        raise scim_errors.InvalidFilterError("filter must be a string")
+    ast = parse_filter(raw_filter) if raw_filter is not None and raw_filter.strip() else None
+    sort_by = params.get("sortBy")
+    order = str(params.get("sortOrder") or "ascending").lower()
+    if order not in ("ascending", "descending"):
+        raise scim_errors.InvalidValueError("sortOrder is 'ascending' or 'descending'")
+    dialect = call.conn.dialect.name
+    resources: list[dict[str, Any]] = []
+    total = 0
+    offset = start - 1
+    remaining = count
+    for kind in kinds:
+        schema = schema_for(kind)
+        if ast is not None:
+            try:
+                where = compile_filter(ast, schema, dialect)
+            except scim_errors.InvalidFilterError:
+                if len(kinds) > 1:
+                    continue  # RFC 7644 §3.4.2.1: unknown to this type means no match here
+                raise
+        else:
+            where = None
+        order_by = [sort_expression(schema, sort_by, order)] if sort_by else []
+        kind_total, rows = store.query_resources(
+            call.conn, call.account_id, kind, where=where, order_by=order_by, offset=offset, limit=remaining
+        )
+        total += kind_total
+        offset = max(0, offset - kind_total)
+        projection = _projection(call, kind, params.get("attributes"), params.get("excludedAttributes"))
+        resources.extend(_render_rows(call, kind, rows, projection))
+        remaining = count - len(resources)
+    return scim_response(list_response(resources, total=total, start_index=start))
+
+
+def _query_params(call: Call) -> dict[str, Any]:
+    return {
+        "filter": call.param("filter"),
+        "startIndex": call.param("startIndex"),
+        "count": call.param("count"),
+        "sortBy": call.param("sortBy"),
+        "sortOrder": call.param("sortOrder"),
+        "attributes": parse_attribute_list(call.param("attributes")),
+        "excludedAttributes": parse_attribute_list(call.param("excludedAttributes")),
+    }
+
+
+def _search_body(call: Call) -> dict[str, Any]:
+    body = call.body
+    if not isinstance(body, dict):
+        raise scim_errors.InvalidSyntaxError("A SearchRequest body must be a JSON object")
+    fields = {str(k).lower(): v for k, v in body.items()}
+    schemas = fields.get("schemas")
+    if schemas is not None and (not isinstance(schemas, list) or SEARCH_REQUEST.lower() not in [str(s).lower() for s in schemas]):
+        raise scim_errors.InvalidSyntaxError(f"A search body must declare the schema {SEARCH_REQUEST}")
+
+    def names(value: Any, label: str) -> list[str] | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return parse_attribute_list(value)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise scim_errors.InvalidValueError(f"{label} must be a list of attribute names")
+        return value
+
+    return {
+        "filter": fields.get("filter"),
+        "startIndex": fields.get("startindex"),
+        "count": fields.get("count"),
+        "sortBy": fields.get("sortby"),
+        "sortOrder": fields.get("sortorder"),
+        "attributes": names(fields.get("attributes"), "attributes"),
+        "excludedAttributes": names(fields.get("excludedattributes"), "excludedAttributes"),
+    }
+
+
+def make_handlers(kind: str) -> dict[str, Callable[[Call], Response]]:
+    """The handlers of one resource endpoint (`/Users` or `/Groups`)."""
+
+    def list_(call: Call) -> Response:
+        return _search(call, [kind], _query_params(call))
+
+    def search(call: Call) -> Response:
+        return _search(call, [kind], _search_body(call))
+
+    def create(call: Call) -> Response:
+        written = directory.create(call.conn, call.account_id, kind, call.body, now=utcnow())
+        call.ignored, call.resource_id = written.ignored, written.row["id"]
+        return _single(call, kind, written.row, 201)
+
+    def get(call: Call) -> Response:
+        resource_id = call.request.path_params["id"]
+        call.resource_id = resource_id
+        row = directory.get(call.conn, call.account_id, kind, resource_id)
+        if_none_match = call.request.headers.get("if-none-match")
+        if if_none_match and etag(row["version"]) in [t.strip() for t in if_none_match.split(",")]:
+            return Response(status_code=304, headers={"ETag": etag(row["version"])})
+        return _single(call, kind, row)
+
+    def replace(call: Call) -> Response:
+        resource_id = call.request.path_params["id"]
+        call.resource_id = resource_id
+        written = directory.replace(
+            call.conn, call.account_id, kind, resource_id, call.body, now=utcnow(), if_match=call.request.headers.get("if-match")
+        )
+        call.ignored = written.ignored
+        return _single(call, kind, written.row)
+
+    def patch(call: Call) -> Response:
+        resource_id = call.request.path_params["id"]
+        call.resource_id = resource_id
+        written = directory.patch(
+            call.conn,
+            call.account_id,
+            kind,
+            resource_id,
+            call.body,
+            now=utcnow(),
+            if_match=call.request.headers.get("if-match"),
+            max_operations=call.settings.max_patch_operations,
+        )
+        call.ignored = written.ignored
+        asked = call.param("attributes") is not None or call.param("excludedAttributes") is not None
+        if kind == "Group" and not asked:
+            # Entra: "Update to the group PATCH request should yield an HTTP 204 No Content".
+            return Response(status_code=204, headers={"ETag": etag(written.row["version"])})
+        return _single(call, kind, written.row)
+
+    def delete(call: Call) -> Response:
+        resource_id = call.request.path_params["id"]
+        call.resource_id = resource_id
+        directory.delete(call.conn, call.account_id, kind, resource_id, if_match=call.request.headers.get("if-match"))
+        return Response(status_code=204)
+
+    return {"list": list_, "search": search, "create": create, "get": get, "replace": replace, "patch": patch, "delete": delete}
+
+
+def root_search(call: Call) -> Response:
+    """POST /.search across Users and Groups."""
+    return _search(call, ["User", "Group"], _search_body(call))
+
+
+def discovery_spc(call: Call) -> Response:
+    return scim_response(service_provider_config(call.base_url, call.settings))
+
+
+def discovery_resource_types(call: Call) -> Response:
+    items = resource_types(call.base_url)
+    return scim_response(list_response(items, total=len(items), start_index=1))
+
+
+def discovery_resource_type(call: Call) -> Response:
+    name = call.request.path_params["name"]
+    for item in resource_types(call.base_url):
+        if item["id"].lower() == name.lower():
+            return scim_response(item)
+    raise scim_errors.NotFoundError(f"Resource type {name!r} not found")
+
+
+def discovery_schemas(call: Call) -> Response:
+    items = schemas_list(call.base_url)
+    return scim_response(list_response(items, total=len(items), start_index=1))
+
+
+def discovery_schema(call: Call) -> Response:
+    urn = call.request.path_params["urn"]
+    for item in schemas_list(call.base_url):
+        if item["id"].lower() == urn.lower():
+            return scim_response(item)
+    raise scim_errors.NotFoundError(f"Schema {urn!r} not found")
+
+
+def not_implemented(call: Call) -> Response:
+    raise scim_errors.NotImplementedScimError(
+        f"{call.request.url.path.rsplit('/', 1)[-1]} is not supported (see /ServiceProviderConfig)"
+    )
+
+
+def not_found(call: Call) -> Response:
+    raise scim_errors.NotFoundError(f"No SCIM endpoint at {call.request.url.path}")
+
+
+def scim_routes(engine: Engine, settings: Settings, buffer: RequestLogBuffer | None) -> list[Route]:
+    """Every /scim/v2 route, each wrapped in ScimEndpoint."""
+
+    def wrap(handler: Callable[[Call], Response]) -> Callable[[Request], Any]:
+        # A bound method, so Starlette treats it as a request/response endpoint.
+        return ScimEndpoint(handler, engine, settings, buffer).__call__
+
+    routes: list[Route] = []
+    for kind, endpoint in (("User", "/Users"), ("Group", "/Groups")):
+        h = make_handlers(kind)
+        routes += [
+            Route(endpoint, wrap(h["list"]), methods=["GET"]),
+            Route(endpoint, wrap(h["create"]), methods=["POST"]),
+            Route(endpoint + "/.search", wrap(h["search"]), methods=["POST"]),
+            Route(endpoint + "/{id}", wrap(h["get"]), methods=["GET"]),
+            Route(endpoint + "/{id}", wrap(h["replace"]), methods=["PUT"]),
+            Route(endpoint + "/{id}", wrap(h["patch"]), methods=["PATCH"]),
+            Route(endpoint + "/{id}", wrap(h["delete"]), methods=["DELETE"]),
+        ]
+    routes += [
+        Route("/.search", wrap(root_search), methods=["POST"]),
+        Route("/ServiceProviderConfig", wrap(discovery_spc), methods=["GET"]),
+        Route("/ResourceTypes", wrap(discovery_resource_types), methods=["GET"]),
+        Route("/ResourceTypes/{name}", wrap(discovery_resource_type), methods=["GET"]),
+        Route("/Schemas", wrap(discovery_schemas), methods=["GET"]),
+        Route("/Schemas/{urn:path}", wrap(discovery_schema), methods=["GET"]),
+        Route("/Bulk", wrap(not_implemented), methods=["POST"]),
+        Route("/Me", wrap(not_implemented), methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+    ]
+    return routes
