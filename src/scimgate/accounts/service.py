@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from scimgate.errors import ForbiddenError, InvalidValueError, NotFoundError
 from scimgate.store import accounts as store
-from scimgate.store.database import utcnow
+from scimgate.store.database import as_utc, utcnow
 
 TOKEN_PREFIX = "sgp_"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -34,6 +34,7 @@ class Principal:
 
     account_id: int
     token_id: int
+    last_used_at: Any = None
 
 
 def hash_token(token: str) -> str:
@@ -104,5 +105,15 @@ def authenticate(conn: Connection, token: str) -> Principal | None:
         return None
     if not row["provisioning_active"]:
         return None
-    store.touch_token(conn, row["id"], row["last_used_at"], utcnow())
-    return Principal(account_id=row["account_id"], token_id=row["id"])
+    return Principal(account_id=row["account_id"], token_id=row["id"], last_used_at=row["last_used_at"])
+
+
+def needs_touch(principal: Principal) -> bool:
+    """Whether last_used_at is older than the one-minute resolution."""
+    last = principal.last_used_at
+    return last is None or utcnow() - as_utc(last) >= store.LAST_USED_RESOLUTION
+
+
+def record_use(conn: Connection, principal: Principal) -> None:
+    """Note when a token was last used, at most once a minute (no write per request)."""
+    store.touch_token(conn, principal.token_id, principal.last_used_at, utcnow())

@@ -32,6 +32,7 @@ def make_engine(database_url: str, *, pool: bool = True) -> Engine:
             kwargs["poolclass"] = NullPool
         engine = create_engine(database_url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if not pool:
         kwargs["poolclass"] = NullPool
@@ -41,13 +42,26 @@ def make_engine(database_url: str, *, pool: bool = True) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL for concurrent readers, FK enforcement, and waiting on locks instead of failing."""
+    """WAL for concurrent readers, FK enforcement, and waiting on locks instead of failing.
+
+    The driver's own transaction handling is switched off (isolation_level None) and
+    SQLAlchemy emits BEGIN itself: otherwise pysqlite starts no transaction before a
+    SAVEPOINT, and releasing it commits, so a failed request could leave half a write.
+    """
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    """BEGIN IMMEDIATE for connections marked `writes=True`: take the write lock up front,
+    so a read-then-write transaction never fails on a lock upgrade under concurrency."""
+    immediate = conn.get_execution_options().get("writes", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def migrate(database_url: str) -> None:

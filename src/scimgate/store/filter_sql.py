@@ -17,8 +17,10 @@ from sqlalchemy import (
     Float,
     String,
     and_,
+    case,
     cast,
     exists,
+    false,
     func,
     literal,
     not_,
@@ -61,9 +63,20 @@ class _Target:
     lowered: bool = False  # the column already holds a lower-cased copy
 
 
-def compile_filter(node: FilterNode, schema: ResourceSchema, dialect: str) -> ColumnElement[bool]:
-    """Compile a parsed filter for `schema` (User or Group) on `dialect` ("sqlite" or "postgresql")."""
-    return _Compiler(schema, dialect).node(node)
+def compile_filter(
+    node: FilterNode, schema: ResourceSchema, dialect: str, *, unknown_is_false: bool = False
+) -> ColumnElement[bool]:
+    """Compile a parsed filter for `schema` (User or Group) on `dialect` ("sqlite" or "postgresql").
+
+    On a single resource endpoint an unknown attribute is an invalidFilter; across
+    resource types (POST /.search) it "SHALL be evaluated to false" for the types
+    that lack it (RFC 7644 §3.4.2.1), which `unknown_is_false` selects.
+    """
+    return _Compiler(schema, dialect, unknown_is_false).node(node)
+
+
+class _Unknown(Exception):
+    """An attribute this resource type does not have (only with unknown_is_false)."""
 
 
 def _escape_like(value: str) -> str:
@@ -71,9 +84,10 @@ def _escape_like(value: str) -> str:
 
 
 class _Compiler:
-    def __init__(self, schema: ResourceSchema, dialect: str) -> None:
+    def __init__(self, schema: ResourceSchema, dialect: str, unknown_is_false: bool = False) -> None:
         self.schema = schema
         self.dialect = dialect
+        self.unknown_is_false = unknown_is_false
         self.table = directory_user if schema.name == "User" else directory_group
 
     # -- boolean structure -------------------------------------------------------------
@@ -83,15 +97,20 @@ class _Compiler:
             return and_(*parts) if node.op == LogicalOperator.and_ else or_(*parts)
         if isinstance(node, Not):
             return not_(self.node(node.expr))
-        if isinstance(node, ValuePath):
-            return self.value_path(node)
-        if isinstance(node, (Comparison, Present)):
-            return self.attribute_test(node)
+        try:
+            if isinstance(node, ValuePath):
+                return self.value_path(node)
+            if isinstance(node, (Comparison, Present)):
+                return self.attribute_test(node)
+        except _Unknown:
+            return false()
         raise InvalidFilterError("Unsupported filter expression")
 
     def _resolve(self, uri: str | None, name: str) -> tuple[str | None, AttrDef]:
         resolved = self.schema.resolve(uri, name)
         if resolved is None:
+            if self.unknown_is_false:
+                raise _Unknown(name)
             label = f"{uri}:{name}" if uri else name
             raise InvalidFilterError(f"Unknown attribute {label!r} for {self.schema.name}")
         return resolved
@@ -275,10 +294,8 @@ class _Compiler:
     ) -> ColumnElement[bool]:
         keys = ([urn] if urn else []) + [attr.name]
         if self.dialect == "postgresql":
-            array = self.table.c.doc[tuple(keys)]
-            safe = func.coalesce(
-                func.jsonb_path_query_array(type_coerce(array, JSONB), "$[*]"), cast(literal("[]"), JSONB)
-            )
+            array = type_coerce(self.table.c.doc[tuple(keys)], JSONB)
+            safe = case((func.jsonb_typeof(array) == "array", array), else_=cast(literal("[]"), JSONB))
             elements = func.jsonb_array_elements(safe).table_valued("value").alias("el")
         else:
             elements = func.json_each(self.table.c.doc, _sqlite_path(keys)).table_valued("value", "type").alias("el")

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from scimgate import errors as domain
-from scimgate.accounts.service import Principal, authenticate
+from scimgate.accounts.service import Principal, authenticate, needs_touch, record_use
 from scimgate.provisioning import directory
 from scimgate.scim import errors as scim_errors
 from scimgate.scim.constants import ACCEPTED_REQUEST_TYPES, MAX_JSON_DEPTH, MEDIA_TYPE, SEARCH_REQUEST
@@ -114,12 +114,15 @@ class ScimEndpoint:
         try:
             body = await self._read_body(request) if request.method in _BODY_METHODS else None
             token = _bearer(request)
-            with self.engine.begin() as conn:
-                principal = authenticate(conn, token) if token else None
-                if principal is None:
-                    raise scim_errors.UnauthorizedError()
-                call = Call(request=request, conn=conn, principal=principal, settings=self.settings, body=body)
-                response = self.handler(call)
+            with self.engine.connect() as conn:
+                if request.method != "GET":
+                    conn.execution_options(writes=True)
+                with conn.begin():
+                    principal = authenticate(conn, token) if token else None
+                    if principal is None:
+                        raise scim_errors.UnauthorizedError()
+                    call = Call(request=request, conn=conn, principal=principal, settings=self.settings, body=body)
+                    response = self.handler(call)
         except scim_errors.ScimError as exc:
             error = exc
         except domain.ServiceError as exc:
@@ -133,9 +136,23 @@ class ScimEndpoint:
             error = scim_errors.InternalError()
         if error is not None:
             response = error_response(error)
+        if principal is not None:
+            self._record_use(principal)
         elapsed = time.perf_counter() - started
         self._record(request, response.status_code, elapsed, principal, call, error)
         return response
+
+    def _record_use(self, principal: Principal) -> None:
+        """Token bookkeeping in its own short transaction, never failing the request."""
+        if not needs_touch(principal):
+            return
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(writes=True)
+                with conn.begin():
+                    record_use(conn, principal)
+        except OperationalError:
+            log.warning("could not record token use; will retry on a later request")
 
     async def _read_body(self, request: Request) -> Any:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -299,15 +316,7 @@ def _search(call: Call, kinds: list[str], params: dict[str, Any]) -> Response:
     remaining = count
     for kind in kinds:
         schema = schema_for(kind)
-        if ast is not None:
-            try:
-                where = compile_filter(ast, schema, dialect)
-            except scim_errors.InvalidFilterError:
-                if len(kinds) > 1:
-                    continue  # RFC 7644 §3.4.2.1: unknown to this type means no match here
-                raise
-        else:
-            where = None
+        where = compile_filter(ast, schema, dialect, unknown_is_false=len(kinds) > 1) if ast is not None else None
         order_by = [sort_expression(schema, sort_by, order)] if sort_by else []
         kind_total, rows = store.query_resources(
             call.conn, call.account_id, kind, where=where, order_by=order_by, offset=offset, limit=remaining

@@ -1,0 +1,145 @@
+"""Groups and their membership rows."""
+
+from tests.conftest import user_body
+
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def ops(*operations):
+    return {"schemas": [PATCH], "Operations": list(operations)}
+
+
+def make_users(scim, n, prefix="m"):
+    return [scim.post("/Users", json=user_body(f"{prefix}{i}@x.com", displayName=f"M {i}")).json()["id"] for i in range(n)]
+
+
+def test_group_lifecycle_and_members(scim):
+    users = make_users(scim, 3)
+    r = scim.post("/Groups", json={"displayName": "Eng", "externalId": "g-1", "members": [{"value": users[0]}]})
+    assert r.status_code == 201, r.text
+    group = r.json()
+    assert [m["value"] for m in group["members"]] == [users[0]]
+    assert group["members"][0]["$ref"].endswith(f"/Users/{users[0]}") and group["members"][0]["type"] == "User"
+    gid = group["id"]
+    r = scim.patch(f"/Groups/{gid}", json=ops({"op": "Add", "path": "members", "value": [{"value": users[1]}, {"value": users[2]}]}))
+    assert r.status_code == 204 and r.content == b""
+    full = scim.get(f"/Groups/{gid}").json()
+    assert sorted(m["value"] for m in full["members"]) == sorted(users)
+    assert {m["display"] for m in full["members"]} == {"M 0", "M 1", "M 2"}
+    assert full["meta"]["version"] == 'W/"2"', "a membership change bumps the group's version"
+    # the user's groups attribute is computed from the same rows
+    assert scim.get(f"/Users/{users[1]}").json()["groups"][0]["value"] == gid
+    r = scim.patch(f"/Groups/{gid}", json=ops({"op": "remove", "path": f'members[value eq "{users[0]}"]'}))
+    assert r.status_code == 204
+    r = scim.patch(f"/Groups/{gid}?attributes=members", json=ops({"op": "Remove", "path": "members", "value": [{"$ref": None, "value": users[1]}]}))
+    assert r.status_code == 200 and [m["value"] for m in r.json()["members"]] == [users[2]]
+    r = scim.patch(f"/Groups/{gid}", json=ops({"op": "replace", "path": "members", "value": [{"value": users[0]}]}))
+    assert [m["value"] for m in scim.get(f"/Groups/{gid}").json()["members"]] == [users[0]]
+    # deleting a user removes its membership rows
+    assert scim.delete(f"/Users/{users[0]}").status_code == 204
+    assert scim.get(f"/Groups/{gid}").json()["members"] == []
+    assert scim.delete(f"/Groups/{gid}").status_code == 204
+    assert scim.get(f"/Groups/{gid}").status_code == 404
+
+
+def test_excluded_members_are_not_returned(scim):
+    users = make_users(scim, 2)
+    gid = scim.post("/Groups", json={"displayName": "Ops", "members": [{"value": u} for u in users]}).json()["id"]
+    assert "members" not in scim.get(f"/Groups/{gid}", params={"excludedAttributes": "members"}).json()
+    listed = scim.get("/Groups", params={"excludedAttributes": "members", "filter": 'displayName eq "ops"'}).json()
+    assert listed["totalResults"] == 1 and "members" not in listed["Resources"][0]
+
+
+def test_membership_filters(scim):
+    users = make_users(scim, 2)
+    gid = scim.post("/Groups", json={"displayName": "Sales", "members": [{"value": users[0]}]}).json()["id"]
+    for expression, hits in [
+        (f'id eq "{gid}" and members[value eq "{users[0]}"]', 1),
+        (f'id eq "{gid}" and members[value eq "{users[1]}"]', 0),
+        (f'members eq "{users[0]}"', 1),
+        (f'members.value eq "{users[1]}"', 0),
+        ("members pr", 1),
+    ]:
+        r = scim.get("/Groups", params={"filter": expression, "excludedAttributes": "members"})
+        assert r.status_code == 200, r.text
+        assert r.json()["totalResults"] == hits, expression
+    r = scim.get("/Users", params={"filter": f'groups.value eq "{gid}"'}).json()
+    assert [u["id"] for u in r["Resources"]] == [users[0]]
+
+
+def test_group_display_name_is_unique_case_insensitively(scim):
+    assert scim.post("/Groups", json={"displayName": "Admins"}).status_code == 201
+    r = scim.post("/Groups", json={"displayName": "ADMINS"})
+    assert r.status_code == 409 and r.json()["scimType"] == "uniqueness"
+
+
+def test_unknown_member_is_400_and_nothing_is_written(scim):
+    users = make_users(scim, 1)
+    gid = scim.post("/Groups", json={"displayName": "G"}).json()["id"]
+    r = scim.patch(
+        f"/Groups/{gid}",
+        json=ops({"op": "replace", "path": "displayName", "value": "G2"}, {"op": "add", "path": "members", "value": [{"value": users[0]}, {"value": "ghost"}]}),
+    )
+    assert r.status_code == 400 and r.json()["scimType"] == "invalidValue"
+    group = scim.get(f"/Groups/{gid}").json()
+    assert group["displayName"] == "G" and group["members"] == [], "a failed PATCH leaves nothing half-written"
+
+
+def test_nested_group_member_and_self_membership(scim):
+    inner = scim.post("/Groups", json={"displayName": "Inner"}).json()["id"]
+    outer = scim.post("/Groups", json={"displayName": "Outer"}).json()["id"]
+    assert scim.patch(f"/Groups/{outer}", json=ops({"op": "add", "path": "members", "value": [{"value": inner}]})).status_code == 204
+    member = scim.get(f"/Groups/{outer}").json()["members"][0]
+    assert member["type"] == "Group" and member["$ref"].endswith(f"/Groups/{inner}")
+    assert scim.patch(f"/Groups/{outer}", json=ops({"op": "add", "path": "members", "value": [{"value": outer}]})).status_code == 400
+    assert scim.delete(f"/Groups/{inner}").status_code == 204
+    assert scim.get(f"/Groups/{outer}").json()["members"] == []
+
+
+def test_adding_an_existing_member_again_is_harmless(scim):
+    users = make_users(scim, 1)
+    gid = scim.post("/Groups", json={"displayName": "G", "members": [{"value": users[0]}]}).json()["id"]
+    before = scim.get(f"/Groups/{gid}").json()["meta"]["version"]
+    assert scim.patch(f"/Groups/{gid}", json=ops({"op": "add", "path": "members", "value": [{"value": users[0]}]})).status_code == 204
+    assert scim.get(f"/Groups/{gid}").json()["meta"]["version"] == before
+
+
+def test_put_group_replaces_members_only_when_sent(scim):
+    users = make_users(scim, 2)
+    gid = scim.post("/Groups", json={"displayName": "G", "members": [{"value": users[0]}]}).json()["id"]
+    r = scim.put(f"/Groups/{gid}", json={"displayName": "G renamed"})
+    assert r.status_code == 200 and [m["value"] for m in r.json()["members"]] == [users[0]]
+    r = scim.put(f"/Groups/{gid}", json={"displayName": "G renamed", "members": [{"value": users[1]}]})
+    assert [m["value"] for m in r.json()["members"]] == [users[1]]
+
+
+def test_large_group_patch_touches_only_the_batch(scim, engine):
+    """A 50-member add to a group of 2,000 issues statements proportional to 50, not 2,000."""
+    from sqlalchemy import event
+
+    users = make_users(scim, 50, prefix="batch")
+    gid = scim.post("/Groups", json={"displayName": "Big"}).json()["id"]
+    from scimgate.store import directory as store
+    from scimgate.store.tables import directory_group
+
+    with engine.begin() as conn:
+        for start in range(0, 2000, 500):
+            fake = [{"value": f"fake-{i}"} for i in range(start, start + 500)]
+            for f in fake:
+                store.insert_resource(conn, scim.account_id, "User", doc={"schemas": [], "userName": f["value"]}, now=__import__("scimgate.store.database", fromlist=["utcnow"]).utcnow(), resource_id=f["value"])
+            store.add_members(conn, scim.account_id, gid, fake)
+    rows_read = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        rows_read.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        r = scim.patch(f"/Groups/{gid}", json=ops({"op": "Add", "path": "members", "value": [{"value": u} for u in users]}))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert r.status_code == 204
+    assert len(rows_read) < 15, rows_read
+    assert not any("directory_membership" in s and "SELECT" in s.upper() and "member_id IN" not in s for s in rows_read)
+    assert directory_group is not None
+    assert scim.get("/Groups", params={"filter": f'id eq "{gid}"', "attributes": "id"}).json()["totalResults"] == 1

@@ -1,0 +1,208 @@
+"""RFC 7644 behaviour of /scim/v2 that is not specific to one IdP."""
+
+import pytest
+
+from tests.conftest import user_body
+
+ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+def assert_error(response, status, scim_type=None):
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/scim+json")
+    body = response.json()
+    assert body["schemas"] == [ERROR]
+    assert body["status"] == str(status)
+    assert isinstance(body["detail"], str) and body["detail"]
+    if scim_type:
+        assert body["scimType"] == scim_type
+    assert "Traceback" not in response.text
+
+
+def test_create_returns_location_etag_and_meta(scim):
+    r = scim.post("/Users", json=user_body())
+    assert r.status_code == 201
+    body = r.json()
+    assert r.headers["location"] == f"https://scim.example.test/scim/v2/Users/{body['id']}"
+    assert r.headers["etag"] == body["meta"]["version"] == 'W/"1"'
+    assert body["meta"]["resourceType"] == "User"
+    assert body["meta"]["location"] == r.headers["location"]
+    assert body["meta"]["created"].endswith("Z")
+
+
+def test_put_replaces_and_keeps_id(scim):
+    uid = scim.post("/Users", json=user_body()).json()["id"]
+    r = scim.put(f"/Users/{uid}", json=user_body("new@example.com", displayName="New", title="T"))
+    assert r.status_code == 200
+    assert r.json()["id"] == uid and r.json()["userName"] == "new@example.com" and r.json()["title"] == "T"
+    assert r.json()["meta"]["version"] == 'W/"2"'
+
+
+def test_etags(scim):
+    """§3.14: If-Match stale → 412; If-None-Match current → 304."""
+    uid = scim.post("/Users", json=user_body()).json()["id"]
+    assert scim.get(f"/Users/{uid}", headers={"If-None-Match": 'W/"1"'}).status_code == 304
+    op = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "title", "value": "x"}]}
+    assert_error(scim.patch(f"/Users/{uid}", json=op, headers={"If-Match": 'W/"7"'}), 412)
+    assert scim.patch(f"/Users/{uid}", json=op, headers={"If-Match": 'W/"1"'}).status_code == 200
+    assert_error(scim.delete(f"/Users/{uid}", headers={"If-Match": 'W/"1"'}), 412)
+
+
+def test_noop_patch_changes_neither_version_nor_last_modified(scim):
+    created = scim.post("/Users", json=user_body()).json()
+    op = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "Replace", "path": "active", "value": "True"}]}
+    after = scim.patch(f"/Users/{created['id']}", json=op).json()
+    assert after["meta"]["version"] == created["meta"]["version"]
+    assert after["meta"]["lastModified"] == created["meta"]["lastModified"]
+
+
+def test_duplicate_username_is_409_case_insensitively(scim):
+    assert scim.post("/Users", json=user_body("Dup@Example.com")).status_code == 201
+    assert_error(scim.post("/Users", json=user_body("dup@example.COM")), 409, "uniqueness")
+
+
+def test_rename_onto_taken_username_is_409(scim):
+    scim.post("/Users", json=user_body("a@x.com"))
+    uid = scim.post("/Users", json=user_body("b@x.com")).json()["id"]
+    op = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "userName", "value": "A@X.com"}]}
+    assert_error(scim.patch(f"/Users/{uid}", json=op), 409, "uniqueness")
+
+
+@pytest.mark.parametrize(
+    "content, content_type, status, scim_type",
+    [
+        (b"{not json", "application/scim+json", 400, "invalidSyntax"),
+        (b"", "application/scim+json", 400, "invalidSyntax"),
+        (b"[1,2]", "application/scim+json", 400, "invalidSyntax"),
+        (b'{"userName": 5}', "application/scim+json", 400, "invalidValue"),
+        (b'{"displayName": "no userName"}', "application/json", 400, "invalidValue"),
+        (b'{"userName": "x", "active": "perhaps"}', "application/json", 400, "invalidValue"),
+        (b'{"userName": "x", "emails": "nope"}', "application/json", 400, "invalidValue"),
+        (b'{"userName": "x", "name": "flat"}', "application/json", 400, "invalidValue"),
+        (b'{"userName": "x"}', "text/plain", 415, None),
+        (b'{"userName": "' + b"x" * 70000 + b'"}', "application/json", 400, "invalidValue"),
+        (b"[" * 50 + b"]" * 50, "application/json", 400, "invalidSyntax"),
+    ],
+)
+def test_bad_bodies(scim, content, content_type, status, scim_type):
+    assert_error(scim.post("/Users", content=content, headers={"Content-Type": content_type}), status, scim_type)
+
+
+def test_body_over_limit_is_413(scim):
+    assert_error(scim.post("/Users", content=b'{"userName":"' + b"x" * (1024 * 1024 + 10) + b'"}'), 413)
+
+
+@pytest.mark.parametrize("path", ["/Users/nope", "/Groups/nope", "/Nope", "/Users/x/y"])
+def test_unknown_ids_and_paths_are_scim_404(scim, path):
+    assert_error(scim.get(path), 404)
+
+
+@pytest.mark.parametrize("method, path", [("PUT", "/Users"), ("DELETE", "/Groups"), ("PATCH", "/Schemas"), ("POST", "/ServiceProviderConfig")])
+def test_unsupported_methods_are_scim_405(scim, method, path):
+    assert_error(scim.request(method, path, json={}), 405)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer", "Bearer nope", "Basic dXNlcjpwYXNz", "Bearer sgp_" + "A" * 43, "bearer " + "x" * 5000],
+)
+def test_bad_tokens_are_401_with_www_authenticate(http, header):
+    headers = {"Authorization": header} if header else {}
+    r = http.get("/scim/v2/Users", headers=headers)
+    assert_error(r, 401)
+    assert r.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_revoked_token_and_deactivated_account(scim, engine):
+    from scimgate.accounts import service
+    from scimgate.store import accounts as store
+
+    assert scim.get("/Users").status_code == 200
+    with engine.begin() as conn:
+        account = store.get_account(conn, scim.slug)
+        tokens = store.list_tokens(conn, account["id"])
+        spare = service.issue_token(conn, account["id"], name="rotation")
+        service.revoke_token(conn, scim.slug, tokens[0]["id"])
+    assert_error(scim.get("/Users"), 401)
+    scim.token = spare.token
+    assert scim.get("/Users").status_code == 200, "a second token stays live during rotation"
+    with engine.begin() as conn:
+        service.deactivate_provisioning(conn, scim.slug)
+    assert_error(scim.get("/Users"), 401)
+
+
+def test_token_last_used_is_recorded_without_a_write_per_request(scim, engine):
+    from scimgate.store import accounts as store
+
+    for _ in range(3):
+        scim.get("/Users")
+    with engine.begin() as conn:
+        account = store.get_account(conn, scim.slug)
+        (token,) = store.list_tokens(conn, account["id"])
+    assert token["last_used_at"] is not None
+
+
+def test_bulk_and_me_are_501(scim):
+    assert_error(scim.post("/Bulk", json={}), 501)
+    assert_error(scim.get("/Me"), 501)
+
+
+def test_attributes_and_excluded_attributes(scim):
+    uid = scim.post("/Users", json=user_body(title="Boss")).json()["id"]
+    r = scim.get(f"/Users/{uid}", params={"attributes": "userName,name.givenName"}).json()
+    assert set(r) == {"schemas", "id", "userName", "name"}
+    assert r["name"] == {"givenName": "Barbara"}
+    r = scim.get(f"/Users/{uid}", params={"excludedAttributes": "emails,name,id"}).json()
+    assert "emails" not in r and "name" not in r and r["id"] == uid
+    r = scim.get("/Users", params={"attributes": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"}).json()
+    assert set(r["Resources"][0]) == {"schemas", "id"}
+
+
+def test_discovery(scim):
+    spc = scim.get("/ServiceProviderConfig").json()
+    assert spc["patch"]["supported"] and spc["filter"]["supported"] and spc["etag"]["supported"]
+    assert not spc["bulk"]["supported"]
+    rts = scim.get("/ResourceTypes").json()
+    assert {r["id"] for r in rts["Resources"]} == {"User", "Group"}
+    assert scim.get("/ResourceTypes/User").json()["schemaExtensions"][0]["schema"].endswith("enterprise:2.0:User")
+    schemas = scim.get("/Schemas").json()
+    assert schemas["totalResults"] == 3
+    user = scim.get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User").json()
+    assert any(a["name"] == "userName" and a["uniqueness"] == "server" for a in user["attributes"])
+    assert_error(scim.get("/Schemas/urn:nope"), 404)
+
+
+def test_request_log_records_outcome_and_ignored_without_secrets(scim, app, engine):
+    from sqlalchemy import select
+
+    from scimgate.store.tables import request_log
+
+    body = user_body()
+    body["schemas"][1] = "urn:ietf:params:scim:schemas:extension:enterprise:2.0User"
+    body["password"] = "hunter2"
+    scim.post("/Users", json=body)
+    scim.get("/Users", params={"filter": "userName eq", "token": scim.token})
+    app.state.request_log.flush()
+    with engine.begin() as conn:
+        rows = conn.execute(select(request_log).order_by(request_log.c.id)).mappings().all()
+    assert [(r["method"], r["status"]) for r in rows] == [("POST", 201), ("GET", 400)]
+    assert "2.0User" in rows[0]["ignored"] and "password" in rows[0]["ignored"]
+    assert rows[1]["scim_type"] == "invalidFilter"
+    dumped = " ".join(str(dict(r)) for r in rows)
+    assert scim.token not in dumped and "hunter2" not in dumped
+
+
+def test_request_log_is_bounded(engine, scim):
+    from sqlalchemy import func, select
+
+    from scimgate.store.tables import request_log
+    from scimgate.store.database import utcnow
+    from scimgate.web.request_log import RequestLogBuffer
+
+    buffer = RequestLogBuffer(engine, max_rows=5, max_days=30, flush_seconds=1)
+    for i in range(12):
+        buffer.add({"account_id": scim.account_id, "at": utcnow(), "method": "GET", "path": f"/p{i}", "query": "", "status": 200, "duration_ms": 1})
+    buffer.flush()
+    buffer.prune()
+    with engine.begin() as conn:
+        assert conn.execute(select(func.count()).select_from(request_log)).scalar_one() == 5

@@ -1,0 +1,175 @@
+"""Shared fixtures: a migrated database per test (SQLite file, or PostgreSQL when
+SCIMGATE_TEST_DATABASE_URL is set), the app, and account/token factories.
+
+    scim = make_scim_client()          # a new account with provisioning active
+    r = scim.post("/Users", json={...})
+    scim.other                          # a second client for tenancy tests
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from sqlalchemy import Engine, text
+from starlette.testclient import TestClient
+
+from scimgate.accounts import service as accounts
+from scimgate.settings import Settings
+from scimgate.store.database import make_engine, migrate
+from scimgate.store.tables import metadata
+from scimgate.web.app import create_app
+
+PG_URL = os.environ.get("SCIMGATE_TEST_DATABASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from the fixture, never from a developer's environment."""
+    for key in list(os.environ):
+        if key.startswith("SCIMGATE_") and key != "SCIMGATE_TEST_DATABASE_URL":
+            monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture(scope="session")
+def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """Migrate once: SQLite tests copy this file; PostgreSQL migrates its database once."""
+    if PG_URL:
+        migrate(PG_URL)
+        return None
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def database_url(_template_db: Path | None, tmp_path: Path) -> Iterator[str]:
+    """A clean, migrated database for one test."""
+    if PG_URL:
+        engine = make_engine(PG_URL, pool=False)
+        with engine.begin() as conn:
+            names = ", ".join(t.name for t in metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        yield PG_URL
+        return
+    assert _template_db is not None
+    target = tmp_path / "scimgate.db"
+    shutil.copy(_template_db, target)
+    yield f"sqlite:///{target}"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, public_url="https://scim.example.test", request_log_flush_seconds=3600)
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine) -> Any:
+    return create_app(settings, engine=engine)
+
+
+@dataclass
+class ScimClient:
+    """A TestClient bound to one account's token, with paths relative to /scim/v2."""
+
+    http: TestClient
+    token: str
+    slug: str
+    account_id: int
+
+    def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
+        merged = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/scim+json"}
+        merged.update(headers or {})
+        return merged
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = self._headers(kwargs.pop("headers", None))
+        return self.http.request(method, "/scim/v2" + path, headers=headers, **kwargs)
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Any:
+        return self.request("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> Any:
+        return self.request("PUT", path, **kw)
+
+    def patch(self, path: str, **kw: Any) -> Any:
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.request("DELETE", path, **kw)
+
+
+@pytest.fixture
+def http(app: Any) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def make_account(engine: Engine) -> Callable[..., tuple[str, str, int]]:
+    """Create an account (entitled, provisioning active) and return (slug, token, account_id)."""
+    counter = {"n": 0}
+
+    def factory(slug: str | None = None) -> tuple[str, str, int]:
+        counter["n"] += 1
+        slug = slug or f"acct{counter['n']}"
+        with engine.begin() as conn:
+            row = accounts.create_account(conn, slug, entitled=True)
+            issued = accounts.activate_provisioning(conn, slug)
+        return slug, issued.token, row["id"]
+
+    return factory
+
+
+@pytest.fixture
+def make_scim_client(http: TestClient, make_account: Callable[..., tuple[str, str, int]]) -> Callable[..., ScimClient]:
+    def factory(slug: str | None = None) -> ScimClient:
+        slug, token, account_id = make_account(slug)
+        return ScimClient(http=http, token=token, slug=slug, account_id=account_id)
+
+    return factory
+
+
+@pytest.fixture
+def scim(make_scim_client: Callable[..., ScimClient]) -> ScimClient:
+    """A SCIM client for a fresh account."""
+    return make_scim_client()
+
+
+@pytest.fixture
+def other(make_scim_client: Callable[..., ScimClient]) -> ScimClient:
+    """A SCIM client for a second, unrelated account."""
+    return make_scim_client("other")
+
+
+def user_body(user_name: str = "bjensen@example.com", **extra: Any) -> dict[str, Any]:
+    """An Entra-shaped user body."""
+    body: dict[str, Any] = {
+        "schemas": [
+            "urn:ietf:params:scim:schemas:core:2.0:User",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        ],
+        "externalId": extra.pop("externalId", "ext-" + user_name),
+        "userName": user_name,
+        "active": True,
+        "displayName": "Barbara Jensen",
+        "emails": [{"primary": True, "type": "work", "value": user_name}],
+        "name": {"formatted": "Barbara Jensen", "familyName": "Jensen", "givenName": "Barbara"},
+    }
+    body.update(extra)
+    return body
