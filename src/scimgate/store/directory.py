@@ -237,17 +237,24 @@ def add_members(
     if missing:
         shown = ", ".join(repr(i) for i in missing[:5])
         raise InvalidValueError(f"No User or Group with id {shown} in this account")
+    m = directory_membership
+    present: set[str] = set()
+    for chunk in _chunks(ids):
+        present.update(
+            conn.execute(
+                select(m.c.member_id).where(m.c.account_id == account_id, m.c.group_id == group_id, m.c.member_id.in_(chunk))
+            ).scalars()
+        )
     rows = [
-        {"account_id": account_id, "group_id": group_id, "member_id": i, "member_type": kinds[i]} for i in ids
+        {"account_id": account_id, "group_id": group_id, "member_id": i, "member_type": kinds[i]}
+        for i in dict.fromkeys(ids)
+        if i not in present
     ]
-    dialect = conn.dialect.name
-    stmt_factory = pg_insert if dialect == "postgresql" else sqlite_insert
-    added = 0
+    stmt_factory = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     for chunk in _chunks(rows):
-        stmt = stmt_factory(directory_membership).on_conflict_do_nothing()
-        result = conn.execute(stmt, list(chunk))
-        added += max(result.rowcount, 0)
-    return added
+        # DO NOTHING covers a concurrent PATCH adding the same member between our read and write.
+        conn.execute(stmt_factory(m).on_conflict_do_nothing(), list(chunk))
+    return len(rows)
 
 
 def remove_members(conn: Connection, account_id: int, group_id: str, ids: Sequence[str] | None) -> int:

@@ -1,0 +1,38 @@
+"""Imports point inward: scim/ is pure; store/ never imports web, cli or domain services."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent / "src" / "scimgate"
+
+RULES = {
+    "scim": {"forbidden": ["scimgate.store", "scimgate.web", "scimgate.cli", "scimgate.provisioning", "scimgate.accounts", "sqlalchemy", "starlette", "fastapi"]},
+    "store": {"forbidden": ["scimgate.web", "scimgate.cli", "scimgate.provisioning", "scimgate.accounts", "starlette", "fastapi"]},
+    "provisioning": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
+    "accounts": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
+}
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_imports_point_inward():
+    problems = []
+    for package, rule in RULES.items():
+        for path in (ROOT / package).rglob("*.py"):
+            for name in imports_of(path):
+                if any(name == f or name.startswith(f + ".") for f in rule["forbidden"]):
+                    problems.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert problems == []
+
+
+def test_no_utils_grab_bags():
+    assert not [p for p in ROOT.rglob("*.py") if p.stem in ("utils", "helpers", "misc")]
