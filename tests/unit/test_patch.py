@@ -77,9 +77,24 @@ def test_pathless_replace_with_dotted_and_urn_keys():
     ],
 )
 def test_manager_forms_are_stored_as_value_object(op):
-    """§6.5: manager as list, object or bare id; always `{"value": id}` in the extension."""
+    """§6.5: manager as list, object or bare id; always `{"value": id}` in the extension ($ref kept if sent)."""
     out = patch([op])
-    assert out.doc[ENT]["manager"] == {"value": "m1"}
+    manager = out.doc[ENT]["manager"]
+    assert manager["value"] == "m1"
+    assert set(manager) <= {"value", "$ref"}
+    if isinstance(op["value"], list):
+        assert manager["$ref"] == "http://x/Users/m1"
+
+
+def test_whole_extension_path():
+    """A path naming the extension URN itself addresses the whole extension object."""
+    out = patch([{"op": "add", "path": ENT, "value": {"schemas": [ENT], "employeeNumber": "42", "manager": {"value": "m"}}}])
+    assert out.doc[ENT] == {"employeeNumber": "42", "manager": {"value": "m"}}
+    doc = {**DOC, ENT: {"department": "D"}}
+    out = patch([{"op": "replace", "path": ENT, "value": {"department": "E"}}], doc)
+    assert out.doc[ENT] == {"department": "E"}
+    out = patch([{"op": "remove", "path": ENT}], doc)
+    assert ENT not in out.doc and ENT not in out.doc["schemas"]
 
 
 def test_remove_manager_and_empty_manager():

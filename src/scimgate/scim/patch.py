@@ -138,6 +138,10 @@ class _Patcher:
                 raise InvalidValueError(f"A '{op}' without 'path' needs an object 'value'")
             self._apply_pathless(op, value)
             return
+        whole = self._whole_schema(path)
+        if whole is not None:
+            self._apply_whole_schema(op, whole, value)
+            return
         node = self._parse(path)
         if isinstance(node, (AttrPath, _LiteralPath)):
             self._apply_attr(op, node.uri, node.attr, node.sub_attr, value, has_value)
@@ -145,6 +149,27 @@ class _Patcher:
             self._apply_value_path(op, node, value)
         else:
             raise InvalidPathError(f"Invalid path {path!r}: a path names an attribute, not a filter")
+
+    def _whole_schema(self, path: str) -> str | None:
+        """A path that is a schema URN itself (`urn:…:enterprise:2.0:User`): its canonical URN, else None."""
+        if path.lower() == self.schema.core_urn.lower():
+            return self.schema.core_urn
+        known = self.schema.extension(path)
+        return known[0] if known else None
+
+    def _apply_whole_schema(self, op: str, urn: str, value: Any) -> None:
+        """add/replace merge the value's attributes into the extension; remove drops it."""
+        if op == "remove":
+            if urn == self.schema.core_urn:
+                raise MutabilityError("The core schema cannot be removed")
+            self.doc.pop(urn, None)
+            return
+        if not isinstance(value, dict):
+            raise InvalidValueError(f"The value for path {urn!r} must be an object")
+        target = None if urn == self.schema.core_urn else urn
+        for name, item in value.items():
+            if isinstance(name, str) and name.lower() not in _IGNORED_KEYS:
+                self._apply_attr(op, target, name, None, item, True)
 
     def _parse(self, path: str) -> Any:
         try:

@@ -50,8 +50,8 @@ def entra_manager_reference(value: Any) -> dict[str, Any] | None:
         if not isinstance(manager_id, str):
             raise InvalidValueError("manager.value must be a string (the manager's id)")
         result: dict[str, Any] = {"value": manager_id}
-        if isinstance(lowered.get("displayname"), str):
-            result["displayName"] = lowered["displayname"]
+        if isinstance(lowered.get("$ref"), str) and lowered["$ref"]:
+            result["$ref"] = lowered["$ref"]
         return result
     raise InvalidValueError(f"manager must be an id or an object with 'value', got {value!r}")
 

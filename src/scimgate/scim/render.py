@@ -46,7 +46,6 @@ def render_resource(
         if key != "schemas":
             out[key] = value
     if kind == "User":
-        out["active"] = bool(row["active"])
         if groups:
             out["groups"] = [
                 {"value": g["value"], "$ref": f"{base_url}/Groups/{g['value']}", "display": g["display"], "type": "direct"}
@@ -58,7 +57,7 @@ def render_resource(
                 "value": m["value"],
                 "$ref": f"{base_url}/{'Users' if m['type'] == 'User' else 'Groups'}/{m['value']}",
                 "type": m["type"],
-                **({"display": m["display"]} if m.get("display") else {}),
+                **({"display": m["display"]} if m.get("display") is not None else {}),
             }
             for m in members
         ]

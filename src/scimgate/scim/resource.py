@@ -254,8 +254,12 @@ def coerce_members(value: Any) -> list[dict[str, Any]]:
         if len(member_id) > 255:
             raise InvalidValueError("A member 'value' is longer than 255 characters")
         kind = lowered.get("type")
+        display = lowered.get("display")
         if member_id in seen:
             continue
         seen.add(member_id)
-        out.append({"value": member_id, "type": kind if kind in ("User", "Group") else None})
+        member: dict[str, Any] = {"value": member_id, "type": kind if kind in ("User", "Group") else None}
+        if isinstance(display, str):
+            member["display"] = display[:512]
+        out.append(member)
     return out

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
@@ -25,7 +26,7 @@ def as_utc(value: datetime) -> datetime:
 
 def make_engine(database_url: str, *, pool: bool = True) -> Engine:
     """An engine for SQLite (WAL, foreign keys, busy timeout) or PostgreSQL (psycopg 3)."""
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
     if database_url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         if not pool:
@@ -39,6 +40,11 @@ def make_engine(database_url: str, *, pool: bool = True) -> Engine:
     else:
         kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
     return create_engine(database_url, **kwargs)
+
+
+def _dumps(value: Any) -> str:
+    """orjson for stored documents: several times faster than the json module."""
+    return orjson.dumps(value).decode()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -245,8 +245,9 @@ def add_members(
                 select(m.c.member_id).where(m.c.account_id == account_id, m.c.group_id == group_id, m.c.member_id.in_(chunk))
             ).scalars()
         )
+    displays = {m["value"]: m.get("display") for m in members}
     rows = [
-        {"account_id": account_id, "group_id": group_id, "member_id": i, "member_type": kinds[i]}
+        {"account_id": account_id, "group_id": group_id, "member_id": i, "member_type": kinds[i], "display": displays[i]}
         for i in dict.fromkeys(ids)
         if i not in present
     ]
@@ -275,7 +276,12 @@ def members_of(conn: Connection, account_id: int, group_ids: Sequence[str]) -> d
     out: dict[str, list[dict[str, Any]]] = {gid: [] for gid in group_ids}
     for chunk in _chunks(list(group_ids)):
         rows = conn.execute(
-            select(m.c.group_id, m.c.member_id, m.c.member_type, func.coalesce(u.c.display_name, u.c.user_name, g.c.display_name))
+            select(
+                m.c.group_id,
+                m.c.member_id,
+                m.c.member_type,
+                func.coalesce(m.c.display, u.c.display_name, u.c.user_name, g.c.display_name),
+            )
             .select_from(
                 m.outerjoin(u, and_(u.c.account_id == m.c.account_id, u.c.id == m.c.member_id))
                 .outerjoin(g, and_(g.c.account_id == m.c.account_id, g.c.id == m.c.member_id))

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 NAMING = {
-    "ix": "ix_%(column_0_N_label)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
@@ -83,8 +83,9 @@ directory_user = Table(
     PrimaryKeyConstraint("account_id", "id"),
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
     UniqueConstraint("account_id", "user_name_key"),
-    Index(None, "account_id", "external_id"),
-    Index(None, "account_id", "display_name"),
+    # `id` last: an equality lookup then yields rows already in the paging order (ORDER BY id).
+    Index(None, "account_id", "external_id", "id"),
+    Index(None, "account_id", "display_name", "id"),
     Index(None, "account_id", "updated_at"),
 )
 
@@ -119,7 +120,7 @@ directory_group = Table(
     PrimaryKeyConstraint("account_id", "id"),
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
     UniqueConstraint("account_id", "display_name_key"),
-    Index(None, "account_id", "external_id"),
+    Index(None, "account_id", "external_id", "id"),
     Index(None, "account_id", "updated_at"),
 )
 
@@ -130,6 +131,7 @@ directory_membership = Table(
     Column("group_id", String(64), nullable=False),
     Column("member_id", String(64), nullable=False),
     Column("member_type", String(8), nullable=False),  # "User" or "Group"
+    Column("display", String(512)),  # as the client sent it, if it did
     PrimaryKeyConstraint("account_id", "group_id", "member_id"),
     ForeignKeyConstraint(
         ["account_id", "group_id"], ["directory_group.account_id", "directory_group.id"], ondelete="CASCADE"

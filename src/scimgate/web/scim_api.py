@@ -316,7 +316,7 @@ def _search(call: Call, kinds: list[str], params: dict[str, Any]) -> Response:
     remaining = count
     for kind in kinds:
         schema = schema_for(kind)
-        where = compile_filter(ast, schema, dialect, unknown_is_false=len(kinds) > 1) if ast is not None else None
+        where = compile_filter(ast, schema, dialect, account_id=call.account_id, unknown_is_false=len(kinds) > 1) if ast is not None else None
         order_by = [sort_expression(schema, sort_by, order)] if sort_by else []
         kind_total, rows = store.query_resources(
             call.conn, call.account_id, kind, where=where, order_by=order_by, offset=offset, limit=remaining

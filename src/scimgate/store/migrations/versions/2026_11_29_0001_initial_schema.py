@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 03:44:40.570051
+Create Date: 2026-11-29 03:59:03.536565
 """
 
 from alembic import op
@@ -41,8 +41,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('account_id', 'display_name_key', name=op.f('uq_directory_group_account_id_display_name_key'))
     )
     with op.batch_alter_table('directory_group', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_directory_group_account_id_directory_group_external_id'), ['account_id', 'external_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_directory_group_account_id_directory_group_updated_at'), ['account_id', 'updated_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_directory_group_account_id_external_id_id'), ['account_id', 'external_id', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_directory_group_account_id_updated_at'), ['account_id', 'updated_at'], unique=False)
 
     op.create_table('directory_user',
     sa.Column('account_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -61,9 +61,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('account_id', 'user_name_key', name=op.f('uq_directory_user_account_id_user_name_key'))
     )
     with op.batch_alter_table('directory_user', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_directory_user_account_id_directory_user_display_name'), ['account_id', 'display_name'], unique=False)
-        batch_op.create_index(batch_op.f('ix_directory_user_account_id_directory_user_external_id'), ['account_id', 'external_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_directory_user_account_id_directory_user_updated_at'), ['account_id', 'updated_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_directory_user_account_id_display_name_id'), ['account_id', 'display_name', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_directory_user_account_id_external_id_id'), ['account_id', 'external_id', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_directory_user_account_id_updated_at'), ['account_id', 'updated_at'], unique=False)
 
     op.create_table('provisioning_token',
     sa.Column('account_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -79,7 +79,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('token_hash', name=op.f('uq_provisioning_token_token_hash'))
     )
     with op.batch_alter_table('provisioning_token', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_provisioning_token_account_id_provisioning_token_id'), ['account_id', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_provisioning_token_account_id_id'), ['account_id', 'id'], unique=False)
 
     op.create_table('request_log',
     sa.Column('account_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -98,7 +98,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_request_log'))
     )
     with op.batch_alter_table('request_log', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_request_log_account_id_request_log_id'), ['account_id', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_request_log_account_id_id'), ['account_id', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_request_log_at'), ['at'], unique=False)
 
     op.create_table('directory_membership',
@@ -106,11 +106,12 @@ def upgrade() -> None:
     sa.Column('group_id', sa.String(length=64), nullable=False),
     sa.Column('member_id', sa.String(length=64), nullable=False),
     sa.Column('member_type', sa.String(length=8), nullable=False),
+    sa.Column('display', sa.String(length=512), nullable=True),
     sa.ForeignKeyConstraint(['account_id', 'group_id'], ['directory_group.account_id', 'directory_group.id'], name=op.f('fk_directory_membership_account_id_directory_group'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('account_id', 'group_id', 'member_id', name=op.f('pk_directory_membership'))
     )
     with op.batch_alter_table('directory_membership', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_directory_membership_account_id_directory_membership_member_id'), ['account_id', 'member_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_directory_membership_account_id_member_id'), ['account_id', 'member_id'], unique=False)
 
     op.create_table('directory_user_email',
     sa.Column('account_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -123,37 +124,37 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('account_id', 'user_id', 'position', name=op.f('pk_directory_user_email'))
     )
     with op.batch_alter_table('directory_user_email', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_directory_user_email_account_id_directory_user_email_value_key'), ['account_id', 'value_key'], unique=False)
+        batch_op.create_index(batch_op.f('ix_directory_user_email_account_id_value_key'), ['account_id', 'value_key'], unique=False)
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table('directory_user_email', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_directory_user_email_account_id_directory_user_email_value_key'))
+        batch_op.drop_index(batch_op.f('ix_directory_user_email_account_id_value_key'))
 
     op.drop_table('directory_user_email')
     with op.batch_alter_table('directory_membership', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_directory_membership_account_id_directory_membership_member_id'))
+        batch_op.drop_index(batch_op.f('ix_directory_membership_account_id_member_id'))
 
     op.drop_table('directory_membership')
     with op.batch_alter_table('request_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_request_log_at'))
-        batch_op.drop_index(batch_op.f('ix_request_log_account_id_request_log_id'))
+        batch_op.drop_index(batch_op.f('ix_request_log_account_id_id'))
 
     op.drop_table('request_log')
     with op.batch_alter_table('provisioning_token', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_provisioning_token_account_id_provisioning_token_id'))
+        batch_op.drop_index(batch_op.f('ix_provisioning_token_account_id_id'))
 
     op.drop_table('provisioning_token')
     with op.batch_alter_table('directory_user', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_directory_user_account_id_directory_user_updated_at'))
-        batch_op.drop_index(batch_op.f('ix_directory_user_account_id_directory_user_external_id'))
-        batch_op.drop_index(batch_op.f('ix_directory_user_account_id_directory_user_display_name'))
+        batch_op.drop_index(batch_op.f('ix_directory_user_account_id_updated_at'))
+        batch_op.drop_index(batch_op.f('ix_directory_user_account_id_external_id_id'))
+        batch_op.drop_index(batch_op.f('ix_directory_user_account_id_display_name_id'))
 
     op.drop_table('directory_user')
     with op.batch_alter_table('directory_group', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_directory_group_account_id_directory_group_updated_at'))
-        batch_op.drop_index(batch_op.f('ix_directory_group_account_id_directory_group_external_id'))
+        batch_op.drop_index(batch_op.f('ix_directory_group_account_id_updated_at'))
+        batch_op.drop_index(batch_op.f('ix_directory_group_account_id_external_id_id'))
 
     op.drop_table('directory_group')
     op.drop_table('account')
