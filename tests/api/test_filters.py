@@ -145,3 +145,50 @@ def test_search_endpoints(scim, people):
     r = scim.post("/.search", json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "count": 3})
     assert r.json()["totalResults"] == 5 and len(r.json()["Resources"]) == 3
     assert scim.post("/Users/.search", json={"schemas": ["urn:x"]}).status_code == 400
+
+
+LOOKUPS_USERS = [
+    'userName eq "BOB@x.com"',
+    'externalId eq "ext-alice@x.com"',
+    "externalId eq ext-carol@y.org",
+    'emails.value eq "al@home.org"',
+    'emails eq "BOB@X.COM"',
+    'emails[type eq "work"].value eq "alice@x.com"',
+    'emails[type eq "WORK" and value eq "carol@y.org"]',
+    'emails[value eq "carol@y.org"]',
+    "manager eq {bob}",
+    'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "{bob}"',
+    'id eq "{alice}" and manager eq "{bob}"',
+    'id eq "{alice}" and manager eq "{alice}"',
+    'userName eq "alice@x.com" and externalId eq "nope"',
+]
+
+
+@pytest.mark.parametrize("template", LOOKUPS_USERS)
+def test_lookup_fast_path_agrees_with_general_compiler(scim, people, engine, template):
+    """The pre-written lookup SQL and the general compiler return the same rows."""
+    from scimgate.scim.filter import parse_filter
+    from scimgate.scim.schema import user_schema
+    from scimgate.store import directory as store
+    from scimgate.store.filter_sql import compile_filter
+    from scimgate.store.lookups import compile_lookup
+
+    expression = template.format(alice=people["alice@x.com"], bob=people["Bob@X.com"])
+    ast = parse_filter(expression)
+    with engine.begin() as conn:
+        dialect = conn.dialect.name
+        fast = compile_lookup(ast, "User", account_id=scim.account_id, postgres=dialect == "postgresql")
+        assert fast is not None, "this shape should take the fast path"
+        total_fast, rows_fast = store.lookup_resources(conn, scim.account_id, "User", where=fast[0], params=fast[1], offset=0, limit=50)
+        where = compile_filter(ast, user_schema(), dialect, account_id=scim.account_id)
+        total_slow, rows_slow = store.query_resources(conn, scim.account_id, "User", where=where, order_by=[], offset=0, limit=50)
+    assert total_fast == total_slow
+    assert [r["id"] for r in rows_fast] == [r["id"] for r in rows_slow]
+
+
+def test_non_lookup_shapes_take_the_general_path():
+    from scimgate.scim.filter import parse_filter
+    from scimgate.store.lookups import compile_lookup
+
+    for expression in ['userName sw "a"', 'title eq "x"', 'userName eq "a" or userName eq "b"', "active eq true", 'emails[type eq "work"].value co "x"']:
+        assert compile_lookup(parse_filter(expression), "User", account_id=1, postgres=False) is None, expression

@@ -113,33 +113,38 @@ def test_put_group_replaces_members_only_when_sent(scim):
     assert [m["value"] for m in r.json()["members"]] == [users[1]]
 
 
-def test_large_group_patch_touches_only_the_batch(scim, engine):
-    """A 50-member add to a group of 2,000 issues statements proportional to 50, not 2,000."""
-    from sqlalchemy import event
+def test_large_group_patch_touches_only_the_batch(scim, engine, monkeypatch):
+    """A 50-member add to a group of 2,000 costs statements and rows in proportion to 50, not 2,000."""
+    from scimgate.store import directory as store, raw
+    from scimgate.store.database import utcnow
 
     users = make_users(scim, 50, prefix="batch")
     gid = scim.post("/Groups", json={"displayName": "Big"}).json()["id"]
-    from scimgate.store import directory as store
-    from scimgate.store.tables import directory_group
-
     with engine.begin() as conn:
-        for start in range(0, 2000, 500):
-            fake = [{"value": f"fake-{i}"} for i in range(start, start + 500)]
-            for f in fake:
-                store.insert_resource(conn, scim.account_id, "User", doc={"schemas": [], "userName": f["value"]}, now=__import__("scimgate.store.database", fromlist=["utcnow"]).utcnow(), resource_id=f["value"])
-            store.add_members(conn, scim.account_id, gid, fake)
-    rows_read = []
+        fake = [{"value": f"fake-{i}"} for i in range(2000)]
+        for f in fake:
+            store.insert_resource(conn, scim.account_id, "User", doc={"schemas": [], "userName": f["value"]}, now=utcnow(), resource_id=f["value"])
+        store.add_members(conn, scim.account_id, gid, fake)
+    statements: list[tuple[str, int]] = []
+    real_execute, real_many = raw.execute, raw.executemany
 
-    def count(conn, cursor, statement, parameters, context, executemany):
-        rows_read.append(statement)
+    def execute(conn, sql, params=()):
+        if sql.lstrip().upper().startswith("SELECT"):  # count the rows it reads, then run it for real
+            statements.append((sql, len(real_execute(conn, sql, params).fetchall())))
+        else:
+            statements.append((sql, 0))
+        return real_execute(conn, sql, params)
 
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        r = scim.patch(f"/Groups/{gid}", json=ops({"op": "Add", "path": "members", "value": [{"value": u} for u in users]}))
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    def executemany(conn, sql, rows):
+        statements.append((sql, len(rows)))
+        return real_many(conn, sql, rows)
+
+    monkeypatch.setattr(raw, "execute", execute)
+    monkeypatch.setattr(raw, "executemany", executemany)
+    r = scim.patch(f"/Groups/{gid}", json=ops({"op": "Add", "path": "members", "value": [{"value": u} for u in users]}))
+    monkeypatch.undo()
     assert r.status_code == 204
-    assert len(rows_read) < 15, rows_read
-    assert not any("directory_membership" in s and "SELECT" in s.upper() and "member_id IN" not in s for s in rows_read)
-    assert directory_group is not None
-    assert scim.get("/Groups", params={"filter": f'id eq "{gid}"', "attributes": "id"}).json()["totalResults"] == 1
+    assert 0 < len(statements) < 15, statements
+    assert max(rows for _sql, rows in statements) <= 50, "no statement reads or writes the whole group"
+    assert any("INSERT INTO directory_membership" in sql and rows == 50 for sql, rows in statements)
+    assert len(scim.get(f"/Groups/{gid}").json()["members"]) == 2050

@@ -257,7 +257,9 @@ class _Patcher:
             else:
                 container[key] = list(items)
             return
-        if definition.type == "complex" and isinstance(value, dict) and isinstance(current, dict):
+        if definition.type == "complex" and isinstance(value, dict) and isinstance(current, dict) and "value" not in definition.sub:
+            # Sub-attributes merge (RFC 7644 §3.5.2.3), but a reference such as manager is
+            # one value: a new `value` must not keep the old `$ref`.
             merged = dict(current)
             merged.update(value)
             container[key] = merged

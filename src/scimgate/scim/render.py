@@ -21,8 +21,9 @@ def timestamp(value: datetime) -> str:
     """RFC 3339 in UTC with milliseconds, e.g. 2026-11-29T03:44:40.570Z."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    elif value.utcoffset():
+        value = value.astimezone(timezone.utc)
+    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def etag(version: int) -> str:

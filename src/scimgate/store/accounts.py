@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scimgate.errors import ConflictError, NotFoundError
+from scimgate.store import raw
 from scimgate.store.database import as_utc
 from scimgate.store.tables import account, provisioning_token
 
@@ -76,24 +77,25 @@ def revoke_token(conn: Connection, account_id: int, token_id: int, now: datetime
     return result.rowcount == 1
 
 
-_AUTH_QUERY = (
-    select(
-        provisioning_token.c.id,
-        provisioning_token.c.account_id,
-        provisioning_token.c.token_hash,
-        provisioning_token.c.last_used_at,
-        account.c.provisioning_active,
-    )
-    .join(account, account.c.id == provisioning_token.c.account_id)
-    .where(provisioning_token.c.token_hash == bindparam("h"))
-    .where(provisioning_token.c.revoked_at.is_(None))
+_AUTH_SQL = (
+    "SELECT t.id, t.account_id, t.token_hash, t.last_used_at, a.provisioning_active "
+    "FROM provisioning_token t JOIN account a ON a.id = t.account_id "
+    "WHERE t.token_hash = ? AND t.revoked_at IS NULL"
 )
 
 
 def find_live_token(conn: Connection, token_hash: str) -> dict[str, Any] | None:
-    """The live token with this hash, with its account's provisioning state."""
-    row = conn.execute(_AUTH_QUERY, {"h": token_hash}).mappings().first()
-    return dict(row) if row else None
+    """The live token with this hash, with its account's provisioning state (on every request)."""
+    found = raw.execute(conn, _AUTH_SQL, (token_hash,)).fetchone()
+    if found is None:
+        return None
+    return {
+        "id": found[0],
+        "account_id": found[1],
+        "token_hash": found[2],
+        "last_used_at": raw.from_db_time(found[3]) if found[3] is not None else None,
+        "provisioning_active": bool(found[4]),
+    }
 
 
 def touch_token(conn: Connection, token_id: int, last_used_at: datetime | None, now: datetime) -> None:

@@ -67,7 +67,7 @@ def _sqlite_begin(conn: Any) -> None:
     """BEGIN IMMEDIATE for connections marked `writes=True`: take the write lock up front,
     so a read-then-write transaction never fails on a lock upgrade under concurrency."""
     immediate = conn.get_execution_options().get("writes", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def migrate(database_url: str) -> None:

@@ -2,29 +2,28 @@
 
 Every function takes the account id and puts it in every statement: nothing here can
 read or write another account's rows. Uniqueness comes from the database constraints;
-an IntegrityError becomes a ConflictError.
+a violation becomes a ConflictError. Hot statements are pre-written SQL (see raw.py);
+general filters arrive as SQLAlchemy expressions from filter_sql.py.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Connection, ColumnElement, Table, and_, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+import psycopg
+from sqlalchemy import ColumnElement, Connection, Table, and_, func, select
 
 from scimgate.errors import ConflictError, InvalidValueError
-from scimgate.store.tables import (
-    directory_group,
-    directory_membership,
-    directory_user,
-    directory_user_email,
-)
+from scimgate.store import raw
+from scimgate.store.tables import directory_group, directory_user
 
 _CHUNK = 500
+_INTEGRITY = (sqlite3.IntegrityError, psycopg.IntegrityError)
+_COLUMNS = "id, doc, version, created_at, updated_at"
+_TABLE = {"User": "directory_user", "Group": "directory_group"}
 
 
 def new_id() -> str:
@@ -33,51 +32,65 @@ def new_id() -> str:
 
 
 def table_for(kind: str) -> Table:
-    """`User` or `Group` to its table."""
+    """`User` or `Group` to its SQLAlchemy table."""
     return directory_user if kind == "User" else directory_group
 
 
-def _key(value: str | None) -> str | None:
-    return value.lower() if isinstance(value, str) else None
-
-
-def _user_columns(doc: dict[str, Any]) -> dict[str, Any]:
+def _row(values: Sequence[Any]) -> dict[str, Any]:
     return {
-        "user_name": doc["userName"],
-        "user_name_key": doc["userName"].lower(),
-        "external_id": doc.get("externalId"),
-        "display_name": doc.get("displayName"),
-        "active": doc.get("active", True) is not False,
+        "id": values[0],
+        "doc": raw.load_json(values[1]),
+        "version": values[2],
+        "created_at": raw.from_db_time(values[3]),
+        "updated_at": raw.from_db_time(values[4]),
     }
 
 
-def _group_columns(doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "display_name": doc["displayName"],
-        "display_name_key": doc["displayName"].lower(),
-        "external_id": doc.get("externalId"),
-    }
+def _key_columns(conn: Connection, kind: str, doc: dict[str, Any]) -> list[Any]:
+    """The indexed copies of document values, in the column order of the SQL below."""
+    if kind == "User":
+        return [
+            doc["userName"],
+            doc["userName"].lower(),
+            doc.get("externalId"),
+            doc.get("displayName"),
+            raw.to_db_bool(conn, doc.get("active", True) is not False),
+        ]
+    return [doc["displayName"], doc["displayName"].lower(), doc.get("externalId")]
 
 
-def _columns(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
-    return _user_columns(doc) if kind == "User" else _group_columns(doc)
+_KEY_NAMES = {
+    "User": ["user_name", "user_name_key", "external_id", "display_name", "active"],
+    "Group": ["display_name", "display_name_key", "external_id"],
+}
 
 
-def _email_rows(account_id: int, user_id: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
+def _email_rows(account_id: int, user_id: str, doc: dict[str, Any], conn: Connection) -> list[tuple[Any, ...]]:
     rows = []
     for position, email in enumerate(doc.get("emails") or []):
         if isinstance(email, dict) and isinstance(email.get("value"), str):
+            kind = email.get("type")
             rows.append(
-                {
-                    "account_id": account_id,
-                    "user_id": user_id,
-                    "position": position,
-                    "value_key": email["value"].lower()[:512],
-                    "type": email.get("type") if isinstance(email.get("type"), str) else None,
-                    "is_primary": email.get("primary") is True,
-                }
+                (
+                    account_id,
+                    user_id,
+                    position,
+                    email["value"].lower()[:512],
+                    kind if isinstance(kind, str) else None,
+                    raw.to_db_bool(conn, email.get("primary") is True),
+                )
             )
     return rows
+
+
+def _write_emails(conn: Connection, account_id: int, user_id: str, doc: dict[str, Any], *, replace: bool) -> None:
+    if replace:
+        raw.execute(conn, "DELETE FROM directory_user_email WHERE account_id = ? AND user_id = ?", (account_id, user_id))
+    raw.executemany(
+        conn,
+        "INSERT INTO directory_user_email (account_id, user_id, position, value_key, type, is_primary) VALUES (?, ?, ?, ?, ?, ?)",
+        _email_rows(account_id, user_id, doc, conn),
+    )
 
 
 def _conflict(kind: str, doc: dict[str, Any]) -> ConflictError:
@@ -89,36 +102,31 @@ def _conflict(kind: str, doc: dict[str, Any]) -> ConflictError:
 def insert_resource(
     conn: Connection, account_id: int, kind: str, *, doc: dict[str, Any], now: datetime, resource_id: str | None = None
 ) -> dict[str, Any]:
-    """Insert a User or Group; a taken userName/displayName is a ConflictError."""
-    table = table_for(kind)
-    row = {
-        "account_id": account_id,
-        "id": resource_id or new_id(),
-        "doc": doc,
-        "version": 1,
-        "created_at": now,
-        "updated_at": now,
-        **_columns(kind, doc),
-    }
+    """Insert a User or Group; a taken userName/displayName is a ConflictError.
+
+    The caller's transaction is unusable after a conflict (PostgreSQL aborts it): the
+    error is meant to end the request, which rolls back.
+    """
+    resource_id = resource_id or new_id()
+    names = ["account_id", "id", *_KEY_NAMES[kind], "doc", "version", "created_at", "updated_at"]
+    stamp = raw.to_db_time(conn, now)
+    values = [account_id, resource_id, *_key_columns(conn, kind, doc), raw.dump_json(doc), 1, stamp, stamp]
+    placeholders = ", ".join(raw.json_param(conn) if n == "doc" else "?" for n in names)
     try:
-        with conn.begin_nested():
-            conn.execute(insert(table), row)
-            if kind == "User":
-                emails = _email_rows(account_id, row["id"], doc)
-                if emails:
-                    conn.execute(insert(directory_user_email), emails)
-    except IntegrityError:
+        raw.execute(conn, f"INSERT INTO {_TABLE[kind]} ({', '.join(names)}) VALUES ({placeholders})", values)
+    except _INTEGRITY:
         raise _conflict(kind, doc) from None
-    return row
+    if kind == "User":
+        _write_emails(conn, account_id, resource_id, doc, replace=False)
+    return {"id": resource_id, "doc": doc, "version": 1, "created_at": now, "updated_at": now}
 
 
 def get_resource(conn: Connection, account_id: int, kind: str, resource_id: str) -> dict[str, Any] | None:
     """One User or Group of this account by id."""
-    table = table_for(kind)
-    row = conn.execute(
-        select(table).where(table.c.account_id == account_id, table.c.id == resource_id)
-    ).mappings().first()
-    return dict(row) if row else None
+    found = raw.execute(
+        conn, f"SELECT {_COLUMNS} FROM {_TABLE[kind]} WHERE account_id = ? AND id = ?", (account_id, resource_id)
+    ).fetchone()
+    return _row(found) if found else None
 
 
 def update_resource(
@@ -132,50 +140,63 @@ def update_resource(
     now: datetime,
 ) -> dict[str, Any] | None:
     """Write a new document if the stored version is still `expected_version` (else None)."""
-    table = table_for(kind)
-    values = {"doc": doc, "version": expected_version + 1, "updated_at": now, **_columns(kind, doc)}
+    sets = ", ".join(f"{n} = ?" for n in _KEY_NAMES[kind])
+    sql = (
+        f"UPDATE {_TABLE[kind]} SET {sets}, doc = {raw.json_param(conn)}, version = ?, updated_at = ? "
+        "WHERE account_id = ? AND id = ? AND version = ?"
+    )
+    params = [*_key_columns(conn, kind, doc), raw.dump_json(doc), expected_version + 1, raw.to_db_time(conn, now)]
     try:
-        with conn.begin_nested():
-            result = conn.execute(
-                update(table)
-                .where(table.c.account_id == account_id, table.c.id == resource_id, table.c.version == expected_version)
-                .values(**values)
-            )
-            if result.rowcount != 1:
-                return None
-            if kind == "User":
-                e = directory_user_email
-                conn.execute(delete(e).where(e.c.account_id == account_id, e.c.user_id == resource_id))
-                emails = _email_rows(account_id, resource_id, doc)
-                if emails:
-                    conn.execute(insert(e), emails)
-    except IntegrityError:
+        cursor = raw.execute(conn, sql, [*params, account_id, resource_id, expected_version])
+    except _INTEGRITY:
         raise _conflict(kind, doc) from None
-    return {"account_id": account_id, "id": resource_id, **values}
+    if cursor.rowcount != 1:
+        return None
+    if kind == "User":
+        _write_emails(conn, account_id, resource_id, doc, replace=True)
+    return {"id": resource_id, "doc": doc, "version": expected_version + 1, "updated_at": now}
 
 
 def touch_resource(conn: Connection, account_id: int, kind: str, resource_id: str, *, now: datetime) -> None:
     """Bump version and lastModified (a group whose members changed)."""
-    table = table_for(kind)
-    conn.execute(
-        update(table)
-        .where(table.c.account_id == account_id, table.c.id == resource_id)
-        .values(version=table.c.version + 1, updated_at=now)
+    raw.execute(
+        conn,
+        f"UPDATE {_TABLE[kind]} SET version = version + 1, updated_at = ? WHERE account_id = ? AND id = ?",
+        (raw.to_db_time(conn, now), account_id, resource_id),
     )
 
 
 def delete_resource(conn: Connection, account_id: int, kind: str, resource_id: str) -> bool:
     """Delete a User or Group and every membership row that names it."""
-    table = table_for(kind)
-    m = directory_membership
+    key = (account_id, resource_id)
     if kind == "User":
-        e = directory_user_email
-        conn.execute(delete(e).where(e.c.account_id == account_id, e.c.user_id == resource_id))
+        raw.execute(conn, "DELETE FROM directory_user_email WHERE account_id = ? AND user_id = ?", key)
     else:
-        conn.execute(delete(m).where(m.c.account_id == account_id, m.c.group_id == resource_id))
-    conn.execute(delete(m).where(m.c.account_id == account_id, m.c.member_id == resource_id))
-    result = conn.execute(delete(table).where(table.c.account_id == account_id, table.c.id == resource_id))
-    return result.rowcount == 1
+        raw.execute(conn, "DELETE FROM directory_membership WHERE account_id = ? AND group_id = ?", key)
+    raw.execute(conn, "DELETE FROM directory_membership WHERE account_id = ? AND member_id = ?", key)
+    cursor = raw.execute(conn, f"DELETE FROM {_TABLE[kind]} WHERE account_id = ? AND id = ?", key)
+    return cursor.rowcount == 1
+
+
+def lookup_resources(
+    conn: Connection, account_id: int, kind: str, *, where: str, params: Sequence[Any], offset: int, limit: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """A page for a pre-written condition (see lookups.py), counting only when the page is full."""
+    table = _TABLE[kind]
+    rows: list[dict[str, Any]] = []
+    if limit > 0:
+        rows = [
+            _row(r)
+            for r in raw.execute(
+                conn,
+                f"SELECT {_COLUMNS} FROM {table} WHERE account_id = ? AND {where} ORDER BY id LIMIT ? OFFSET ?",
+                (account_id, *params, limit, offset),
+            ).fetchall()
+        ]
+    if rows and len(rows) < limit:
+        return offset + len(rows), rows
+    total = raw.execute(conn, f"SELECT count(*) FROM {table} WHERE account_id = ? AND {where}", (account_id, *params)).fetchone()[0]
+    return total, rows
 
 
 def query_resources(
@@ -188,18 +209,23 @@ def query_resources(
     offset: int,
     limit: int,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """One page of matches and the total count of the same filtered, account-scoped query."""
+    """One page of a general (SQLAlchemy) filter and the total count of the same query."""
     table = table_for(kind)
     condition = table.c.account_id == account_id
     if where is not None:
         condition = and_(condition, where)
+    rows: list[dict[str, Any]] = []
+    if limit > 0:
+        columns = (table.c.id, table.c.doc, table.c.version, table.c.created_at, table.c.updated_at)
+        result = conn.execute(select(*columns).where(condition).order_by(*order_by, table.c.id).offset(offset).limit(limit))
+        rows = [
+            {"id": r[0], "doc": r[1], "version": r[2], "created_at": raw.from_db_time(r[3]), "updated_at": raw.from_db_time(r[4])}
+            for r in result
+        ]
+    if rows and len(rows) < limit:
+        return offset + len(rows), rows
     total = conn.execute(select(func.count()).select_from(table).where(condition)).scalar_one()
-    if limit <= 0 or offset >= total:
-        return total, []
-    rows = conn.execute(
-        select(table).where(condition).order_by(*order_by, table.c.id).offset(offset).limit(limit)
-    ).mappings()
-    return total, [dict(r) for r in rows]
+    return total, rows
 
 
 # -- memberships ------------------------------------------------------------------------------
@@ -210,24 +236,24 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[start : start + _CHUNK]
 
 
+def _in(n: int) -> str:
+    return ", ".join("?" * n)
+
+
 def existing_ids(conn: Connection, account_id: int, ids: Sequence[str]) -> dict[str, str]:
     """Which of these ids are Users or Groups of this account: id -> "User" | "Group"."""
     found: dict[str, str] = {}
-    for chunk in _chunks(list(ids)):
-        for kind, table in (("User", directory_user), ("Group", directory_group)):
-            rows = conn.execute(
-                select(table.c.id).where(table.c.account_id == account_id, table.c.id.in_(chunk))
-            ).scalars()
-            for resource_id in rows:
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        for kind, table in _TABLE.items():
+            cursor = raw.execute(conn, f"SELECT id FROM {table} WHERE account_id = ? AND id IN ({_in(len(chunk))})", (account_id, *chunk))
+            for (resource_id,) in cursor.fetchall():
                 found[resource_id] = kind
     return found
 
 
-def add_members(
-    conn: Connection, account_id: int, group_id: str, members: Sequence[dict[str, Any]]
-) -> int:
+def add_members(conn: Connection, account_id: int, group_id: str, members: Sequence[dict[str, Any]]) -> int:
     """Add members (O(batch)); unknown ids are an InvalidValueError; returns how many were new."""
-    ids = [m["value"] for m in members]
+    ids = list(dict.fromkeys(m["value"] for m in members))
     if not ids:
         return 0
     if group_id in ids:
@@ -237,74 +263,69 @@ def add_members(
     if missing:
         shown = ", ".join(repr(i) for i in missing[:5])
         raise InvalidValueError(f"No User or Group with id {shown} in this account")
-    m = directory_membership
     present: set[str] = set()
     for chunk in _chunks(ids):
-        present.update(
-            conn.execute(
-                select(m.c.member_id).where(m.c.account_id == account_id, m.c.group_id == group_id, m.c.member_id.in_(chunk))
-            ).scalars()
+        cursor = raw.execute(
+            conn,
+            f"SELECT member_id FROM directory_membership WHERE account_id = ? AND group_id = ? AND member_id IN ({_in(len(chunk))})",
+            (account_id, group_id, *chunk),
         )
+        present.update(r[0] for r in cursor.fetchall())
     displays = {m["value"]: m.get("display") for m in members}
-    rows = [
-        {"account_id": account_id, "group_id": group_id, "member_id": i, "member_type": kinds[i], "display": displays[i]}
-        for i in dict.fromkeys(ids)
-        if i not in present
-    ]
-    stmt_factory = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    for chunk in _chunks(rows):
-        # DO NOTHING covers a concurrent PATCH adding the same member between our read and write.
-        conn.execute(stmt_factory(m).on_conflict_do_nothing(), list(chunk))
+    rows = [(account_id, group_id, i, kinds[i], displays.get(i)) for i in ids if i not in present]
+    # DO NOTHING covers a concurrent PATCH adding the same member between our read and write.
+    raw.executemany(
+        conn,
+        "INSERT INTO directory_membership (account_id, group_id, member_id, member_type, display) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        rows,
+    )
     return len(rows)
 
 
 def remove_members(conn: Connection, account_id: int, group_id: str, ids: Sequence[str] | None) -> int:
     """Remove these members (None: all of them); returns how many rows went."""
-    m = directory_membership
-    base = and_(m.c.account_id == account_id, m.c.group_id == group_id)
     if ids is None:
-        return conn.execute(delete(m).where(base)).rowcount
+        return raw.execute(conn, "DELETE FROM directory_membership WHERE account_id = ? AND group_id = ?", (account_id, group_id)).rowcount
     removed = 0
-    for chunk in _chunks(list(ids)):
-        removed += conn.execute(delete(m).where(base, m.c.member_id.in_(chunk))).rowcount
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        removed += raw.execute(
+            conn,
+            f"DELETE FROM directory_membership WHERE account_id = ? AND group_id = ? AND member_id IN ({_in(len(chunk))})",
+            (account_id, group_id, *chunk),
+        ).rowcount
     return removed
 
 
 def members_of(conn: Connection, account_id: int, group_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     """Members of these groups with display names: group id -> [{value, type, display}]."""
-    m, u, g = directory_membership, directory_user, directory_group
     out: dict[str, list[dict[str, Any]]] = {gid: [] for gid in group_ids}
     for chunk in _chunks(list(group_ids)):
-        rows = conn.execute(
-            select(
-                m.c.group_id,
-                m.c.member_id,
-                m.c.member_type,
-                func.coalesce(m.c.display, u.c.display_name, u.c.user_name, g.c.display_name),
-            )
-            .select_from(
-                m.outerjoin(u, and_(u.c.account_id == m.c.account_id, u.c.id == m.c.member_id))
-                .outerjoin(g, and_(g.c.account_id == m.c.account_id, g.c.id == m.c.member_id))
-            )
-            .where(m.c.account_id == account_id, m.c.group_id.in_(chunk))
-            .order_by(m.c.group_id, m.c.member_id)
+        cursor = raw.execute(
+            conn,
+            "SELECT m.group_id, m.member_id, m.member_type, COALESCE(m.display, u.display_name, u.user_name, g.display_name) "
+            "FROM directory_membership m "
+            "LEFT JOIN directory_user u ON u.account_id = m.account_id AND u.id = m.member_id "
+            "LEFT JOIN directory_group g ON g.account_id = m.account_id AND g.id = m.member_id "
+            f"WHERE m.account_id = ? AND m.group_id IN ({_in(len(chunk))}) ORDER BY m.group_id, m.member_id",
+            (account_id, *chunk),
         )
-        for group_id, member_id, member_type, display in rows:
+        for group_id, member_id, member_type, display in cursor.fetchall():
             out[group_id].append({"value": member_id, "type": member_type, "display": display})
     return out
 
 
 def groups_of(conn: Connection, account_id: int, user_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     """Groups these users are direct members of: user id -> [{value, display}]."""
-    m, g = directory_membership, directory_group
     out: dict[str, list[dict[str, Any]]] = {uid: [] for uid in user_ids}
     for chunk in _chunks(list(user_ids)):
-        rows = conn.execute(
-            select(m.c.member_id, m.c.group_id, g.c.display_name)
-            .select_from(m.join(g, and_(g.c.account_id == m.c.account_id, g.c.id == m.c.group_id)))
-            .where(m.c.account_id == account_id, m.c.member_id.in_(chunk))
-            .order_by(m.c.member_id, g.c.display_name)
+        cursor = raw.execute(
+            conn,
+            "SELECT m.member_id, m.group_id, g.display_name FROM directory_membership m "
+            "JOIN directory_group g ON g.account_id = m.account_id AND g.id = m.group_id "
+            f"WHERE m.account_id = ? AND m.member_id IN ({_in(len(chunk))}) ORDER BY m.member_id, g.display_name",
+            (account_id, *chunk),
         )
-        for member_id, group_id, display in rows:
+        for member_id, group_id, display in cursor.fetchall():
             out[member_id].append({"value": group_id, "display": display})
     return out

@@ -13,21 +13,22 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount
+from starlette.routing import Router
+from starlette.types import Receive, Scope, Send
 
 from scimgate import __version__
 from scimgate.scim import errors as scim_errors
 from scimgate.settings import Settings
 from scimgate.store.database import make_engine
 from scimgate.web.request_log import RequestLogBuffer
-from scimgate.web.scim_api import error_response, scim_routes
+from scimgate.web.scim_api import error_response, scim_router
 
 log = logging.getLogger("scimgate")
 
 SCIM_PREFIX = "/scim/v2"
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+def create_app(settings: Settings, *, engine: Engine | None = None) -> "ScimGateApp":
     """Build the app: /scim/v2 for IdPs, /healthz for load balancers."""
     engine = engine or make_engine(settings.database_url)
     buffer = RequestLogBuffer(
@@ -51,8 +52,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.request_log = buffer
-    scim = Mount(SCIM_PREFIX, routes=scim_routes(engine, settings, buffer))
-    app.router.routes.append(scim)
+    scim = scim_router(SCIM_PREFIX, engine, settings, buffer)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:
@@ -78,10 +78,26 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
             return error_response(scim_errors.InternalError())
         return Response(orjson.dumps({"detail": "Internal server error"}), status_code=500, media_type="application/json")
 
-    return app
+    return ScimGateApp(app, scim)
 
 
-def app_from_env() -> FastAPI:
+class ScimGateApp:
+    """Top-level ASGI app: /scim/v2 goes straight to its router, everything else to FastAPI."""
+
+    def __init__(self, api: FastAPI, scim: Router) -> None:
+        self.api = api
+        self.scim = scim
+        self.state = api.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path == SCIM_PREFIX or path.startswith(SCIM_PREFIX + "/"):
+            await self.scim(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+
+def app_from_env() -> "ScimGateApp":
     """Entry point for `uvicorn --factory scimgate.web.app:app_from_env` (used by `serve --workers`)."""
     settings = Settings()
     settings.check_production()

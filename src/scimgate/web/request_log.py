@@ -47,7 +47,8 @@ class RequestLogBuffer:
         """Queue one entry (called on the request path: no I/O)."""
         if self.max_rows <= 0:
             return
-        entry["query"] = redact(entry.get("query") or "")[:2000]
+        query = entry.get("query") or ""
+        entry["query"] = redact(query)[:2000] if query else ""
         entry["path"] = entry["path"][:1024]
         if entry.get("detail"):
             entry["detail"] = entry["detail"][:2000]

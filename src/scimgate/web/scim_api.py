@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, Router
 
 from scimgate import errors as domain
 from scimgate.accounts.service import Principal, authenticate, needs_touch, record_use
@@ -33,6 +33,7 @@ from scimgate.settings import Settings
 from scimgate.store import directory as store
 from scimgate.store.database import utcnow
 from scimgate.store.filter_sql import compile_filter, sort_expression
+from scimgate.store.lookups import compile_lookup
 from scimgate.web.request_log import RequestLogBuffer
 
 log = logging.getLogger("scimgate.access")
@@ -76,6 +77,7 @@ class Call:
     body: Any = None
     ignored: list[str] = field(default_factory=list)
     resource_id: str | None = None
+    _params: dict[str, str] | None = None
 
     @property
     def account_id(self) -> int:
@@ -87,14 +89,9 @@ class Call:
 
     def param(self, name: str) -> str | None:
         """A query parameter by case-insensitive name (`startindex` works like `startIndex`)."""
-        params = self.request.query_params
-        if name in params:
-            return params[name]
-        lowered = name.lower()
-        for key, value in params.items():
-            if key.lower() == lowered:
-                return value
-        return None
+        if self._params is None:
+            self._params = {key.lower(): value for key, value in self.request.query_params.items()}
+        return self._params.get(name.lower())
 
 
 class ScimEndpoint:
@@ -316,11 +313,25 @@ def _search(call: Call, kinds: list[str], params: dict[str, Any]) -> Response:
     remaining = count
     for kind in kinds:
         schema = schema_for(kind)
-        where = compile_filter(ast, schema, dialect, account_id=call.account_id, unknown_is_false=len(kinds) > 1) if ast is not None else None
-        order_by = [sort_expression(schema, sort_by, order)] if sort_by else []
-        kind_total, rows = store.query_resources(
-            call.conn, call.account_id, kind, where=where, order_by=order_by, offset=offset, limit=remaining
+        fast = (
+            compile_lookup(ast, kind, account_id=call.account_id, postgres=dialect == "postgresql")
+            if ast is not None and not sort_by
+            else None
         )
+        if fast is not None:
+            kind_total, rows = store.lookup_resources(
+                call.conn, call.account_id, kind, where=fast[0], params=fast[1], offset=offset, limit=remaining
+            )
+        else:
+            where = (
+                compile_filter(ast, schema, dialect, account_id=call.account_id, unknown_is_false=len(kinds) > 1)
+                if ast is not None
+                else None
+            )
+            order_by = [sort_expression(schema, sort_by, order)] if sort_by else []
+            kind_total, rows = store.query_resources(
+                call.conn, call.account_id, kind, where=where, order_by=order_by, offset=offset, limit=remaining
+            )
         total += kind_total
         offset = max(0, offset - kind_total)
         projection = _projection(call, kind, params.get("attributes"), params.get("excludedAttributes"))
@@ -474,6 +485,34 @@ def not_implemented(call: Call) -> Response:
 
 def not_found(call: Call) -> Response:
     raise scim_errors.NotFoundError(f"No SCIM endpoint at {call.request.url.path}")
+
+
+def method_not_allowed(call: Call) -> Response:
+    raise scim_errors.MethodNotAllowedError(f"{call.request.method} is not supported on {call.request.url.path}")
+
+
+_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def scim_router(prefix: str, engine: Engine, settings: Settings, buffer: RequestLogBuffer | None) -> Router:
+    """A bare Starlette router for /scim/v2: no framework middleware on the IdP's hot path.
+
+    After the real routes come a 405 route per path and a 404 catch-all, so every
+    answer, even for a wrong method or path, is a SCIM Error body.
+    """
+    routes = scim_routes(engine, settings, buffer)
+    paths = list(dict.fromkeys(route.path for route in routes))
+    wrapped = [Route(prefix + r.path, r.endpoint, methods=list(r.methods or [])) for r in routes]
+    wrapped += [
+        Route(prefix + path, ScimEndpoint(method_not_allowed, engine, settings, buffer).__call__, methods=_ALL_METHODS)
+        for path in paths
+    ]
+    catch_all = ScimEndpoint(not_found, engine, settings, buffer).__call__
+    wrapped += [
+        Route(prefix, catch_all, methods=_ALL_METHODS),
+        Route(prefix + "/{rest:path}", catch_all, methods=_ALL_METHODS),
+    ]
+    return Router(routes=wrapped)
 
 
 def scim_routes(engine: Engine, settings: Settings, buffer: RequestLogBuffer | None) -> list[Route]:

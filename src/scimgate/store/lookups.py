@@ -1,0 +1,116 @@
+"""Pre-written SQL for the lookups identity providers make on every sync cycle.
+
+Entra and Okta only ever send a handful of filter shapes (entra-provisioning.md §1.2,
+§1.6, §1.9): `attr eq value` on userName, externalId, id, the work email, group
+displayName and membership, joined by `and`. Those compile here straight to indexed SQL
+text; anything else returns None and goes through the general compiler (filter_sql.py).
+Both give the same answers: tests run each shape through both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scimgate.scim.constants import ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA
+from scimgate.scim.filter import CompareOperator, Comparison, FilterNode, LogicalExpr, LogicalOperator, ValuePath
+
+_MAX_TERMS = 4
+_ENTERPRISE = ENTERPRISE_USER_SCHEMA.lower()
+
+
+def compile_lookup(node: FilterNode, kind: str, *, account_id: int, postgres: bool) -> tuple[str, list[Any]] | None:
+    """SQL condition and parameters for a lookup-shaped filter, or None for anything else."""
+    terms = node.terms if isinstance(node, LogicalExpr) and node.op == LogicalOperator.and_ else (node,)
+    if len(terms) > _MAX_TERMS:
+        return None
+    parts: list[str] = []
+    params: list[Any] = []
+    for term in terms:
+        compiled = _term(term, kind, account_id, postgres)
+        if compiled is None:
+            return None
+        parts.append(compiled[0])
+        params.extend(compiled[1])
+    return " AND ".join(parts), params
+
+
+def _text(value: Any) -> str | None:
+    """Strings, and numbers as the string an unquoted Entra value spells; nothing else."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value if isinstance(value, str) else None
+
+
+def _core(uri: str | None, kind: str) -> bool:
+    return uri is None or uri.lower() == (USER_SCHEMA if kind == "User" else GROUP_SCHEMA).lower()
+
+
+def _term(term: Any, kind: str, account_id: int, postgres: bool) -> tuple[str, list[Any]] | None:
+    if isinstance(term, ValuePath):
+        return _value_path(term, kind, account_id)
+    if not isinstance(term, Comparison) or term.op != CompareOperator.eq:
+        return None
+    value = _text(term.value)
+    if value is None:
+        return None
+    path = term.attr_path
+    attr, sub = path.attr.lower(), (path.sub_attr or "").lower()
+    if kind == "User" and attr == "manager" and sub in ("", "value") and (path.uri is None or path.uri.lower() == _ENTERPRISE):
+        if postgres:
+            return f"doc #>> '{{{ENTERPRISE_USER_SCHEMA},manager,value}}' = ?", [value]
+        return f"json_extract(doc, '$.\"{ENTERPRISE_USER_SCHEMA}\".manager.value') = ?", [value]
+    if not _core(path.uri, kind):
+        return None
+    if sub == "" and attr == "id":
+        return "id = ?", [value]
+    if sub == "" and attr == "externalid":
+        return "external_id = ?", [value]
+    if kind == "User":
+        if sub == "" and attr == "username":
+            return "user_name_key = ?", [value.lower()]
+        if attr == "emails" and sub in ("", "value"):
+            return _email(account_id, value, None)
+        return None
+    if sub == "" and attr == "displayname":
+        return "display_name_key = ?", [value.lower()]
+    if attr == "members" and sub in ("", "value"):
+        return _member(account_id, value)
+    return None
+
+
+def _value_path(term: ValuePath, kind: str, account_id: int) -> tuple[str, list[Any]] | None:
+    """`emails[type eq "work" and value eq "x"]` (Entra's `emails[type eq "work"].value eq "x"`), `members[value eq "id"]`."""
+    path = term.attr_path
+    if term.sub_attr or path.sub_attr or not _core(path.uri, kind):
+        return None
+    inner = term.val_filter
+    conditions = inner.terms if isinstance(inner, LogicalExpr) and inner.op == LogicalOperator.and_ else (inner,)
+    wanted: dict[str, str] = {}
+    for condition in conditions:
+        if not isinstance(condition, Comparison) or condition.op != CompareOperator.eq or condition.attr_path.sub_attr:
+            return None
+        value = _text(condition.value)
+        name = condition.attr_path.attr.lower()
+        if value is None or name in wanted:
+            return None
+        wanted[name] = value
+    if kind == "User" and path.attr.lower() == "emails" and "value" in wanted and set(wanted) <= {"value", "type"}:
+        return _email(account_id, wanted["value"], wanted.get("type"))
+    if kind == "Group" and path.attr.lower() == "members" and set(wanted) == {"value"}:
+        return _member(account_id, wanted["value"])
+    return None
+
+
+def _email(account_id: int, value: str, email_type: str | None) -> tuple[str, list[Any]]:
+    sql = "id IN (SELECT user_id FROM directory_user_email WHERE account_id = ? AND value_key = ?"
+    params: list[Any] = [account_id, value.lower()]
+    if email_type is not None:
+        sql += " AND lower(type) = ?"
+        params.append(email_type.lower())
+    return sql + ")", params
+
+
+def _member(account_id: int, member_id: str) -> tuple[str, list[Any]]:
+    return "id IN (SELECT group_id FROM directory_membership WHERE account_id = ? AND member_id = ?)", [account_id, member_id]

@@ -1,0 +1,84 @@
+"""Pre-written SQL on the DBAPI cursor of a SQLAlchemy connection, for the hot paths.
+
+Why: building, cache-keying and executing a SQLAlchemy Core statement costs about
+100-150 µs here, and a SCIM lookup needs four or five of them; the same statements as
+plain SQL on the driver cursor cost a few µs each (measured: lookups went from ~850/s to
+see benchmarks/results). The statements still run inside the SQLAlchemy transaction of
+the request; SQL is written once with `?` placeholders and adapted for psycopg.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any, Sequence
+
+import orjson
+from sqlalchemy import Connection
+
+
+@lru_cache(maxsize=512)
+def _pg(sql: str) -> str:
+    """qmark to psycopg's format style."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+    """Run one statement on the connection's DBAPI cursor; returns the cursor."""
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    if conn.dialect.name == "postgresql":
+        sql = _pg(sql)
+    cursor = dbapi.cursor()
+    cursor.execute(sql, tuple(params))
+    return cursor
+
+
+def executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run one statement for many parameter rows."""
+    if not rows:
+        return
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    if conn.dialect.name == "postgresql":
+        sql = _pg(sql)
+    cursor = dbapi.cursor()
+    cursor.executemany(sql, [tuple(r) for r in rows])
+
+
+def is_pg(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def json_param(conn: Connection) -> str:
+    """The placeholder for a JSON document parameter."""
+    return "CAST(? AS JSONB)" if is_pg(conn) else "?"
+
+
+def dump_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def load_json(value: Any) -> Any:
+    """SQLite hands back text; psycopg hands back the parsed document."""
+    if isinstance(value, (str, bytes)):
+        return orjson.loads(value)
+    return value
+
+
+def to_db_time(conn: Connection, value: datetime) -> Any:
+    """SQLite stores SQLAlchemy's text format (UTC, no offset); PostgreSQL takes the datetime."""
+    if is_pg(conn):
+        return value
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def from_db_time(value: Any) -> datetime:
+    """Back to an aware UTC datetime, whatever the driver returned."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+
+
+def to_db_bool(conn: Connection, value: bool) -> Any:
+    return value if is_pg(conn) else int(value)
