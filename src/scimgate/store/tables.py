@@ -156,5 +156,5 @@ request_log = Table(
     Column("resource_id", String(64)),
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
     Index(None, "account_id", "id"),
-    Index(None, "at"),
+    Index(None, "account_id", "at"),
 )

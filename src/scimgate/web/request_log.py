@@ -15,7 +15,7 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, insert, select
 
 from scimgate.store.database import utcnow
 from scimgate.store.tables import request_log
@@ -42,6 +42,7 @@ class RequestLogBuffer:
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._flushes = 0
+        self._touched: set[int] = set()  # accounts written since the last prune
 
     def add(self, entry: dict[str, Any]) -> None:
         """Queue one entry (called on the request path: no I/O)."""
@@ -61,6 +62,7 @@ class RequestLogBuffer:
         """Write what is pending; prune now and then. Returns how many entries were written."""
         with self._lock:
             batch, self._pending = self._pending, []
+        self._touched.update(entry["account_id"] for entry in batch)
         if batch:
             try:
                 with self.engine.begin() as conn:
@@ -74,23 +76,26 @@ class RequestLogBuffer:
         return len(batch)
 
     def prune(self) -> None:
-        """Keep at most `max_rows` entries per account and none older than `max_days`."""
+        """Keep at most `max_rows` entries and none older than `max_days`, per account written to.
+
+        Only accounts that received entries since the last prune can be over a bound, and
+        each is pruned through its (account_id, id) and (account_id, at) indexes.
+        """
+        accounts, self._touched = self._touched, set()
+        cutoff = utcnow() - timedelta(days=self.max_days)
+        t = request_log
         try:
             with self.engine.begin() as conn:
-                conn.execute(delete(request_log).where(request_log.c.at < utcnow() - timedelta(days=self.max_days)))
-                over = conn.execute(
-                    select(request_log.c.account_id, func.max(request_log.c.id))
-                    .group_by(request_log.c.account_id)
-                    .having(func.count() > self.max_rows)
-                ).all()
-                for account_id, newest in over:
-                    conn.execute(
-                        delete(request_log).where(
-                            request_log.c.account_id == account_id, request_log.c.id <= newest - self.max_rows
-                        )
-                    )
+                for account_id in accounts:
+                    conn.execute(delete(t).where(t.c.account_id == account_id, t.c.at < cutoff))
+                    boundary = conn.execute(
+                        select(t.c.id).where(t.c.account_id == account_id).order_by(t.c.id.desc()).offset(self.max_rows).limit(1)
+                    ).scalar()
+                    if boundary is not None:
+                        conn.execute(delete(t).where(t.c.account_id == account_id, t.c.id <= boundary))
         except Exception:
             log.exception("could not prune the request log")
+            self._touched |= accounts
 
     async def run(self) -> None:
         """Flush periodically until cancelled, then once more."""

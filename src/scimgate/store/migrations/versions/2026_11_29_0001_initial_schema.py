@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 03:59:03.536565
+Create Date: 2026-11-29
 """
 
 from alembic import op
@@ -98,8 +98,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_request_log'))
     )
     with op.batch_alter_table('request_log', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_request_log_account_id_at'), ['account_id', 'at'], unique=False)
         batch_op.create_index(batch_op.f('ix_request_log_account_id_id'), ['account_id', 'id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_request_log_at'), ['at'], unique=False)
 
     op.create_table('directory_membership',
     sa.Column('account_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -138,8 +138,8 @@ def downgrade() -> None:
 
     op.drop_table('directory_membership')
     with op.batch_alter_table('request_log', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_request_log_at'))
         batch_op.drop_index(batch_op.f('ix_request_log_account_id_id'))
+        batch_op.drop_index(batch_op.f('ix_request_log_account_id_at'))
 
     op.drop_table('request_log')
     with op.batch_alter_table('provisioning_token', schema=None) as batch_op:
