@@ -9,7 +9,8 @@ import functools
 import json
 import logging
 import sys
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable
 
 import typer
 from pydantic import ValidationError
@@ -145,7 +146,7 @@ def demo(
 @guarded
 def account_create(
     slug: str,
-    name: Optional[str] = typer.Option(None, help="Display name (default: the slug)."),
+    name: str | None = typer.Option(None, help="Display name (default: the slug)."),
     entitled: bool = typer.Option(False, "--entitled", help="Entitle the account to user provisioning."),
 ) -> None:
     """Create an account."""

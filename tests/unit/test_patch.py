@@ -52,6 +52,11 @@ def test_value_path_replace_updates_matching_element_only():
     assert out.doc["emails"] == [{"type": "work", "value": "w2@x"}, {"type": "home", "value": "h@x"}]
 
 
+def test_pathless_key_may_be_a_filtered_path():
+    out = patch([{"op": "add", "value": {'emails[type eq "home"].value': "h@x"}}])
+    assert {"type": "home", "value": "h@x"} in out.doc["emails"]
+
+
 def test_pathless_replace_with_dotted_and_urn_keys():
     """§1.5 (aadOptscim062020): value keys are `name.givenName` and URN-qualified names."""
     out = patch(

@@ -190,6 +190,10 @@ class _Patcher:
             if lowered in _IGNORED_KEYS:
                 self.ignored.append(key)
                 continue
+            if "[" in key:
+                # A filtered path as a key: `{"emails[type eq \"work\"].value": "x"}`.
+                self.apply(op, key, sub_value, True)
+                continue
             if key.startswith(URN_PREFIX):
                 if isinstance(sub_value, dict) and (
                     self.schema.extension(key) is not None or key.lower() == self.schema.core_urn.lower()
@@ -237,7 +241,7 @@ class _Patcher:
         if op == "remove" and definition.required and sub is None:
             raise MutabilityError(f"Attribute {definition.name!r} is required and cannot be removed")
         if sub is not None:
-            self._apply_sub(op, container, definition, key, sub, value, has_value)
+            self._apply_sub(op, container, definition, key, sub, value)
             return
         current = container.get(key)
         if op == "remove":
@@ -274,14 +278,12 @@ class _Patcher:
         key: str,
         sub: str,
         value: Any,
-        has_value: bool,
     ) -> None:
         sub_def = definition.sub_attr(sub)
-        if definition.type != "complex" or sub_def is None:
-            if definition.type == "complex" or not definition.sub:
-                raise InvalidPathError(f"{definition.name!r} has no sub-attribute {sub!r}")
-        sub_key = sub_def.name if sub_def else sub
-        if sub_def is not None and sub_def.mutability == "readOnly":
+        if sub_def is None:
+            raise InvalidPathError(f"{definition.name!r} has no sub-attribute {sub!r}")
+        sub_key = sub_def.name
+        if sub_def.mutability == "readOnly":
             self.ignored.append(f"{definition.name}.{sub}")
             return
         current = container.get(key)

@@ -6,8 +6,9 @@ built per resource.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import datetime, UTC
+from typing import Any
+from collections.abc import Iterable
 
 from scimgate.scim.constants import LIST_RESPONSE, URN_PREFIX
 from scimgate.scim.errors import InvalidValueError
@@ -20,9 +21,9 @@ _ALWAYS = ("schemas", "id")
 def timestamp(value: datetime) -> str:
     """RFC 3339 in UTC with milliseconds, e.g. 2026-11-29T03:44:40.570Z."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     elif value.utcoffset():
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
@@ -46,12 +47,11 @@ def render_resource(
     for key, value in doc.items():
         if key != "schemas":
             out[key] = value
-    if kind == "User":
-        if groups:
-            out["groups"] = [
-                {"value": g["value"], "$ref": f"{base_url}/Groups/{g['value']}", "display": g["display"], "type": "direct"}
-                for g in groups
-            ]
+    if kind == "User" and groups:
+        out["groups"] = [
+            {"value": g["value"], "$ref": f"{base_url}/Groups/{g['value']}", "display": g["display"], "type": "direct"}
+            for g in groups
+        ]
     if members is not None:
         out["members"] = [
             {

@@ -33,9 +33,9 @@ class AttrDef:
     returned: str = "default"
     required: bool = False
     uniqueness: str = "none"
-    sub: dict[str, "AttrDef"] = field(default_factory=dict)
+    sub: dict[str, AttrDef] = field(default_factory=dict)
 
-    def sub_attr(self, name: str) -> "AttrDef | None":
+    def sub_attr(self, name: str) -> AttrDef | None:
         """A sub-attribute by case-insensitive name."""
         return self.sub.get(name.lower())
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +15,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def utcnow() -> datetime:
     """The current time in UTC, with microseconds cut to milliseconds as SCIM shows them."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def as_utc(value: datetime) -> datetime:
     """SQLite hands datetimes back naive: they were stored in UTC."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def make_engine(database_url: str, *, pool: bool = True) -> Engine:

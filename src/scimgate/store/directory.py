@@ -11,7 +11,8 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 import psycopg
 from sqlalchemy import ColumnElement, Connection, Table, and_, func, select

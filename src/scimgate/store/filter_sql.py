@@ -9,8 +9,9 @@ or jsonb_array_elements (PostgreSQL). The caller always ANDs the result with the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import datetime, UTC
+from typing import Any
+from collections.abc import Callable
 
 from sqlalchemy import (
     ColumnElement,
@@ -171,9 +172,8 @@ class _Compiler:
         if sub is not None:
             if self.schema.name == "User" and name == "emails":
                 return self._emails(lambda e: self._email_test(e, sub, node))
-            if name in ("members", "groups") and attr.mutability in ("readWrite", "readOnly"):
-                if self._is_membership(name):
-                    return self._membership(lambda m: self._membership_test(m, sub, node))
+            if self._is_membership(name):
+                return self._membership(lambda m: self._membership_test(m, sub, node))
             return None
         if self._is_membership(name):
             # `members eq "id"` / `groups pr`: the multi-valued attribute stands for its value.
@@ -420,8 +420,8 @@ def _as_datetime(value: Any) -> datetime:
             pass
         else:
             if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=timezone.utc)
-            return parsed.astimezone(timezone.utc)
+                parsed = parsed.replace(tzinfo=UTC)
+            return parsed.astimezone(UTC)
     raise InvalidFilterError(f"{value!r} is not an RFC 3339 date-time")
 
 

@@ -9,9 +9,10 @@ the request; SQL is written once with `?` placeholders and adapted for psycopg.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import orjson
 from sqlalchemy import Connection
@@ -70,14 +71,14 @@ def to_db_time(conn: Connection, value: datetime) -> Any:
     """SQLite stores SQLAlchemy's text format (UTC, no offset); PostgreSQL takes the datetime."""
     if is_pg(conn):
         return value
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def from_db_time(value: Any) -> datetime:
     """Back to an aware UTC datetime, whatever the driver returned."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def to_db_bool(conn: Connection, value: bool) -> Any:

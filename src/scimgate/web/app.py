@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 
 import orjson
 from fastapi import FastAPI
@@ -28,7 +29,7 @@ log = logging.getLogger("scimgate")
 SCIM_PREFIX = "/scim/v2"
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None) -> "ScimGateApp":
+def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateApp:
     """Build the app: /scim/v2 for IdPs, /healthz for load balancers."""
     engine = engine or make_engine(settings.database_url)
     buffer = RequestLogBuffer(
@@ -72,7 +73,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> "ScimGate
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def unhandled(request: Request, exc: Exception) -> Response:
+    async def unhandled(request: Request, _exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         if request.url.path.startswith(SCIM_PREFIX):
             return error_response(scim_errors.InternalError())
@@ -97,7 +98,7 @@ class ScimGateApp:
             await self.api(scope, receive, send)
 
 
-def app_from_env() -> "ScimGateApp":
+def app_from_env() -> ScimGateApp:
     """Entry point for `uvicorn --factory scimgate.web.app:app_from_env` (used by `serve --workers`)."""
     settings = Settings()
     settings.check_production()
