@@ -65,7 +65,11 @@ def database_url(_template_db: Path | None, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, public_url="https://scim.example.test", request_log_flush_seconds=3600)
+    return Settings(
+        database_url=database_url,
+        public_url="https://scim.example.test",
+        request_log_flush_seconds=3600,
+    )
 
 
 @pytest.fixture
@@ -137,7 +141,9 @@ def make_account(engine: Engine) -> Callable[..., tuple[str, str, int]]:
 
 
 @pytest.fixture
-def make_scim_client(http: TestClient, make_account: Callable[..., tuple[str, str, int]]) -> Callable[..., ScimClient]:
+def make_scim_client(
+    http: TestClient, make_account: Callable[..., tuple[str, str, int]]
+) -> Callable[..., ScimClient]:
     def factory(slug: str | None = None) -> ScimClient:
         slug, token, account_id = make_account(slug)
         return ScimClient(http=http, token=token, slug=slug, account_id=account_id)

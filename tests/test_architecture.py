@@ -6,8 +6,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "src" / "scimgate"
 
 RULES = {
-    "scim": {"forbidden": ["scimgate.store", "scimgate.web", "scimgate.cli", "scimgate.provisioning", "scimgate.accounts", "sqlalchemy", "starlette", "fastapi"]},
-    "store": {"forbidden": ["scimgate.web", "scimgate.cli", "scimgate.provisioning", "scimgate.accounts", "starlette", "fastapi"]},
+    "scim": {
+        "forbidden": [
+            "scimgate.store",
+            "scimgate.web",
+            "scimgate.cli",
+            "scimgate.provisioning",
+            "scimgate.accounts",
+            "sqlalchemy",
+            "starlette",
+            "fastapi",
+        ]
+    },
+    "store": {
+        "forbidden": [
+            "scimgate.web",
+            "scimgate.cli",
+            "scimgate.provisioning",
+            "scimgate.accounts",
+            "starlette",
+            "fastapi",
+        ]
+    },
     "provisioning": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
     "accounts": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
 }

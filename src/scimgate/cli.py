@@ -22,10 +22,20 @@ from scimgate.settings import Settings
 from scimgate.store import accounts as account_store
 from scimgate.store.database import make_engine, migrate as run_migrations
 
-app = typer.Typer(help="scimgate: multi-tenant SCIM 2.0 user provisioning.", no_args_is_help=True, add_completion=False)
-account_app = typer.Typer(help="Create accounts and entitle them to user provisioning.", no_args_is_help=True)
-provisioning_app = typer.Typer(help="Turn user provisioning on or off for an account.", no_args_is_help=True)
-token_app = typer.Typer(help="Issue, list and revoke provisioning tokens (Secret Tokens).", no_args_is_help=True)
+app = typer.Typer(
+    help="scimgate: multi-tenant SCIM 2.0 user provisioning.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+account_app = typer.Typer(
+    help="Create accounts and entitle them to user provisioning.", no_args_is_help=True
+)
+provisioning_app = typer.Typer(
+    help="Turn user provisioning on or off for an account.", no_args_is_help=True
+)
+token_app = typer.Typer(
+    help="Issue, list and revoke provisioning tokens (Secret Tokens).", no_args_is_help=True
+)
 app.add_typer(account_app, name="account")
 app.add_typer(provisioning_app, name="provisioning")
 app.add_typer(token_app, name="token")
@@ -58,7 +68,9 @@ def guarded(func: F) -> F:
             first = exc.errors()[0]
             fail(f"invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
         except (OperationalError, ProgrammingError) as exc:
-            fail(f"database error ({type(exc.orig).__name__}): is the database reachable and migrated? run 'scimgate migrate'")
+            fail(
+                f"database error ({type(exc.orig).__name__}): is the database reachable and migrated? run 'scimgate migrate'"
+            )
         except ValueError as exc:
             fail(str(exc))
 
@@ -102,17 +114,32 @@ def serve(
     if workers == 1:
         from scimgate.web.app import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_config=None, server_header=False)
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            access_log=False,
+            log_config=None,
+            server_header=False,
+        )
     else:
         uvicorn.run(
-            "scimgate.web.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-            access_log=False, log_config=None, server_header=False,
+            "scimgate.web.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            log_config=None,
+            server_header=False,
         )
 
 
 def _configure_logging(settings: Settings) -> None:
     level = getattr(logging, settings.log_level.upper(), logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
+    )
 
 
 @app.command()
@@ -136,7 +163,9 @@ def demo(
     typer.echo(f"  Tenant URL:    {settings.tenant_url}")
     typer.echo(f"  Secret Token:  {issued.token}")
     typer.echo("  Console login: the admin console ships with issue [3/4]; use the CLI meanwhile")
-    typer.echo(f"  Try:           curl -H 'Authorization: Bearer {issued.token}' {settings.tenant_url}/Users")
+    typer.echo(
+        f"  Try:           curl -H 'Authorization: Bearer {issued.token}' {settings.tenant_url}/Users"
+    )
     typer.echo("")
     if not no_serve:
         serve(host=host, port=port, workers=1)
@@ -147,7 +176,9 @@ def demo(
 def account_create(
     slug: str,
     name: str | None = typer.Option(None, help="Display name (default: the slug)."),
-    entitled: bool = typer.Option(False, "--entitled", help="Entitle the account to user provisioning."),
+    entitled: bool = typer.Option(
+        False, "--entitled", help="Entitle the account to user provisioning."
+    ),
 ) -> None:
     """Create an account."""
     settings = _settings()
@@ -168,13 +199,17 @@ def account_entitle(slug: str) -> None:
 
 @provisioning_app.command("activate")
 @guarded
-def provisioning_activate(slug: str, as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
+def provisioning_activate(
+    slug: str, as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")
+) -> None:
     """Activate user provisioning: prints the Tenant URL and a new Secret Token (shown once)."""
     settings = _settings()
     with _tx(settings) as conn:
         issued = accounts.activate_provisioning(conn, slug)
     if as_json:
-        _print_json({"tenant_url": settings.tenant_url, "token": issued.token, "token_id": issued.id})
+        _print_json(
+            {"tenant_url": settings.tenant_url, "token": issued.token, "token_id": issued.id}
+        )
         return
     typer.echo(f"Tenant URL:   {settings.tenant_url}")
     typer.echo(f"Secret Token: {issued.token}")
@@ -203,7 +238,9 @@ def token_issue(
     with _tx(settings) as conn:
         row = account_store.get_account(conn, slug)
         if not row["provisioning_entitled"]:
-            raise CliError(f"user provisioning is an enterprise feature: ask your operator to entitle {slug!r}")
+            raise CliError(
+                f"user provisioning is an enterprise feature: ask your operator to entitle {slug!r}"
+            )
         issued = accounts.issue_token(conn, row["id"], name=name)
     if as_json:
         _print_json({"id": issued.id, "token": issued.token, "prefix": issued.prefix})
@@ -213,7 +250,9 @@ def token_issue(
 
 @token_app.command("list")
 @guarded
-def token_list(slug: str, as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
+def token_list(
+    slug: str, as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")
+) -> None:
     """List tokens: id, prefix, created, last used, revoked."""
     settings = _settings()
     with _tx(settings) as conn:
@@ -225,7 +264,9 @@ def token_list(slug: str, as_json: bool = typer.Option(False, "--json", help="Pr
     for t in tokens:
         state = f"revoked {t['revoked_at']:%Y-%m-%d %H:%M}" if t["revoked_at"] else "live"
         used = f"{t['last_used_at']:%Y-%m-%d %H:%M}" if t["last_used_at"] else "never"
-        typer.echo(f"{t['id']:>5}  {t['prefix']}…  created {t['created_at']:%Y-%m-%d %H:%M}  last used {used}  {state}  {t['name']}")
+        typer.echo(
+            f"{t['id']:>5}  {t['prefix']}…  created {t['created_at']:%Y-%m-%d %H:%M}  last used {used}  {state}  {t['name']}"
+        )
 
 
 @token_app.command("revoke")

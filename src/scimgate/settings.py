@@ -30,7 +30,7 @@ class Settings(BaseSettings):
         """Accept the `postgres://` spellings people paste and use psycopg 3."""
         for prefix in ("postgres://", "postgresql://"):
             if value.startswith(prefix):
-                return "postgresql+psycopg://" + value[len(prefix):]
+                return "postgresql+psycopg://" + value[len(prefix) :]
         return value
 
     @field_validator("public_url")

@@ -11,14 +11,29 @@ ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 def people(scim):
     """Four users with varied attributes; returns userName -> id."""
     specs = [
-        user_body("alice@x.com", title="Engineer", active=True, nickName="al",
-                  emails=[{"type": "work", "value": "alice@x.com", "primary": True}, {"type": "home", "value": "al@home.org"}],
-                  phoneNumbers=[{"type": "mobile", "value": "+1 555"}],
-                  **{ENT: {"department": "R&D", "employeeNumber": "7"}}),
-        user_body("Bob@X.com", title="Manager", active=False, displayName="Bobby",
-                  emails=[{"type": "work", "value": "bob@x.com"}],
-                  **{ENT: {"department": "Sales"}}),
-        user_body("carol@y.org", displayName="Carol", emails=[{"type": "home", "value": "carol@y.org"}]),
+        user_body(
+            "alice@x.com",
+            title="Engineer",
+            active=True,
+            nickName="al",
+            emails=[
+                {"type": "work", "value": "alice@x.com", "primary": True},
+                {"type": "home", "value": "al@home.org"},
+            ],
+            phoneNumbers=[{"type": "mobile", "value": "+1 555"}],
+            **{ENT: {"department": "R&D", "employeeNumber": "7"}},
+        ),
+        user_body(
+            "Bob@X.com",
+            title="Manager",
+            active=False,
+            displayName="Bobby",
+            emails=[{"type": "work", "value": "bob@x.com"}],
+            **{ENT: {"department": "Sales"}},
+        ),
+        user_body(
+            "carol@y.org", displayName="Carol", emails=[{"type": "home", "value": "carol@y.org"}]
+        ),
         user_body("dave_%@y.org", displayName="Dave"),
     ]
     ids = {}
@@ -27,7 +42,10 @@ def people(scim):
         assert r.status_code == 201, r.text
         ids[spec["userName"]] = r.json()["id"]
     boss = ids["Bob@X.com"]
-    op = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "add", "path": "manager", "value": boss}]}
+    op = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "manager", "value": boss}],
+    }
     assert scim.patch(f"/Users/{ids['alice@x.com']}", json=op).status_code == 200
     return ids
 
@@ -56,9 +74,15 @@ CASES = [
     ('phoneNumbers[type eq "mobile"].value eq "+1 555"', ["alice@x.com"]),
     ('phoneNumbers.type eq "mobile"', ["alice@x.com"]),
     (f'{ENT}:department eq "r&d"', ["alice@x.com"]),
-    ('name.familyName eq "jensen" and (title eq "Manager" or title eq "Engineer")', ["alice@x.com", "Bob@X.com"]),
+    (
+        'name.familyName eq "jensen" and (title eq "Manager" or title eq "Engineer")',
+        ["alice@x.com", "Bob@X.com"],
+    ),
     ('meta.resourceType eq "User"', ["alice@x.com", "Bob@X.com", "carol@y.org", "dave_%@y.org"]),
-    ('meta.created gt "2000-01-01T00:00:00Z"', ["alice@x.com", "Bob@X.com", "carol@y.org", "dave_%@y.org"]),
+    (
+        'meta.created gt "2000-01-01T00:00:00Z"',
+        ["alice@x.com", "Bob@X.com", "carol@y.org", "dave_%@y.org"],
+    ),
     ('meta.lastModified lt "2000-01-01T00:00:00Z"', []),
 ]
 
@@ -82,8 +106,12 @@ def test_unquoted_numeric_external_id_still_matches(scim):
 def test_manager_filters(scim, people):
     """§1.6: `id eq X and manager eq Y` with attributes=id returns only id, or nothing."""
     alice, bob = people["alice@x.com"], people["Bob@X.com"]
-    r = scim.get("/Users", params={"filter": f"id eq {alice} and manager eq {bob}", "attributes": "id"}).json()
-    assert r["totalResults"] == 1 and r["Resources"] == [{"schemas": r["Resources"][0]["schemas"], "id": alice}]
+    r = scim.get(
+        "/Users", params={"filter": f"id eq {alice} and manager eq {bob}", "attributes": "id"}
+    ).json()
+    assert r["totalResults"] == 1 and r["Resources"] == [
+        {"schemas": r["Resources"][0]["schemas"], "id": alice}
+    ]
     r = scim.get("/Users", params={"filter": f'id eq "{alice}" and manager eq "{alice}"'}).json()
     assert r["totalResults"] == 0
     r = scim.get("/Users", params={"filter": f'{ENT}:manager.value eq "{bob}"'}).json()
@@ -92,7 +120,14 @@ def test_manager_filters(scim, people):
 
 @pytest.mark.parametrize(
     "bad",
-    ["userName eq", "bogus eq 1", 'emails[type eq "work"', "active gt true", 'meta.created gt "yesterday"', 'name eq "x"'],
+    [
+        "userName eq",
+        "bogus eq 1",
+        'emails[type eq "work"',
+        "active gt true",
+        'meta.created gt "yesterday"',
+        'name eq "x"',
+    ],
 )
 def test_bad_filters_are_400_invalid_filter(scim, people, bad):
     r = scim.get("/Users", params={"filter": bad})
@@ -101,7 +136,10 @@ def test_bad_filters_are_400_invalid_filter(scim, people, bad):
 
 
 def test_sorting_and_paging(scim, people):
-    r = scim.get("/Users", params={"sortBy": "userName", "sortOrder": "descending", "count": 2, "startIndex": 2}).json()
+    r = scim.get(
+        "/Users",
+        params={"sortBy": "userName", "sortOrder": "descending", "count": 2, "startIndex": 2},
+    ).json()
     assert r["totalResults"] == 4 and r["startIndex"] == 2 and r["itemsPerPage"] == 2
     assert [u["userName"] for u in r["Resources"]] == ["carol@y.org", "Bob@X.com"]
     r = scim.get("/Users", params={"count": 0}).json()
@@ -132,17 +170,31 @@ def test_paging_walks_every_user_once(scim):
 
 
 def test_search_endpoints(scim, people):
-    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": 'userName sw "a"', "attributes": ["userName"], "count": 10}
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": 'userName sw "a"',
+        "attributes": ["userName"],
+        "count": 10,
+    }
     r = scim.post("/Users/.search", json=body)
     assert r.status_code == 200, r.text
     assert [u["userName"] for u in r.json()["Resources"]] == ["alice@x.com"]
     assert set(r.json()["Resources"][0]) == {"schemas", "id", "userName"}
     scim.post("/Groups", json={"displayName": "Admins"})
-    r = scim.post("/.search", json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": 'displayName eq "admins" or userName eq "alice@x.com"'})
+    r = scim.post(
+        "/.search",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": 'displayName eq "admins" or userName eq "alice@x.com"',
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json()["totalResults"] == 2
     assert {x["meta"]["resourceType"] for x in r.json()["Resources"]} == {"User", "Group"}
-    r = scim.post("/.search", json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "count": 3})
+    r = scim.post(
+        "/.search",
+        json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "count": 3},
+    )
     assert r.json()["totalResults"] == 5 and len(r.json()["Resources"]) == 3
     assert scim.post("/Users/.search", json={"schemas": ["urn:x"]}).status_code == 400
 
@@ -177,11 +229,17 @@ def test_lookup_fast_path_agrees_with_general_compiler(scim, people, engine, tem
     ast = parse_filter(expression)
     with engine.begin() as conn:
         dialect = conn.dialect.name
-        fast = compile_lookup(ast, "User", account_id=scim.account_id, postgres=dialect == "postgresql")
+        fast = compile_lookup(
+            ast, "User", account_id=scim.account_id, postgres=dialect == "postgresql"
+        )
         assert fast is not None, "this shape should take the fast path"
-        total_fast, rows_fast = store.lookup_resources(conn, scim.account_id, "User", where=fast[0], params=fast[1], offset=0, limit=50)
+        total_fast, rows_fast = store.lookup_resources(
+            conn, scim.account_id, "User", where=fast[0], params=fast[1], offset=0, limit=50
+        )
         where = compile_filter(ast, user_schema(), dialect, account_id=scim.account_id)
-        total_slow, rows_slow = store.query_resources(conn, scim.account_id, "User", where=where, order_by=[], offset=0, limit=50)
+        total_slow, rows_slow = store.query_resources(
+            conn, scim.account_id, "User", where=where, order_by=[], offset=0, limit=50
+        )
     assert total_fast == total_slow
     assert [r["id"] for r in rows_fast] == [r["id"] for r in rows_slow]
 
@@ -190,5 +248,13 @@ def test_non_lookup_shapes_take_the_general_path():
     from scimgate.scim.filter import parse_filter
     from scimgate.store.lookups import compile_lookup
 
-    for expression in ['userName sw "a"', 'title eq "x"', 'userName eq "a" or userName eq "b"', "active eq true", 'emails[type eq "work"].value co "x"']:
-        assert compile_lookup(parse_filter(expression), "User", account_id=1, postgres=False) is None, expression
+    for expression in [
+        'userName sw "a"',
+        'title eq "x"',
+        'userName eq "a" or userName eq "b"',
+        "active eq true",
+        'emails[type eq "work"].value co "x"',
+    ]:
+        assert (
+            compile_lookup(parse_filter(expression), "User", account_id=1, postgres=False) is None
+        ), expression

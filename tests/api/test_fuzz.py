@@ -7,18 +7,45 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from tests.conftest import user_body
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**6), 10**6)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
 _attr = st.sampled_from(
-    ["userName", "displayName", "title", "active", "emails", "emails.value", "emails.type", "name.givenName", "meta.created",
-     "meta.lastModified", "externalId", "id", "groups", "manager", "phoneNumbers.value", "x509Certificates.value",
-     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "urn:ietf:params:scim:schemas:extension:Acme:2.0:User:x",
-     "bogus", "members"]
+    [
+        "userName",
+        "displayName",
+        "title",
+        "active",
+        "emails",
+        "emails.value",
+        "emails.type",
+        "name.givenName",
+        "meta.created",
+        "meta.lastModified",
+        "externalId",
+        "id",
+        "groups",
+        "manager",
+        "phoneNumbers.value",
+        "x509Certificates.value",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+        "urn:ietf:params:scim:schemas:extension:Acme:2.0:User:x",
+        "bogus",
+        "members",
+    ]
 )
 _op = st.sampled_from(["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"])
-_value = st.one_of(st.text(max_size=8).map(json.dumps), st.sampled_from(["true", "false", "null", "12", "-3.5", "bare", '"2020-01-01T00:00:00Z"']))
+_value = st.one_of(
+    st.text(max_size=8).map(json.dumps),
+    st.sampled_from(["true", "false", "null", "12", "-3.5", "bare", '"2020-01-01T00:00:00Z"']),
+)
 
 
 @st.composite
@@ -37,7 +64,9 @@ def filters(draw, depth=0):
     return draw(st.text(max_size=30))
 
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def _assert_clean(response):
@@ -49,7 +78,10 @@ def _assert_clean(response):
 
 
 @SETTINGS
-@given(expression=filters(), sort=st.sampled_from([None, "userName", "title", "meta.created", "emails", "bogus"]))
+@given(
+    expression=filters(),
+    sort=st.sampled_from([None, "userName", "title", "meta.created", "emails", "bogus"]),
+)
 def test_random_filters(scim, expression, sort):
     params = {"filter": expression}
     if sort:
@@ -59,7 +91,16 @@ def test_random_filters(scim, expression, sort):
 
 
 @SETTINGS
-@given(ops=st.lists(st.fixed_dictionaries({"op": st.sampled_from(["add", "Replace", "remove", "x"])}, optional={"path": st.one_of(_attr, st.text(max_size=20)), "value": _json}), min_size=1, max_size=4))
+@given(
+    ops=st.lists(
+        st.fixed_dictionaries(
+            {"op": st.sampled_from(["add", "Replace", "remove", "x"])},
+            optional={"path": st.one_of(_attr, st.text(max_size=20)), "value": _json},
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_random_patches(scim, ops):
     uid = scim.post("/Users", json=user_body("fuzz@x.com")).json()["id"]
     try:
@@ -73,7 +114,28 @@ def test_random_patches(scim, ops):
 
 
 @SETTINGS
-@given(body=st.dictionaries(st.sampled_from(["userName", "name", "emails", "active", "schemas", "meta", "urn:x:y:z:w", "members", "displayName", "manager", "groups", "addresses"]), _json, max_size=6))
+@given(
+    body=st.dictionaries(
+        st.sampled_from(
+            [
+                "userName",
+                "name",
+                "emails",
+                "active",
+                "schemas",
+                "meta",
+                "urn:x:y:z:w",
+                "members",
+                "displayName",
+                "manager",
+                "groups",
+                "addresses",
+            ]
+        ),
+        _json,
+        max_size=6,
+    )
+)
 def test_random_creates(scim, body):
     r = scim.post("/Users", json=body)
     _assert_clean(r)

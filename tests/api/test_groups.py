@@ -10,18 +10,32 @@ def ops(*operations):
 
 
 def make_users(scim, n, prefix="m"):
-    return [scim.post("/Users", json=user_body(f"{prefix}{i}@x.com", displayName=f"M {i}")).json()["id"] for i in range(n)]
+    return [
+        scim.post("/Users", json=user_body(f"{prefix}{i}@x.com", displayName=f"M {i}")).json()["id"]
+        for i in range(n)
+    ]
 
 
 def test_group_lifecycle_and_members(scim):
     users = make_users(scim, 3)
-    r = scim.post("/Groups", json={"displayName": "Eng", "externalId": "g-1", "members": [{"value": users[0]}]})
+    r = scim.post(
+        "/Groups",
+        json={"displayName": "Eng", "externalId": "g-1", "members": [{"value": users[0]}]},
+    )
     assert r.status_code == 201, r.text
     group = r.json()
     assert [m["value"] for m in group["members"]] == [users[0]]
-    assert group["members"][0]["$ref"].endswith(f"/Users/{users[0]}") and group["members"][0]["type"] == "User"
+    assert (
+        group["members"][0]["$ref"].endswith(f"/Users/{users[0]}")
+        and group["members"][0]["type"] == "User"
+    )
     gid = group["id"]
-    r = scim.patch(f"/Groups/{gid}", json=ops({"op": "Add", "path": "members", "value": [{"value": users[1]}, {"value": users[2]}]}))
+    r = scim.patch(
+        f"/Groups/{gid}",
+        json=ops(
+            {"op": "Add", "path": "members", "value": [{"value": users[1]}, {"value": users[2]}]}
+        ),
+    )
     assert r.status_code == 204 and r.content == b""
     full = scim.get(f"/Groups/{gid}").json()
     assert sorted(m["value"] for m in full["members"]) == sorted(users)
@@ -29,11 +43,19 @@ def test_group_lifecycle_and_members(scim):
     assert full["meta"]["version"] == 'W/"2"', "a membership change bumps the group's version"
     # the user's groups attribute is computed from the same rows
     assert scim.get(f"/Users/{users[1]}").json()["groups"][0]["value"] == gid
-    r = scim.patch(f"/Groups/{gid}", json=ops({"op": "remove", "path": f'members[value eq "{users[0]}"]'}))
+    r = scim.patch(
+        f"/Groups/{gid}", json=ops({"op": "remove", "path": f'members[value eq "{users[0]}"]'})
+    )
     assert r.status_code == 204
-    r = scim.patch(f"/Groups/{gid}?attributes=members", json=ops({"op": "Remove", "path": "members", "value": [{"$ref": None, "value": users[1]}]}))
+    r = scim.patch(
+        f"/Groups/{gid}?attributes=members",
+        json=ops({"op": "Remove", "path": "members", "value": [{"$ref": None, "value": users[1]}]}),
+    )
     assert r.status_code == 200 and [m["value"] for m in r.json()["members"]] == [users[2]]
-    r = scim.patch(f"/Groups/{gid}", json=ops({"op": "replace", "path": "members", "value": [{"value": users[0]}]}))
+    r = scim.patch(
+        f"/Groups/{gid}",
+        json=ops({"op": "replace", "path": "members", "value": [{"value": users[0]}]}),
+    )
     assert [m["value"] for m in scim.get(f"/Groups/{gid}").json()["members"]] == [users[0]]
     # deleting a user removes its membership rows
     assert scim.delete(f"/Users/{users[0]}").status_code == 204
@@ -44,15 +66,23 @@ def test_group_lifecycle_and_members(scim):
 
 def test_excluded_members_are_not_returned(scim):
     users = make_users(scim, 2)
-    gid = scim.post("/Groups", json={"displayName": "Ops", "members": [{"value": u} for u in users]}).json()["id"]
-    assert "members" not in scim.get(f"/Groups/{gid}", params={"excludedAttributes": "members"}).json()
-    listed = scim.get("/Groups", params={"excludedAttributes": "members", "filter": 'displayName eq "ops"'}).json()
+    gid = scim.post(
+        "/Groups", json={"displayName": "Ops", "members": [{"value": u} for u in users]}
+    ).json()["id"]
+    assert (
+        "members" not in scim.get(f"/Groups/{gid}", params={"excludedAttributes": "members"}).json()
+    )
+    listed = scim.get(
+        "/Groups", params={"excludedAttributes": "members", "filter": 'displayName eq "ops"'}
+    ).json()
     assert listed["totalResults"] == 1 and "members" not in listed["Resources"][0]
 
 
 def test_membership_filters(scim):
     users = make_users(scim, 2)
-    gid = scim.post("/Groups", json={"displayName": "Sales", "members": [{"value": users[0]}]}).json()["id"]
+    gid = scim.post(
+        "/Groups", json={"displayName": "Sales", "members": [{"value": users[0]}]}
+    ).json()["id"]
     for expression, hits in [
         (f'id eq "{gid}" and members[value eq "{users[0]}"]', 1),
         (f'id eq "{gid}" and members[value eq "{users[1]}"]', 0),
@@ -78,38 +108,67 @@ def test_unknown_member_is_400_and_nothing_is_written(scim):
     gid = scim.post("/Groups", json={"displayName": "G"}).json()["id"]
     r = scim.patch(
         f"/Groups/{gid}",
-        json=ops({"op": "replace", "path": "displayName", "value": "G2"}, {"op": "add", "path": "members", "value": [{"value": users[0]}, {"value": "ghost"}]}),
+        json=ops(
+            {"op": "replace", "path": "displayName", "value": "G2"},
+            {"op": "add", "path": "members", "value": [{"value": users[0]}, {"value": "ghost"}]},
+        ),
     )
     assert r.status_code == 400 and r.json()["scimType"] == "invalidValue"
     group = scim.get(f"/Groups/{gid}").json()
-    assert group["displayName"] == "G" and group["members"] == [], "a failed PATCH leaves nothing half-written"
+    assert group["displayName"] == "G" and group["members"] == [], (
+        "a failed PATCH leaves nothing half-written"
+    )
 
 
 def test_nested_group_member_and_self_membership(scim):
     inner = scim.post("/Groups", json={"displayName": "Inner"}).json()["id"]
     outer = scim.post("/Groups", json={"displayName": "Outer"}).json()["id"]
-    assert scim.patch(f"/Groups/{outer}", json=ops({"op": "add", "path": "members", "value": [{"value": inner}]})).status_code == 204
+    assert (
+        scim.patch(
+            f"/Groups/{outer}",
+            json=ops({"op": "add", "path": "members", "value": [{"value": inner}]}),
+        ).status_code
+        == 204
+    )
     member = scim.get(f"/Groups/{outer}").json()["members"][0]
     assert member["type"] == "Group" and member["$ref"].endswith(f"/Groups/{inner}")
-    assert scim.patch(f"/Groups/{outer}", json=ops({"op": "add", "path": "members", "value": [{"value": outer}]})).status_code == 400
+    assert (
+        scim.patch(
+            f"/Groups/{outer}",
+            json=ops({"op": "add", "path": "members", "value": [{"value": outer}]}),
+        ).status_code
+        == 400
+    )
     assert scim.delete(f"/Groups/{inner}").status_code == 204
     assert scim.get(f"/Groups/{outer}").json()["members"] == []
 
 
 def test_adding_an_existing_member_again_is_harmless(scim):
     users = make_users(scim, 1)
-    gid = scim.post("/Groups", json={"displayName": "G", "members": [{"value": users[0]}]}).json()["id"]
+    gid = scim.post("/Groups", json={"displayName": "G", "members": [{"value": users[0]}]}).json()[
+        "id"
+    ]
     before = scim.get(f"/Groups/{gid}").json()["meta"]["version"]
-    assert scim.patch(f"/Groups/{gid}", json=ops({"op": "add", "path": "members", "value": [{"value": users[0]}]})).status_code == 204
+    assert (
+        scim.patch(
+            f"/Groups/{gid}",
+            json=ops({"op": "add", "path": "members", "value": [{"value": users[0]}]}),
+        ).status_code
+        == 204
+    )
     assert scim.get(f"/Groups/{gid}").json()["meta"]["version"] == before
 
 
 def test_put_group_replaces_members_only_when_sent(scim):
     users = make_users(scim, 2)
-    gid = scim.post("/Groups", json={"displayName": "G", "members": [{"value": users[0]}]}).json()["id"]
+    gid = scim.post("/Groups", json={"displayName": "G", "members": [{"value": users[0]}]}).json()[
+        "id"
+    ]
     r = scim.put(f"/Groups/{gid}", json={"displayName": "G renamed"})
     assert r.status_code == 200 and [m["value"] for m in r.json()["members"]] == [users[0]]
-    r = scim.put(f"/Groups/{gid}", json={"displayName": "G renamed", "members": [{"value": users[1]}]})
+    r = scim.put(
+        f"/Groups/{gid}", json={"displayName": "G renamed", "members": [{"value": users[1]}]}
+    )
     assert [m["value"] for m in r.json()["members"]] == [users[1]]
 
 
@@ -123,13 +182,22 @@ def test_large_group_patch_touches_only_the_batch(scim, engine, monkeypatch):
     with engine.begin() as conn:
         fake = [{"value": f"fake-{i}"} for i in range(2000)]
         for f in fake:
-            store.insert_resource(conn, scim.account_id, "User", doc={"schemas": [], "userName": f["value"]}, now=utcnow(), resource_id=f["value"])
+            store.insert_resource(
+                conn,
+                scim.account_id,
+                "User",
+                doc={"schemas": [], "userName": f["value"]},
+                now=utcnow(),
+                resource_id=f["value"],
+            )
         store.add_members(conn, scim.account_id, gid, fake)
     statements: list[tuple[str, int]] = []
     real_execute, real_many = raw.execute, raw.executemany
 
     def execute(conn, sql, params=()):
-        if sql.lstrip().upper().startswith("SELECT"):  # count the rows it reads, then run it for real
+        if (
+            sql.lstrip().upper().startswith("SELECT")
+        ):  # count the rows it reads, then run it for real
             statements.append((sql, len(real_execute(conn, sql, params).fetchall())))
         else:
             statements.append((sql, 0))
@@ -141,10 +209,15 @@ def test_large_group_patch_touches_only_the_batch(scim, engine, monkeypatch):
 
     monkeypatch.setattr(raw, "execute", execute)
     monkeypatch.setattr(raw, "executemany", executemany)
-    r = scim.patch(f"/Groups/{gid}", json=ops({"op": "Add", "path": "members", "value": [{"value": u} for u in users]}))
+    r = scim.patch(
+        f"/Groups/{gid}",
+        json=ops({"op": "Add", "path": "members", "value": [{"value": u} for u in users]}),
+    )
     monkeypatch.undo()
     assert r.status_code == 204
     assert 0 < len(statements) < 15, statements
-    assert max(rows for _sql, rows in statements) <= 50, "no statement reads or writes the whole group"
+    assert max(rows for _sql, rows in statements) <= 50, (
+        "no statement reads or writes the whole group"
+    )
     assert any("INSERT INTO directory_membership" in sql and rows == 50 for sql, rows in statements)
     assert len(scim.get(f"/Groups/{gid}").json()["members"]) == 2050

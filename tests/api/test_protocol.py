@@ -34,7 +34,11 @@ def test_put_replaces_and_keeps_id(scim):
     uid = scim.post("/Users", json=user_body()).json()["id"]
     r = scim.put(f"/Users/{uid}", json=user_body("new@example.com", displayName="New", title="T"))
     assert r.status_code == 200
-    assert r.json()["id"] == uid and r.json()["userName"] == "new@example.com" and r.json()["title"] == "T"
+    assert (
+        r.json()["id"] == uid
+        and r.json()["userName"] == "new@example.com"
+        and r.json()["title"] == "T"
+    )
     assert r.json()["meta"]["version"] == 'W/"2"'
 
 
@@ -42,7 +46,10 @@ def test_etags(scim):
     """§3.14: If-Match stale → 412; If-None-Match current → 304."""
     uid = scim.post("/Users", json=user_body()).json()["id"]
     assert scim.get(f"/Users/{uid}", headers={"If-None-Match": 'W/"1"'}).status_code == 304
-    op = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "title", "value": "x"}]}
+    op = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "title", "value": "x"}],
+    }
     assert_error(scim.patch(f"/Users/{uid}", json=op, headers={"If-Match": 'W/"7"'}), 412)
     assert scim.patch(f"/Users/{uid}", json=op, headers={"If-Match": 'W/"1"'}).status_code == 200
     assert_error(scim.delete(f"/Users/{uid}", headers={"If-Match": 'W/"1"'}), 412)
@@ -50,7 +57,10 @@ def test_etags(scim):
 
 def test_noop_patch_changes_neither_version_nor_last_modified(scim):
     created = scim.post("/Users", json=user_body()).json()
-    op = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "Replace", "path": "active", "value": "True"}]}
+    op = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Replace", "path": "active", "value": "True"}],
+    }
     after = scim.patch(f"/Users/{created['id']}", json=op).json()
     assert after["meta"]["version"] == created["meta"]["version"]
     assert after["meta"]["lastModified"] == created["meta"]["lastModified"]
@@ -64,7 +74,10 @@ def test_duplicate_username_is_409_case_insensitively(scim):
 def test_rename_onto_taken_username_is_409(scim):
     scim.post("/Users", json=user_body("a@x.com"))
     uid = scim.post("/Users", json=user_body("b@x.com")).json()["id"]
-    op = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "userName", "value": "A@X.com"}]}
+    op = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "userName", "value": "A@X.com"}],
+    }
     assert_error(scim.patch(f"/Users/{uid}", json=op), 409, "uniqueness")
 
 
@@ -85,11 +98,17 @@ def test_rename_onto_taken_username_is_409(scim):
     ],
 )
 def test_bad_bodies(scim, content, content_type, status, scim_type):
-    assert_error(scim.post("/Users", content=content, headers={"Content-Type": content_type}), status, scim_type)
+    assert_error(
+        scim.post("/Users", content=content, headers={"Content-Type": content_type}),
+        status,
+        scim_type,
+    )
 
 
 def test_body_over_limit_is_413(scim):
-    assert_error(scim.post("/Users", content=b'{"userName":"' + b"x" * (1024 * 1024 + 10) + b'"}'), 413)
+    assert_error(
+        scim.post("/Users", content=b'{"userName":"' + b"x" * (1024 * 1024 + 10) + b'"}'), 413
+    )
 
 
 @pytest.mark.parametrize("path", ["/Users/nope", "/Groups/nope", "/Nope", "/Users/x/y"])
@@ -97,14 +116,29 @@ def test_unknown_ids_and_paths_are_scim_404(scim, path):
     assert_error(scim.get(path), 404)
 
 
-@pytest.mark.parametrize("method, path", [("PUT", "/Users"), ("DELETE", "/Groups"), ("PATCH", "/Schemas"), ("POST", "/ServiceProviderConfig")])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("PUT", "/Users"),
+        ("DELETE", "/Groups"),
+        ("PATCH", "/Schemas"),
+        ("POST", "/ServiceProviderConfig"),
+    ],
+)
 def test_unsupported_methods_are_scim_405(scim, method, path):
     assert_error(scim.request(method, path, json={}), 405)
 
 
 @pytest.mark.parametrize(
     "header",
-    [None, "Bearer", "Bearer nope", "Basic dXNlcjpwYXNz", "Bearer sgp_" + "A" * 43, "bearer " + "x" * 5000],
+    [
+        None,
+        "Bearer",
+        "Bearer nope",
+        "Basic dXNlcjpwYXNz",
+        "Bearer sgp_" + "A" * 43,
+        "bearer " + "x" * 5000,
+    ],
 )
 def test_bad_tokens_are_401_with_www_authenticate(http, header):
     headers = {"Authorization": header} if header else {}
@@ -154,7 +188,12 @@ def test_attributes_and_excluded_attributes(scim):
     assert r["name"] == {"givenName": "Barbara"}
     r = scim.get(f"/Users/{uid}", params={"excludedAttributes": "emails,name,id"}).json()
     assert "emails" not in r and "name" not in r and r["id"] == uid
-    r = scim.get("/Users", params={"attributes": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"}).json()
+    r = scim.get(
+        "/Users",
+        params={
+            "attributes": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
+        },
+    ).json()
     assert set(r["Resources"][0]) == {"schemas", "id"}
 
 
@@ -164,7 +203,11 @@ def test_discovery(scim):
     assert not spc["bulk"]["supported"]
     rts = scim.get("/ResourceTypes").json()
     assert {r["id"] for r in rts["Resources"]} == {"User", "Group"}
-    assert scim.get("/ResourceTypes/User").json()["schemaExtensions"][0]["schema"].endswith("enterprise:2.0:User")
+    assert (
+        scim.get("/ResourceTypes/User")
+        .json()["schemaExtensions"][0]["schema"]
+        .endswith("enterprise:2.0:User")
+    )
     schemas = scim.get("/Schemas").json()
     assert schemas["totalResults"] == 3
     user = scim.get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User").json()
@@ -201,7 +244,17 @@ def test_request_log_is_bounded(engine, scim):
 
     buffer = RequestLogBuffer(engine, max_rows=5, max_days=30, flush_seconds=1)
     for i in range(12):
-        buffer.add({"account_id": scim.account_id, "at": utcnow(), "method": "GET", "path": f"/p{i}", "query": "", "status": 200, "duration_ms": 1})
+        buffer.add(
+            {
+                "account_id": scim.account_id,
+                "at": utcnow(),
+                "method": "GET",
+                "path": f"/p{i}",
+                "query": "",
+                "status": 200,
+                "duration_ms": 1,
+            }
+        )
     buffer.flush()
     buffer.prune()
     with engine.begin() as conn:

@@ -78,7 +78,13 @@ def test_duplicate_account_is_a_clear_error(cli):
 
 def test_unreachable_database_is_one_line(tmp_path):
     env = {**os.environ, "SCIMGATE_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
-    r = subprocess.run([sys.executable, "-m", "scimgate", "account", "create", "x"], env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "scimgate", "account", "create", "x"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 1
     assert r.stderr.count("\n") == 1 and "database" in r.stderr and "Traceback" not in r.stderr
 

@@ -44,7 +44,9 @@ OKTA_GROUP = {  # Okta SCIM 2.0 reference, "Create Groups"
 def scim_json(r: Any, status: int | tuple[int, ...]) -> Any:
     statuses = status if isinstance(status, tuple) else (status,)
     assert r.status_code in statuses, r.text
-    assert r.headers["content-type"].split(";")[0].strip() == "application/scim+json", r.headers.get("content-type")
+    assert r.headers["content-type"].split(";")[0].strip() == "application/scim+json", (
+        r.headers.get("content-type")
+    )
     return r.json()
 
 
@@ -150,13 +152,31 @@ def test_put_full_user_update(scim):
     body = okta_put_body(
         current,
         name={"givenName": "Another", "middleName": "Excited", "familyName": "User"},
-        emails=[{"primary": True, "value": "test.user@okta.local", "type": "work", "display": "test.user@okta.local"}],
+        emails=[
+            {
+                "primary": True,
+                "value": "test.user@okta.local",
+                "type": "work",
+                "display": "test.user@okta.local",
+            }
+        ],
         displayName="Another User",
     )
     updated = scim_json(scim.put(f"/Users/{uid}", json=body), 200)
     assert updated["id"] == uid
-    assert updated["name"] == {"givenName": "Another", "middleName": "Excited", "familyName": "User"}
-    assert updated["emails"] == [{"primary": True, "value": "test.user@okta.local", "type": "work", "display": "test.user@okta.local"}]
+    assert updated["name"] == {
+        "givenName": "Another",
+        "middleName": "Excited",
+        "familyName": "User",
+    }
+    assert updated["emails"] == [
+        {
+            "primary": True,
+            "value": "test.user@okta.local",
+            "type": "work",
+            "display": "test.user@okta.local",
+        }
+    ]
     assert updated["displayName"] == "Another User"
     assert updated["userName"] == "test.user@okta.local" and updated["active"] is True
     assert updated["meta"]["created"] == created["meta"]["created"], "meta in a PUT body is ignored"
@@ -167,10 +187,14 @@ def test_put_full_user_update(scim):
 def test_put_with_empty_groups_keeps_memberships(scim):
     """§5 Okta PUT carries `"groups": []`; groups is readOnly (RFC 7643 §4.1.2), so memberships stay."""
     uid = okta_create(scim)["id"]
-    gid = scim_json(scim.post("/Groups", json={**copy.deepcopy(OKTA_GROUP), "members": [{"value": uid}]}), 201)["id"]
+    gid = scim_json(
+        scim.post("/Groups", json={**copy.deepcopy(OKTA_GROUP), "members": [{"value": uid}]}), 201
+    )["id"]
     current = scim_json(scim.get(f"/Users/{uid}"), 200)
     assert [g["value"] for g in current["groups"]] == [gid]
-    updated = scim_json(scim.put(f"/Users/{uid}", json=okta_put_body(current, displayName="Renamed")), 200)
+    updated = scim_json(
+        scim.put(f"/Users/{uid}", json=okta_put_body(current, displayName="Renamed")), 200
+    )
     assert [g["value"] for g in updated["groups"]] == [gid]
     assert [m["value"] for m in scim_json(scim.get(f"/Groups/{gid}"), 200)["members"]] == [uid]
 
@@ -185,34 +209,55 @@ def test_deprovision_with_put_active_false(scim):
     (found,) = listed(scim.get(okta_lookup(scim, "test.user@okta.local")), 1)
     assert found["active"] is False
     current = scim_json(scim.get(f"/Users/{uid}"), 200)
-    assert scim_json(scim.put(f"/Users/{uid}", json=okta_put_body(current, active=True)), 200)["active"] is True
+    assert (
+        scim_json(scim.put(f"/Users/{uid}", json=okta_put_body(current, active=True)), 200)[
+            "active"
+        ]
+        is True
+    )
 
 
 def test_deprovision_and_reactivate_with_pathless_patch(scim):
     """§5 Okta: `{"op":"replace","value":{"active":false}}` answers 200 with active false; `true` reactivates."""
     uid = okta_create(scim)["id"]
-    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "value": {"active": False}}]}
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "value": {"active": False}}],
+    }
     patched = scim_json(scim.patch(f"/Users/{uid}", json=body), 200)
     assert patched["id"] == uid and patched["active"] is False
-    assert patched["userName"] == "test.user@okta.local", "a path-less replace touches only the attributes it names"
+    assert patched["userName"] == "test.user@okta.local", (
+        "a path-less replace touches only the attributes it names"
+    )
     assert patched["name"] == {"givenName": "Test", "familyName": "User"}
     (found,) = listed(scim.get(okta_lookup(scim, "test.user@okta.local")), 1)
     assert found["active"] is False
-    patched = scim_json(scim.patch(f"/Users/{uid}", json=patch_body({"op": "replace", "value": {"active": True}})), 200)
+    patched = scim_json(
+        scim.patch(f"/Users/{uid}", json=patch_body({"op": "replace", "value": {"active": True}})),
+        200,
+    )
     assert patched["active"] is True
 
 
 def test_password_sync_patch_is_accepted_and_never_returned(scim):
     """§5 Okta password sync: `{"op":"replace","value":{"password":"…"}}` answers 200 and the password is never returned."""
     uid = okta_create(scim)["id"]
-    patched = scim_json(scim.patch(f"/Users/{uid}", json=patch_body({"op": "replace", "value": {"password": "t1meMa$heen"}})), 200)
+    patched = scim_json(
+        scim.patch(
+            f"/Users/{uid}",
+            json=patch_body({"op": "replace", "value": {"password": "t1meMa$heen"}}),
+        ),
+        200,
+    )
     assert "password" not in patched
     assert "t1meMa$heen" not in scim.get(f"/Users/{uid}").text
 
 
 def test_user_pagination_at_okta_page_size(scim):
     """§5 Okta imports with `startIndex=1&count=100`: a page covers all users when fewer than 100; count limits otherwise."""
-    ids = {okta_create(scim, userName=f"p{i}@okta.local", externalId=f"e{i}")["id"] for i in range(7)}
+    ids = {
+        okta_create(scim, userName=f"p{i}@okta.local", externalId=f"e{i}")["id"] for i in range(7)
+    }
     page = listed(scim.get("/Users?startIndex=1&count=100"), 7)
     assert {u["id"] for u in page} == ids
     page = listed(scim.get("/Users?startIndex=6&count=100"), 7, start_index=6)
@@ -241,28 +286,65 @@ def test_group_push_lifecycle(scim):
     assert found["id"] == gid
 
     # Rename: Okta's path-less replace carries the group's id in the value.
-    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "replace", "value": {"id": gid, "displayName": "Test SCIMv2 renamed"}}]}
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [
+            {"op": "replace", "value": {"id": gid, "displayName": "Test SCIMv2 renamed"}}
+        ],
+    }
     r = scim.patch(f"/Groups/{gid}", json=body)
     assert r.status_code in (200, 204), r.text
     got = scim_json(scim.get(f"/Groups/{gid}"), 200)
     assert got["id"] == gid and got["displayName"] == "Test SCIMv2 renamed"
 
     # Members: add with display, then Okta's remove-by-filter + add in one request.
-    r = scim.patch(f"/Groups/{gid}", json=patch_body(
-        {"op": "add", "path": "members", "value": [{"value": alice, "display": "alice@okta.local"}, {"value": bob, "display": "bob@okta.local"}]}
-    ))
+    r = scim.patch(
+        f"/Groups/{gid}",
+        json=patch_body(
+            {
+                "op": "add",
+                "path": "members",
+                "value": [
+                    {"value": alice, "display": "alice@okta.local"},
+                    {"value": bob, "display": "bob@okta.local"},
+                ],
+            }
+        ),
+    )
     assert r.status_code in (200, 204), r.text
-    assert sorted(m["value"] for m in scim_json(scim.get(f"/Groups/{gid}"), 200)["members"]) == sorted([alice, bob])
-    r = scim.patch(f"/Groups/{gid}", json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
-        {"op": "remove", "path": f"members[value eq \"{alice}\"]"},
-        {"op": "add", "path": "members", "value": [{"value": carol, "display": "carol@okta.local"}]},
-    ]})
+    assert sorted(
+        m["value"] for m in scim_json(scim.get(f"/Groups/{gid}"), 200)["members"]
+    ) == sorted([alice, bob])
+    r = scim.patch(
+        f"/Groups/{gid}",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [
+                {"op": "remove", "path": f'members[value eq "{alice}"]'},
+                {
+                    "op": "add",
+                    "path": "members",
+                    "value": [{"value": carol, "display": "carol@okta.local"}],
+                },
+            ],
+        },
+    )
     assert r.status_code in (200, 204), r.text
-    assert sorted(m["value"] for m in scim_json(scim.get(f"/Groups/{gid}"), 200)["members"]) == sorted([bob, carol])
+    assert sorted(
+        m["value"] for m in scim_json(scim.get(f"/Groups/{gid}"), 200)["members"]
+    ) == sorted([bob, carol])
 
     # Replace the whole member list.
-    r = scim.patch(f"/Groups/{gid}", json=patch_body({"op": "replace", "path": "members", "value": [{"value": alice, "display": "alice@okta.local"}]}))
+    r = scim.patch(
+        f"/Groups/{gid}",
+        json=patch_body(
+            {
+                "op": "replace",
+                "path": "members",
+                "value": [{"value": alice, "display": "alice@okta.local"}],
+            }
+        ),
+    )
     assert r.status_code in (200, 204), r.text
     members = scim_json(scim.get(f"/Groups/{gid}"), 200)["members"]
     assert [m["value"] for m in members] == [alice]
@@ -274,15 +356,24 @@ def test_group_push_lifecycle(scim):
     assert r.status_code == 204 and r.content == b""
     assert_error(scim.get(f"/Groups/{gid}"), 404)
     listed(scim.get("/Groups?startIndex=1&count=100"), 0)
-    assert scim_json(scim.get(f"/Users/{alice}"), 200)["active"] is True, "deleting a group never deletes its members"
+    assert scim_json(scim.get(f"/Users/{alice}"), 200)["active"] is True, (
+        "deleting a group never deletes its members"
+    )
 
 
 def test_group_put_replaces_name_and_members(scim):
     """§5 Okta (PUT /Groups/{id}): the full group with its members answers 200 with exactly those members."""
     alice = okta_create(scim, userName="alice@okta.local", externalId="a")["id"]
     bob = okta_create(scim, userName="bob@okta.local", externalId="b")["id"]
-    gid = scim_json(scim.post("/Groups", json={**copy.deepcopy(OKTA_GROUP), "members": [{"value": alice}]}), 201)["id"]
-    body = {"schemas": [CORE_GROUP], "id": gid, "displayName": "Test SCIMv2", "members": [{"value": bob, "display": "bob@okta.local"}]}
+    gid = scim_json(
+        scim.post("/Groups", json={**copy.deepcopy(OKTA_GROUP), "members": [{"value": alice}]}), 201
+    )["id"]
+    body = {
+        "schemas": [CORE_GROUP],
+        "id": gid,
+        "displayName": "Test SCIMv2",
+        "members": [{"value": bob, "display": "bob@okta.local"}],
+    }
     updated = scim_json(scim.put(f"/Groups/{gid}", json=body), 200)
     assert updated["id"] == gid and updated["displayName"] == "Test SCIMv2"
     assert [m["value"] for m in updated["members"]] == [bob]
@@ -299,6 +390,11 @@ def test_duplicate_group_push_is_409(scim):
 def test_group_list_paging(scim, start):
     """§5 Okta imports groups with `GET /Groups?startIndex=N&count=100`; startIndex is echoed, totalResults counts all."""
     for i in range(4):
-        scim_json(scim.post("/Groups", json={"schemas": [CORE_GROUP], "displayName": f"G{i}", "members": []}), 201)
+        scim_json(
+            scim.post(
+                "/Groups", json={"schemas": [CORE_GROUP], "displayName": f"G{i}", "members": []}
+            ),
+            201,
+        )
     page = listed(scim.get(f"/Groups?startIndex={start}&count=100"), 4, start_index=start)
     assert len(page) == 4 - (start - 1)

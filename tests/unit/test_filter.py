@@ -4,7 +4,14 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from scimgate.scim.errors import InvalidFilterError
-from scimgate.scim.filter import Comparison, LogicalExpr, ValuePath, parse_filter, parse_path, value_matches
+from scimgate.scim.filter import (
+    Comparison,
+    LogicalExpr,
+    ValuePath,
+    parse_filter,
+    parse_path,
+    value_matches,
+)
 from scimgate.scim.schema import user_schema
 
 
@@ -18,7 +25,10 @@ def test_quoted_eq():
     "expression, value",
     [
         ("externalId eq jyoung", "jyoung"),
-        ("externalId eq 2c5d3f0e-6a0b-4c8e-9d2a-1f7b3e9a4c11", "2c5d3f0e-6a0b-4c8e-9d2a-1f7b3e9a4c11"),
+        (
+            "externalId eq 2c5d3f0e-6a0b-4c8e-9d2a-1f7b3e9a4c11",
+            "2c5d3f0e-6a0b-4c8e-9d2a-1f7b3e9a4c11",
+        ),
         ("externalId EQ a@b.com", "a@b.com"),
     ],
 )
@@ -39,7 +49,10 @@ def test_entra_manager_check():
         "id eq 54D382A4-2050-4C03-94D1-E769F1D15682 and manager eq 2819c223-7f76-453a-919d-413861904646"
     )
     assert isinstance(node, LogicalExpr)
-    assert [t.value for t in node.terms] == ["54D382A4-2050-4C03-94D1-E769F1D15682", "2819c223-7f76-453a-919d-413861904646"]
+    assert [t.value for t in node.terms] == [
+        "54D382A4-2050-4C03-94D1-E769F1D15682",
+        "2819c223-7f76-453a-919d-413861904646",
+    ]
 
 
 def test_entra_value_path_comparison():
@@ -47,7 +60,18 @@ def test_entra_value_path_comparison():
     assert isinstance(node, ValuePath)
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "userName eq", "(userName eq \"a\"", 'userName zz "a"', "x" * 5000, '"a" eq userName'])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "   ",
+        "userName eq",
+        '(userName eq "a"',
+        'userName zz "a"',
+        "x" * 5000,
+        '"a" eq userName',
+    ],
+)
 def test_invalid_filters_raise_invalid_filter(bad):
     with pytest.raises(InvalidFilterError) as info:
         parse_filter(bad)
@@ -69,7 +93,9 @@ def test_paths():
     assert node.sub_attr == "value"
 
 
-_names = st.sampled_from(["userName", "displayName", "externalId", "title", "emails.value", "name.givenName", "active"])
+_names = st.sampled_from(
+    ["userName", "displayName", "externalId", "title", "emails.value", "name.givenName", "active"]
+)
 _ops = st.sampled_from(["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"])
 _values = st.one_of(st.text(max_size=20), st.booleans(), st.integers(-1000, 1000))
 

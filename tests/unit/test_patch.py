@@ -23,7 +23,7 @@ def patch(ops, doc=DOC, schema=None):
 
 
 def test_replace_single_attribute():
-    """"The 'replace' operation replaces the value at the target location specified by the 'path'." """
+    """ "The 'replace' operation replaces the value at the target location specified by the 'path'." """
     out = patch([{"op": "replace", "path": "displayName", "value": "Babs"}])
     assert out.changed and out.doc["displayName"] == "Babs"
     assert DOC.get("displayName") is None, "the input document is never mutated"
@@ -40,16 +40,23 @@ def test_entra_disable_variants(op, value):
 def test_value_path_replace_creates_missing_element():
     """§6.3: add or replace on emails[type eq "work"].value creates the element when absent."""
     doc = {**DOC, "emails": []}
-    out = patch([{"op": "Replace", "path": 'emails[type eq "work"].value', "value": "new@x.com"}], doc)
+    out = patch(
+        [{"op": "Replace", "path": 'emails[type eq "work"].value', "value": "new@x.com"}], doc
+    )
     assert out.doc["emails"] == [{"type": "work", "value": "new@x.com"}]
-    out = patch([{"op": "add", "path": 'addresses[type eq "work"].streetAddress', "value": "1 Main"}])
+    out = patch(
+        [{"op": "add", "path": 'addresses[type eq "work"].streetAddress', "value": "1 Main"}]
+    )
     assert out.doc["addresses"] == [{"type": "work", "streetAddress": "1 Main"}]
 
 
 def test_value_path_replace_updates_matching_element_only():
     doc = {**DOC, "emails": [{"type": "work", "value": "w@x"}, {"type": "home", "value": "h@x"}]}
     out = patch([{"op": "replace", "path": 'emails[type eq "work"].value', "value": "w2@x"}], doc)
-    assert out.doc["emails"] == [{"type": "work", "value": "w2@x"}, {"type": "home", "value": "h@x"}]
+    assert out.doc["emails"] == [
+        {"type": "work", "value": "w2@x"},
+        {"type": "home", "value": "h@x"},
+    ]
 
 
 def test_pathless_key_may_be_a_filtered_path():
@@ -63,7 +70,12 @@ def test_pathless_replace_with_dotted_and_urn_keys():
         [
             {
                 "op": "replace",
-                "value": {"displayName": "Bjfe", "name.givenName": "Kkom", "name.familyName": "Unua", f"{ENT}:employeeNumber": "Aklq"},
+                "value": {
+                    "displayName": "Bjfe",
+                    "name.givenName": "Kkom",
+                    "name.familyName": "Unua",
+                    f"{ENT}:employeeNumber": "Aklq",
+                },
             }
         ]
     )
@@ -93,7 +105,15 @@ def test_manager_forms_are_stored_as_value_object(op):
 
 def test_whole_extension_path():
     """A path naming the extension URN itself addresses the whole extension object."""
-    out = patch([{"op": "add", "path": ENT, "value": {"schemas": [ENT], "employeeNumber": "42", "manager": {"value": "m"}}}])
+    out = patch(
+        [
+            {
+                "op": "add",
+                "path": ENT,
+                "value": {"schemas": [ENT], "employeeNumber": "42", "manager": {"value": "m"}},
+            }
+        ]
+    )
     assert out.doc[ENT] == {"employeeNumber": "42", "manager": {"value": "m"}}
     doc = {**DOC, ENT: {"department": "D"}}
     out = patch([{"op": "replace", "path": ENT, "value": {"department": "E"}}], doc)
@@ -105,12 +125,23 @@ def test_whole_extension_path():
 def test_remove_manager_and_empty_manager():
     doc = {**DOC, ENT: {"manager": {"value": "m1"}, "department": "D"}}
     assert "manager" not in patch([{"op": "remove", "path": f"{ENT}:manager"}], doc).doc[ENT]
-    assert "manager" not in patch([{"op": "replace", "path": f"{ENT}:manager", "value": ""}], doc).doc[ENT]
+    assert (
+        "manager"
+        not in patch([{"op": "replace", "path": f"{ENT}:manager", "value": ""}], doc).doc[ENT]
+    )
 
 
 def test_add_to_multivalued_appends_and_moves_primary():
     """§3.5.2.1: add appends values; a new primary clears the old one."""
-    out = patch([{"op": "add", "path": "emails", "value": [{"type": "home", "value": "h@x", "primary": True}]}])
+    out = patch(
+        [
+            {
+                "op": "add",
+                "path": "emails",
+                "value": [{"type": "home", "value": "h@x", "primary": True}],
+            }
+        ]
+    )
     assert out.doc["emails"] == [
         {"type": "work", "value": "b@x.com", "primary": False},
         {"type": "home", "value": "h@x", "primary": True},
@@ -144,7 +175,12 @@ def test_null_and_empty_replace_clear_the_attribute():
 
 def test_no_op_patch_reports_unchanged():
     """A PATCH that changes nothing must not bump version or lastModified."""
-    out = patch([{"op": "replace", "path": "userName", "value": "bjensen"}, {"op": "Replace", "path": "active", "value": "True"}])
+    out = patch(
+        [
+            {"op": "replace", "path": "userName", "value": "bjensen"},
+            {"op": "Replace", "path": "active", "value": "True"},
+        ]
+    )
     assert out.changed is False
 
 
@@ -166,7 +202,11 @@ def test_group_member_operations_become_member_ops():
     doc = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "g"}
     out = patch(
         [
-            {"op": "Add", "path": "members", "value": [{"$ref": None, "value": "u1"}, {"value": "u2"}]},
+            {
+                "op": "Add",
+                "path": "members",
+                "value": [{"$ref": None, "value": "u1"}, {"value": "u2"}],
+            },
             {"op": "Remove", "path": "members", "value": [{"$ref": None, "value": "u1"}]},
             {"op": "remove", "path": 'members[value eq "u3"]'},
             {"op": "replace", "path": "members", "value": [{"value": "u9"}]},
@@ -209,12 +249,27 @@ def test_bad_bodies_are_400(body):
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=8,
 )
 _paths = st.sampled_from(
-    [None, "title", "active", "emails", 'emails[type eq "work"].value', "name.givenName", "members",
-     f"{ENT}:manager", f"{ENT}:department", "addresses[type eq \"work\"]", "bogus", "meta.created", "emails[x"]
+    [
+        None,
+        "title",
+        "active",
+        "emails",
+        'emails[type eq "work"].value',
+        "name.givenName",
+        "members",
+        f"{ENT}:manager",
+        f"{ENT}:department",
+        'addresses[type eq "work"]',
+        "bogus",
+        "meta.created",
+        "emails[x",
+    ]
 )
 
 

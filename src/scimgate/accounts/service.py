@@ -42,10 +42,14 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_account(conn: Connection, slug: str, *, name: str | None = None, entitled: bool = False) -> dict[str, Any]:
+def create_account(
+    conn: Connection, slug: str, *, name: str | None = None, entitled: bool = False
+) -> dict[str, Any]:
     """Create an account; the slug is lower-case letters, digits and dashes."""
     if not _SLUG.match(slug):
-        raise InvalidValueError("A slug is 1-63 lower-case letters, digits or dashes, starting with a letter or digit")
+        raise InvalidValueError(
+            "A slug is 1-63 lower-case letters, digits or dashes, starting with a letter or digit"
+        )
     name = (name or slug).strip()
     if not name or len(name) > 255:
         raise InvalidValueError("A name is 1-255 characters")
@@ -105,7 +109,9 @@ def authenticate(conn: Connection, token: str) -> Principal | None:
         return None
     if not row["provisioning_active"]:
         return None
-    return Principal(account_id=row["account_id"], token_id=row["id"], last_used_at=row["last_used_at"])
+    return Principal(
+        account_id=row["account_id"], token_id=row["id"], last_used_at=row["last_used_at"]
+    )
 
 
 def needs_touch(principal: Principal) -> bool:

@@ -65,7 +65,14 @@ def create(conn: Connection, account_id: int, kind: str, body: Any, *, now: date
 
 
 def replace(
-    conn: Connection, account_id: int, kind: str, resource_id: str, body: Any, *, now: datetime, if_match: str | None
+    conn: Connection,
+    account_id: int,
+    kind: str,
+    resource_id: str,
+    body: Any,
+    *,
+    now: datetime,
+    if_match: str | None,
 ) -> Written:
     """PUT: the body becomes the resource; a group's members are replaced only if `members` is sent."""
     normalised = normalise(body, schema_for(kind))
@@ -75,13 +82,24 @@ def replace(
         changed = normalised.doc != row["doc"]
         if changed:
             updated = store.update_resource(
-                conn, account_id, kind, resource_id, doc=normalised.doc, expected_version=row["version"], now=now
+                conn,
+                account_id,
+                kind,
+                resource_id,
+                doc=normalised.doc,
+                expected_version=row["version"],
+                now=now,
             )
             if updated is None:
                 continue
             row = {**row, **updated}
         if kind == "Group" and normalised.members is not None:
-            moved = _apply_member_ops(conn, account_id, resource_id, [MemberOp("replace", members=tuple(normalised.members))])
+            moved = _apply_member_ops(
+                conn,
+                account_id,
+                resource_id,
+                [MemberOp("replace", members=tuple(normalised.members))],
+            )
             if moved and not changed:
                 store.touch_resource(conn, account_id, kind, resource_id, now=now)
                 row = get(conn, account_id, kind, resource_id)
@@ -91,7 +109,15 @@ def replace(
 
 
 def patch(
-    conn: Connection, account_id: int, kind: str, resource_id: str, body: Any, *, now: datetime, if_match: str | None, max_operations: int
+    conn: Connection,
+    account_id: int,
+    kind: str,
+    resource_id: str,
+    body: Any,
+    *,
+    now: datetime,
+    if_match: str | None,
+    max_operations: int,
 ) -> Written:
     """PATCH: apply operations to the stored document; member operations become row changes."""
     schema = schema_for(kind)
@@ -101,12 +127,22 @@ def patch(
         outcome = apply_patch(row["doc"], body, schema, max_operations=max_operations)
         if outcome.changed:
             updated = store.update_resource(
-                conn, account_id, kind, resource_id, doc=outcome.doc, expected_version=row["version"], now=now
+                conn,
+                account_id,
+                kind,
+                resource_id,
+                doc=outcome.doc,
+                expected_version=row["version"],
+                now=now,
             )
             if updated is None:
                 continue
             row = {**row, **updated}
-        moved = _apply_member_ops(conn, account_id, resource_id, outcome.member_ops) if outcome.member_ops else 0
+        moved = (
+            _apply_member_ops(conn, account_id, resource_id, outcome.member_ops)
+            if outcome.member_ops
+            else 0
+        )
         if moved and not outcome.changed:
             store.touch_resource(conn, account_id, kind, resource_id, now=now)
             row = {**row, "version": row["version"] + 1, "updated_at": now}
@@ -114,7 +150,9 @@ def patch(
     raise ConflictError(f"{kind} {resource_id!r} is being changed concurrently; retry")
 
 
-def _apply_member_ops(conn: Connection, account_id: int, group_id: str, ops: Sequence[MemberOp]) -> int:
+def _apply_member_ops(
+    conn: Connection, account_id: int, group_id: str, ops: Sequence[MemberOp]
+) -> int:
     """Apply member operations in order; returns how many rows changed (cost: the batch size)."""
     moved = 0
     for op in ops:
@@ -132,7 +170,9 @@ def _apply_member_ops(conn: Connection, account_id: int, group_id: str, ops: Seq
     return moved
 
 
-def delete(conn: Connection, account_id: int, kind: str, resource_id: str, *, if_match: str | None) -> None:
+def delete(
+    conn: Connection, account_id: int, kind: str, resource_id: str, *, if_match: str | None
+) -> None:
     """DELETE: the resource and its memberships; NotFoundError if it is not there."""
     row = get(conn, account_id, kind, resource_id)
     check_version(row, if_match)

@@ -41,7 +41,10 @@ def service_provider_config(base_url: str, limits: _Limits) -> dict[str, Any]:
                 "primary": True,
             }
         ],
-        "meta": {"resourceType": "ServiceProviderConfig", "location": f"{base_url}/ServiceProviderConfig"},
+        "meta": {
+            "resourceType": "ServiceProviderConfig",
+            "location": f"{base_url}/ServiceProviderConfig",
+        },
     }
 
 

@@ -33,20 +33,20 @@ class ScimError(Exception):
 
 
 class InvalidFilterError(ScimError):
-    """"The specified filter syntax was invalid ... or the specified attribute and filter comparison combination is not supported." """
+    """ "The specified filter syntax was invalid ... or the specified attribute and filter comparison combination is not supported." """
 
     scim_type = "invalidFilter"
     default_detail = "The filter is not valid"
 
 
 class TooManyError(ScimError):
-    """"The specified filter yields many more results than the server is willing to calculate or process." """
+    """ "The specified filter yields many more results than the server is willing to calculate or process." """
 
     scim_type = "tooMany"
 
 
 class UniquenessError(ScimError):
-    """"One or more of the attribute values are already in use or are reserved." """
+    """ "One or more of the attribute values are already in use or are reserved." """
 
     status = 409
     scim_type = "uniqueness"
@@ -54,43 +54,43 @@ class UniquenessError(ScimError):
 
 
 class MutabilityError(ScimError):
-    """"The attempted modification is not compatible with the target attribute's mutability." """
+    """ "The attempted modification is not compatible with the target attribute's mutability." """
 
     scim_type = "mutability"
 
 
 class InvalidSyntaxError(ScimError):
-    """"The request body message structure was invalid or did not conform to the request schema." """
+    """ "The request body message structure was invalid or did not conform to the request schema." """
 
     scim_type = "invalidSyntax"
 
 
 class InvalidPathError(ScimError):
-    """"The "path" attribute was invalid or malformed." """
+    """ "The "path" attribute was invalid or malformed." """
 
     scim_type = "invalidPath"
 
 
 class NoTargetError(ScimError):
-    """"The specified "path" did not yield an attribute or attribute value that could be operated on." """
+    """ "The specified "path" did not yield an attribute or attribute value that could be operated on." """
 
     scim_type = "noTarget"
 
 
 class InvalidValueError(ScimError):
-    """"A required value was missing, or the value specified was not compatible with the operation or attribute type." """
+    """ "A required value was missing, or the value specified was not compatible with the operation or attribute type." """
 
     scim_type = "invalidValue"
 
 
 class InvalidVersionError(ScimError):
-    """"The specified SCIM protocol version is not supported." """
+    """ "The specified SCIM protocol version is not supported." """
 
     scim_type = "invalidVersion"
 
 
 class SensitiveError(ScimError):
-    """"The specified request cannot be completed, due to the passing of sensitive information in a request URI." """
+    """ "The specified request cannot be completed, due to the passing of sensitive information in a request URI." """
 
     status = 403
     scim_type = "sensitive"
@@ -134,7 +134,7 @@ class ConflictError(ScimError):
 
 
 class PreconditionFailedError(ScimError):
-    """"Failed to update. Resource has changed on the server." (412)."""
+    """ "Failed to update. Resource has changed on the server." (412)."""
 
     status = 412
     default_detail = "Failed to update: the resource has changed on the server"

@@ -44,10 +44,10 @@ __all__ = [
     "value_matches",
 ]
 
-_BAREWORD = re.compile(
-    r"""(?i)\b(eq|ne|co|sw|ew|gt|ge|lt|le)(\s+)([^\s"()\[\]]+)"""
+_BAREWORD = re.compile(r"""(?i)\b(eq|ne|co|sw|ew|gt|ge|lt|le)(\s+)([^\s"()\[\]]+)""")
+_JSON_LITERAL = re.compile(
+    r"(?i)^(true|false|null|-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?)$"
 )
-_JSON_LITERAL = re.compile(r"(?i)^(true|false|null|-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?)$")
 
 
 def _quote_barewords(expression: str) -> str:

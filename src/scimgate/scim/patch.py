@@ -148,7 +148,9 @@ class _Patcher:
         elif isinstance(node, ValuePath):
             self._apply_value_path(op, node, value)
         else:
-            raise InvalidPathError(f"Invalid path {path!r}: a path names an attribute, not a filter")
+            raise InvalidPathError(
+                f"Invalid path {path!r}: a path names an attribute, not a filter"
+            )
 
     def _whole_schema(self, path: str) -> str | None:
         """A path that is a schema URN itself (`urn:…:enterprise:2.0:User`): its canonical URN, else None."""
@@ -196,8 +198,10 @@ class _Patcher:
                 continue
             if key.startswith(URN_PREFIX):
                 if isinstance(sub_value, dict) and (
-                    self.schema.extension(key) is not None or key.lower() == self.schema.core_urn.lower()
-                    or key.count(":") >= 4 and self.schema.resolve(*split_urn_attr(key)) is None
+                    self.schema.extension(key) is not None
+                    or key.lower() == self.schema.core_urn.lower()
+                    or key.count(":") >= 4
+                    and self.schema.resolve(*split_urn_attr(key)) is None
                 ):
                     for name, item in sub_value.items():
                         self._apply_attr(op, key, name, None, item, True)
@@ -209,7 +213,9 @@ class _Patcher:
             attr, _, sub = key.partition(".")
             self._apply_attr(op, None, attr, sub or None, sub_value, True)
 
-    def _resolve(self, uri: str | None, attr: str) -> tuple[dict[str, Any] | None, AttrDef, str] | None:
+    def _resolve(
+        self, uri: str | None, attr: str
+    ) -> tuple[dict[str, Any] | None, AttrDef, str] | None:
         resolved = self.schema.resolve(uri, attr)
         if resolved is None:
             return None
@@ -239,7 +245,9 @@ class _Patcher:
             self.ignored.append(label)
             return
         if op == "remove" and definition.required and sub is None:
-            raise MutabilityError(f"Attribute {definition.name!r} is required and cannot be removed")
+            raise MutabilityError(
+                f"Attribute {definition.name!r} is required and cannot be removed"
+            )
         if sub is not None:
             self._apply_sub(op, container, definition, key, sub, value)
             return
@@ -261,7 +269,12 @@ class _Patcher:
             else:
                 container[key] = list(items)
             return
-        if definition.type == "complex" and isinstance(value, dict) and isinstance(current, dict) and "value" not in definition.sub:
+        if (
+            definition.type == "complex"
+            and isinstance(value, dict)
+            and isinstance(current, dict)
+            and "value" not in definition.sub
+        ):
             # Sub-attributes merge (RFC 7644 §3.5.2.3), but a reference such as manager is
             # one value: a new `value` must not keep the old `$ref`.
             merged = dict(current)
@@ -314,10 +327,14 @@ class _Patcher:
     def _apply_value_path(self, op: str, node: ValuePath, value: Any) -> None:
         uri, attr = node.attr_path.uri, node.attr_path.attr
         if node.attr_path.sub_attr:
-            raise InvalidPathError("A value filter applies to a multi-valued attribute, not a sub-attribute")
+            raise InvalidPathError(
+                "A value filter applies to a multi-valued attribute, not a sub-attribute"
+            )
         if self.schema.name == "Group" and uri is None and attr.lower() == "members":
             if op != "remove" or node.sub_attr:
-                raise InvalidPathError("Members are added or replaced with path 'members' and a value list")
+                raise InvalidPathError(
+                    "Members are added or replaced with path 'members' and a value list"
+                )
             ids = _member_ids_from_filter(node.val_filter)
             self.member_ops.append(MemberOp("remove", ids=tuple(ids)))
             return
@@ -328,7 +345,9 @@ class _Patcher:
         container, definition, key = resolved
         assert container is not None
         if not definition.multi:
-            raise InvalidPathError(f"{definition.name!r} is not multi-valued: it takes no value filter")
+            raise InvalidPathError(
+                f"{definition.name!r} is not multi-valued: it takes no value filter"
+            )
         if definition.mutability == "readOnly":
             self.ignored.append(str(node))
             return
@@ -343,7 +362,9 @@ class _Patcher:
         if node.sub_attr:
             sub_def = definition.sub_attr(node.sub_attr)
             if sub_def is None:
-                raise InvalidPathError(f"{definition.name!r} has no sub-attribute {node.sub_attr!r}")
+                raise InvalidPathError(
+                    f"{definition.name!r} has no sub-attribute {node.sub_attr!r}"
+                )
             sub_key = sub_def.name
         if op == "remove":
             if sub_key:
@@ -418,14 +439,17 @@ def _merge_primary(current: list[Any], new: list[Any]) -> list[Any]:
     """RFC 7644 §3.5.2.1: a new value with primary true clears primary on the others."""
     if any(isinstance(n, dict) and n.get("primary") in (True, "true", "True") for n in new):
         current = [
-            {**c, "primary": False} if isinstance(c, dict) and c.get("primary") else c for c in current
+            {**c, "primary": False} if isinstance(c, dict) and c.get("primary") else c
+            for c in current
         ]
     return current + [n for n in new if n not in current]
 
 
 def _element_from_filter(node: Any, definition: AttrDef) -> dict[str, Any] | None:
     """`type eq "work"` (or a conjunction of eq) to the element it describes: `{"type": "work"}`."""
-    terms = node.terms if isinstance(node, LogicalExpr) and node.op == LogicalOperator.and_ else (node,)
+    terms = (
+        node.terms if isinstance(node, LogicalExpr) and node.op == LogicalOperator.and_ else (node,)
+    )
     seed: dict[str, Any] = {}
     for term in terms:
         if not isinstance(term, Comparison) or term.op != CompareOperator.eq:
@@ -437,7 +461,9 @@ def _element_from_filter(node: Any, definition: AttrDef) -> dict[str, Any] | Non
 
 def _member_ids_from_filter(node: Any) -> list[str]:
     """`members[value eq "a"]` (or `value eq "a" or value eq "b"`) to the ids it names."""
-    terms = node.terms if isinstance(node, LogicalExpr) and node.op == LogicalOperator.or_ else (node,)
+    terms = (
+        node.terms if isinstance(node, LogicalExpr) and node.op == LogicalOperator.or_ else (node,)
+    )
     ids = []
     for term in terms:
         if (

@@ -49,7 +49,12 @@ def render_resource(
             out[key] = value
     if kind == "User" and groups:
         out["groups"] = [
-            {"value": g["value"], "$ref": f"{base_url}/Groups/{g['value']}", "display": g["display"], "type": "direct"}
+            {
+                "value": g["value"],
+                "$ref": f"{base_url}/Groups/{g['value']}",
+                "display": g["display"],
+                "type": "direct",
+            }
             for g in groups
         ]
     if members is not None:
@@ -72,7 +77,9 @@ def render_resource(
     return out
 
 
-def list_response(resources: list[dict[str, Any]], *, total: int, start_index: int) -> dict[str, Any]:
+def list_response(
+    resources: list[dict[str, Any]], *, total: int, start_index: int
+) -> dict[str, Any]:
     """RFC 7644 §3.4.2 ListResponse; totalResults counts every match, not the page."""
     return {
         "schemas": [LIST_RESPONSE],
@@ -96,7 +103,9 @@ def parse_attribute_list(raw: str | None) -> list[str] | None:
 class Projection:
     """`attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5) resolved against one schema."""
 
-    def __init__(self, schema: ResourceSchema, attributes: list[str] | None, excluded: list[str] | None) -> None:
+    def __init__(
+        self, schema: ResourceSchema, attributes: list[str] | None, excluded: list[str] | None
+    ) -> None:
         self.schema = schema
         self.include = self._resolve(attributes) if attributes else None
         self.exclude = self._resolve(excluded) if excluded else []
@@ -115,7 +124,15 @@ class Projection:
                 resolved = self.schema.resolve(urn, attr)
                 if resolved is not None:
                     canonical, definition = resolved
-                    out.append((canonical, definition.name if self.schema.extension(canonical or "") or canonical is None else attr, _sub_name(definition, sub)))
+                    out.append(
+                        (
+                            canonical,
+                            definition.name
+                            if self.schema.extension(canonical or "") or canonical is None
+                            else attr,
+                            _sub_name(definition, sub),
+                        )
+                    )
                 else:
                     out.append((name, None, None))  # an unknown extension: match its key literally
                 continue
@@ -129,7 +146,9 @@ class Projection:
 
     def wants(self, attribute: str) -> bool:
         """Whether a core attribute (e.g. `members`) will be in the output at all."""
-        if any(urn is None and attr == attribute and sub is None for urn, attr, sub in self.exclude):
+        if any(
+            urn is None and attr == attribute and sub is None for urn, attr, sub in self.exclude
+        ):
             return False
         if self.include is None:
             return True
@@ -157,7 +176,9 @@ def _sub_name(definition: Any, sub: str) -> str | None:
     return found.name if found else sub
 
 
-def _copy(src: dict[str, Any], dst: dict[str, Any], urn: str | None, attr: str | None, sub: str | None) -> None:
+def _copy(
+    src: dict[str, Any], dst: dict[str, Any], urn: str | None, attr: str | None, sub: str | None
+) -> None:
     if urn is not None:
         if urn not in src:
             return
@@ -208,4 +229,7 @@ def _remove(out: dict[str, Any], urn: str | None, attr: str | None, sub: str | N
     if isinstance(value, dict):
         out[attr] = {k: v for k, v in value.items() if k != sub}
     elif isinstance(value, list):
-        out[attr] = [{k: v for k, v in item.items() if k != sub} if isinstance(item, dict) else item for item in value]
+        out[attr] = [
+            {k: v for k, v in item.items() if k != sub} if isinstance(item, dict) else item
+            for item in value
+        ]

@@ -46,7 +46,9 @@ def coerce(value: Any, attr: AttrDef, where: str, ignored: list[str]) -> Any:
     kind = attr.type
     if kind == "complex":
         if not isinstance(value, dict):
-            raise InvalidValueError(f"Attribute {where!r} must be an object, got {type(value).__name__}")
+            raise InvalidValueError(
+                f"Attribute {where!r} must be an object, got {type(value).__name__}"
+            )
         out_obj: dict[str, Any] = {}
         for key, sub_value in value.items():
             sub = attr.sub_attr(key)
@@ -71,7 +73,9 @@ def coerce(value: Any, attr: AttrDef, where: str, ignored: list[str]) -> Any:
     if not isinstance(value, str):
         raise InvalidValueError(f"Attribute {where!r} must be a string, got {type(value).__name__}")
     if len(value) > MAX_STRING_LENGTH:
-        raise InvalidValueError(f"Attribute {where!r} is longer than {MAX_STRING_LENGTH} characters")
+        raise InvalidValueError(
+            f"Attribute {where!r} is longer than {MAX_STRING_LENGTH} characters"
+        )
     return value
 
 
@@ -105,7 +109,10 @@ def _set_extension_attr(
     canonical_urn, attr = resolved
     assert canonical_urn is not None
     target = doc.setdefault(canonical_urn, {})
-    if canonical_urn.lower() == "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user" and attr.name == "manager":
+    if (
+        canonical_urn.lower() == "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user"
+        and attr.name == "manager"
+    ):
         manager = quirks.entra_manager_reference(value)
         if manager is None:
             target.pop("manager", None)
@@ -165,7 +172,9 @@ def normalise(body: Any, schema: ResourceSchema) -> Normalised:
     return Normalised(doc=doc, ignored=ignored, members=members)
 
 
-def _absorb_urn_key(doc: dict[str, Any], schema: ResourceSchema, key: str, value: Any, ignored: list[str]) -> None:
+def _absorb_urn_key(
+    doc: dict[str, Any], schema: ResourceSchema, key: str, value: Any, ignored: list[str]
+) -> None:
     """A URN key is an extension object, the core schema object, or one URN-qualified attribute."""
     if key.lower() == schema.core_urn.lower():
         if isinstance(value, dict):
@@ -206,7 +215,9 @@ def _looks_like_schema_urn(key: str) -> bool:
     return key.count(":") >= 4
 
 
-def _finish(doc: dict[str, Any], schema: ResourceSchema, declared: list[str], ignored: list[str]) -> None:
+def _finish(
+    doc: dict[str, Any], schema: ResourceSchema, declared: list[str], ignored: list[str]
+) -> None:
     """Check required attributes and rebuild `schemas` from what the document holds."""
     for attr in schema.attrs.values():
         if attr.required and attr.name not in doc:
@@ -258,7 +269,10 @@ def coerce_members(value: Any) -> list[dict[str, Any]]:
         if member_id in seen:
             continue
         seen.add(member_id)
-        member: dict[str, Any] = {"value": member_id, "type": kind if kind in ("User", "Group") else None}
+        member: dict[str, Any] = {
+            "value": member_id,
+            "type": kind if kind in ("User", "Group") else None,
+        }
         if isinstance(display, str):
             member["display"] = display[:512]
         out.append(member)

@@ -113,7 +113,9 @@ _META = AttrDef(
 )
 
 COMMON_ATTRS = {
-    "id": AttrDef("id", case_exact=True, mutability="readOnly", returned="always", uniqueness="server"),
+    "id": AttrDef(
+        "id", case_exact=True, mutability="readOnly", returned="always", uniqueness="server"
+    ),
     "externalid": AttrDef("externalId", case_exact=True),
     "meta": _META,
     "schemas": AttrDef("schemas", type="reference", multi=True, case_exact=True, returned="always"),
@@ -148,7 +150,9 @@ def user_schema() -> ResourceSchema:
         endpoint="/Users",
         core_urn=USER_SCHEMA,
         attrs={**_attrs(USER_SCHEMA), **COMMON_ATTRS},
-        extensions={ENTERPRISE_USER_SCHEMA.lower(): (ENTERPRISE_USER_SCHEMA, _attrs(ENTERPRISE_USER_SCHEMA))},
+        extensions={
+            ENTERPRISE_USER_SCHEMA.lower(): (ENTERPRISE_USER_SCHEMA, _attrs(ENTERPRISE_USER_SCHEMA))
+        },
     )
 
 

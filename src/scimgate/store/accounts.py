@@ -22,11 +22,17 @@ def insert_account(conn: Connection, *, slug: str, name: str, entitled: bool, no
         with conn.begin_nested():
             result = conn.execute(
                 account.insert().values(
-                    slug=slug, name=name, provisioning_entitled=entitled, provisioning_active=False, created_at=now
+                    slug=slug,
+                    name=name,
+                    provisioning_entitled=entitled,
+                    provisioning_active=False,
+                    created_at=now,
                 )
             )
     except IntegrityError:
-        raise ConflictError(f"An account with slug {slug!r} already exists", attribute="slug") from None
+        raise ConflictError(
+            f"An account with slug {slug!r} already exists", attribute="slug"
+        ) from None
     return int(result.inserted_primary_key[0])
 
 
@@ -98,9 +104,13 @@ def find_live_token(conn: Connection, token_hash: str) -> dict[str, Any] | None:
     }
 
 
-def touch_token(conn: Connection, token_id: int, last_used_at: datetime | None, now: datetime) -> None:
+def touch_token(
+    conn: Connection, token_id: int, last_used_at: datetime | None, now: datetime
+) -> None:
     """Record use at most once a minute, so reads do not become writes."""
     if last_used_at is None or now - as_utc(last_used_at) >= LAST_USED_RESOLUTION:
         conn.execute(
-            update(provisioning_token).where(provisioning_token.c.id == token_id).values(last_used_at=now)
+            update(provisioning_token)
+            .where(provisioning_token.c.id == token_id)
+            .values(last_used_at=now)
         )

@@ -66,7 +66,9 @@ _KEY_NAMES = {
 }
 
 
-def _email_rows(account_id: int, user_id: str, doc: dict[str, Any], conn: Connection) -> list[tuple[Any, ...]]:
+def _email_rows(
+    account_id: int, user_id: str, doc: dict[str, Any], conn: Connection
+) -> list[tuple[Any, ...]]:
     rows = []
     for position, email in enumerate(doc.get("emails") or []):
         if isinstance(email, dict) and isinstance(email.get("value"), str):
@@ -84,9 +86,15 @@ def _email_rows(account_id: int, user_id: str, doc: dict[str, Any], conn: Connec
     return rows
 
 
-def _write_emails(conn: Connection, account_id: int, user_id: str, doc: dict[str, Any], *, replace: bool) -> None:
+def _write_emails(
+    conn: Connection, account_id: int, user_id: str, doc: dict[str, Any], *, replace: bool
+) -> None:
     if replace:
-        raw.execute(conn, "DELETE FROM directory_user_email WHERE account_id = ? AND user_id = ?", (account_id, user_id))
+        raw.execute(
+            conn,
+            "DELETE FROM directory_user_email WHERE account_id = ? AND user_id = ?",
+            (account_id, user_id),
+        )
     raw.executemany(
         conn,
         "INSERT INTO directory_user_email (account_id, user_id, position, value_key, type, is_primary) VALUES (?, ?, ?, ?, ?, ?)",
@@ -96,12 +104,22 @@ def _write_emails(conn: Connection, account_id: int, user_id: str, doc: dict[str
 
 def _conflict(kind: str, doc: dict[str, Any]) -> ConflictError:
     if kind == "User":
-        return ConflictError(f"A User with userName {doc.get('userName')!r} already exists", "userName")
-    return ConflictError(f"A Group with displayName {doc.get('displayName')!r} already exists", "displayName")
+        return ConflictError(
+            f"A User with userName {doc.get('userName')!r} already exists", "userName"
+        )
+    return ConflictError(
+        f"A Group with displayName {doc.get('displayName')!r} already exists", "displayName"
+    )
 
 
 def insert_resource(
-    conn: Connection, account_id: int, kind: str, *, doc: dict[str, Any], now: datetime, resource_id: str | None = None
+    conn: Connection,
+    account_id: int,
+    kind: str,
+    *,
+    doc: dict[str, Any],
+    now: datetime,
+    resource_id: str | None = None,
 ) -> dict[str, Any]:
     """Insert a User or Group; a taken userName/displayName is a ConflictError.
 
@@ -111,10 +129,20 @@ def insert_resource(
     resource_id = resource_id or new_id()
     names = ["account_id", "id", *_KEY_NAMES[kind], "doc", "version", "created_at", "updated_at"]
     stamp = raw.to_db_time(conn, now)
-    values = [account_id, resource_id, *_key_columns(conn, kind, doc), raw.dump_json(doc), 1, stamp, stamp]
+    values = [
+        account_id,
+        resource_id,
+        *_key_columns(conn, kind, doc),
+        raw.dump_json(doc),
+        1,
+        stamp,
+        stamp,
+    ]
     placeholders = ", ".join(raw.json_param(conn) if n == "doc" else "?" for n in names)
     try:
-        raw.execute(conn, f"INSERT INTO {_TABLE[kind]} ({', '.join(names)}) VALUES ({placeholders})", values)
+        raw.execute(
+            conn, f"INSERT INTO {_TABLE[kind]} ({', '.join(names)}) VALUES ({placeholders})", values
+        )
     except _INTEGRITY:
         raise _conflict(kind, doc) from None
     if kind == "User":
@@ -122,10 +150,14 @@ def insert_resource(
     return {"id": resource_id, "doc": doc, "version": 1, "created_at": now, "updated_at": now}
 
 
-def get_resource(conn: Connection, account_id: int, kind: str, resource_id: str) -> dict[str, Any] | None:
+def get_resource(
+    conn: Connection, account_id: int, kind: str, resource_id: str
+) -> dict[str, Any] | None:
     """One User or Group of this account by id."""
     found = raw.execute(
-        conn, f"SELECT {_COLUMNS} FROM {_TABLE[kind]} WHERE account_id = ? AND id = ?", (account_id, resource_id)
+        conn,
+        f"SELECT {_COLUMNS} FROM {_TABLE[kind]} WHERE account_id = ? AND id = ?",
+        (account_id, resource_id),
     ).fetchone()
     return _row(found) if found else None
 
@@ -146,7 +178,12 @@ def update_resource(
         f"UPDATE {_TABLE[kind]} SET {sets}, doc = {raw.json_param(conn)}, version = ?, updated_at = ? "
         "WHERE account_id = ? AND id = ? AND version = ?"
     )
-    params = [*_key_columns(conn, kind, doc), raw.dump_json(doc), expected_version + 1, raw.to_db_time(conn, now)]
+    params = [
+        *_key_columns(conn, kind, doc),
+        raw.dump_json(doc),
+        expected_version + 1,
+        raw.to_db_time(conn, now),
+    ]
     try:
         cursor = raw.execute(conn, sql, [*params, account_id, resource_id, expected_version])
     except _INTEGRITY:
@@ -158,7 +195,9 @@ def update_resource(
     return {"id": resource_id, "doc": doc, "version": expected_version + 1, "updated_at": now}
 
 
-def touch_resource(conn: Connection, account_id: int, kind: str, resource_id: str, *, now: datetime) -> None:
+def touch_resource(
+    conn: Connection, account_id: int, kind: str, resource_id: str, *, now: datetime
+) -> None:
     """Bump version and lastModified (a group whose members changed)."""
     raw.execute(
         conn,
@@ -171,16 +210,29 @@ def delete_resource(conn: Connection, account_id: int, kind: str, resource_id: s
     """Delete a User or Group and every membership row that names it."""
     key = (account_id, resource_id)
     if kind == "User":
-        raw.execute(conn, "DELETE FROM directory_user_email WHERE account_id = ? AND user_id = ?", key)
+        raw.execute(
+            conn, "DELETE FROM directory_user_email WHERE account_id = ? AND user_id = ?", key
+        )
     else:
-        raw.execute(conn, "DELETE FROM directory_membership WHERE account_id = ? AND group_id = ?", key)
-    raw.execute(conn, "DELETE FROM directory_membership WHERE account_id = ? AND member_id = ?", key)
+        raw.execute(
+            conn, "DELETE FROM directory_membership WHERE account_id = ? AND group_id = ?", key
+        )
+    raw.execute(
+        conn, "DELETE FROM directory_membership WHERE account_id = ? AND member_id = ?", key
+    )
     cursor = raw.execute(conn, f"DELETE FROM {_TABLE[kind]} WHERE account_id = ? AND id = ?", key)
     return cursor.rowcount == 1
 
 
 def lookup_resources(
-    conn: Connection, account_id: int, kind: str, *, where: str, params: Sequence[Any], offset: int, limit: int
+    conn: Connection,
+    account_id: int,
+    kind: str,
+    *,
+    where: str,
+    params: Sequence[Any],
+    offset: int,
+    limit: int,
 ) -> tuple[int, list[dict[str, Any]]]:
     """A page for a pre-written condition (see lookups.py), counting only when the page is full."""
     table = _TABLE[kind]
@@ -196,7 +248,11 @@ def lookup_resources(
         ]
     if rows and len(rows) < limit:
         return offset + len(rows), rows
-    total = raw.execute(conn, f"SELECT count(*) FROM {table} WHERE account_id = ? AND {where}", (account_id, *params)).fetchone()[0]
+    total = raw.execute(
+        conn,
+        f"SELECT count(*) FROM {table} WHERE account_id = ? AND {where}",
+        (account_id, *params),
+    ).fetchone()[0]
     return total, rows
 
 
@@ -218,9 +274,21 @@ def query_resources(
     rows: list[dict[str, Any]] = []
     if limit > 0:
         columns = (table.c.id, table.c.doc, table.c.version, table.c.created_at, table.c.updated_at)
-        result = conn.execute(select(*columns).where(condition).order_by(*order_by, table.c.id).offset(offset).limit(limit))
+        result = conn.execute(
+            select(*columns)
+            .where(condition)
+            .order_by(*order_by, table.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
         rows = [
-            {"id": r[0], "doc": r[1], "version": r[2], "created_at": raw.from_db_time(r[3]), "updated_at": raw.from_db_time(r[4])}
+            {
+                "id": r[0],
+                "doc": r[1],
+                "version": r[2],
+                "created_at": raw.from_db_time(r[3]),
+                "updated_at": raw.from_db_time(r[4]),
+            }
             for r in result
         ]
     if rows and len(rows) < limit:
@@ -246,13 +314,19 @@ def existing_ids(conn: Connection, account_id: int, ids: Sequence[str]) -> dict[
     found: dict[str, str] = {}
     for chunk in _chunks(list(dict.fromkeys(ids))):
         for kind, table in _TABLE.items():
-            cursor = raw.execute(conn, f"SELECT id FROM {table} WHERE account_id = ? AND id IN ({_in(len(chunk))})", (account_id, *chunk))
+            cursor = raw.execute(
+                conn,
+                f"SELECT id FROM {table} WHERE account_id = ? AND id IN ({_in(len(chunk))})",
+                (account_id, *chunk),
+            )
             for (resource_id,) in cursor.fetchall():
                 found[resource_id] = kind
     return found
 
 
-def add_members(conn: Connection, account_id: int, group_id: str, members: Sequence[dict[str, Any]]) -> int:
+def add_members(
+    conn: Connection, account_id: int, group_id: str, members: Sequence[dict[str, Any]]
+) -> int:
     """Add members (O(batch)); unknown ids are an InvalidValueError; returns how many were new."""
     ids = list(dict.fromkeys(m["value"] for m in members))
     if not ids:
@@ -284,10 +358,16 @@ def add_members(conn: Connection, account_id: int, group_id: str, members: Seque
     return len(rows)
 
 
-def remove_members(conn: Connection, account_id: int, group_id: str, ids: Sequence[str] | None) -> int:
+def remove_members(
+    conn: Connection, account_id: int, group_id: str, ids: Sequence[str] | None
+) -> int:
     """Remove these members (None: all of them); returns how many rows went."""
     if ids is None:
-        return raw.execute(conn, "DELETE FROM directory_membership WHERE account_id = ? AND group_id = ?", (account_id, group_id)).rowcount
+        return raw.execute(
+            conn,
+            "DELETE FROM directory_membership WHERE account_id = ? AND group_id = ?",
+            (account_id, group_id),
+        ).rowcount
     removed = 0
     for chunk in _chunks(list(dict.fromkeys(ids))):
         removed += raw.execute(
@@ -298,7 +378,9 @@ def remove_members(conn: Connection, account_id: int, group_id: str, ids: Sequen
     return removed
 
 
-def members_of(conn: Connection, account_id: int, group_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+def members_of(
+    conn: Connection, account_id: int, group_ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
     """Members of these groups with display names: group id -> [{value, type, display}]."""
     out: dict[str, list[dict[str, Any]]] = {gid: [] for gid in group_ids}
     for chunk in _chunks(list(group_ids)):
@@ -316,7 +398,9 @@ def members_of(conn: Connection, account_id: int, group_ids: Sequence[str]) -> d
     return out
 
 
-def groups_of(conn: Connection, account_id: int, user_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+def groups_of(
+    conn: Connection, account_id: int, user_ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
     """Groups these users are direct members of: user id -> [{value, display}]."""
     out: dict[str, list[dict[str, Any]]] = {uid: [] for uid in user_ids}
     for chunk in _chunks(list(user_ids)):

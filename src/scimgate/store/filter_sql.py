@@ -65,7 +65,12 @@ class _Target:
 
 
 def compile_filter(
-    node: FilterNode, schema: ResourceSchema, dialect: str, *, account_id: int, unknown_is_false: bool = False
+    node: FilterNode,
+    schema: ResourceSchema,
+    dialect: str,
+    *,
+    account_id: int,
+    unknown_is_false: bool = False,
 ) -> ColumnElement[bool]:
     """Compile a parsed filter for `schema` (User or Group) on `dialect` ("sqlite" or "postgresql").
 
@@ -85,7 +90,9 @@ def _escape_like(value: str) -> str:
 
 
 class _Compiler:
-    def __init__(self, schema: ResourceSchema, dialect: str, account_id: int, unknown_is_false: bool = False) -> None:
+    def __init__(
+        self, schema: ResourceSchema, dialect: str, account_id: int, unknown_is_false: bool = False
+    ) -> None:
         self.schema = schema
         self.dialect = dialect
         self.account_id = account_id
@@ -132,8 +139,12 @@ class _Compiler:
             return special
         if attr.multi:
             element_attr = sub or (attr.sub_attr("value") if attr.sub else attr)
-            return self._json_multi(urn, attr, lambda el: self._element_test(el, attr, sub, node), element_attr)
-        keys = ([urn] if urn else []) + [attr.name if self.schema.extension(urn or "") or not urn else path.attr]
+            return self._json_multi(
+                urn, attr, lambda el: self._element_test(el, attr, sub, node), element_attr
+            )
+        keys = ([urn] if urn else []) + [
+            attr.name if self.schema.extension(urn or "") or not urn else path.attr
+        ]
         if sub is not None:
             keys.append(sub.name)
         definition = sub or attr
@@ -143,12 +154,16 @@ class _Compiler:
             if isinstance(node, Present):
                 return self._json_present(keys)
             if value_def is None:
-                raise InvalidFilterError(f"{definition.name!r} is complex: filter on a sub-attribute")
+                raise InvalidFilterError(
+                    f"{definition.name!r} is complex: filter on a sub-attribute"
+                )
             keys.append("value")
             definition = value_def
         if isinstance(node, Present):
             return self._json_present(keys)
-        return self._compare(self._json_scalar(keys, definition), definition, node.op, node.value, False)
+        return self._compare(
+            self._json_scalar(keys, definition), definition, node.op, node.value, False
+        )
 
     def _special(
         self, urn: str | None, attr: AttrDef, sub: AttrDef | None, node: Comparison | Present
@@ -165,7 +180,9 @@ class _Compiler:
                     return true()
                 return self._compare(literal(self.schema.name), sub, node.op, node.value, False)
             if column is None:
-                return None if sub.name not in ("location", "version") else self._unsupported(sub.name)
+                return (
+                    None if sub.name not in ("location", "version") else self._unsupported(sub.name)
+                )
             if isinstance(node, Present):
                 return true()
             return self._compare_datetime(column, node.op, node.value)
@@ -182,7 +199,10 @@ class _Compiler:
         if self.schema.name == "User" and name == "emails":
             value_def = attr.sub_attr("value") or AttrDef(name="value")
             return self._emails(lambda e: self._email_test(e, value_def, node))
-        columns: dict[str, tuple[Any, bool]] = {"id": (t.c.id, False), "externalId": (t.c.external_id, False)}
+        columns: dict[str, tuple[Any, bool]] = {
+            "id": (t.c.id, False),
+            "externalId": (t.c.external_id, False),
+        }
         if self.schema.name == "User":
             columns["userName"] = (t.c.user_name_key, True)
             columns["displayName"] = (t.c.display_name, False)
@@ -213,11 +233,24 @@ class _Compiler:
         if not attr.multi:
             raise InvalidFilterError(f"{attr.name!r} is not multi-valued: it takes no value filter")
         if urn is None and self._is_membership(attr.name):
-            return self._membership(lambda m: self._inner(node.val_filter, lambda n: self._membership_test(m, self._sub(attr, n), n)))
+            return self._membership(
+                lambda m: self._inner(
+                    node.val_filter, lambda n: self._membership_test(m, self._sub(attr, n), n)
+                )
+            )
         if urn is None and self.schema.name == "User" and attr.name == "emails":
-            return self._emails(lambda e: self._inner(node.val_filter, lambda n: self._email_test(e, self._sub(attr, n), n)))
+            return self._emails(
+                lambda e: self._inner(
+                    node.val_filter, lambda n: self._email_test(e, self._sub(attr, n), n)
+                )
+            )
         return self._json_multi(
-            urn, attr, lambda el: self._inner(node.val_filter, lambda n: self._element_test(el, attr, self._sub(attr, n), n)), attr
+            urn,
+            attr,
+            lambda el: self._inner(
+                node.val_filter, lambda n: self._element_test(el, attr, self._sub(attr, n), n)
+            ),
+            attr,
         )
 
     def _sub(self, attr: AttrDef, node: Comparison | Present) -> AttrDef:
@@ -226,11 +259,15 @@ class _Compiler:
         sub = attr.sub_attr(node.attr_path.attr)
         if sub is None:
             if attr.sub:
-                raise InvalidFilterError(f"{attr.name!r} has no sub-attribute {node.attr_path.attr!r}")
+                raise InvalidFilterError(
+                    f"{attr.name!r} has no sub-attribute {node.attr_path.attr!r}"
+                )
             return AttrDef(name=node.attr_path.attr, type=attr.type, case_exact=attr.case_exact)
         return sub
 
-    def _inner(self, node: FilterNode, leaf: Callable[[Any], ColumnElement[bool]]) -> ColumnElement[bool]:
+    def _inner(
+        self, node: FilterNode, leaf: Callable[[Any], ColumnElement[bool]]
+    ) -> ColumnElement[bool]:
         if isinstance(node, LogicalExpr):
             parts = [self._inner(term, leaf) for term in node.terms]
             return and_(*parts) if node.op == LogicalOperator.and_ else or_(*parts)
@@ -250,7 +287,11 @@ class _Compiler:
         return directory_user.c.id.in_(matching)
 
     def _email_test(self, e: Any, sub: AttrDef, node: Comparison | Present) -> ColumnElement[bool]:
-        column = {"value": (e.c.value_key, True), "type": (e.c.type, False), "primary": (e.c.is_primary, False)}.get(sub.name)
+        column = {
+            "value": (e.c.value_key, True),
+            "type": (e.c.type, False),
+            "primary": (e.c.is_primary, False),
+        }.get(sub.name)
         if column is None:
             raise InvalidFilterError(f"Filtering on emails.{sub.name} is not supported")
         if isinstance(node, Present):
@@ -262,7 +303,9 @@ class _Compiler:
         owner = m.c.group_id if self.schema.name == "Group" else m.c.member_id
         return self.table.c.id.in_(select(owner).where(m.c.account_id == self.account_id, test(m)))
 
-    def _membership_test(self, m: Any, sub: AttrDef, node: Comparison | Present) -> ColumnElement[bool]:
+    def _membership_test(
+        self, m: Any, sub: AttrDef, node: Comparison | Present
+    ) -> ColumnElement[bool]:
         if self.schema.name == "Group":
             columns = {"value": m.c.member_id, "type": m.c.member_type}
         else:
@@ -272,7 +315,13 @@ class _Compiler:
             raise InvalidFilterError(f"Filtering on {sub.name!r} of a membership is not supported")
         if isinstance(node, Present):
             return true()
-        return self._compare(column, AttrDef(name=sub.name, case_exact=sub.name == "value"), node.op, node.value, False)
+        return self._compare(
+            column,
+            AttrDef(name=sub.name, case_exact=sub.name == "value"),
+            node.op,
+            node.value,
+            False,
+        )
 
     # -- JSON documents --------------------------------------------------------------------------
     def _json_scalar(self, keys: list[str], definition: AttrDef) -> Any:
@@ -287,24 +336,43 @@ class _Compiler:
         value = self.table.c.doc[tuple(keys)].as_string()
         if self.dialect == "postgresql":
             raw = self.table.c.doc[tuple(keys)]
-            return and_(raw.is_not(None), cast(raw, String) != '""', cast(raw, String) != "[]", cast(raw, String) != "{}")
-        return and_(value.is_not(None), value != "", func.json_type(self.table.c.doc, _sqlite_path(keys)) != "null")
+            return and_(
+                raw.is_not(None),
+                cast(raw, String) != '""',
+                cast(raw, String) != "[]",
+                cast(raw, String) != "{}",
+            )
+        return and_(
+            value.is_not(None),
+            value != "",
+            func.json_type(self.table.c.doc, _sqlite_path(keys)) != "null",
+        )
 
     def _json_multi(
-        self, urn: str | None, attr: AttrDef, test: Callable[[Any], ColumnElement[bool]], _element_attr: AttrDef
+        self,
+        urn: str | None,
+        attr: AttrDef,
+        test: Callable[[Any], ColumnElement[bool]],
+        _element_attr: AttrDef,
     ) -> ColumnElement[bool]:
         keys = ([urn] if urn else []) + [attr.name]
         if self.dialect == "postgresql":
             array = type_coerce(self.table.c.doc[tuple(keys)], JSONB)
-            safe = case((func.jsonb_typeof(array) == "array", array), else_=cast(literal("[]"), JSONB))
+            safe = case(
+                (func.jsonb_typeof(array) == "array", array), else_=cast(literal("[]"), JSONB)
+            )
             elements = func.jsonb_array_elements(safe).table_valued("value").alias("el")
         else:
-            elements = func.json_each(self.table.c.doc, _sqlite_path(keys)).table_valued("value", "type").alias("el")
+            elements = (
+                func.json_each(self.table.c.doc, _sqlite_path(keys))
+                .table_valued("value", "type")
+                .alias("el")
+            )
         return exists(select(literal(1)).select_from(elements).where(test(elements)))
 
     def _element_value(self, el: Any, sub: AttrDef | None) -> Any:
         """One element's sub-attribute (or the element itself for a simple multi-valued attribute)."""
-        kind = (sub.type if sub else "string")
+        kind = sub.type if sub else "string"
         if self.dialect == "postgresql":
             node = el.c.value if sub is None else type_coerce(el.c.value, JSONB)[sub.name]
             if kind == "boolean":
@@ -317,7 +385,9 @@ class _Compiler:
             return el.c.value
         return func.json_extract(el.c.value, f'$."{sub.name}"')
 
-    def _element_test(self, el: Any, attr: AttrDef, sub: AttrDef | None, node: Comparison | Present) -> ColumnElement[bool]:
+    def _element_test(
+        self, el: Any, attr: AttrDef, sub: AttrDef | None, node: Comparison | Present
+    ) -> ColumnElement[bool]:
         if not attr.sub:
             sub = None  # simple multi-valued: compare the values themselves
         value = self._element_value(el, sub)
@@ -330,7 +400,9 @@ class _Compiler:
         return self._compare(value, definition, node.op, node.value, False)
 
     # -- comparisons ---------------------------------------------------------------------------------
-    def _compare(self, column: Any, attr: AttrDef, op: CompareOperator, value: Any, lowered: bool) -> ColumnElement[bool]:
+    def _compare(
+        self, column: Any, attr: AttrDef, op: CompareOperator, value: Any, lowered: bool
+    ) -> ColumnElement[bool]:
         if attr.type == "dateTime":
             return self._compare_datetime_text(column, op, value)
         if attr.type == "boolean":
@@ -362,9 +434,17 @@ class _Compiler:
                 column = func.lower(column)
         if op in _STRING_OPS:
             pattern = _escape_like(text)
-            pattern = {CompareOperator.co: f"%{pattern}%", CompareOperator.sw: f"{pattern}%", CompareOperator.ew: f"%{pattern}"}[op]
+            pattern = {
+                CompareOperator.co: f"%{pattern}%",
+                CompareOperator.sw: f"{pattern}%",
+                CompareOperator.ew: f"%{pattern}",
+            }[op]
             if attr.case_exact and self.dialect == "sqlite":
-                return func.instr(column, text) > 0 if op == CompareOperator.co else column.op("GLOB")(_glob(text, op))
+                return (
+                    func.instr(column, text) > 0
+                    if op == CompareOperator.co
+                    else column.op("GLOB")(_glob(text, op))
+                )
             return column.like(pattern, escape="\\")
         return self._ordered(column, op, text)
 
@@ -383,12 +463,16 @@ class _Compiler:
             return column <= value
         raise InvalidFilterError(f"Operator {op.value!r} does not apply here")
 
-    def _compare_datetime(self, column: Any, op: CompareOperator, value: Any) -> ColumnElement[bool]:
+    def _compare_datetime(
+        self, column: Any, op: CompareOperator, value: Any
+    ) -> ColumnElement[bool]:
         if op in _STRING_OPS:
             raise InvalidFilterError("Dates compare with eq, ne, gt, ge, lt and le")
         return self._ordered(column, op, _as_datetime(value))
 
-    def _compare_datetime_text(self, column: Any, op: CompareOperator, value: Any) -> ColumnElement[bool]:
+    def _compare_datetime_text(
+        self, column: Any, op: CompareOperator, value: Any
+    ) -> ColumnElement[bool]:
         if op in _STRING_OPS:
             raise InvalidFilterError("Dates compare with eq, ne, gt, ge, lt and le")
         _as_datetime(value)
@@ -425,7 +509,6 @@ def _as_datetime(value: Any) -> datetime:
     raise InvalidFilterError(f"{value!r} is not an RFC 3339 date-time")
 
 
-
 def sort_expression(schema: ResourceSchema, sort_by: str, order: str) -> Any:
     """`sortBy` (RFC 7644 §3.4.2.3) to an ORDER BY term; indexed columns where there are some."""
     try:
@@ -445,7 +528,9 @@ def sort_expression(schema: ResourceSchema, sort_by: str, order: str) -> Any:
         ("externalId", None): table.c.external_id,
         ("meta", "created"): table.c.created_at,
         ("meta", "lastModified"): table.c.updated_at,
-        ("displayName", None): table.c.display_name_key if schema.name == "Group" else table.c.display_name,
+        ("displayName", None): table.c.display_name_key
+        if schema.name == "Group"
+        else table.c.display_name,
         ("userName", None): table.c.user_name_key if schema.name == "User" else None,
     }
     sub = path.sub_attr

@@ -12,15 +12,26 @@ from __future__ import annotations
 from typing import Any
 
 from scimgate.scim.constants import ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA
-from scimgate.scim.filter import CompareOperator, Comparison, FilterNode, LogicalExpr, LogicalOperator, ValuePath
+from scimgate.scim.filter import (
+    CompareOperator,
+    Comparison,
+    FilterNode,
+    LogicalExpr,
+    LogicalOperator,
+    ValuePath,
+)
 
 _MAX_TERMS = 4
 _ENTERPRISE = ENTERPRISE_USER_SCHEMA.lower()
 
 
-def compile_lookup(node: FilterNode, kind: str, *, account_id: int, postgres: bool) -> tuple[str, list[Any]] | None:
+def compile_lookup(
+    node: FilterNode, kind: str, *, account_id: int, postgres: bool
+) -> tuple[str, list[Any]] | None:
     """SQL condition and parameters for a lookup-shaped filter, or None for anything else."""
-    terms = node.terms if isinstance(node, LogicalExpr) and node.op == LogicalOperator.and_ else (node,)
+    terms = (
+        node.terms if isinstance(node, LogicalExpr) and node.op == LogicalOperator.and_ else (node,)
+    )
     if len(terms) > _MAX_TERMS:
         return None
     parts: list[str] = []
@@ -57,7 +68,12 @@ def _term(term: Any, kind: str, account_id: int, postgres: bool) -> tuple[str, l
         return None
     path = term.attr_path
     attr, sub = path.attr.lower(), (path.sub_attr or "").lower()
-    if kind == "User" and attr == "manager" and sub in ("", "value") and (path.uri is None or path.uri.lower() == _ENTERPRISE):
+    if (
+        kind == "User"
+        and attr == "manager"
+        and sub in ("", "value")
+        and (path.uri is None or path.uri.lower() == _ENTERPRISE)
+    ):
         if postgres:
             return f"doc #>> '{{{ENTERPRISE_USER_SCHEMA},manager,value}}' = ?", [value]
         return f"json_extract(doc, '$.\"{ENTERPRISE_USER_SCHEMA}\".manager.value') = ?", [value]
@@ -86,17 +102,30 @@ def _value_path(term: ValuePath, kind: str, account_id: int) -> tuple[str, list[
     if term.sub_attr or path.sub_attr or not _core(path.uri, kind):
         return None
     inner = term.val_filter
-    conditions = inner.terms if isinstance(inner, LogicalExpr) and inner.op == LogicalOperator.and_ else (inner,)
+    conditions = (
+        inner.terms
+        if isinstance(inner, LogicalExpr) and inner.op == LogicalOperator.and_
+        else (inner,)
+    )
     wanted: dict[str, str] = {}
     for condition in conditions:
-        if not isinstance(condition, Comparison) or condition.op != CompareOperator.eq or condition.attr_path.sub_attr:
+        if (
+            not isinstance(condition, Comparison)
+            or condition.op != CompareOperator.eq
+            or condition.attr_path.sub_attr
+        ):
             return None
         value = _text(condition.value)
         name = condition.attr_path.attr.lower()
         if value is None or name in wanted:
             return None
         wanted[name] = value
-    if kind == "User" and path.attr.lower() == "emails" and "value" in wanted and set(wanted) <= {"value", "type"}:
+    if (
+        kind == "User"
+        and path.attr.lower() == "emails"
+        and "value" in wanted
+        and set(wanted) <= {"value", "type"}
+    ):
         return _email(account_id, wanted["value"], wanted.get("type"))
     if kind == "Group" and path.attr.lower() == "members" and set(wanted) == {"value"}:
         return _member(account_id, wanted["value"])
@@ -113,4 +142,7 @@ def _email(account_id: int, value: str, email_type: str | None) -> tuple[str, li
 
 
 def _member(account_id: int, member_id: str) -> tuple[str, list[Any]]:
-    return "id IN (SELECT group_id FROM directory_membership WHERE account_id = ? AND member_id = ?)", [account_id, member_id]
+    return (
+        "id IN (SELECT group_id FROM directory_membership WHERE account_id = ? AND member_id = ?)",
+        [account_id, member_id],
+    )

@@ -72,7 +72,9 @@ directory_user = Table(
     Column("account_id", Id, nullable=False),
     Column("id", String(64), nullable=False),
     Column("user_name", String(512), nullable=False),
-    Column("user_name_key", String(512), nullable=False),  # lower-cased: userName is caseExact false
+    Column(
+        "user_name_key", String(512), nullable=False
+    ),  # lower-cased: userName is caseExact false
     Column("external_id", String(512)),
     Column("display_name", String(512)),
     Column("active", Boolean, nullable=False, default=True),
@@ -100,7 +102,9 @@ directory_user_email = Table(
     Column("is_primary", Boolean, nullable=False, default=False),
     PrimaryKeyConstraint("account_id", "user_id", "position"),
     ForeignKeyConstraint(
-        ["account_id", "user_id"], ["directory_user.account_id", "directory_user.id"], ondelete="CASCADE"
+        ["account_id", "user_id"],
+        ["directory_user.account_id", "directory_user.id"],
+        ondelete="CASCADE",
     ),
     Index(None, "account_id", "value_key"),
 )
@@ -134,7 +138,9 @@ directory_membership = Table(
     Column("display", String(512)),  # as the client sent it, if it did
     PrimaryKeyConstraint("account_id", "group_id", "member_id"),
     ForeignKeyConstraint(
-        ["account_id", "group_id"], ["directory_group.account_id", "directory_group.id"], ondelete="CASCADE"
+        ["account_id", "group_id"],
+        ["directory_group.account_id", "directory_group.id"],
+        ondelete="CASCADE",
     ),
     Index(None, "account_id", "member_id"),
 )

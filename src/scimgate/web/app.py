@@ -49,7 +49,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
 
-    app = FastAPI(title="scimgate", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="scimgate", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.request_log = buffer
@@ -64,20 +66,34 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
         """404 and 405 under /scim/v2 speak SCIM, not text/plain."""
         if request.url.path.startswith(SCIM_PREFIX):
             if exc.status_code == 405:
-                return error_response(scim_errors.MethodNotAllowedError(f"{request.method} is not supported on {request.url.path}"))
+                return error_response(
+                    scim_errors.MethodNotAllowedError(
+                        f"{request.method} is not supported on {request.url.path}"
+                    )
+                )
             if exc.status_code == 404:
-                return error_response(scim_errors.NotFoundError(f"No SCIM endpoint at {request.url.path}"))
+                return error_response(
+                    scim_errors.NotFoundError(f"No SCIM endpoint at {request.url.path}")
+                )
             error = scim_errors.ScimError(str(exc.detail))
             error.status = exc.status_code
             return error_response(error)
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            {"detail": exc.detail},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def unhandled(request: Request, _exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         if request.url.path.startswith(SCIM_PREFIX):
             return error_response(scim_errors.InternalError())
-        return Response(orjson.dumps({"detail": "Internal server error"}), status_code=500, media_type="application/json")
+        return Response(
+            orjson.dumps({"detail": "Internal server error"}),
+            status_code=500,
+            media_type="application/json",
+        )
 
     return ScimGateApp(app, scim)
 

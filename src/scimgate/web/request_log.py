@@ -34,7 +34,9 @@ def redact(text: str) -> str:
 class RequestLogBuffer:
     """Collects entries from request handlers and writes them in batches."""
 
-    def __init__(self, engine: Engine, *, max_rows: int, max_days: int, flush_seconds: float) -> None:
+    def __init__(
+        self, engine: Engine, *, max_rows: int, max_days: int, flush_seconds: float
+    ) -> None:
         self.engine = engine
         self.max_rows = max_rows
         self.max_days = max_days
@@ -89,10 +91,16 @@ class RequestLogBuffer:
                 for account_id in accounts:
                     conn.execute(delete(t).where(t.c.account_id == account_id, t.c.at < cutoff))
                     boundary = conn.execute(
-                        select(t.c.id).where(t.c.account_id == account_id).order_by(t.c.id.desc()).offset(self.max_rows).limit(1)
+                        select(t.c.id)
+                        .where(t.c.account_id == account_id)
+                        .order_by(t.c.id.desc())
+                        .offset(self.max_rows)
+                        .limit(1)
                     ).scalar()
                     if boundary is not None:
-                        conn.execute(delete(t).where(t.c.account_id == account_id, t.c.id <= boundary))
+                        conn.execute(
+                            delete(t).where(t.c.account_id == account_id, t.c.id <= boundary)
+                        )
         except Exception:
             log.exception("could not prune the request log")
             self._touched |= accounts

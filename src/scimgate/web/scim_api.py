@@ -25,10 +25,21 @@ from scimgate import errors as domain
 from scimgate.accounts.service import Principal, authenticate, needs_touch, record_use
 from scimgate.provisioning import directory
 from scimgate.scim import errors as scim_errors
-from scimgate.scim.constants import ACCEPTED_REQUEST_TYPES, MAX_JSON_DEPTH, MEDIA_TYPE, SEARCH_REQUEST
+from scimgate.scim.constants import (
+    ACCEPTED_REQUEST_TYPES,
+    MAX_JSON_DEPTH,
+    MEDIA_TYPE,
+    SEARCH_REQUEST,
+)
 from scimgate.scim.discovery import resource_types, schemas_list, service_provider_config
 from scimgate.scim.filter import parse_filter
-from scimgate.scim.render import Projection, etag, list_response, parse_attribute_list, render_resource
+from scimgate.scim.render import (
+    Projection,
+    etag,
+    list_response,
+    parse_attribute_list,
+    render_resource,
+)
 from scimgate.scim.schema import schema_for
 from scimgate.settings import Settings
 from scimgate.store import directory as store
@@ -98,7 +109,13 @@ class Call:
 class ScimEndpoint:
     """Wraps a handler: auth, body, transaction, error translation, request log."""
 
-    def __init__(self, handler: Callable[[Call], Response], engine: Engine, settings: Settings, buffer: RequestLogBuffer | None) -> None:
+    def __init__(
+        self,
+        handler: Callable[[Call], Response],
+        engine: Engine,
+        settings: Settings,
+        buffer: RequestLogBuffer | None,
+    ) -> None:
         self.handler = handler
         self.engine = engine
         self.settings = settings
@@ -119,7 +136,13 @@ class ScimEndpoint:
                     principal = authenticate(conn, token) if token else None
                     if principal is None:
                         raise scim_errors.UnauthorizedError()
-                    call = Call(request=request, conn=conn, principal=principal, settings=self.settings, body=body)
+                    call = Call(
+                        request=request,
+                        conn=conn,
+                        principal=principal,
+                        settings=self.settings,
+                        body=body,
+                    )
                     response = self.handler(call)
         except scim_errors.ScimError as exc:
             error = exc
@@ -173,9 +196,13 @@ class ScimEndpoint:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise scim_errors.InvalidSyntaxError(f"The request body is not valid JSON: {exc.msg}") from None
+            raise scim_errors.InvalidSyntaxError(
+                f"The request body is not valid JSON: {exc.msg}"
+            ) from None
         if _depth(body) > MAX_JSON_DEPTH:
-            raise scim_errors.InvalidSyntaxError(f"The request body nests deeper than {MAX_JSON_DEPTH} levels")
+            raise scim_errors.InvalidSyntaxError(
+                f"The request body nests deeper than {MAX_JSON_DEPTH} levels"
+            )
         return body
 
     def _record(
@@ -211,7 +238,9 @@ class ScimEndpoint:
                 "duration_ms": duration_ms,
                 "scim_type": error.scim_type if error is not None else None,
                 "detail": error.detail if error is not None else None,
-                "ignored": orjson.dumps(call.ignored).decode() if call is not None and call.ignored else None,
+                "ignored": orjson.dumps(call.ignored).decode()
+                if call is not None and call.ignored
+                else None,
                 "resource_id": call.resource_id if call is not None else None,
             }
         )
@@ -253,17 +282,29 @@ def _projection(call: Call, kind: str, attributes: Any = None, excluded: Any = N
     return Projection(schema_for(kind), attributes, excluded)
 
 
-def _render_rows(call: Call, kind: str, rows: list[dict[str, Any]], projection: Projection) -> list[dict[str, Any]]:
+def _render_rows(
+    call: Call, kind: str, rows: list[dict[str, Any]], projection: Projection
+) -> list[dict[str, Any]]:
     ids = [r["id"] for r in rows]
-    members = store.members_of(call.conn, call.account_id, ids) if kind == "Group" and projection.wants("members") and ids else {}
-    groups = store.groups_of(call.conn, call.account_id, ids) if kind == "User" and projection.wants("groups") and ids else {}
+    members = (
+        store.members_of(call.conn, call.account_id, ids)
+        if kind == "Group" and projection.wants("members") and ids
+        else {}
+    )
+    groups = (
+        store.groups_of(call.conn, call.account_id, ids)
+        if kind == "User" and projection.wants("groups") and ids
+        else {}
+    )
     return [
         projection.apply(
             render_resource(
                 kind,
                 row,
                 base_url=call.base_url,
-                members=members.get(row["id"], []) if kind == "Group" and projection.wants("members") else None,
+                members=members.get(row["id"], [])
+                if kind == "Group" and projection.wants("members")
+                else None,
                 groups=groups.get(row["id"]),
             )
         )
@@ -271,12 +312,20 @@ def _render_rows(call: Call, kind: str, rows: list[dict[str, Any]], projection: 
     ]
 
 
-def _single(call: Call, kind: str, row: dict[str, Any], status: int = 200, projection: Projection | None = None) -> Response:
+def _single(
+    call: Call,
+    kind: str,
+    row: dict[str, Any],
+    status: int = 200,
+    projection: Projection | None = None,
+) -> Response:
     projection = projection or _projection(call, kind)
     resource = _render_rows(call, kind, [row], projection)[0]
     headers = {"ETag": etag(row["version"])}
     if status == 201:
-        headers["Location"] = f"{call.base_url}/{'Users' if kind == 'User' else 'Groups'}/{row['id']}"
+        headers["Location"] = (
+            f"{call.base_url}/{'Users' if kind == 'User' else 'Groups'}/{row['id']}"
+        )
     return scim_response(resource, status, headers)
 
 
@@ -298,7 +347,11 @@ def _search(call: Call, kinds: list[str], params: dict[str, Any]) -> Response:
     start = _int_param(params.get("startIndex"), "startIndex")
     count = _int_param(params.get("count"), "count")
     start = 1 if start is None or start < 1 else start
-    count = call.settings.default_page_size if count is None else max(0, min(count, call.settings.max_page_size))
+    count = (
+        call.settings.default_page_size
+        if count is None
+        else max(0, min(count, call.settings.max_page_size))
+    )
     raw_filter = params.get("filter")
     if raw_filter is not None and not isinstance(raw_filter, str):
         raise scim_errors.InvalidFilterError("filter must be a string")
@@ -321,21 +374,41 @@ def _search(call: Call, kinds: list[str], params: dict[str, Any]) -> Response:
         )
         if fast is not None:
             kind_total, rows = store.lookup_resources(
-                call.conn, call.account_id, kind, where=fast[0], params=fast[1], offset=offset, limit=remaining
+                call.conn,
+                call.account_id,
+                kind,
+                where=fast[0],
+                params=fast[1],
+                offset=offset,
+                limit=remaining,
             )
         else:
             where = (
-                compile_filter(ast, schema, dialect, account_id=call.account_id, unknown_is_false=len(kinds) > 1)
+                compile_filter(
+                    ast,
+                    schema,
+                    dialect,
+                    account_id=call.account_id,
+                    unknown_is_false=len(kinds) > 1,
+                )
                 if ast is not None
                 else None
             )
             order_by = [sort_expression(schema, sort_by, order)] if sort_by else []
             kind_total, rows = store.query_resources(
-                call.conn, call.account_id, kind, where=where, order_by=order_by, offset=offset, limit=remaining
+                call.conn,
+                call.account_id,
+                kind,
+                where=where,
+                order_by=order_by,
+                offset=offset,
+                limit=remaining,
             )
         total += kind_total
         offset = max(0, offset - kind_total)
-        projection = _projection(call, kind, params.get("attributes"), params.get("excludedAttributes"))
+        projection = _projection(
+            call, kind, params.get("attributes"), params.get("excludedAttributes")
+        )
         resources.extend(_render_rows(call, kind, rows, projection))
         remaining = count - len(resources)
     return scim_response(list_response(resources, total=total, start_index=start))
@@ -359,8 +432,13 @@ def _search_body(call: Call) -> dict[str, Any]:
         raise scim_errors.InvalidSyntaxError("A SearchRequest body must be a JSON object")
     fields = {str(k).lower(): v for k, v in body.items()}
     schemas = fields.get("schemas")
-    if schemas is not None and (not isinstance(schemas, list) or SEARCH_REQUEST.lower() not in [str(s).lower() for s in schemas]):
-        raise scim_errors.InvalidSyntaxError(f"A search body must declare the schema {SEARCH_REQUEST}")
+    if schemas is not None and (
+        not isinstance(schemas, list)
+        or SEARCH_REQUEST.lower() not in [str(s).lower() for s in schemas]
+    ):
+        raise scim_errors.InvalidSyntaxError(
+            f"A search body must declare the schema {SEARCH_REQUEST}"
+        )
 
     def names(value: Any, label: str) -> list[str] | None:
         if value is None:
@@ -409,7 +487,13 @@ def make_handlers(kind: str) -> dict[str, Callable[[Call], Response]]:
         resource_id = call.request.path_params["id"]
         call.resource_id = resource_id
         written = directory.replace(
-            call.conn, call.account_id, kind, resource_id, call.body, now=utcnow(), if_match=call.request.headers.get("if-match")
+            call.conn,
+            call.account_id,
+            kind,
+            resource_id,
+            call.body,
+            now=utcnow(),
+            if_match=call.request.headers.get("if-match"),
         )
         call.ignored = written.ignored
         return _single(call, kind, written.row)
@@ -437,10 +521,24 @@ def make_handlers(kind: str) -> dict[str, Callable[[Call], Response]]:
     def delete(call: Call) -> Response:
         resource_id = call.request.path_params["id"]
         call.resource_id = resource_id
-        directory.delete(call.conn, call.account_id, kind, resource_id, if_match=call.request.headers.get("if-match"))
+        directory.delete(
+            call.conn,
+            call.account_id,
+            kind,
+            resource_id,
+            if_match=call.request.headers.get("if-match"),
+        )
         return Response(status_code=204)
 
-    return {"list": list_, "search": search, "create": create, "get": get, "replace": replace, "patch": patch, "delete": delete}
+    return {
+        "list": list_,
+        "search": search,
+        "create": create,
+        "get": get,
+        "replace": replace,
+        "patch": patch,
+        "delete": delete,
+    }
 
 
 def root_search(call: Call) -> Response:
@@ -489,13 +587,17 @@ def not_found(call: Call) -> Response:
 
 
 def method_not_allowed(call: Call) -> Response:
-    raise scim_errors.MethodNotAllowedError(f"{call.request.method} is not supported on {call.request.url.path}")
+    raise scim_errors.MethodNotAllowedError(
+        f"{call.request.method} is not supported on {call.request.url.path}"
+    )
 
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-def scim_router(prefix: str, engine: Engine, settings: Settings, buffer: RequestLogBuffer | None) -> Router:
+def scim_router(
+    prefix: str, engine: Engine, settings: Settings, buffer: RequestLogBuffer | None
+) -> Router:
     """A bare Starlette router for /scim/v2: no framework middleware on the IdP's hot path.
 
     After the real routes come a 405 route per path and a 404 catch-all, so every
@@ -505,7 +607,11 @@ def scim_router(prefix: str, engine: Engine, settings: Settings, buffer: Request
     paths = list(dict.fromkeys(route.path for route in routes))
     wrapped = [Route(prefix + r.path, r.endpoint, methods=list(r.methods or [])) for r in routes]
     wrapped += [
-        Route(prefix + path, ScimEndpoint(method_not_allowed, engine, settings, buffer).__call__, methods=_ALL_METHODS)
+        Route(
+            prefix + path,
+            ScimEndpoint(method_not_allowed, engine, settings, buffer).__call__,
+            methods=_ALL_METHODS,
+        )
         for path in paths
     ]
     catch_all = ScimEndpoint(not_found, engine, settings, buffer).__call__
