@@ -210,8 +210,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("directory_membership", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_directory_membership_account_id_member_id"),
-            ["account_id", "member_id"],
+            batch_op.f("ix_directory_membership_account_id_member_id_group_id"),
+            ["account_id", "member_id", "group_id"],
             unique=False,
         )
 
@@ -249,7 +249,7 @@ def downgrade() -> None:
 
     op.drop_table("directory_user_email")
     with op.batch_alter_table("directory_membership", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_directory_membership_account_id_member_id"))
+        batch_op.drop_index(batch_op.f("ix_directory_membership_account_id_member_id_group_id"))
 
     op.drop_table("directory_membership")
     with op.batch_alter_table("request_log", schema=None) as batch_op:
