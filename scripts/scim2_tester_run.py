@@ -87,8 +87,10 @@ class HttpxSCIMClient(BaseSyncSCIMClient):
             url = self.client.build_request("GET", endpoint).url
         except httpx.InvalidURL:
             return False
-        return url.scheme == base_url.scheme and url.netloc == base_url.netloc and (
-            url.raw_path.startswith(base_url.raw_path)
+        return (
+            url.scheme == base_url.scheme
+            and url.netloc == base_url.netloc
+            and (url.raw_path.startswith(base_url.raw_path))
         )
 
     def _parse_json(self, response: Any) -> Any:
@@ -108,7 +110,9 @@ class HttpxSCIMClient(BaseSyncSCIMClient):
             raise scim_exc from exc
         exchange.status = response.status_code
         exchange.response_headers = {
-            k: v for k, v in response.headers.items() if k.lower() in ("content-type", "etag", "location")
+            k: v
+            for k, v in response.headers.items()
+            if k.lower() in ("content-type", "etag", "location")
         }
         exchange.response_body = response.text
         return response
@@ -266,20 +270,39 @@ def _json_default(obj: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", required=True, help="SCIM base URL, e.g. http://127.0.0.1:8000/scim/v2")
+    parser.add_argument(
+        "--url", required=True, help="SCIM base URL, e.g. http://127.0.0.1:8000/scim/v2"
+    )
     parser.add_argument("--token", help="bearer token sent as 'Authorization: Bearer TOKEN'")
     parser.add_argument("--timeout", type=float, default=30.0, help="per-request timeout (s)")
     parser.add_argument(
-        "--resource-type", action="append", dest="resource_types", metavar="NAME",
+        "--resource-type",
+        action="append",
+        dest="resource_types",
+        metavar="NAME",
         help="only test this resource type (repeatable), e.g. User",
     )
-    parser.add_argument("--include-tag", action="append", metavar="TAG", help="only run checks with this tag")
-    parser.add_argument("--exclude-tag", action="append", metavar="TAG", help="skip checks with this tag")
-    parser.add_argument("--trace", action="store_true", help="print the HTTP exchanges of failing checks")
-    parser.add_argument("--trace-all", action="store_true", help="print the HTTP exchanges of every check")
-    parser.add_argument("--body-limit", type=int, default=1500, help="clip bodies in traces (0: no limit)")
-    parser.add_argument("--strict", action="store_true", help="count DEVIATION (WARN) results as failures")
-    parser.add_argument("--json", dest="json_path", metavar="FILE", help="write all results and exchanges")
+    parser.add_argument(
+        "--include-tag", action="append", metavar="TAG", help="only run checks with this tag"
+    )
+    parser.add_argument(
+        "--exclude-tag", action="append", metavar="TAG", help="skip checks with this tag"
+    )
+    parser.add_argument(
+        "--trace", action="store_true", help="print the HTTP exchanges of failing checks"
+    )
+    parser.add_argument(
+        "--trace-all", action="store_true", help="print the HTTP exchanges of every check"
+    )
+    parser.add_argument(
+        "--body-limit", type=int, default=1500, help="clip bodies in traces (0: no limit)"
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="count DEVIATION (WARN) results as failures"
+    )
+    parser.add_argument(
+        "--json", dest="json_path", metavar="FILE", help="write all results and exchanges"
+    )
     args = parser.parse_args(argv)
 
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}

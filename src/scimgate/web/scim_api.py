@@ -217,13 +217,13 @@ class ScimEndpoint:
         duration_ms = int(elapsed * 1000)
         if log.isEnabledFor(logging.INFO):
             log.info(
-                "%s %s %s %dms account=%s%s",
+                "method=%s path=%s status=%s duration_ms=%.1f account=%s scim_type=%s",
                 request.method,
                 request.url.path,
                 status,
-                duration_ms,
+                elapsed * 1000,
                 principal.account_id if principal else "-",
-                f" scimType={error.scim_type}" if error is not None and error.scim_type else "",
+                error.scim_type if error is not None and error.scim_type else "-",
             )
         if self.buffer is None or principal is None:
             return
