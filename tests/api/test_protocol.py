@@ -127,6 +127,8 @@ def test_unknown_ids_and_paths_are_scim_404(scim, path):
 )
 def test_unsupported_methods_are_scim_405(scim, method, path):
     assert_error(scim.request(method, path, json={}), 405)
+    assert_error(scim.request(method, path), 405)
+    assert_error(scim.request(method, path, content=b"not json"), 405)
 
 
 @pytest.mark.parametrize(

@@ -115,8 +115,11 @@ class ScimEndpoint:
         engine: Engine,
         settings: Settings,
         buffer: RequestLogBuffer | None,
+        *,
+        reads_body: bool = True,
     ) -> None:
         self.handler = handler
+        self.reads_body = reads_body
         self.engine = engine
         self.settings = settings
         self.buffer = buffer
@@ -127,7 +130,7 @@ class ScimEndpoint:
         principal: Principal | None = None
         error: scim_errors.ScimError | None = None
         try:
-            body = await self._read_body(request) if request.method in _BODY_METHODS else None
+            body = await self._read_body(request) if self.reads_body and request.method in _BODY_METHODS else None
             token = _bearer(request)
             with self.engine.connect() as conn:
                 if request.method != "GET":
@@ -609,12 +612,12 @@ def scim_router(
     wrapped += [
         Route(
             prefix + path,
-            ScimEndpoint(method_not_allowed, engine, settings, buffer).__call__,
+            ScimEndpoint(method_not_allowed, engine, settings, buffer, reads_body=False).__call__,
             methods=_ALL_METHODS,
         )
         for path in paths
     ]
-    catch_all = ScimEndpoint(not_found, engine, settings, buffer).__call__
+    catch_all = ScimEndpoint(not_found, engine, settings, buffer, reads_body=False).__call__
     wrapped += [
         Route(prefix, catch_all, methods=_ALL_METHODS),
         Route(prefix + "/{rest:path}", catch_all, methods=_ALL_METHODS),
