@@ -6,8 +6,12 @@ from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -68,6 +72,42 @@ def _sqlite_begin(conn: Any) -> None:
     so a read-then-write transaction never fails on a lock upgrade under concurrency."""
     immediate = conn.get_execution_options().get("writes", False)
     conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class LoopConnection:
+    """One kept-open connection for the work done on the event loop thread.
+
+    SCIM handlers run their whole transaction without awaiting, so on one process two
+    requests never use the database at the same time; a single connection saves the
+    pool check-out and check-in of every request (measured: about a tenth of a lookup).
+    A connection that fails at the database level is dropped and replaced on next use.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: Connection | None = None
+
+    @contextmanager
+    def transaction(self, *, writes: bool) -> Iterator[Connection]:
+        """A transaction on the kept connection (BEGIN IMMEDIATE on SQLite when `writes`)."""
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._conn = self.engine.connect()
+        conn.execution_options(writes=writes)
+        try:
+            with conn.begin():
+                yield conn
+        except DBAPIError:
+            self._conn = None
+            with suppress(Exception):
+                conn.close()
+            raise
+
+    def close(self) -> None:
+        """Return the connection to the pool (at shutdown)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def migrate(database_url: str) -> None:

@@ -443,7 +443,7 @@ class _Compiler:
                 return (
                     func.instr(column, text) > 0
                     if op == CompareOperator.co
-                    else column.op("GLOB")(_glob(text, op))
+                    else column.op("GLOB", is_comparison=True)(_glob(text, op))
                 )
             return column.like(pattern, escape="\\")
         return self._ordered(column, op, text)

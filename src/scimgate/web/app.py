@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 from scimgate import __version__
 from scimgate.scim import errors as scim_errors
 from scimgate.settings import Settings
-from scimgate.store.database import make_engine
+from scimgate.store.database import LoopConnection, make_engine
 from scimgate.web.request_log import RequestLogBuffer
 from scimgate.web.scim_api import error_response, scim_router
 
@@ -48,6 +48,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
+            db.close()
 
     app = FastAPI(
         title="scimgate", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
@@ -55,7 +56,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
     app.state.settings = settings
     app.state.engine = engine
     app.state.request_log = buffer
-    scim = scim_router(SCIM_PREFIX, engine, settings, buffer)
+    db = LoopConnection(engine)
+    scim = scim_router(SCIM_PREFIX, db, settings, buffer)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 from collections.abc import Callable
 
 import orjson
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -43,7 +43,7 @@ from scimgate.scim.render import (
 from scimgate.scim.schema import schema_for
 from scimgate.settings import Settings
 from scimgate.store import directory as store
-from scimgate.store.database import utcnow
+from scimgate.store.database import LoopConnection, utcnow
 from scimgate.store.filter_sql import compile_filter, sort_expression
 from scimgate.store.lookups import compile_lookup
 from scimgate.web.request_log import RequestLogBuffer
@@ -112,7 +112,7 @@ class ScimEndpoint:
     def __init__(
         self,
         handler: Callable[[Call], Response],
-        engine: Engine,
+        db: LoopConnection,
         settings: Settings,
         buffer: RequestLogBuffer | None,
         *,
@@ -120,7 +120,7 @@ class ScimEndpoint:
     ) -> None:
         self.handler = handler
         self.reads_body = reads_body
-        self.engine = engine
+        self.db = db
         self.settings = settings
         self.buffer = buffer
 
@@ -132,21 +132,12 @@ class ScimEndpoint:
         try:
             body = await self._read_body(request) if self.reads_body and request.method in _BODY_METHODS else None
             token = _bearer(request)
-            with self.engine.connect() as conn:
-                if request.method != "GET":
-                    conn.execution_options(writes=True)
-                with conn.begin():
-                    principal = authenticate(conn, token) if token else None
-                    if principal is None:
-                        raise scim_errors.UnauthorizedError()
-                    call = Call(
-                        request=request,
-                        conn=conn,
-                        principal=principal,
-                        settings=self.settings,
-                        body=body,
-                    )
-                    response = self.handler(call)
+            with self.db.transaction(writes=request.method != "GET") as conn:
+                principal = authenticate(conn, token) if token else None
+                if principal is None:
+                    raise scim_errors.UnauthorizedError()
+                call = Call(request=request, conn=conn, principal=principal, settings=self.settings, body=body)
+                response = self.handler(call)
         except scim_errors.ScimError as exc:
             error = exc
         except domain.ServiceError as exc:
@@ -156,7 +147,7 @@ class ScimEndpoint:
             error = scim_errors.ScimError("The service is busy; retry later")
             error.status = 503
         except Exception:
-            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            log.exception("unhandled error on %s %s", request.method, request.scope["path"])
             error = scim_errors.InternalError()
         if error is not None:
             response = error_response(error)
@@ -171,10 +162,8 @@ class ScimEndpoint:
         if not needs_touch(principal):
             return
         try:
-            with self.engine.connect() as conn:
-                conn.execution_options(writes=True)
-                with conn.begin():
-                    record_use(conn, principal)
+            with self.db.transaction(writes=True) as conn:
+                record_use(conn, principal)
         except OperationalError:
             log.warning("could not record token use; will retry on a later request")
 
@@ -222,7 +211,7 @@ class ScimEndpoint:
             log.info(
                 "method=%s path=%s status=%s duration_ms=%.1f account=%s scim_type=%s",
                 request.method,
-                request.url.path,
+                request.scope["path"],
                 status,
                 elapsed * 1000,
                 principal.account_id if principal else "-",
@@ -235,8 +224,8 @@ class ScimEndpoint:
                 "account_id": principal.account_id,
                 "at": utcnow(),
                 "method": request.method,
-                "path": request.url.path,
-                "query": request.url.query,
+                "path": request.scope["path"],
+                "query": request.scope["query_string"].decode("latin-1"),
                 "status": status,
                 "duration_ms": duration_ms,
                 "scim_type": error.scim_type if error is not None else None,
@@ -599,25 +588,25 @@ _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def scim_router(
-    prefix: str, engine: Engine, settings: Settings, buffer: RequestLogBuffer | None
+    prefix: str, db: LoopConnection, settings: Settings, buffer: RequestLogBuffer | None
 ) -> Router:
     """A bare Starlette router for /scim/v2: no framework middleware on the IdP's hot path.
 
     After the real routes come a 405 route per path and a 404 catch-all, so every
     answer, even for a wrong method or path, is a SCIM Error body.
     """
-    routes = scim_routes(engine, settings, buffer)
+    routes = scim_routes(db, settings, buffer)
     paths = list(dict.fromkeys(route.path for route in routes))
     wrapped = [Route(prefix + r.path, r.endpoint, methods=list(r.methods or [])) for r in routes]
     wrapped += [
         Route(
             prefix + path,
-            ScimEndpoint(method_not_allowed, engine, settings, buffer, reads_body=False).__call__,
+            ScimEndpoint(method_not_allowed, db, settings, buffer, reads_body=False).__call__,
             methods=_ALL_METHODS,
         )
         for path in paths
     ]
-    catch_all = ScimEndpoint(not_found, engine, settings, buffer, reads_body=False).__call__
+    catch_all = ScimEndpoint(not_found, db, settings, buffer, reads_body=False).__call__
     wrapped += [
         Route(prefix, catch_all, methods=_ALL_METHODS),
         Route(prefix + "/{rest:path}", catch_all, methods=_ALL_METHODS),
@@ -625,12 +614,12 @@ def scim_router(
     return Router(routes=wrapped)
 
 
-def scim_routes(engine: Engine, settings: Settings, buffer: RequestLogBuffer | None) -> list[Route]:
+def scim_routes(db: LoopConnection, settings: Settings, buffer: RequestLogBuffer | None) -> list[Route]:
     """Every /scim/v2 route, each wrapped in ScimEndpoint."""
 
     def wrap(handler: Callable[[Call], Response]) -> Callable[[Request], Any]:
         # A bound method, so Starlette treats it as a request/response endpoint.
-        return ScimEndpoint(handler, engine, settings, buffer).__call__
+        return ScimEndpoint(handler, db, settings, buffer).__call__
 
     routes: list[Route] = []
     for kind, endpoint in (("User", "/Users"), ("Group", "/Groups")):
