@@ -261,3 +261,16 @@ def test_request_log_is_bounded(engine, scim):
     buffer.prune()
     with engine.begin() as conn:
         assert conn.execute(select(func.count()).select_from(request_log)).scalar_one() == 5
+
+
+def test_total_results_follows_creates_deletes_and_failed_creates(scim, other):
+    ids = [scim.post("/Users", json=user_body(f"t{i}@x.com")).json()["id"] for i in range(3)]
+    assert scim.post("/Users", json=user_body("t0@x.com")).status_code == 409
+    other.post("/Users", json=user_body("elsewhere@x.com"))
+    scim.delete(f"/Users/{ids[0]}")
+    scim.delete(f"/Users/{ids[0]}")
+    assert scim.get("/Users", params={"count": 0}).json()["totalResults"] == 2
+    assert scim.get("/Users", params={"count": 1}).json()["totalResults"] == 2
+    assert other.get("/Users", params={"count": 0}).json()["totalResults"] == 1
+    scim.post("/Groups", json={"displayName": "g"})
+    assert scim.get("/Groups", params={"count": 0}).json()["totalResults"] == 1

@@ -147,7 +147,25 @@ def insert_resource(
         raise _conflict(kind, doc) from None
     if kind == "User":
         _write_emails(conn, account_id, resource_id, doc, replace=False)
+    _count(conn, account_id, kind, +1)
     return {"id": resource_id, "doc": doc, "version": 1, "created_at": now, "updated_at": now}
+
+
+def _count(conn: Connection, account_id: int, kind: str, delta: int) -> None:
+    raw.execute(
+        conn,
+        "INSERT INTO directory_count (account_id, kind, n) VALUES (?, ?, ?) "
+        "ON CONFLICT (account_id, kind) DO UPDATE SET n = directory_count.n + excluded.n",
+        (account_id, kind, delta),
+    )
+
+
+def count_resources(conn: Connection, account_id: int, kind: str) -> int:
+    """How many Users or Groups the account holds (O(1))."""
+    found = raw.execute(
+        conn, "SELECT n FROM directory_count WHERE account_id = ? AND kind = ?", (account_id, kind)
+    ).fetchone()
+    return int(found[0]) if found else 0
 
 
 def get_resource(
@@ -221,7 +239,10 @@ def delete_resource(conn: Connection, account_id: int, kind: str, resource_id: s
         conn, "DELETE FROM directory_membership WHERE account_id = ? AND member_id = ?", key
     )
     cursor = raw.execute(conn, f"DELETE FROM {_TABLE[kind]} WHERE account_id = ? AND id = ?", key)
-    return cursor.rowcount == 1
+    if cursor.rowcount != 1:
+        return False
+    _count(conn, account_id, kind, -1)
+    return True
 
 
 def lookup_resources(
@@ -229,30 +250,36 @@ def lookup_resources(
     account_id: int,
     kind: str,
     *,
-    where: str,
+    where: str | None,
     params: Sequence[Any],
     offset: int,
     limit: int,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """A page for a pre-written condition (see lookups.py), counting only when the page is full."""
+    """A page for a pre-written condition (lookups.py) or none, counting only when the page is full.
+
+    The page's ids are picked from the index first (`id IN (SELECT id … OFFSET n)`), so
+    skipping n rows walks index entries, not n documents.
+    """
     table = _TABLE[kind]
+    condition = f"account_id = ? AND {where}" if where else "account_id = ?"
+    bound = (account_id, *params)
     rows: list[dict[str, Any]] = []
     if limit > 0:
-        rows = [
-            _row(r)
-            for r in raw.execute(
-                conn,
-                f"SELECT {_COLUMNS} FROM {table} WHERE account_id = ? AND {where} ORDER BY id LIMIT ? OFFSET ?",
-                (account_id, *params, limit, offset),
-            ).fetchall()
-        ]
+        if offset:
+            sql = (
+                f"SELECT {_COLUMNS} FROM {table} WHERE account_id = ? AND id IN "
+                f"(SELECT id FROM {table} WHERE {condition} ORDER BY id LIMIT ? OFFSET ?) ORDER BY id"
+            )
+            found = raw.execute(conn, sql, (account_id, *bound, limit, offset)).fetchall()
+        else:
+            sql = f"SELECT {_COLUMNS} FROM {table} WHERE {condition} ORDER BY id LIMIT ?"
+            found = raw.execute(conn, sql, (*bound, limit)).fetchall()
+        rows = [_row(r) for r in found]
     if rows and len(rows) < limit:
         return offset + len(rows), rows
-    total = raw.execute(
-        conn,
-        f"SELECT count(*) FROM {table} WHERE account_id = ? AND {where}",
-        (account_id, *params),
-    ).fetchone()[0]
+    total = raw.execute(conn, f"SELECT count(*) FROM {table} WHERE {condition}", bound).fetchone()[
+        0
+    ]
     return total, rows
 
 

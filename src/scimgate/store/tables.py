@@ -147,6 +147,19 @@ directory_membership = Table(
     Index(None, "account_id", "member_id", "group_id"),
 )
 
+# How many Users and Groups an account holds, kept in the same transaction as every
+# insert and delete: a plain list page (Okta imports page through every user) then
+# answers totalResults without counting 100,000 index entries.
+directory_count = Table(
+    "directory_count",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("n", BigInteger, nullable=False),
+    PrimaryKeyConstraint("account_id", "kind"),
+    ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
+)
+
 request_log = Table(
     "request_log",
     metadata,

@@ -130,13 +130,23 @@ class ScimEndpoint:
         principal: Principal | None = None
         error: scim_errors.ScimError | None = None
         try:
-            body = await self._read_body(request) if self.reads_body and request.method in _BODY_METHODS else None
+            body = (
+                await self._read_body(request)
+                if self.reads_body and request.method in _BODY_METHODS
+                else None
+            )
             token = _bearer(request)
             with self.db.transaction(writes=request.method != "GET") as conn:
                 principal = authenticate(conn, token) if token else None
                 if principal is None:
                     raise scim_errors.UnauthorizedError()
-                call = Call(request=request, conn=conn, principal=principal, settings=self.settings, body=body)
+                call = Call(
+                    request=request,
+                    conn=conn,
+                    principal=principal,
+                    settings=self.settings,
+                    body=body,
+                )
                 response = self.handler(call)
         except scim_errors.ScimError as exc:
             error = exc
@@ -359,11 +369,15 @@ def _search(call: Call, kinds: list[str], params: dict[str, Any]) -> Response:
     remaining = count
     for kind in kinds:
         schema = schema_for(kind)
-        fast = (
-            compile_lookup(ast, kind, account_id=call.account_id, postgres=dialect == "postgresql")
-            if ast is not None and not sort_by
-            else None
-        )
+        fast: tuple[str | None, list[Any]] | None = None
+        if not sort_by:
+            fast = (
+                (None, [])
+                if ast is None
+                else compile_lookup(
+                    ast, kind, account_id=call.account_id, postgres=dialect == "postgresql"
+                )
+            )
         if fast is not None:
             kind_total, rows = store.lookup_resources(
                 call.conn,
@@ -614,7 +628,9 @@ def scim_router(
     return Router(routes=wrapped)
 
 
-def scim_routes(db: LoopConnection, settings: Settings, buffer: RequestLogBuffer | None) -> list[Route]:
+def scim_routes(
+    db: LoopConnection, settings: Settings, buffer: RequestLogBuffer | None
+) -> list[Route]:
     """Every /scim/v2 route, each wrapped in ScimEndpoint."""
 
     def wrap(handler: Callable[[Call], Response]) -> Callable[[Request], Any]:

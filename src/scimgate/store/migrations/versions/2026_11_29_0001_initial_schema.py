@@ -33,6 +33,21 @@ def upgrade() -> None:
         sa.UniqueConstraint("slug", name=op.f("uq_account_slug")),
     )
     op.create_table(
+        "directory_count",
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("n", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["account.id"],
+            name=op.f("fk_directory_count_account_id_account"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("account_id", "kind", name=op.f("pk_directory_count")),
+    )
+    op.create_table(
         "directory_group",
         sa.Column(
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -272,4 +287,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_directory_group_account_id_external_id_id"))
 
     op.drop_table("directory_group")
+    op.drop_table("directory_count")
     op.drop_table("account")
