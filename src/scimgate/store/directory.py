@@ -277,10 +277,10 @@ def lookup_resources(
         rows = [_row(r) for r in found]
     if rows and len(rows) < limit:
         return offset + len(rows), rows
-    total = raw.execute(conn, f"SELECT count(*) FROM {table} WHERE {condition}", bound).fetchone()[
-        0
-    ]
-    return total, rows
+    if not where:
+        return count_resources(conn, account_id, kind), rows
+    counted = raw.execute(conn, f"SELECT count(*) FROM {table} WHERE {condition}", bound)
+    return counted.fetchone()[0], rows
 
 
 def query_resources(
