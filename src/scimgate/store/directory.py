@@ -275,8 +275,8 @@ def lookup_resources(
             sql = f"SELECT {_COLUMNS} FROM {table} WHERE {condition} ORDER BY id LIMIT ?"
             found = raw.execute(conn, sql, (*bound, limit)).fetchall()
         rows = [_row(r) for r in found]
-    if rows and len(rows) < limit:
-        return offset + len(rows), rows
+    if len(rows) < limit and (rows or offset == 0):
+        return offset + len(rows), rows  # the page holds the last match: no need to count
     if not where:
         return count_resources(conn, account_id, kind), rows
     counted = raw.execute(conn, f"SELECT count(*) FROM {table} WHERE {condition}", bound)
@@ -318,8 +318,8 @@ def query_resources(
             }
             for r in result
         ]
-    if rows and len(rows) < limit:
-        return offset + len(rows), rows
+    if len(rows) < limit and (rows or offset == 0):
+        return offset + len(rows), rows  # the page holds the last match: no need to count
     total = conn.execute(select(func.count()).select_from(table).where(condition)).scalar_one()
     return total, rows
 
