@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import sys
 from typing import Any, TypeVar
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from scimgate.accounts import service as accounts
 from scimgate.errors import ServiceError
+from scimgate.logs import configure_logging
 from scimgate.settings import Settings
 from scimgate.store import accounts as account_store
 from scimgate.store.database import make_engine, migrate as run_migrations
@@ -110,7 +110,7 @@ def serve(
 
     settings = _settings()
     settings.check_production()
-    _configure_logging(settings)
+    configure_logging(settings)
     if workers == 1:
         from scimgate.web.app import create_app
 
@@ -133,13 +133,6 @@ def serve(
             log_config=None,
             server_header=False,
         )
-
-
-def _configure_logging(settings: Settings) -> None:
-    level = getattr(logging, settings.log_level.upper(), logging.INFO)
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
-    )
 
 
 @app.command()

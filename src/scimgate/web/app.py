@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from scimgate import __version__
 from scimgate.scim import errors as scim_errors
+from scimgate.logs import configure_logging
 from scimgate.settings import Settings
 from scimgate.store.database import LoopConnection, make_engine
 from scimgate.web.request_log import RequestLogBuffer
@@ -120,4 +121,5 @@ def app_from_env() -> ScimGateApp:
     """Entry point for `uvicorn --factory scimgate.web.app:app_from_env` (used by `serve --workers`)."""
     settings = Settings()
     settings.check_production()
+    configure_logging(settings)
     return create_app(settings)
