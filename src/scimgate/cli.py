@@ -8,8 +8,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from typing import Any, TypeVar
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -20,7 +20,8 @@ from scimgate.errors import ServiceError
 from scimgate.logs import configure_logging
 from scimgate.settings import Settings
 from scimgate.store import accounts as account_store
-from scimgate.store.database import make_engine, migrate as run_migrations
+from scimgate.store.database import make_engine
+from scimgate.store.database import migrate as run_migrations
 
 app = typer.Typer(
     help="scimgate: multi-tenant SCIM 2.0 user provisioning.",

@@ -7,10 +7,10 @@ concurrent PATCHes never lose each other's changes.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from collections.abc import Sequence
 
 from sqlalchemy import Connection
 
@@ -76,36 +76,16 @@ def replace(
 ) -> Written:
     """PUT: the body becomes the resource; a group's members are replaced only if `members` is sent."""
     normalised = normalise(body, schema_for(kind))
-    for _ in range(_RETRIES):
-        row = get(conn, account_id, kind, resource_id)
-        check_version(row, if_match)
-        changed = normalised.doc != row["doc"]
-        if changed:
-            updated = store.update_resource(
-                conn,
-                account_id,
-                kind,
-                resource_id,
-                doc=normalised.doc,
-                expected_version=row["version"],
-                now=now,
-            )
-            if updated is None:
-                continue
-            row = {**row, **updated}
-        if kind == "Group" and normalised.members is not None:
-            moved = _apply_member_ops(
-                conn,
-                account_id,
-                resource_id,
-                [MemberOp("replace", members=tuple(normalised.members))],
-            )
-            if moved and not changed:
-                store.touch_resource(conn, account_id, kind, resource_id, now=now)
-                row = get(conn, account_id, kind, resource_id)
-                changed = True
-        return Written(row=row, ignored=normalised.ignored, changed=changed)
-    raise ConflictError(f"{kind} {resource_id!r} is being changed concurrently; retry")
+    member_ops = (
+        []
+        if normalised.members is None
+        else [MemberOp("replace", members=tuple(normalised.members))]
+    )
+
+    def change(_doc: dict[str, Any]) -> tuple[dict[str, Any], list[MemberOp], list[str]]:
+        return normalised.doc, member_ops, normalised.ignored
+
+    return _write(conn, account_id, kind, resource_id, change, now=now, if_match=if_match)
 
 
 def patch(
@@ -121,32 +101,52 @@ def patch(
 ) -> Written:
     """PATCH: apply operations to the stored document; member operations become row changes."""
     schema = schema_for(kind)
+
+    def change(doc: dict[str, Any]) -> tuple[dict[str, Any], list[MemberOp], list[str]]:
+        outcome = apply_patch(doc, body, schema, max_operations=max_operations)
+        return outcome.doc, outcome.member_ops, outcome.ignored
+
+    return _write(conn, account_id, kind, resource_id, change, now=now, if_match=if_match)
+
+
+def _write(
+    conn: Connection,
+    account_id: int,
+    kind: str,
+    resource_id: str,
+    change: Callable[[dict[str, Any]], tuple[dict[str, Any], list[MemberOp], list[str]]],
+    *,
+    now: datetime,
+    if_match: str | None,
+) -> Written:
+    """Read, check If-Match, compute the new document, write it if the version still holds.
+
+    A lost race (another request wrote in between) is retried from a fresh read. Member
+    operations are applied as rows; if only they changed, the group's version still moves.
+    """
     for _ in range(_RETRIES):
         row = get(conn, account_id, kind, resource_id)
         check_version(row, if_match)
-        outcome = apply_patch(row["doc"], body, schema, max_operations=max_operations)
-        if outcome.changed:
+        doc, member_ops, ignored = change(row["doc"])
+        changed = doc != row["doc"]
+        if changed:
             updated = store.update_resource(
                 conn,
                 account_id,
                 kind,
                 resource_id,
-                doc=outcome.doc,
+                doc=doc,
                 expected_version=row["version"],
                 now=now,
             )
             if updated is None:
                 continue
             row = {**row, **updated}
-        moved = (
-            _apply_member_ops(conn, account_id, resource_id, outcome.member_ops)
-            if outcome.member_ops
-            else 0
-        )
-        if moved and not outcome.changed:
+        moved = _apply_member_ops(conn, account_id, resource_id, member_ops) if member_ops else 0
+        if moved and not changed:
             store.touch_resource(conn, account_id, kind, resource_id, now=now)
             row = {**row, "version": row["version"] + 1, "updated_at": now}
-        return Written(row=row, ignored=outcome.ignored, changed=outcome.changed or bool(moved))
+        return Written(row=row, ignored=ignored, changed=changed or bool(moved))
     raise ConflictError(f"{kind} {resource_id!r} is being changed concurrently; retry")
 
 

@@ -6,13 +6,12 @@ built per resource.
 
 from __future__ import annotations
 
-from datetime import datetime, UTC
-from typing import Any
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
-from scimgate.scim.constants import LIST_RESPONSE, URN_PREFIX
+from scimgate.scim.constants import LIST_RESPONSE, MAX_ATTRIBUTES_PARAM, URN_PREFIX
 from scimgate.scim.errors import InvalidValueError
-from scimgate.scim.constants import MAX_ATTRIBUTES_PARAM
 from scimgate.scim.schema import ResourceSchema
 
 _ALWAYS = ("schemas", "id")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, UTC
-from pathlib import Path
-from typing import Any
-
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
-from collections.abc import Iterable, Sequence
 
 import psycopg
 from sqlalchemy import ColumnElement, Connection, Table, and_, func, select

@@ -8,10 +8,10 @@ or jsonb_array_elements (PostgreSQL). The caller always ANDs the result with the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, UTC
-from typing import Any
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,

@@ -9,10 +9,10 @@ the request; SQL is written once with `?` placeholders and adapted for psycopg.
 
 from __future__ import annotations
 
-from datetime import datetime, UTC
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-from collections.abc import Sequence
 
 import orjson
 from sqlalchemy import Connection

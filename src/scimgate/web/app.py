@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 from fastapi import FastAPI
@@ -18,8 +18,8 @@ from starlette.routing import Router
 from starlette.types import Receive, Scope, Send
 
 from scimgate import __version__
-from scimgate.scim import errors as scim_errors
 from scimgate.logs import configure_logging
+from scimgate.scim import errors as scim_errors
 from scimgate.settings import Settings
 from scimgate.store.database import LoopConnection, make_engine
 from scimgate.web.request_log import RequestLogBuffer
