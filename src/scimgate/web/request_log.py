@@ -23,7 +23,7 @@ from scimgate.store.tables import request_log
 log = logging.getLogger("scimgate.request_log")
 
 _SECRETS = re.compile(r"(?i)((?:token|secret|password|access_token|key)=)[^&]*|sgp_[A-Za-z0-9_-]+")
-_PRUNE_EVERY = 60
+_PRUNE_EVERY = 10  # flushes: small, frequent prunes instead of one large delete a minute
 
 
 def redact(text: str) -> str:
@@ -110,6 +110,8 @@ class RequestLogBuffer:
         try:
             while True:
                 await asyncio.sleep(self.flush_seconds)
-                self.flush()
+                # Off the event loop: a write of thousands of entries (or a prune) must not
+                # stall the SCIM requests that keep arriving meanwhile.
+                await asyncio.to_thread(self.flush)
         finally:
             self.flush()
