@@ -68,3 +68,22 @@ def test_plain_page_walks_the_primary_key(engine):
     assert plan and "TEMP B-TREE" not in " ".join(plan)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_loop_connection_is_replaced_when_old(engine):
+    """A kept connection is renewed after max_age, so cached plans do not outlive table growth."""
+    from scimgate.store.database import LoopConnection
+
+    keeper = LoopConnection(engine, max_age=0.0)
+    with keeper.transaction(writes=False) as first:
+        pass
+    with keeper.transaction(writes=False) as second:
+        pass
+    assert first is not second
+    keeper = LoopConnection(engine, max_age=3600)
+    with keeper.transaction(writes=False) as first:
+        pass
+    with keeper.transaction(writes=False) as second:
+        pass
+    assert first is second
+    keeper.close()

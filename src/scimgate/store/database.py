@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -83,19 +84,28 @@ class LoopConnection:
     SCIM handlers run their whole transaction without awaiting, so on one process two
     requests never use the database at the same time; a single connection saves the
     pool check-out and check-in of every request (measured: about a tenth of a lookup).
-    A connection that fails at the database level is dropped and replaced on next use.
+    A connection that fails at the database level is dropped and replaced on next use,
+    and every connection is replaced after `max_age` seconds: PostgreSQL caches plans per
+    connection (foreign-key checks, prepared statements), and a plan made while a table
+    was nearly empty must not outlive the table's growth.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, max_age: float = 300.0) -> None:
         self.engine = engine
+        self.max_age = max_age
         self._conn: Connection | None = None
+        self._born = 0.0
 
     @contextmanager
     def transaction(self, *, writes: bool) -> Iterator[Connection]:
         """A transaction on the kept connection (BEGIN IMMEDIATE on SQLite when `writes`)."""
         conn = self._conn
+        if conn is not None and time.monotonic() - self._born > self.max_age:
+            self.close()
+            conn = None
         if conn is None or conn.closed or conn.invalidated:
             conn = self._conn = self.engine.connect()
+            self._born = time.monotonic()
         conn.execution_options(writes=writes)
         try:
             with conn.begin():
