@@ -11,19 +11,17 @@ from typing import Any
 import orjson
 from fastapi import FastAPI
 from sqlalchemy import Engine
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Router
 from starlette.types import Receive, Scope, Send
 
 from scimgate import __version__
 from scimgate.logs import configure_logging
-from scimgate.scim import errors as scim_errors
 from scimgate.settings import Settings
 from scimgate.store.database import LoopConnection, make_engine
 from scimgate.web.request_log import RequestLogBuffer
-from scimgate.web.scim_api import error_response, scim_router
+from scimgate.web.scim_api import scim_router
 
 log = logging.getLogger("scimgate")
 
@@ -64,34 +62,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        """404 and 405 under /scim/v2 speak SCIM, not text/plain."""
-        if request.url.path.startswith(SCIM_PREFIX):
-            if exc.status_code == 405:
-                return error_response(
-                    scim_errors.MethodNotAllowedError(
-                        f"{request.method} is not supported on {request.url.path}"
-                    )
-                )
-            if exc.status_code == 404:
-                return error_response(
-                    scim_errors.NotFoundError(f"No SCIM endpoint at {request.url.path}")
-                )
-            error = scim_errors.ScimError(str(exc.detail))
-            error.status = exc.status_code
-            return error_response(error)
-        return JSONResponse(
-            {"detail": exc.detail},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
-
     @app.exception_handler(Exception)
     async def unhandled(request: Request, _exc: Exception) -> Response:
+        """Outside /scim/v2 (which ScimEndpoint guards itself): a generic 500, the traceback only in the log."""
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        if request.url.path.startswith(SCIM_PREFIX):
-            return error_response(scim_errors.InternalError())
         return Response(
             orjson.dumps({"detail": "Internal server error"}),
             status_code=500,
