@@ -274,3 +274,15 @@ def test_total_results_follows_creates_deletes_and_failed_creates(scim, other):
     assert other.get("/Users", params={"count": 0}).json()["totalResults"] == 1
     scim.post("/Groups", json={"displayName": "g"})
     assert scim.get("/Groups", params={"count": 0}).json()["totalResults"] == 1
+
+
+@pytest.mark.parametrize("path", ["/scim/v2//Users", "/scim/v2/Users/", "/scim/v2//Users/"])
+def test_tenant_url_with_trailing_slash_still_works(scim, path):
+    """Admins paste `https://host/scim/v2/`; Entra then calls `{TenantURL}/Users` = `/scim/v2//Users`."""
+    r = scim.http.get(
+        path,
+        params={"filter": 'userName eq "nobody"'},
+        headers={"Authorization": f"Bearer {scim.token}"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["totalResults"] == 0

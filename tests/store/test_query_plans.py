@@ -64,7 +64,10 @@ def test_idp_lookups_use_an_index(engine, kind, expression):
 
 
 def test_plain_page_walks_the_primary_key(engine):
-    plan = _plan(engine, "SELECT id FROM directory_user WHERE account_id = 1 ORDER BY id LIMIT 100 OFFSET 5000")
+    plan = _plan(
+        engine,
+        "SELECT id FROM directory_user WHERE account_id = 1 ORDER BY id LIMIT 100 OFFSET 5000",
+    )
     assert plan and "TEMP B-TREE" not in " ".join(plan)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT 1")).scalar() == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from scimgate.web.scim_api import scim_router
 log = logging.getLogger("scimgate")
 
 SCIM_PREFIX = "/scim/v2"
+_DOUBLE_SLASH = re.compile("/{2,}")
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateApp:
@@ -85,7 +87,13 @@ class ScimGateApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if path == SCIM_PREFIX or path.startswith(SCIM_PREFIX + "/"):
+        if path.startswith(SCIM_PREFIX) and (
+            len(path) == len(SCIM_PREFIX) or path[len(SCIM_PREFIX)] == "/"
+        ):
+            if "//" in path or (path.endswith("/") and path != "/"):
+                # A Tenant URL pasted with a trailing slash makes Entra call `/scim/v2//Users`;
+                # `/Users/` is as common. Both mean `/scim/v2/Users`.
+                scope = {**scope, "path": _DOUBLE_SLASH.sub("/", path).rstrip("/")}
             await self.scim(scope, receive, send)
         else:
             await self.api(scope, receive, send)
