@@ -95,6 +95,7 @@ class LoopConnection:
         self.max_age = max_age
         self._conn: Connection | None = None
         self._born = 0.0
+        self._postgres = engine.dialect.name == "postgresql"
 
     @contextmanager
     def transaction(self, *, writes: bool) -> Iterator[Connection]:
@@ -106,7 +107,11 @@ class LoopConnection:
         if conn is None or conn.closed or conn.invalidated:
             conn = self._conn = self.engine.connect()
             self._born = time.monotonic()
-        conn.execution_options(writes=writes)
+        if self._postgres:
+            # Reads run in autocommit: no BEGIN and COMMIT round trips for a lookup.
+            conn.execution_options(writes=writes, isolation_level="READ COMMITTED" if writes else "AUTOCOMMIT")
+        else:
+            conn.execution_options(writes=writes)
         try:
             with conn.begin():
                 yield conn
