@@ -109,7 +109,9 @@ class LoopConnection:
             self._born = time.monotonic()
         if self._postgres:
             # Reads run in autocommit: no BEGIN and COMMIT round trips for a lookup.
-            conn.execution_options(writes=writes, isolation_level="READ COMMITTED" if writes else "AUTOCOMMIT")
+            conn.execution_options(
+                writes=writes, isolation_level="READ COMMITTED" if writes else "AUTOCOMMIT"
+            )
         else:
             conn.execution_options(writes=writes)
         try:

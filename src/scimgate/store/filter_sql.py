@@ -138,10 +138,7 @@ class _Compiler:
         if special is not None:
             return special
         if attr.multi:
-            element_attr = sub or (attr.sub_attr("value") if attr.sub else attr)
-            return self._json_multi(
-                urn, attr, lambda el: self._element_test(el, attr, sub, node), element_attr
-            )
+            return self._json_multi(urn, attr, lambda el: self._element_test(el, attr, sub, node))
         keys = ([urn] if urn else []) + [
             attr.name if self.schema.extension(urn or "") or not urn else path.attr
         ]
@@ -180,9 +177,7 @@ class _Compiler:
                     return true()
                 return self._compare(literal(self.schema.name), sub, node.op, node.value, False)
             if column is None:
-                return (
-                    None if sub.name not in ("location", "version") else self._unsupported(sub.name)
-                )
+                raise InvalidFilterError(f"Filtering on meta.{sub.name} is not supported")
             if isinstance(node, Present):
                 return true()
             return self._compare_datetime(column, node.op, node.value)
@@ -218,9 +213,6 @@ class _Compiler:
             return and_(column.is_not(None), column != "")
         return self._compare(column, attr, node.op, node.value, lowered)
 
-    def _unsupported(self, name: str) -> ColumnElement[bool]:
-        raise InvalidFilterError(f"Filtering on meta.{name} is not supported")
-
     def _is_membership(self, name: str) -> bool:
         return (self.schema.name == "Group" and name == "members") or (
             self.schema.name == "User" and name == "groups"
@@ -250,7 +242,6 @@ class _Compiler:
             lambda el: self._inner(
                 node.val_filter, lambda n: self._element_test(el, attr, self._sub(attr, n), n)
             ),
-            attr,
         )
 
     def _sub(self, attr: AttrDef, node: Comparison | Present) -> AttrDef:
@@ -353,7 +344,6 @@ class _Compiler:
         urn: str | None,
         attr: AttrDef,
         test: Callable[[Any], ColumnElement[bool]],
-        _element_attr: AttrDef,
     ) -> ColumnElement[bool]:
         keys = ([urn] if urn else []) + [attr.name]
         if self.dialect == "postgresql":
