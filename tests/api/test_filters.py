@@ -200,6 +200,9 @@ def test_search_endpoints(scim, people):
     )
     assert r.json()["totalResults"] == 5 and len(r.json()["Resources"]) == 3
     assert scim.post("/Users/.search", json={"schemas": ["urn:x"]}).status_code == 400
+    # A SearchRequest's projection is its own: query-string attributes do not leak into it.
+    r = scim.post("/Users/.search?attributes=id", json={"filter": 'userName sw "a"'})
+    assert "userName" in r.json()["Resources"][0]
 
 
 LOOKUPS_USERS = [

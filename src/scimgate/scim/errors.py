@@ -154,6 +154,13 @@ class UnsupportedMediaTypeError(ScimError):
     default_detail = "Content-Type must be application/scim+json or application/json"
 
 
+class ServiceUnavailableError(ScimError):
+    """The database is unreachable or busy (503); the client retries."""
+
+    status = 503
+    default_detail = "The service is busy; retry later"
+
+
 class NotImplementedScimError(ScimError):
     """Service provider does not support the request operation (501)."""
 

@@ -154,8 +154,7 @@ class ScimEndpoint:
             error = translate(exc)
         except OperationalError:
             log.exception("database unavailable")
-            error = scim_errors.ScimError("The service is busy; retry later")
-            error.status = 503
+            error = scim_errors.ServiceUnavailableError()
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.scope["path"])
             error = scim_errors.InternalError()
@@ -276,37 +275,30 @@ def _depth(value: Any) -> int:
 # -- handlers ----------------------------------------------------------------------------------------
 
 
-def _projection(call: Call, kind: str, attributes: Any = None, excluded: Any = None) -> Projection:
-    if attributes is None:
-        attributes = parse_attribute_list(call.param("attributes"))
-    if excluded is None:
-        excluded = parse_attribute_list(call.param("excludedAttributes"))
-    return Projection(schema_for(kind), attributes, excluded)
+def _projection(call: Call, kind: str) -> Projection:
+    """attributes/excludedAttributes from the query string (single-resource responses)."""
+    return Projection(
+        schema_for(kind),
+        parse_attribute_list(call.param("attributes")),
+        parse_attribute_list(call.param("excludedAttributes")),
+    )
 
 
 def _render_rows(
     call: Call, kind: str, rows: list[dict[str, Any]], projection: Projection
 ) -> list[dict[str, Any]]:
     ids = [r["id"] for r in rows]
-    members = (
-        store.members_of(call.conn, call.account_id, ids)
-        if kind == "Group" and projection.wants("members") and ids
-        else {}
-    )
-    groups = (
-        store.groups_of(call.conn, call.account_id, ids)
-        if kind == "User" and projection.wants("groups") and ids
-        else {}
-    )
+    with_members = kind == "Group" and projection.wants("members")
+    with_groups = kind == "User" and projection.wants("groups")
+    members = store.members_of(call.conn, call.account_id, ids) if with_members and ids else {}
+    groups = store.groups_of(call.conn, call.account_id, ids) if with_groups and ids else {}
     return [
         projection.apply(
             render_resource(
                 kind,
                 row,
                 base_url=call.base_url,
-                members=members.get(row["id"], [])
-                if kind == "Group" and projection.wants("members")
-                else None,
+                members=members.get(row["id"], []) if with_members else None,
                 groups=groups.get(row["id"]),
             )
         )
@@ -412,9 +404,7 @@ def _search(call: Call, kinds: list[str], params: dict[str, Any]) -> Response:
             )
         total += kind_total
         offset = max(0, offset - kind_total)
-        projection = _projection(
-            call, kind, params.get("attributes"), params.get("excludedAttributes")
-        )
+        projection = Projection(schema, params["attributes"], params["excludedAttributes"])
         resources.extend(_render_rows(call, kind, rows, projection))
         remaining = count - len(resources)
     return scim_response(list_response(resources, total=total, start_index=start))
