@@ -122,4 +122,4 @@ def needs_touch(principal: Principal) -> bool:
 
 def record_use(conn: Connection, principal: Principal) -> None:
     """Note when a token was last used, at most once a minute (no write per request)."""
-    store.touch_token(conn, principal.token_id, principal.last_used_at, utcnow())
+    store.touch_token(conn, principal.token_id, utcnow())

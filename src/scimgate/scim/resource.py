@@ -8,7 +8,7 @@ so the request log can show it. Group members are split off: they live as rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scimgate.scim import quirks
@@ -37,7 +37,7 @@ def coerce(value: Any, attr: AttrDef, where: str, ignored: list[str]) -> Any:
         if isinstance(value, dict) or not isinstance(value, list):
             value = [value]
         out = []
-        single = AttrDef(**{**_fields(attr), "multi": False})
+        single = replace(attr, multi=False)
         for item in value:
             item = coerce(item, single, where, ignored)
             if item not in (None, {}, "") and item not in out:
@@ -77,20 +77,6 @@ def coerce(value: Any, attr: AttrDef, where: str, ignored: list[str]) -> Any:
             f"Attribute {where!r} is longer than {MAX_STRING_LENGTH} characters"
         )
     return value
-
-
-def _fields(attr: AttrDef) -> dict[str, Any]:
-    return {
-        "name": attr.name,
-        "type": attr.type,
-        "multi": attr.multi,
-        "case_exact": attr.case_exact,
-        "mutability": attr.mutability,
-        "returned": attr.returned,
-        "required": attr.required,
-        "uniqueness": attr.uniqueness,
-        "sub": attr.sub,
-    }
 
 
 def split_urn_attr(key: str) -> tuple[str, str]:

@@ -10,7 +10,6 @@ from sqlalchemy.exc import IntegrityError
 
 from scimgate.errors import ConflictError, NotFoundError
 from scimgate.store import raw
-from scimgate.store.database import as_utc
 from scimgate.store.tables import account, provisioning_token
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -104,13 +103,10 @@ def find_live_token(conn: Connection, token_hash: str) -> dict[str, Any] | None:
     }
 
 
-def touch_token(
-    conn: Connection, token_id: int, last_used_at: datetime | None, now: datetime
-) -> None:
-    """Record use at most once a minute, so reads do not become writes."""
-    if last_used_at is None or now - as_utc(last_used_at) >= LAST_USED_RESOLUTION:
-        conn.execute(
-            update(provisioning_token)
-            .where(provisioning_token.c.id == token_id)
-            .values(last_used_at=now)
-        )
+def touch_token(conn: Connection, token_id: int, now: datetime) -> None:
+    """Set last_used_at (the service decides how often: see accounts.service.needs_touch)."""
+    conn.execute(
+        update(provisioning_token)
+        .where(provisioning_token.c.id == token_id)
+        .values(last_used_at=now)
+    )

@@ -308,16 +308,7 @@ def query_resources(
             .offset(offset)
             .limit(limit)
         )
-        rows = [
-            {
-                "id": r[0],
-                "doc": r[1],
-                "version": r[2],
-                "created_at": raw.from_db_time(r[3]),
-                "updated_at": raw.from_db_time(r[4]),
-            }
-            for r in result
-        ]
+        rows = [_row(r) for r in result]
     if len(rows) < limit and (rows or offset == 0):
         return offset + len(rows), rows  # the page holds the last match: no need to count
     total = conn.execute(select(func.count()).select_from(table).where(condition)).scalar_one()
