@@ -7,6 +7,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -16,6 +17,7 @@ from scimgate.store import accounts as store
 from scimgate.store.database import as_utc, utcnow
 
 TOKEN_PREFIX = "sgp_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most this often
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -117,7 +119,7 @@ def authenticate(conn: Connection, token: str) -> Principal | None:
 def needs_touch(principal: Principal) -> bool:
     """Whether last_used_at is older than the one-minute resolution."""
     last = principal.last_used_at
-    return last is None or utcnow() - as_utc(last) >= store.LAST_USED_RESOLUTION
+    return last is None or utcnow() - as_utc(last) >= LAST_USED_RESOLUTION
 
 
 def record_use(conn: Connection, principal: Principal) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -11,8 +11,6 @@ from sqlalchemy.exc import IntegrityError
 from scimgate.errors import ConflictError, NotFoundError
 from scimgate.store import raw
 from scimgate.store.tables import account, provisioning_token
-
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def insert_account(conn: Connection, *, slug: str, name: str, entitled: bool, now: datetime) -> int:
