@@ -113,34 +113,21 @@ class Projection:
         """Each name to (extension urn | None, attribute | None for a whole extension, sub-attribute)."""
         out: list[tuple[str | None, str | None, str | None]] = []
         for name in names:
+            urn: str | None = None
+            rest = name
             if name.lower().startswith(URN_PREFIX):
                 known = self.schema.extension(name)
                 if known is not None or name.lower() == self.schema.core_urn.lower():
                     out.append((known[0] if known else None, None, None))
                     continue
                 urn, _, rest = name.rpartition(":")
-                attr, _, sub = rest.partition(".")
-                resolved = self.schema.resolve(urn, attr)
-                if resolved is not None:
-                    canonical, definition = resolved
-                    out.append(
-                        (
-                            canonical,
-                            definition.name
-                            if self.schema.extension(canonical or "") or canonical is None
-                            else attr,
-                            _sub_name(definition, sub),
-                        )
-                    )
-                else:
-                    out.append((name, None, None))  # an unknown extension: match its key literally
-                continue
-            attr, _, sub = name.partition(".")
-            resolved = self.schema.resolve(None, attr)
-            if resolved is None:
-                continue
-            canonical, definition = resolved
-            out.append((canonical, definition.name, _sub_name(definition, sub)))
+            attr, _, sub = rest.partition(".")
+            resolved = self.schema.resolve(urn, attr)
+            if resolved is not None:
+                canonical, definition = resolved
+                out.append((canonical, definition.name, _sub_name(definition, sub)))
+            elif urn is not None:
+                out.append((name, None, None))  # an unknown extension: match its key literally
         return out
 
     def wants(self, attribute: str) -> bool:
