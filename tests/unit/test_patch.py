@@ -283,3 +283,15 @@ def test_random_operations_only_ever_raise_scim_errors(op, path, value):
         apply_patch(DOC, {"Operations": [operation]}, user_schema())
     except ScimError as exc:
         assert 400 <= exc.status < 500
+
+
+def test_pathless_custom_extension_object():
+    """Path-less add of an IdP's own extension object lands under that URN, not split at its last colon."""
+    urn = "urn:ietf:params:scim:schemas:extension:Acme:2.0:User"
+    out = patch([{"op": "add", "value": {urn: {"costCode": "x"}}}])
+    assert out.doc[urn] == {"costCode": "x"}
+    assert "urn:ietf:params:scim:schemas:extension:Acme:2.0" not in out.doc
+    out = patch([{"op": "add", "path": urn, "value": {"costCode": "y"}}])
+    assert out.doc[urn] == {"costCode": "y"}
+    out = patch([{"op": "replace", "value": {ENT: {"department": "D"}}}])
+    assert out.doc[ENT] == {"department": "D"}
