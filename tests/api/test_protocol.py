@@ -286,3 +286,13 @@ def test_tenant_url_with_trailing_slash_still_works(scim, path):
     )
     assert r.status_code == 200, r.text
     assert r.json()["totalResults"] == 0
+
+
+def test_urn_qualified_manager_object_in_post_is_the_manager(scim):
+    """`"urn:…:enterprise:2.0:User:manager": {"value": id}` at top level is one attribute, not an extension."""
+    ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    boss = scim.post("/Users", json=user_body("boss@x.com")).json()["id"]
+    body = user_body("worker@x.com", **{f"{ent}:manager": {"value": boss}})
+    created = scim.post("/Users", json=body).json()
+    assert created[ent]["manager"] == {"value": boss}
+    assert f"{ent}:manager" not in created

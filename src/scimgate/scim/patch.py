@@ -138,7 +138,7 @@ class _Patcher:
                 raise InvalidValueError(f"A '{op}' without 'path' needs an object 'value'")
             self._apply_pathless(op, value)
             return
-        whole = self._whole_target(path, value)
+        whole = self.schema.whole_object(path, value)
         if whole is not None:
             self._apply_whole_schema(op, whole, value)
             return
@@ -151,26 +151,6 @@ class _Patcher:
             raise InvalidPathError(
                 f"Invalid path {path!r}: a path names an attribute, not a filter"
             )
-
-    def _whole_schema(self, path: str) -> str | None:
-        """A path that is a schema URN itself (`urn:…:enterprise:2.0:User`): its canonical URN, else None."""
-        if path.lower() == self.schema.core_urn.lower():
-            return self.schema.core_urn
-        known = self.schema.extension(path)
-        return known[0] if known else None
-
-    def _whole_target(self, key: str, value: Any) -> str | None:
-        """The schema a path or key addresses as a whole object, if it does.
-
-        A known schema URN always does; any other URN whose value is an object and whose
-        prefix is not a known schema is an IdP's own extension (`urn:…:Acme:2.0:User`),
-        which must not be split at its last colon into an attribute `User`.
-        """
-        whole = self._whole_schema(key)
-        if whole is None and key.startswith(URN_PREFIX) and isinstance(value, dict):
-            if self._whole_schema(split_urn_attr(key)[0]) is None:
-                return key
-        return whole
 
     def _apply_whole_schema(self, op: str, urn: str, value: Any) -> None:
         """add/replace merge the value's attributes into the extension; remove drops it."""
@@ -210,7 +190,7 @@ class _Patcher:
                 self.apply(op, key, sub_value, True)
                 continue
             if key.startswith(URN_PREFIX):
-                whole = self._whole_target(key, sub_value)
+                whole = self.schema.whole_object(key, sub_value)
                 if whole is not None:
                     self._apply_whole_schema(op, whole, sub_value)
                     continue

@@ -174,7 +174,7 @@ def _absorb_urn_key(
                     doc[attr.name] = coerced
         return
     known = schema.extension(key)
-    if known is not None or (isinstance(value, dict) and _looks_like_schema_urn(key)):
+    if known is not None or schema.whole_object(key, value) is not None:
         if value is None:
             return
         if not isinstance(value, dict):
@@ -194,11 +194,6 @@ def _absorb_urn_key(
             del doc[urn]
     elif value is not None:
         ignored.append(key)
-
-
-def _looks_like_schema_urn(key: str) -> bool:
-    """A custom extension object key, e.g. `urn:ietf:params:scim:schemas:extension:Acme:2.0:User`."""
-    return key.count(":") >= 4
 
 
 def _finish(

@@ -58,6 +58,28 @@ class ResourceSchema:
         """A known extension's canonical URN and attributes, by case-insensitive URN."""
         return self.extensions.get(urn.lower())
 
+    def schema_urn(self, key: str) -> str | None:
+        """The canonical URN if `key` names the core schema or a known extension, else None."""
+        if key.lower() == self.core_urn.lower():
+            return self.core_urn
+        known = self.extension(key)
+        return known[0] if known else None
+
+    def whole_object(self, key: str, value: object) -> str | None:
+        """The schema a URN key (or PATCH path) addresses as one object, if it does.
+
+        A known schema URN always does. Any other URN whose value is an object, and whose
+        prefix up to the last colon is not a known schema, is an IdP's own extension
+        (`urn:…:Acme:2.0:User`); `urn:…:enterprise:2.0:User:manager` is an attribute.
+        """
+        known = self.schema_urn(key)
+        if known is not None:
+            return known
+        if key.lower().startswith(URN_PREFIX) and isinstance(value, dict):
+            if self.schema_urn(key.rpartition(":")[0]) is None:
+                return key
+        return None
+
     def resolve(self, urn: str | None, name: str) -> tuple[str | None, AttrDef] | None:
         """Find attribute `name` under `urn` (None or the core URN: core); None if unknown.
 
