@@ -296,3 +296,11 @@ def test_urn_qualified_manager_object_in_post_is_the_manager(scim):
     created = scim.post("/Users", json=body).json()
     assert created[ent]["manager"] == {"value": boss}
     assert f"{ent}:manager" not in created
+
+
+def test_nul_characters_are_a_400_not_a_500(scim):
+    """PostgreSQL text cannot hold NUL; hypothesis found `userName eq "\\u0000"` gave a 500 there."""
+    r = scim.get("/Users", params={"filter": 'userName eq "\\u0000"'})
+    assert r.status_code in (200, 400), r.text
+    r = scim.post("/Users", json=user_body("nul\u0000@x.com"))
+    assert r.status_code in (201, 400), r.text

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
@@ -152,6 +153,11 @@ class ScimEndpoint:
             error = exc
         except domain.ServiceError as exc:
             error = translate(exc)
+        except (DataError, psycopg.DataError):
+            # e.g. a NUL character, which PostgreSQL text cannot hold (SQLite can)
+            error = scim_errors.InvalidValueError(
+                "A value contains characters that cannot be stored or compared"
+            )
         except OperationalError:
             log.exception("database unavailable")
             error = scim_errors.ServiceUnavailableError()
