@@ -21,6 +21,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -47,6 +49,16 @@ account = Table(
     Column("provisioning_entitled", Boolean, nullable=False, default=False),
     Column("provisioning_active", Boolean, nullable=False, default=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Synchronize settings (see docs/sync.md).
+    Column("sync_daily_enabled", Boolean, nullable=False, default=True, server_default=true()),
+    Column("sync_daily_time", String(5), nullable=False, default="03:00", server_default="03:00"),
+    Column("sync_timezone", String(64), nullable=False, default="UTC", server_default="UTC"),
+    Column("sync_next_at", DateTime(timezone=True)),  # the next daily run, claimed by compare-and-set
+    Column("sync_hold_percent", Integer, nullable=False, default=10, server_default="10"),
+    Column("sync_hold_minimum", Integer, nullable=False, default=10, server_default="10"),
+    # Bumped by every mapping or Property change: members synced under an older revision
+    # are recomputed even when their directory user did not change.
+    Column("mapping_rev", Integer, nullable=False, default=0, server_default="0"),
     UniqueConstraint("slug"),
 )
 
@@ -178,4 +190,155 @@ request_log = Table(
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
     Index(None, "account_id", "id"),
     Index(None, "account_id", "at"),
+)
+
+# ---- The product side: members, their Properties, teams (docs/sync.md) ----
+
+member = Table(
+    "member",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("id", String(36), nullable=False),
+    Column("email", String(512)),
+    Column("email_key", String(512)),  # lower-cased: members are matched by email case-insensitively
+    Column("name", String(512), nullable=False, default=""),
+    Column("status", String(16), nullable=False),  # active | deactivated
+    Column("source", String(8), nullable=False),  # scim | manual
+    Column("directory_user_id", String(64)),  # the staged user it mirrors, while it exists
+    # The directory user's version and the account's mapping revision last applied:
+    # when both still match, a sync skips the member without reading its document.
+    Column("synced_version", Integer),
+    Column("synced_rev", Integer),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("deactivated_at", DateTime(timezone=True)),
+    PrimaryKeyConstraint("account_id", "id"),
+    ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
+    UniqueConstraint("account_id", "email_key"),
+    UniqueConstraint("account_id", "directory_user_id"),
+    Index(None, "account_id", "status", "source"),
+)
+
+member_property = Table(
+    "member_property",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("id", String(36), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("name_key", String(64), nullable=False),
+    Column("type", String(16), nullable=False),  # text | number | date | boolean | select | member
+    Column("options", Document, nullable=False),  # select options, [] otherwise
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("account_id", "id"),
+    ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
+    UniqueConstraint("account_id", "name_key"),
+)
+
+property_value = Table(
+    "property_value",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("member_id", String(36), nullable=False),
+    Column("property_id", String(36), nullable=False),
+    Column("value", Document, nullable=False),  # JSON: string, number, boolean; a member id for references
+    Column("source", String(8), nullable=False),  # scim (from the mapping) | manual
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("account_id", "member_id", "property_id"),
+    ForeignKeyConstraint(
+        ["account_id", "member_id"], ["member.account_id", "member.id"], ondelete="CASCADE"
+    ),
+    ForeignKeyConstraint(
+        ["account_id", "property_id"],
+        ["member_property.account_id", "member_property.id"],
+        ondelete="CASCADE",
+    ),
+    Index(None, "account_id", "property_id"),
+)
+
+attribute_mapping = Table(
+    "attribute_mapping",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("target", String(64), nullable=False),  # "name", "email" or "property:<id>"
+    Column("source", String(1024), nullable=False),  # SCIM path(s), alternatives joined by ||
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("account_id", "target"),
+    ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
+)
+
+team = Table(
+    "team",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("id", String(36), nullable=False),
+    Column("name", String(512), nullable=False),
+    Column("directory_group_id", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("account_id", "id"),
+    ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
+    UniqueConstraint("account_id", "directory_group_id"),
+)
+
+team_member = Table(
+    "team_member",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("team_id", String(36), nullable=False),
+    Column("member_id", String(36), nullable=False),
+    PrimaryKeyConstraint("account_id", "team_id", "member_id"),
+    ForeignKeyConstraint(
+        ["account_id", "team_id"], ["team.account_id", "team.id"], ondelete="CASCADE"
+    ),
+    ForeignKeyConstraint(
+        ["account_id", "member_id"], ["member.account_id", "member.id"], ondelete="CASCADE"
+    ),
+    Index(None, "account_id", "member_id", "team_id"),
+)
+
+sync_run = Table(
+    "sync_run",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("trigger", String(8), nullable=False),  # manual | daily | cli | api
+    # planned | held | running | succeeded | failed | superseded
+    Column("status", String(16), nullable=False),
+    Column("counts", Document, nullable=False),
+    Column("detail", Text),  # why it was held or failed
+    Column("allow_deactivations", Integer),  # set by a confirmation: the hold's ceiling
+    Column("owner", String(128)),  # host:pid of the process running it
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
+    Index(None, "account_id", "id"),
+    # One running synchronization per account, whichever process started it.
+    Index(
+        "uq_sync_run_one_running",
+        "account_id",
+        unique=True,
+        sqlite_where=text("status = 'running'"),
+        postgresql_where=text("status = 'running'"),
+    ),
+)
+
+sync_item = Table(
+    "sync_item",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("run_id", Id, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(8), nullable=False),  # member | team
+    # create | update | deactivate | reactivate | unchanged | remove | rename
+    Column("action", String(16), nullable=False),
+    Column("subject_id", String(64)),  # member or team id
+    Column("directory_id", String(64)),  # directory user or group id
+    Column("label", String(512)),  # email or name, for people reading the run
+    Column("changes", Document),  # {field: [old, new]}
+    Column("error", Text),
+    PrimaryKeyConstraint("account_id", "run_id", "seq"),
+    ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
+    ForeignKeyConstraint(["run_id"], ["sync_run.id"], ondelete="CASCADE"),
 )

@@ -1,0 +1,1 @@
+"""Attribute mapping: SCIM attribute paths onto member fields and typed Properties."""

@@ -1,0 +1,217 @@
+"""Attribute mappings of an account: defaults, set, list, remove and preview.
+
+Paths are checked when they are set: they must parse, name a User attribute, and, for
+an extension scimgate has no schema for, be something this account's staging has
+actually received. Every change bumps the account's mapping revision so the next
+Synchronize recomputes all members.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from scimgate.errors import InvalidValueError, NotFoundError
+from scimgate.mapping.expression import MappingPathError, SourcePath, parse_source
+from scimgate.mapping.mapper import Mapper, PropertyDef
+from scimgate.mapping.types import MEMBER_FIELDS
+from scimgate.scim.constants import ENTERPRISE_USER_SCHEMA
+from scimgate.store import members as store
+from scimgate.store import raw
+from scimgate.store.database import utcnow
+from scimgate.store.tables import account, member_property
+
+DEFAULT_FIELDS = {
+    "name": "displayName || name.formatted || userName",
+    "email": 'emails[type eq "work"].value || emails.value || userName',
+}
+# Offered as Properties when provisioning is first activated.
+DEFAULT_PROPERTIES = (
+    ("Job title", "text", "title"),
+    ("Department", "text", f"{ENTERPRISE_USER_SCHEMA}:department"),
+    ("Manager", "member", f"{ENTERPRISE_USER_SCHEMA}:manager"),
+)
+
+
+def ensure_defaults(conn: Connection, account_id: int) -> None:
+    """Install the default mapping once per account (mapping revision 0 means never)."""
+    rev = conn.execute(select(account.c.mapping_rev).where(account.c.id == account_id)).scalar_one()
+    if rev:
+        return
+    now = utcnow()
+    existing = {p["name"].lower(): p for p in store.list_properties(conn, account_id)}
+    for target, source in DEFAULT_FIELDS.items():
+        store.put_mapping(conn, account_id, target, source, now)
+    for name, kind, source in DEFAULT_PROPERTIES:
+        prop = existing.get(name.lower())
+        if prop is None:
+            prop_id = store.insert_property(conn, account_id, name=name, kind=kind, options=[], now=now)
+        elif prop["type"] == kind:
+            prop_id = prop["id"]
+        else:
+            continue
+        store.put_mapping(conn, account_id, f"property:{prop_id}", source, now)
+    store.bump_mapping_rev(conn, account_id)
+
+
+def _target(conn: Connection, account_id: int, target: str) -> tuple[str, dict[str, Any] | None]:
+    """A member field name or a Property name to the stored target key."""
+    key = (target or "").strip()
+    if key.lower() in MEMBER_FIELDS:
+        return key.lower(), None
+    try:
+        prop = store.find_property(conn, account_id, key)
+    except NotFoundError:
+        raise NotFoundError(
+            f"No member field or Property named {key!r}: member fields are "
+            f"{', '.join(MEMBER_FIELDS)}; create a Property with 'scimgate property create'"
+        ) from None
+    return f"property:{prop['id']}", prop
+
+
+def set_mapping(conn: Connection, account_id: int, target: str, source: str) -> dict[str, Any]:
+    """Map a SCIM path (or `a || b` alternatives) onto a member field or Property."""
+    ensure_defaults(conn, account_id)
+    key, prop = _target(conn, account_id, target)
+    try:
+        paths = parse_source(source)
+    except MappingPathError as exc:
+        raise InvalidValueError(str(exc)) from None
+    for path in paths:
+        if path.custom and not staging_has(conn, account_id, path):
+            raise InvalidValueError(
+                f"{path.text!r}: no staged user has this attribute; the identity provider has "
+                "not sent it yet (map it once it has, or check the spelling)"
+            )
+    normalised = " || ".join(p.text for p in paths)
+    store.put_mapping(conn, account_id, key, normalised, utcnow())
+    store.bump_mapping_rev(conn, account_id)
+    return {"target": prop["name"] if prop else key, "source": normalised}
+
+
+def remove_mapping(conn: Connection, account_id: int, target: str) -> None:
+    """Stop filling a target from SCIM; values already synced stay until the next sync clears them."""
+    ensure_defaults(conn, account_id)
+    key, _prop = _target(conn, account_id, target)
+    if not store.delete_mapping(conn, account_id, key):
+        raise NotFoundError(f"{target!r} is not mapped")
+    store.bump_mapping_rev(conn, account_id)
+
+
+def list_mappings(conn: Connection, account_id: int) -> list[dict[str, Any]]:
+    """Every mapping with its target's name and type."""
+    props = {p["id"]: p for p in store.list_properties(conn, account_id)}
+    out = []
+    for target, source in store.list_mappings(conn, account_id):
+        if target.startswith("property:"):
+            prop = props.get(target.removeprefix("property:"))
+            if prop is None:
+                continue
+            out.append({"target": prop["name"], "kind": "property", "type": prop["type"], "source": source})
+        else:
+            out.append({"target": target, "kind": "field", "type": target, "source": source})
+    return out
+
+
+def load_mapper(conn: Connection, account_id: int) -> Mapper:
+    """The account's mapping, compiled."""
+    props = {
+        row.id: PropertyDef(row.id, row.name, row.type, tuple(row.options or ()))
+        for row in conn.execute(
+            select(member_property.c.id, member_property.c.name, member_property.c.type, member_property.c.options).where(
+                member_property.c.account_id == account_id
+            )
+        )
+    }
+    return Mapper(store.list_mappings(conn, account_id), props)
+
+
+def preview(conn: Connection, account_id: int, *, limit: int = 5) -> list[dict[str, Any]]:
+    """What the mapping produces for the first staged users (references shown as directory ids)."""
+    if not 1 <= limit <= 100:
+        raise InvalidValueError("limit is 1-100")
+    ensure_defaults(conn, account_id)
+    mapper = load_mapper(conn, account_id)
+    rows = raw.execute(
+        conn,
+        "SELECT id, user_name, doc FROM directory_user WHERE account_id = ? ORDER BY user_name_key LIMIT ?",
+        (account_id, limit),
+    ).fetchall()
+    out = []
+    for user_id, user_name, doc in rows:
+        mapped = mapper.apply(raw.load_json(doc))
+        values: dict[str, Any] = {}
+        for rule in mapper.rules:
+            if rule.prop is None:
+                values[rule.label] = mapped.fields.get(rule.target)
+            else:
+                values[rule.label] = mapped.values.get(rule.prop.id)
+        out.append({"id": user_id, "userName": user_name, "values": values, "errors": mapped.errors})
+    return out
+
+
+def _documents(conn: Connection, account_id: int, batch: int = 500) -> Iterator[dict[str, Any]]:
+    """Every staged user document, read in keyset batches (never the whole account at once)."""
+    after = ""
+    while True:
+        rows = raw.execute(
+            conn,
+            "SELECT id, doc FROM directory_user WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (account_id, after, batch),
+        ).fetchall()
+        if not rows:
+            return
+        for _id, doc in rows:
+            yield raw.load_json(doc)
+        after = rows[-1][0]
+
+
+def staging_has(conn: Connection, account_id: int, path: SourcePath) -> bool:
+    """Whether any staged user carries a value at this path."""
+    return any(path.read(doc) not in (None, "", [], {}) for doc in _documents(conn, account_id))
+
+
+def received_attributes(conn: Connection, account_id: int, *, sample: int = 2000) -> list[str]:
+    """Attribute paths seen in the most recently updated staged users (for a picker)."""
+    rows = raw.execute(
+        conn,
+        "SELECT doc FROM directory_user WHERE account_id = ? ORDER BY updated_at DESC LIMIT ?",
+        (account_id, sample),
+    ).fetchall()
+    seen: set[str] = set()
+    for (doc,) in rows:
+        _collect(raw.load_json(doc), "", seen)
+    return sorted(seen)
+
+
+def _collect(value: Any, prefix: str, seen: set[str]) -> None:
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        if key in ("schemas", "id", "meta"):
+            continue
+        if key.startswith("urn:"):
+            _collect(item, key + ":", seen)
+            continue
+        path = f"{prefix}{key}"
+        if isinstance(item, list):
+            for element in item:
+                if isinstance(element, dict):
+                    kind = element.get("type")
+                    for sub in element:
+                        if sub in ("type", "primary", "display", "$ref"):
+                            continue
+                        if isinstance(kind, str):
+                            seen.add(f'{path}[type eq "{kind}"].{sub}')
+                        else:
+                            seen.add(f"{path}.{sub}")
+                else:
+                    seen.add(path)
+        elif isinstance(item, dict):
+            for sub in item:
+                if sub != "$ref":
+                    seen.add(f"{path}.{sub}")
+        else:
+            seen.add(path)

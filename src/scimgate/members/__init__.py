@@ -1,0 +1,1 @@
+"""The product side: members, their typed Properties, and teams."""

@@ -1,0 +1,123 @@
+"""Members, Properties and teams as the host product and its admins see them.
+
+Manual members (added by the CLI or the API) live beside provisioned ones; Synchronize
+links a manual member to a staged user with the same email instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import Connection
+
+from scimgate.errors import InvalidValueError
+from scimgate.mapping import types
+from scimgate.store import members as store
+from scimgate.store.database import utcnow
+
+_PROPERTY_NAME = re.compile(r"^[^\x00-\x1f]{1,64}$")
+RESERVED_NAMES = {"name", "email", "status", "source", "id"}
+
+
+def add_member(conn: Connection, account_id: int, email: str, *, name: str = "") -> dict[str, Any]:
+    """A manual member; the email must be a valid address not used by another member."""
+    try:
+        email = types.to_email(email)
+        name = types.to_text(name) if name else ""
+    except ValueError as exc:
+        raise InvalidValueError(str(exc)) from None
+    member_id = store.insert_member(
+        conn, account_id, email=email, name=name or email.split("@")[0], source="manual", now=utcnow()
+    )
+    return {"id": member_id, "email": email, "name": name or email.split("@")[0]}
+
+
+def member_documents(
+    conn: Connection,
+    account_id: int,
+    *,
+    status: str | None = None,
+    source: str | None = None,
+    search: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Members with their Property values by Property name (references shown by email)."""
+    if status is not None and status not in ("active", "deactivated"):
+        raise InvalidValueError("status is active or deactivated")
+    if source is not None and source not in ("scim", "manual"):
+        raise InvalidValueError("source is scim or manual")
+    rows = store.list_members(
+        conn, account_id, status=status, source=source, search=search, after=after, limit=limit
+    )
+    props = {p["id"]: p for p in store.list_properties(conn, account_id)}
+    values = store.values_of(conn, account_id, [r["id"] for r in rows])
+    refs = [
+        v for vals in values.values() for pid, (v, _s) in vals.items()
+        if props.get(pid, {}).get("type") == "member"
+    ]
+    labels = store.member_labels(conn, account_id, refs) if refs else {}
+    out = []
+    for row in rows:
+        properties: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for pid, (value, origin) in sorted(
+            values[row["id"]].items(), key=lambda kv: props.get(kv[0], {}).get("name", "")
+        ):
+            prop = props.get(pid)
+            if prop is None:
+                continue
+            properties[prop["name"]] = labels.get(value, value) if prop["type"] == "member" else value
+            sources[prop["name"]] = origin
+        out.append(
+            {
+                "id": row["id"],
+                "email": row["email"],
+                "name": row["name"],
+                "status": row["status"],
+                "source": row["source"],
+                "directory_user_id": row["directory_user_id"],
+                "properties": properties,
+                "property_sources": sources,
+                "created_at": row["created_at"],
+                "updated_at": row["updated_at"],
+            }
+        )
+    return out
+
+
+def create_property(
+    conn: Connection, account_id: int, name: str, kind: str, options: list[str] | None = None
+) -> dict[str, Any]:
+    """A typed member field; select Properties need options."""
+    name = (name or "").strip()
+    if not _PROPERTY_NAME.match(name):
+        raise InvalidValueError("A Property name is 1-64 printable characters")
+    if name.lower() in RESERVED_NAMES:
+        raise InvalidValueError(f"{name!r} is a built-in member field, not a Property name")
+    if kind not in types.TYPES:
+        raise InvalidValueError(f"Unknown Property type {kind!r}: use one of {', '.join(types.TYPES)}")
+    try:
+        cleaned = types.check_options(kind, list(options or []))
+    except ValueError as exc:
+        raise InvalidValueError(str(exc)) from None
+    prop_id = store.insert_property(
+        conn, account_id, name=name, kind=kind, options=cleaned, now=utcnow()
+    )
+    store.bump_mapping_rev(conn, account_id)
+    return {"id": prop_id, "name": name, "type": kind, "options": cleaned}
+
+
+def list_properties(conn: Connection, account_id: int) -> list[dict[str, Any]]:
+    """Every Property, with the SCIM path mapped onto it (if any)."""
+    mapped = dict(store.list_mappings(conn, account_id))
+    return [
+        {**p, "mapped_from": mapped.get(f"property:{p['id']}")}
+        for p in store.list_properties(conn, account_id)
+    ]
+
+
+def list_teams(conn: Connection, account_id: int) -> list[dict[str, Any]]:
+    """Teams with their members' emails."""
+    return store.list_teams(conn, account_id)

@@ -1,0 +1,321 @@
+"""Members, Properties, Property values, attribute mappings and teams, per account.
+
+Every function takes the account id and puts it in every statement. Uniqueness (email,
+linked directory user, Property name) comes from database constraints.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from scimgate.errors import ConflictError, NotFoundError
+from scimgate.store import raw
+from scimgate.store.tables import (
+    account,
+    attribute_mapping,
+    member,
+    member_property,
+    property_value,
+    team,
+    team_member,
+)
+
+_CHUNK = 500
+
+
+def new_id() -> str:
+    """Member, Property and team ids: UUIDs, like directory ids."""
+    return str(uuid.uuid4())
+
+
+# ---- members ----
+
+
+def insert_member(
+    conn: Connection, account_id: int, *, email: str, name: str, source: str, now: datetime
+) -> str:
+    """A new active member; an email already used in the account is a ConflictError."""
+    member_id = new_id()
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                member.insert().values(
+                    account_id=account_id,
+                    id=member_id,
+                    email=email,
+                    email_key=email.lower(),
+                    name=name,
+                    status="active",
+                    source=source,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    except IntegrityError:
+        raise ConflictError(f"A member with email {email!r} already exists", "email") from None
+    return member_id
+
+
+def list_members(
+    conn: Connection,
+    account_id: int,
+    *,
+    status: str | None = None,
+    source: str | None = None,
+    search: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Members in id order (stable for cursor pagination), optionally filtered."""
+    m = member
+    query = select(
+        m.c.id,
+        m.c.email,
+        m.c.name,
+        m.c.status,
+        m.c.source,
+        m.c.directory_user_id,
+        m.c.created_at,
+        m.c.updated_at,
+        m.c.deactivated_at,
+    ).where(m.c.account_id == account_id)
+    if status:
+        query = query.where(m.c.status == status)
+    if source:
+        query = query.where(m.c.source == source)
+    if search:
+        like = f"%{search.lower()}%"
+        query = query.where(or_(m.c.email_key.like(like), func.lower(m.c.name).like(like)))
+    if after:
+        query = query.where(m.c.id > after)
+    query = query.order_by(m.c.id)
+    if limit:
+        query = query.limit(limit)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def count_members(conn: Connection, account_id: int, **where: Any) -> int:
+    """How many members match simple column equalities (status, source)."""
+    query = select(func.count()).select_from(member).where(member.c.account_id == account_id)
+    for column, value in where.items():
+        query = query.where(member.c[column] == value)
+    return int(conn.execute(query).scalar_one())
+
+
+def member_labels(conn: Connection, account_id: int, member_ids: Sequence[str]) -> dict[str, str]:
+    """Email (or name) of members, to show member references."""
+    out: dict[str, str] = {}
+    ids = list(dict.fromkeys(member_ids))
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        rows = conn.execute(
+            select(member.c.id, member.c.email, member.c.name).where(
+                member.c.account_id == account_id, member.c.id.in_(chunk)
+            )
+        )
+        for row in rows:
+            out[row.id] = row.email or row.name or row.id
+    return out
+
+
+def values_of(
+    conn: Connection, account_id: int, member_ids: Sequence[str]
+) -> dict[str, dict[str, tuple[Any, str]]]:
+    """Property values of some members: member id -> property id -> (value, source)."""
+    out: dict[str, dict[str, tuple[Any, str]]] = {m: {} for m in member_ids}
+    ids = list(member_ids)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        sql = (
+            "SELECT member_id, property_id, value, source FROM property_value "
+            f"WHERE account_id = ? AND member_id IN ({', '.join('?' * len(chunk))})"
+        )
+        for member_id, prop_id, value, source in raw.execute(conn, sql, (account_id, *chunk)):
+            out[member_id][prop_id] = (raw.load_json(value), source)
+    return out
+
+
+def set_value(
+    conn: Connection,
+    account_id: int,
+    member_id: str,
+    property_id: str,
+    value: Any,
+    *,
+    source: str,
+    now: datetime,
+) -> None:
+    """Set (or with None, clear) one Property value of one member."""
+    if value is None:
+        conn.execute(
+            delete(property_value).where(
+                property_value.c.account_id == account_id,
+                property_value.c.member_id == member_id,
+                property_value.c.property_id == property_id,
+            )
+        )
+        return
+    upsert_values(conn, [(account_id, member_id, property_id, value, source, now)])
+
+
+def upsert_values(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert or replace Property values: (account_id, member_id, property_id, value, source, now)."""
+    param = raw.json_param(conn)
+    sql = (
+        "INSERT INTO property_value (account_id, member_id, property_id, value, source, updated_at) "
+        f"VALUES (?, ?, ?, {param}, ?, ?) "
+        "ON CONFLICT (account_id, member_id, property_id) DO UPDATE SET "
+        "value = excluded.value, source = excluded.source, updated_at = excluded.updated_at"
+    )
+    raw.executemany(
+        conn,
+        sql,
+        [(a, m, p, raw.dump_json(v), s, raw.to_db_time(conn, t)) for a, m, p, v, s, t in rows],
+    )
+
+
+def delete_values(conn: Connection, account_id: int, pairs: Sequence[tuple[str, str]]) -> None:
+    """Remove Property values: (member_id, property_id) pairs."""
+    raw.executemany(
+        conn,
+        "DELETE FROM property_value WHERE account_id = ? AND member_id = ? AND property_id = ?",
+        [(account_id, m, p) for m, p in pairs],
+    )
+
+
+# ---- Properties ----
+
+
+def insert_property(
+    conn: Connection, account_id: int, *, name: str, kind: str, options: list[str], now: datetime
+) -> str:
+    """A new Property; its name is unique in the account, case-insensitively."""
+    prop_id = new_id()
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                member_property.insert().values(
+                    account_id=account_id,
+                    id=prop_id,
+                    name=name,
+                    name_key=name.lower(),
+                    type=kind,
+                    options=options,
+                    created_at=now,
+                )
+            )
+    except IntegrityError:
+        raise ConflictError(f"A Property named {name!r} already exists", "name") from None
+    return prop_id
+
+
+def list_properties(conn: Connection, account_id: int) -> list[dict[str, Any]]:
+    """Every Property of the account, by name."""
+    p = member_property
+    rows = conn.execute(
+        select(p.c.id, p.c.name, p.c.type, p.c.options, p.c.created_at)
+        .where(p.c.account_id == account_id)
+        .order_by(p.c.name_key)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def find_property(conn: Connection, account_id: int, name: str) -> dict[str, Any]:
+    """A Property by case-insensitive name, or NotFoundError."""
+    p = member_property
+    row = (
+        conn.execute(
+            select(p.c.id, p.c.name, p.c.type, p.c.options).where(
+                p.c.account_id == account_id, p.c.name_key == name.strip().lower()
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFoundError(f"No Property named {name!r}")
+    return dict(row)
+
+
+# ---- attribute mappings ----
+
+
+def list_mappings(conn: Connection, account_id: int) -> list[tuple[str, str]]:
+    """(target, source) pairs, in target order."""
+    am = attribute_mapping
+    rows = conn.execute(
+        select(am.c.target, am.c.source).where(am.c.account_id == account_id).order_by(am.c.target)
+    )
+    return [(r.target, r.source) for r in rows]
+
+
+def put_mapping(
+    conn: Connection, account_id: int, target: str, source: str, now: datetime
+) -> None:
+    """Create or replace the mapping of one target."""
+    conn.execute(
+        delete(attribute_mapping).where(
+            attribute_mapping.c.account_id == account_id, attribute_mapping.c.target == target
+        )
+    )
+    conn.execute(
+        attribute_mapping.insert().values(
+            account_id=account_id, target=target, source=source, created_at=now
+        )
+    )
+
+
+def delete_mapping(conn: Connection, account_id: int, target: str) -> bool:
+    """Remove the mapping of one target; False if there was none."""
+    result = conn.execute(
+        delete(attribute_mapping).where(
+            attribute_mapping.c.account_id == account_id, attribute_mapping.c.target == target
+        )
+    )
+    return result.rowcount == 1
+
+
+def bump_mapping_rev(conn: Connection, account_id: int) -> int:
+    """A new mapping revision: the next sync recomputes every member."""
+    conn.execute(
+        update(account)
+        .where(account.c.id == account_id)
+        .values(mapping_rev=account.c.mapping_rev + 1)
+    )
+    return int(
+        conn.execute(select(account.c.mapping_rev).where(account.c.id == account_id)).scalar_one()
+    )
+
+
+# ---- teams ----
+
+
+def list_teams(conn: Connection, account_id: int) -> list[dict[str, Any]]:
+    """Teams by name, each with the emails (or names) of its members."""
+    t, tm, m = team, team_member, member
+    teams = [
+        dict(r)
+        for r in conn.execute(
+            select(t.c.id, t.c.name, t.c.directory_group_id, t.c.created_at, t.c.updated_at)
+            .where(t.c.account_id == account_id)
+            .order_by(t.c.name, t.c.id)
+        ).mappings()
+    ]
+    by_id = {row["id"]: row for row in teams}
+    for row in teams:
+        row["members"] = []
+    rows = conn.execute(
+        select(tm.c.team_id, m.c.email, m.c.name)
+        .join(m, (m.c.account_id == tm.c.account_id) & (m.c.id == tm.c.member_id))
+        .where(tm.c.account_id == account_id)
+        .order_by(tm.c.team_id, m.c.email_key)
+    )
+    for team_id, email, name in rows:
+        by_id[team_id]["members"].append(email or name)
+    return teams
