@@ -90,7 +90,9 @@ def parse_source(source: str, schema: ResourceSchema | None = None) -> list[Sour
     """Parse a mapping source into its alternatives; MappingPathError explains a bad one."""
     schema = schema or user_schema()
     if not isinstance(source, str) or not source.strip():
-        raise MappingPathError("A SCIM path is required, e.g. title or emails[type eq \"work\"].value")
+        raise MappingPathError(
+            'A SCIM path is required, e.g. title or emails[type eq "work"].value'
+        )
     parts = split_alternatives(source)
     if len(parts) > MAX_ALTERNATIVES:
         raise MappingPathError(f"At most {MAX_ALTERNATIVES} alternatives joined by ||")

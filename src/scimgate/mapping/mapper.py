@@ -62,9 +62,7 @@ class Mapper:
                 convert = converter(prop.type, list(prop.options))
             else:
                 convert = converter(target)
-            self.rules.append(
-                Rule(target, source, tuple(parse_source(source)), prop, convert)
-            )
+            self.rules.append(Rule(target, source, tuple(parse_source(source)), prop, convert))
         self.reference_ids = {r.prop.id for r in self.rules if r.prop and r.prop.type == "member"}
         self.mapped_property_ids = {r.prop.id for r in self.rules if r.prop}
 

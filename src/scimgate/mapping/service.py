@@ -47,7 +47,9 @@ def ensure_defaults(conn: Connection, account_id: int) -> None:
     for name, kind, source in DEFAULT_PROPERTIES:
         prop = existing.get(name.lower())
         if prop is None:
-            prop_id = store.insert_property(conn, account_id, name=name, kind=kind, options=[], now=now)
+            prop_id = store.insert_property(
+                conn, account_id, name=name, kind=kind, options=[], now=now
+            )
         elif prop["type"] == kind:
             prop_id = prop["id"]
         else:
@@ -109,7 +111,9 @@ def list_mappings(conn: Connection, account_id: int) -> list[dict[str, Any]]:
             prop = props.get(target.removeprefix("property:"))
             if prop is None:
                 continue
-            out.append({"target": prop["name"], "kind": "property", "type": prop["type"], "source": source})
+            out.append(
+                {"target": prop["name"], "kind": "property", "type": prop["type"], "source": source}
+            )
         else:
             out.append({"target": target, "kind": "field", "type": target, "source": source})
     return out
@@ -120,9 +124,12 @@ def load_mapper(conn: Connection, account_id: int) -> Mapper:
     props = {
         row.id: PropertyDef(row.id, row.name, row.type, tuple(row.options or ()))
         for row in conn.execute(
-            select(member_property.c.id, member_property.c.name, member_property.c.type, member_property.c.options).where(
-                member_property.c.account_id == account_id
-            )
+            select(
+                member_property.c.id,
+                member_property.c.name,
+                member_property.c.type,
+                member_property.c.options,
+            ).where(member_property.c.account_id == account_id)
         )
     }
     return Mapper(store.list_mappings(conn, account_id), props)
@@ -148,7 +155,9 @@ def preview(conn: Connection, account_id: int, *, limit: int = 5) -> list[dict[s
                 values[rule.label] = mapped.fields.get(rule.target)
             else:
                 values[rule.label] = mapped.values.get(rule.prop.id)
-        out.append({"id": user_id, "userName": user_name, "values": values, "errors": mapped.errors})
+        out.append(
+            {"id": user_id, "userName": user_name, "values": values, "errors": mapped.errors}
+        )
     return out
 
 

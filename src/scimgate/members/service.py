@@ -28,7 +28,12 @@ def add_member(conn: Connection, account_id: int, email: str, *, name: str = "")
     except ValueError as exc:
         raise InvalidValueError(str(exc)) from None
     member_id = store.insert_member(
-        conn, account_id, email=email, name=name or email.split("@")[0], source="manual", now=utcnow()
+        conn,
+        account_id,
+        email=email,
+        name=name or email.split("@")[0],
+        source="manual",
+        now=utcnow(),
     )
     return {"id": member_id, "email": email, "name": name or email.split("@")[0]}
 
@@ -54,7 +59,9 @@ def member_documents(
     props = {p["id"]: p for p in store.list_properties(conn, account_id)}
     values = store.values_of(conn, account_id, [r["id"] for r in rows])
     refs = [
-        v for vals in values.values() for pid, (v, _s) in vals.items()
+        v
+        for vals in values.values()
+        for pid, (v, _s) in vals.items()
         if props.get(pid, {}).get("type") == "member"
     ]
     labels = store.member_labels(conn, account_id, refs) if refs else {}
@@ -68,7 +75,9 @@ def member_documents(
             prop = props.get(pid)
             if prop is None:
                 continue
-            properties[prop["name"]] = labels.get(value, value) if prop["type"] == "member" else value
+            properties[prop["name"]] = (
+                labels.get(value, value) if prop["type"] == "member" else value
+            )
             sources[prop["name"]] = origin
         out.append(
             {
@@ -97,7 +106,9 @@ def create_property(
     if name.lower() in RESERVED_NAMES:
         raise InvalidValueError(f"{name!r} is a built-in member field, not a Property name")
     if kind not in types.TYPES:
-        raise InvalidValueError(f"Unknown Property type {kind!r}: use one of {', '.join(types.TYPES)}")
+        raise InvalidValueError(
+            f"Unknown Property type {kind!r}: use one of {', '.join(types.TYPES)}"
+        )
     try:
         cleaned = types.check_options(kind, list(options or []))
     except ValueError as exc:

@@ -137,7 +137,7 @@ def values_of(
             f"WHERE account_id = ? AND member_id IN ({', '.join('?' * len(chunk))})"
         )
         for member_id, prop_id, value, source in raw.execute(conn, sql, (account_id, *chunk)):
-            out[member_id][prop_id] = (raw.load_json(value), source)
+            out[member_id][prop_id] = (raw.load_value(conn, value), source)
     return out
 
 
@@ -255,9 +255,7 @@ def list_mappings(conn: Connection, account_id: int) -> list[tuple[str, str]]:
     return [(r.target, r.source) for r in rows]
 
 
-def put_mapping(
-    conn: Connection, account_id: int, target: str, source: str, now: datetime
-) -> None:
+def put_mapping(conn: Connection, account_id: int, target: str, source: str, now: datetime) -> None:
     """Create or replace the mapping of one target."""
     conn.execute(
         delete(attribute_mapping).where(

@@ -67,6 +67,13 @@ def load_json(value: Any) -> Any:
     return value
 
 
+def load_value(conn: Connection, value: Any) -> Any:
+    """A JSON column that may hold a scalar: psycopg has already parsed it (a str is a value)."""
+    if is_pg(conn) or value is None:
+        return value
+    return orjson.loads(value)
+
+
 def to_db_time(conn: Connection, value: datetime) -> Any:
     """SQLite stores SQLAlchemy's text format (UTC, no offset); PostgreSQL takes the datetime."""
     if is_pg(conn):

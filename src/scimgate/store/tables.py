@@ -53,7 +53,9 @@ account = Table(
     Column("sync_daily_enabled", Boolean, nullable=False, default=True, server_default=true()),
     Column("sync_daily_time", String(5), nullable=False, default="03:00", server_default="03:00"),
     Column("sync_timezone", String(64), nullable=False, default="UTC", server_default="UTC"),
-    Column("sync_next_at", DateTime(timezone=True)),  # the next daily run, claimed by compare-and-set
+    Column(
+        "sync_next_at", DateTime(timezone=True)
+    ),  # the next daily run, claimed by compare-and-set
     Column("sync_hold_percent", Integer, nullable=False, default=10, server_default="10"),
     Column("sync_hold_minimum", Integer, nullable=False, default=10, server_default="10"),
     # Bumped by every mapping or Property change: members synced under an older revision
@@ -200,7 +202,9 @@ member = Table(
     Column("account_id", Id, nullable=False),
     Column("id", String(36), nullable=False),
     Column("email", String(512)),
-    Column("email_key", String(512)),  # lower-cased: members are matched by email case-insensitively
+    Column(
+        "email_key", String(512)
+    ),  # lower-cased: members are matched by email case-insensitively
     Column("name", String(512), nullable=False, default=""),
     Column("status", String(16), nullable=False),  # active | deactivated
     Column("source", String(8), nullable=False),  # scim | manual
@@ -240,7 +244,9 @@ property_value = Table(
     Column("account_id", Id, nullable=False),
     Column("member_id", String(36), nullable=False),
     Column("property_id", String(36), nullable=False),
-    Column("value", Document, nullable=False),  # JSON: string, number, boolean; a member id for references
+    Column(
+        "value", Document, nullable=False
+    ),  # JSON: string, number, boolean; a member id for references
     Column("source", String(8), nullable=False),  # scim (from the mapping) | manual
     Column("updated_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("account_id", "member_id", "property_id"),

@@ -1,0 +1,304 @@
+"""SQL for Synchronize: sync runs and their items, the one-run-per-account lease, and the
+batched reads that compare staging with members and teams.
+
+Reads are keyset-paginated (`id > last ORDER BY id LIMIT n`) so a run holds one batch in
+memory and each batch commits on its own: a run killed half-way leaves whole batches,
+and the next run picks up from what is there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from scimgate.store import raw
+from scimgate.store.tables import sync_item, sync_run
+
+# ---- runs ----
+
+
+def insert_run(
+    conn: Connection,
+    account_id: int,
+    *,
+    trigger: str,
+    status: str,
+    owner: str | None,
+    now: datetime,
+    counts: dict[str, Any] | None = None,
+) -> int:
+    """A new run row; a second `running` row for the account violates a unique index."""
+    result = conn.execute(
+        sync_run.insert().values(
+            account_id=account_id,
+            trigger=trigger,
+            status=status,
+            counts=counts or {},
+            owner=owner,
+            created_at=now,
+            started_at=now if status == "running" else None,
+            heartbeat_at=now if status == "running" else None,
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def lock_account(conn: Connection, account_id: int) -> None:
+    """Serialise run starts per account (SQLite's BEGIN IMMEDIATE already does)."""
+    if raw.is_pg(conn):
+        raw.execute(conn, "SELECT id FROM account WHERE id = ? FOR UPDATE", (account_id,))
+
+
+def running_run(conn: Connection, account_id: int) -> dict[str, Any] | None:
+    """The account's running run, if any."""
+    row = (
+        conn.execute(
+            select(sync_run).where(
+                sync_run.c.account_id == account_id, sync_run.c.status == "running"
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+def get_run(conn: Connection, account_id: int, run_id: int) -> dict[str, Any] | None:
+    """One run of this account."""
+    row = (
+        conn.execute(
+            select(sync_run).where(sync_run.c.account_id == account_id, sync_run.c.id == run_id)
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+def list_runs(conn: Connection, account_id: int, *, limit: int = 20) -> list[dict[str, Any]]:
+    """Newest runs first."""
+    rows = conn.execute(
+        select(sync_run)
+        .where(sync_run.c.account_id == account_id)
+        .order_by(sync_run.c.id.desc())
+        .limit(limit)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def set_run(conn: Connection, account_id: int, run_id: int, **values: Any) -> None:
+    """Update columns of one run."""
+    conn.execute(
+        update(sync_run)
+        .where(sync_run.c.account_id == account_id, sync_run.c.id == run_id)
+        .values(**values)
+    )
+
+
+def insert_items(
+    conn: Connection, account_id: int, run_id: int, items: Sequence[dict[str, Any]]
+) -> None:
+    """Per-item outcomes of a run (items carry their own `seq`)."""
+    param = raw.json_param(conn)
+    raw.executemany(
+        conn,
+        "INSERT INTO sync_item (account_id, run_id, seq, kind, action, subject_id, directory_id, "
+        f"label, changes, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {param}, ?)",
+        [
+            (
+                account_id,
+                run_id,
+                i["seq"],
+                i["kind"],
+                i["action"],
+                i.get("subject_id"),
+                i.get("directory_id"),
+                (i.get("label") or "")[:512],
+                raw.dump_json(i.get("changes") or {}),
+                i.get("error"),
+            )
+            for i in items
+        ],
+    )
+
+
+def list_items(
+    conn: Connection,
+    account_id: int,
+    run_id: int,
+    *,
+    errors_only: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Items of one run in the order they happened."""
+    query = select(sync_item).where(
+        sync_item.c.account_id == account_id, sync_item.c.run_id == run_id
+    )
+    if errors_only:
+        query = query.where(sync_item.c.error.is_not(None))
+    rows = conn.execute(query.order_by(sync_item.c.seq).limit(limit).offset(offset)).mappings()
+    return [dict(r) for r in rows]
+
+
+# ---- counts for the safety hold and the plan ----
+
+
+def count(conn: Connection, sql: str, params: Sequence[Any]) -> int:
+    """A single COUNT."""
+    return int(raw.execute(conn, sql, params).fetchone()[0])
+
+
+DEACTIVATE_INACTIVE = (
+    "SELECT COUNT(*) FROM member m JOIN directory_user du "
+    "ON du.account_id = m.account_id AND du.id = m.directory_user_id "
+    "WHERE m.account_id = ? AND m.status = 'active' AND du.active = ?"
+)
+DEACTIVATE_REMOVED = (
+    "SELECT COUNT(*) FROM member m WHERE m.account_id = ? AND m.status = 'active' "
+    "AND m.directory_user_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM directory_user du "
+    "WHERE du.account_id = m.account_id AND du.id = m.directory_user_id)"
+)
+ACTIVE_PROVISIONED = (
+    "SELECT COUNT(*) FROM member WHERE account_id = ? AND status = 'active' AND source = 'scim'"
+)
+IN_SYNC = (
+    "SELECT COUNT(*) FROM directory_user du JOIN member m "
+    "ON m.account_id = du.account_id AND m.directory_user_id = du.id "
+    "WHERE du.account_id = ? AND m.synced_version = du.version AND m.synced_rev = ?"
+)
+
+
+# ---- batched reads ----
+
+
+def staged_batch(
+    conn: Connection, account_id: int, rev: int, after: str, limit: int
+) -> list[tuple[Any, ...]]:
+    """Staged users whose member is missing or out of date, from `after` on.
+
+    Rows: (du id, doc, version, active, user_name, m.id, m.email, m.name, m.status, m.source).
+    """
+    return raw.execute(
+        conn,
+        "SELECT du.id, du.doc, du.version, du.active, du.user_name, "
+        "m.id, m.email, m.name, m.status, m.source "
+        "FROM directory_user du LEFT JOIN member m "
+        "ON m.account_id = du.account_id AND m.directory_user_id = du.id "
+        "WHERE du.account_id = ? AND du.id > ? AND (m.id IS NULL OR m.synced_version IS NULL "
+        "OR m.synced_version <> du.version OR m.synced_rev IS NULL OR m.synced_rev <> ?) "
+        "ORDER BY du.id LIMIT ?",
+        (account_id, after, rev, limit),
+    ).fetchall()
+
+
+def removed_batch(
+    conn: Connection, account_id: int, after: str, limit: int
+) -> list[tuple[Any, ...]]:
+    """Members linked to a directory user that is no longer staged: (id, email, name, status)."""
+    return raw.execute(
+        conn,
+        "SELECT m.id, m.email, m.name, m.status FROM member m "
+        "WHERE m.account_id = ? AND m.id > ? AND m.directory_user_id IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM directory_user du "
+        "WHERE du.account_id = m.account_id AND du.id = m.directory_user_id) "
+        "ORDER BY m.id LIMIT ?",
+        (account_id, after, limit),
+    ).fetchall()
+
+
+def members_by_email(
+    conn: Connection, account_id: int, email_keys: Sequence[str]
+) -> dict[str, tuple[Any, ...]]:
+    """Members owning these lower-cased emails: key -> (id, email, name, status, source, directory_user_id)."""
+    out: dict[str, tuple[Any, ...]] = {}
+    keys = list(dict.fromkeys(email_keys))
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        rows = raw.execute(
+            conn,
+            "SELECT email_key, id, email, name, status, source, directory_user_id FROM member "
+            f"WHERE account_id = ? AND email_key IN ({', '.join('?' * len(chunk))})",
+            (account_id, *chunk),
+        )
+        for row in rows:
+            out[row[0]] = tuple(row[1:])
+    return out
+
+
+def members_of_directory_users(
+    conn: Connection, account_id: int, user_ids: Sequence[str]
+) -> dict[str, str]:
+    """Directory user id -> member id, for those that are linked."""
+    out: dict[str, str] = {}
+    ids = list(dict.fromkeys(user_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = raw.execute(
+            conn,
+            "SELECT directory_user_id, id FROM member "
+            f"WHERE account_id = ? AND directory_user_id IN ({', '.join('?' * len(chunk))})",
+            (account_id, *chunk),
+        )
+        out.update({r[0]: r[1] for r in rows})
+    return out
+
+
+def staged_user_ids(conn: Connection, account_id: int, user_ids: Sequence[str]) -> set[str]:
+    """Which of these directory user ids are staged."""
+    out: set[str] = set()
+    ids = list(dict.fromkeys(user_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = raw.execute(
+            conn,
+            f"SELECT id FROM directory_user WHERE account_id = ? AND id IN ({', '.join('?' * len(chunk))})",
+            (account_id, *chunk),
+        )
+        out.update(r[0] for r in rows)
+    return out
+
+
+TEAMS_TO_WRITE = (
+    "SELECT dg.id, dg.display_name, t.id, t.name FROM directory_group dg LEFT JOIN team t "
+    "ON t.account_id = dg.account_id AND t.directory_group_id = dg.id "
+    "WHERE dg.account_id = ? AND dg.id > ? AND (t.id IS NULL OR t.name <> dg.display_name) "
+    "ORDER BY dg.id LIMIT ?"
+)
+TEAMS_TO_REMOVE = (
+    "SELECT t.id, t.name, t.directory_group_id FROM team t WHERE t.account_id = ? AND t.id > ? "
+    "AND NOT EXISTS (SELECT 1 FROM directory_group dg "
+    "WHERE dg.account_id = t.account_id AND dg.id = t.directory_group_id) ORDER BY t.id LIMIT ?"
+)
+MEMBERSHIPS_TO_ADD = (
+    "SELECT dm.group_id, dm.member_id, t.id, m.id FROM directory_membership dm "
+    "JOIN team t ON t.account_id = dm.account_id AND t.directory_group_id = dm.group_id "
+    "JOIN member m ON m.account_id = dm.account_id AND m.directory_user_id = dm.member_id "
+    "WHERE dm.account_id = ? AND dm.member_type = 'User' AND (dm.group_id > ? "
+    "OR (dm.group_id = ? AND dm.member_id > ?)) AND NOT EXISTS (SELECT 1 FROM team_member tm "
+    "WHERE tm.account_id = dm.account_id AND tm.team_id = t.id AND tm.member_id = m.id) "
+    "ORDER BY dm.group_id, dm.member_id LIMIT ?"
+)
+MEMBERSHIPS_TO_REMOVE = (
+    "SELECT tm.team_id, tm.member_id FROM team_member tm "
+    "JOIN team t ON t.account_id = tm.account_id AND t.id = tm.team_id "
+    "JOIN member m ON m.account_id = tm.account_id AND m.id = tm.member_id "
+    "WHERE tm.account_id = ? AND (tm.team_id > ? OR (tm.team_id = ? AND tm.member_id > ?)) "
+    "AND NOT EXISTS (SELECT 1 FROM directory_membership dm WHERE dm.account_id = tm.account_id "
+    "AND dm.group_id = t.directory_group_id AND dm.member_id = m.directory_user_id) "
+    "ORDER BY tm.team_id, tm.member_id LIMIT ?"
+)
+# For a dry run: memberships whose user is staged but not yet on the team (the team or
+# the member may not exist yet either).
+PLANNED_MEMBERSHIP_ADDS = (
+    "SELECT COUNT(*) FROM directory_membership dm JOIN directory_user du "
+    "ON du.account_id = dm.account_id AND du.id = dm.member_id "
+    "LEFT JOIN member m ON m.account_id = du.account_id AND m.directory_user_id = du.id "
+    "WHERE dm.account_id = ? AND dm.member_type = 'User' AND (du.active = ? OR m.id IS NOT NULL) "
+    "AND NOT EXISTS (SELECT 1 FROM team t JOIN team_member tm "
+    "ON tm.account_id = t.account_id AND tm.team_id = t.id "
+    "WHERE t.account_id = dm.account_id AND t.directory_group_id = dm.group_id AND tm.member_id = m.id)"
+)

@@ -1,0 +1,1 @@
+"""Synchronize: staging into members, Property values and teams; the daily schedule."""

@@ -1,0 +1,828 @@
+"""Synchronize one account: staging -> members, Property values and teams.
+
+A run goes in passes, each reading in keyset batches and committing batch by batch:
+
+1. members whose directory user was deleted from staging are deactivated and unlinked;
+2. staged users whose member is missing or out of date (directory version or mapping
+   revision moved) are compared and written; the rest are counted as unchanged without
+   reading their documents;
+3. member references (the manager) that pointed at members created later in the run;
+4. teams (created, renamed, removed) and team memberships.
+
+Before writing anything the run counts what it would deactivate; above the account's
+threshold it stops as `held` until confirmed. One run per account at a time: the
+running SyncRun row is a lease (unique index, heartbeat, owner pid) that a later run
+takes over only once its owner is gone. A run killed half-way leaves whole batches, and
+the next run converges on the same result as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import IntegrityError
+
+from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
+from scimgate.mapping.mapper import Mapper
+from scimgate.mapping.service import ensure_defaults, load_mapper
+from scimgate.store import members as member_store
+from scimgate.store import raw
+from scimgate.store import sync as store
+from scimgate.store.database import as_utc, utcnow
+from scimgate.store.tables import account
+from scimgate.sync.plan import MemberChange, MemberState, compare
+
+log = logging.getLogger("scimgate.sync")
+
+COUNT_KEYS = (
+    "created",
+    "updated",
+    "deactivated",
+    "reactivated",
+    "unchanged",
+    "errors",
+    "teams_created",
+    "teams_renamed",
+    "teams_removed",
+    "memberships_added",
+    "memberships_removed",
+)
+_ACTION_COUNT = {
+    "create": "created",
+    "update": "updated",
+    "deactivate": "deactivated",
+    "reactivate": "reactivated",
+    "unchanged": "unchanged",
+}
+_INTEGRITY = (IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
+
+
+class SyncBusyError(ConflictError):
+    """Another synchronization of this account is running."""
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """Knobs of a run (from Settings)."""
+
+    batch_size: int = 1000
+    stale_after: float = 120.0  # seconds without a heartbeat before a run counts as dead
+    sample_items: int = 200  # items a dry run returns for preview
+
+
+@dataclass
+class RunResult:
+    """What a run did (or, dry, would do)."""
+
+    run_id: int | None
+    status: str
+    counts: dict[str, int]
+    detail: str | None = None
+    would_hold: bool = False
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The `sync --json` document (product.md)."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            **self.counts,
+            "detail": self.detail,
+            "would_hold": self.would_hold,
+        }
+
+
+def owner_tag() -> str:
+    """Which process runs a sync: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str | None) -> bool:
+    """False when the owner ran on this host and its process is gone."""
+    if not owner or ":" not in owner:
+        return True
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def synchronize(
+    engine: Engine,
+    account_id: int,
+    *,
+    trigger: str = "cli",
+    dry_run: bool = False,
+    confirm: int | None = None,
+    options: SyncOptions | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> RunResult:
+    """Plan (dry run) or apply a synchronization of one account."""
+    run = _Run(engine, account_id, trigger, options or SyncOptions(), clock)
+    if dry_run:
+        return run.plan()
+    return run.apply(confirm)
+
+
+class _Run:
+    """State of one run: counts, item sequence, the compiled mapping."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        account_id: int,
+        trigger: str,
+        options: SyncOptions,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.engine = engine
+        self.account_id = account_id
+        self.trigger = trigger
+        self.options = options
+        self.clock = clock
+        self.counts = dict.fromkeys(COUNT_KEYS, 0)
+        self.dry = False
+        self.run_id: int | None = None
+        self.seq = 0
+        self.items: list[dict[str, Any]] = []
+        self.sample: list[dict[str, Any]] = []
+        # (member id, property id, directory user id, label, counted as changed, no other error)
+        self.deferred: list[tuple[str, str, str, str, bool, bool]] = []
+        self.mapper: Mapper
+        self.names: dict[str, str] = {}
+        self.rev = 0
+        self.settings: dict[str, Any] = {}
+
+    # ---- transactions ----
+
+    @contextmanager
+    def _tx(self, *, writes: bool = True) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(writes=writes and not self.dry)
+            with conn.begin():
+                yield conn
+
+    def _load(self) -> None:
+        with self._tx() as conn:
+            if not self.dry:
+                ensure_defaults(conn, self.account_id)
+            row = conn.execute(
+                select(
+                    account.c.mapping_rev,
+                    account.c.sync_hold_percent,
+                    account.c.sync_hold_minimum,
+                    account.c.slug,
+                ).where(account.c.id == self.account_id)
+            ).first()
+            if row is None:
+                raise NotFoundError(f"No account {self.account_id}")
+            self.rev = row.mapping_rev
+            self.settings = {
+                "percent": row.sync_hold_percent,
+                "minimum": row.sync_hold_minimum,
+                "slug": row.slug,
+            }
+            self.mapper = load_mapper(conn, self.account_id)
+            self.names = {
+                p["id"]: p["name"] for p in member_store.list_properties(conn, self.account_id)
+            }
+
+    # ---- entry points ----
+
+    def plan(self) -> RunResult:
+        """Everything a run would do, without writing."""
+        self.dry = True
+        self._load()
+        _count, would_hold, _detail = self._hold_check(allowance=None)
+        self._passes()
+        return RunResult(None, "planned", self.counts, None, would_hold, self.sample)
+
+    def apply(self, confirm: int | None) -> RunResult:
+        """Claim the account, check the hold, run every pass, record the outcome."""
+        self._load()
+        allowance = self._claim(confirm)
+        try:
+            _count, held, detail = self._hold_check(allowance)
+            if held:
+                return self._hold(detail)
+            self._passes()
+        except Exception as exc:
+            self._finish("failed", f"{type(exc).__name__}: {exc}")
+            raise
+        self._finish("succeeded", None)
+        return RunResult(self.run_id, "succeeded", self.counts)
+
+    # ---- lease ----
+
+    def _claim(self, confirm: int | None) -> int | None:
+        now = self.clock()
+        try:
+            with self._tx() as conn:
+                store.lock_account(conn, self.account_id)
+                running = store.running_run(conn, self.account_id)
+                if running is not None:
+                    beat = running["heartbeat_at"] or running["created_at"]
+                    fresh = now - as_utc(beat) < timedelta(seconds=self.options.stale_after)
+                    if fresh and _owner_alive(running["owner"]):
+                        raise SyncBusyError(
+                            f"A synchronization of this account is already running (run {running['id']})"
+                        )
+                    store.set_run(
+                        conn,
+                        self.account_id,
+                        running["id"],
+                        status="failed",
+                        detail="interrupted: its process stopped; the next run continued from where it was",
+                        finished_at=now,
+                    )
+                allowance = None
+                if confirm is not None:
+                    held = store.get_run(conn, self.account_id, confirm)
+                    if held is None:
+                        raise NotFoundError(f"No sync run {confirm} in this account")
+                    if held["status"] != "held":
+                        raise InvalidValueError(
+                            f"Run {confirm} is {held['status']}, not held: only a held run can be confirmed"
+                        )
+                    allowance = int((held["counts"] or {}).get("deactivated", 0))
+                    store.set_run(
+                        conn,
+                        self.account_id,
+                        confirm,
+                        status="running",
+                        owner=owner_tag(),
+                        started_at=now,
+                        heartbeat_at=now,
+                        finished_at=None,
+                        allow_deactivations=allowance,
+                        trigger=self.trigger if self.trigger != "cli" else held["trigger"],
+                    )
+                    self.run_id = confirm
+                else:
+                    self.run_id = store.insert_run(
+                        conn,
+                        self.account_id,
+                        trigger=self.trigger,
+                        status="running",
+                        owner=owner_tag(),
+                        now=now,
+                    )
+                return allowance
+        except _INTEGRITY:
+            raise SyncBusyError("A synchronization of this account is already running") from None
+
+    def _hold_check(self, allowance: int | None) -> tuple[int, bool, str | None]:
+        with self._tx(writes=False) as conn:
+            aid = self.account_id
+            deactivations = store.count(
+                conn, store.DEACTIVATE_INACTIVE, (aid, raw.to_db_bool(conn, False))
+            ) + store.count(conn, store.DEACTIVATE_REMOVED, (aid,))
+            base = store.count(conn, store.ACTIVE_PROVISIONED, (aid,))
+        percent, minimum = self.settings["percent"], self.settings["minimum"]
+        over = deactivations >= minimum and deactivations * 100 > base * percent
+        if not over or (allowance is not None and deactivations <= allowance):
+            return deactivations, False, None
+        share = f"{deactivations * 100 / base:.0f}%" if base else "all"
+        detail = (
+            f"Held: this run would deactivate {deactivations} of {base} active provisioned members "
+            f"({share}), above the safety threshold ({percent}% and at least {minimum}). "
+            f"Check the identity provider's assignments, then confirm to apply."
+        )
+        return deactivations, True, detail
+
+    def _hold(self, detail: str | None) -> RunResult:
+        """Record the full plan on the held run; nothing else is written."""
+        self.dry = True
+        self._passes()
+        self.dry = False
+        self._finish("held", detail)
+        return RunResult(self.run_id, "held", self.counts, detail)
+
+    def _finish(self, status: str, detail: str | None) -> None:
+        if self.run_id is None:
+            return
+        now = self.clock()
+        with self._tx() as conn:
+            self._flush(conn)
+            store.set_run(
+                conn,
+                self.account_id,
+                self.run_id,
+                status=status,
+                detail=detail,
+                counts=self.counts,
+                finished_at=now,
+                heartbeat_at=now,
+            )
+            if status in ("succeeded", "held"):
+                # An older held run no longer describes what a confirmation would do.
+                raw.execute(
+                    conn,
+                    "UPDATE sync_run SET status = 'superseded' WHERE account_id = ? AND status = 'held' AND id < ?",
+                    (self.account_id, self.run_id),
+                )
+
+    # ---- items ----
+
+    def _item(self, **item: Any) -> None:
+        self.seq += 1
+        item["seq"] = self.seq
+        if item.get("error"):
+            self.counts["errors"] += 1
+        if self.dry:
+            if len(self.sample) < self.options.sample_items:
+                self.sample.append(item)
+        else:
+            self.items.append(item)
+
+    def _flush(self, conn: Connection) -> None:
+        """Write buffered items and the heartbeat (progress) in the batch's transaction."""
+        if self.dry or self.run_id is None:
+            return
+        store.insert_items(conn, self.account_id, self.run_id, self.items)
+        self.items = []
+        store.set_run(
+            conn, self.account_id, self.run_id, heartbeat_at=self.clock(), counts=self.counts
+        )
+
+    # ---- passes ----
+
+    def _passes(self) -> None:
+        self._removed_pass()
+        self._member_pass()
+        self._reference_pass()
+        self._team_pass()
+
+    def _batches(
+        self, read: Callable[[Connection, str], list[Any]]
+    ) -> Iterator[tuple[Connection, list[Any]]]:
+        """Keyset batches on the first column, each in its own transaction with its items and heartbeat."""
+        after = ""
+        while True:
+            with self._tx() as conn:
+                rows = read(conn, after)
+                if not rows:
+                    return
+                yield conn, rows
+                self._flush(conn)
+            if len(rows) < self.options.batch_size:
+                return
+            after = rows[-1][0]
+
+    def _removed_pass(self) -> None:
+        """Members whose directory user is gone: deactivated (data kept) and unlinked."""
+        aid, size = self.account_id, self.options.batch_size
+        now = self.clock()
+        for conn, rows in self._batches(lambda c, after: store.removed_batch(c, aid, after, size)):
+            updates = []
+            for member_id, email, name, status in rows:
+                if status == "active":
+                    self.counts["deactivated"] += 1
+                    self._item(
+                        kind="member",
+                        action="deactivate",
+                        subject_id=member_id,
+                        label=email or name,
+                        changes={
+                            "status": ["active", "deactivated"],
+                            "reason": [None, "removed from the directory"],
+                        },
+                    )
+                updates.append((raw.to_db_time(conn, now), member_id))
+            if not self.dry:
+                raw.executemany(
+                    conn,
+                    "UPDATE member SET status = 'deactivated', directory_user_id = NULL, "
+                    "synced_version = NULL, deactivated_at = COALESCE(deactivated_at, ?), "
+                    f"updated_at = ? WHERE account_id = {int(aid)} AND id = ?",
+                    [(t, t, m) for t, m in updates],
+                )
+
+    def _member_pass(self) -> None:
+        aid, size = self.account_id, self.options.batch_size
+        with self._tx(writes=False) as conn:
+            self.counts["unchanged"] += store.count(conn, store.IN_SYNC, (aid, self.rev))
+        after = ""
+        while True:
+            try:
+                with self._tx() as conn:
+                    rows = store.staged_batch(conn, aid, self.rev, after, size)
+                    if not rows:
+                        return
+                    self._member_batch(conn, rows, careful=False)
+                    self._flush(conn)
+            except _INTEGRITY:
+                # A concurrent write (a member added by the API) broke a uniqueness rule:
+                # redo the batch one member at a time, reporting the ones that conflict.
+                self._rollback_batch_state()
+                with self._tx() as conn:
+                    rows = store.staged_batch(conn, aid, self.rev, after, size)
+                    self._member_batch(conn, rows, careful=True)
+                    self._flush(conn)
+            after = rows[-1][0]
+            if len(rows) < size:
+                return
+
+    def _rollback_batch_state(self) -> None:
+        self.items = []
+        self.counts = dict(self._counts_at_batch)
+        self.seq = self._seq_at_batch
+        del self.deferred[self._deferred_at_batch :]
+
+    def _member_batch(self, conn: Connection, rows: list[Any], *, careful: bool) -> None:
+        self._counts_at_batch = dict(self.counts)
+        self._seq_at_batch = self.seq
+        self._deferred_at_batch = len(self.deferred)
+        aid, now = self.account_id, self.clock()
+        docs = [raw.load_json(r[1]) for r in rows]
+        mapped = [self.mapper.apply(d) for d in docs]
+        emails = {m.fields["email"].lower() for m in mapped if m.fields.get("email")}
+        owners = store.members_by_email(conn, aid, list(emails)) if emails else {}
+        refs = [
+            v for m in mapped for pid, v in m.values.items() if pid in self.mapper.reference_ids
+        ]
+        resolved = store.members_of_directory_users(conn, aid, refs) if refs else {}
+        if self.dry and refs:
+            staged = store.staged_user_ids(conn, aid, refs)
+            resolved.update({r: f"(member for {r})" for r in staged if r not in resolved})
+        claimed: dict[str, str] = {}
+        todo: list[tuple[Any, Any, MemberState | None, bool, bool]] = []
+        for row, result in zip(rows, mapped, strict=True):
+            du_id, active, m_id = row[0], bool(row[3]), row[5]
+            email = result.fields.get("email")
+            key = email.lower() if email else None
+            state: MemberState | None = None
+            link = taken = False
+            if m_id is not None:
+                state = MemberState(m_id, row[6], row[7], row[8], row[9])
+                owner = owners.get(key) if key else None
+                taken = bool(key) and (
+                    (owner is not None and owner[0] != m_id) or claimed.get(key, du_id) != du_id
+                )
+            elif key and (key in claimed or (key in owners and owners[key][5] is not None)):
+                other = claimed.get(key) or owners[key][5]
+                self._item(
+                    kind="member",
+                    action="create",
+                    directory_id=du_id,
+                    label=email,
+                    error=f"email {email!r} is also the email of directory user {other}",
+                )
+                continue
+            elif key and key in owners:
+                state, link = MemberState(*owners[key][:5]), True  # a manual member: linked
+            if state is None and not active:
+                # Never a member and inactive in the identity provider: nothing to do.
+                self.counts["unchanged"] += 1
+                continue
+            if key and not taken:
+                claimed[key] = du_id
+            todo.append((row, result, state, link, taken))
+        linked = [t[2].id for t in todo if t[2] is not None]
+        values = member_store.values_of(conn, aid, linked) if linked else {}
+        changes: list[tuple[Any, MemberChange, bool]] = []
+        for row, result, state, link, taken in todo:
+            change = compare(
+                mapper=self.mapper,
+                names=self.names,
+                mapped=result,
+                active=bool(row[3]),
+                fallback_name=row[4],
+                member=state,
+                new_member_id=member_store.new_id(),
+                values=values.get(state.id, {}) if state else {},
+                resolved=resolved,
+                email_taken=taken,
+            )
+            changes.append((row, change, link))
+        if careful:
+            for row, change, link in changes:
+                try:
+                    with conn.begin_nested():
+                        self._write(conn, [(row, change, link)], now)
+                except _INTEGRITY:
+                    self._item(
+                        kind="member",
+                        action=change.action,
+                        subject_id=change.member_id,
+                        directory_id=row[0],
+                        label=change.email or change.name,
+                        error="conflict with a concurrent change (email already used); retried next run",
+                    )
+                    continue
+                self._record(row, change)
+        else:
+            if not self.dry:
+                self._write(conn, changes, now)
+            for row, change, _link in changes:
+                self._record(row, change)
+
+    def _record(self, row: Any, change: MemberChange) -> None:
+        """Count the change, keep its item, remember references still to resolve."""
+        self.counts[_ACTION_COUNT[change.action]] += 1
+        for prop_id, target in change.deferred.items():
+            self.deferred.append(
+                (
+                    change.member_id,
+                    prop_id,
+                    target,
+                    change.email or change.name,
+                    change.action != "unchanged",
+                    not change.errors,
+                )
+            )
+        if change.action != "unchanged" or change.errors:
+            self._item(
+                kind="member",
+                action=change.action,
+                subject_id=change.member_id,
+                directory_id=row[0],
+                label=change.email or change.name,
+                changes=change.changes,
+                error="; ".join(f"{k}: {v}" for k, v in change.errors.items()) or None,
+            )
+
+    def _write(
+        self, conn: Connection, changes: list[tuple[Any, MemberChange, bool]], now: datetime
+    ) -> None:
+        aid = self.account_id
+        t = raw.to_db_time(conn, now)
+        inserts, updates, markers, upserts, deletes = [], [], [], [], []
+        for row, change, _link in changes:
+            du_id, version = row[0], row[2]
+            synced = None if change.errors or change.deferred else version
+            key = change.email.lower() if change.email else None
+            deactivated_at = t if change.status == "deactivated" else None
+            if change.action == "create":
+                inserts.append(
+                    (
+                        aid,
+                        change.member_id,
+                        change.email,
+                        key,
+                        change.name,
+                        change.status,
+                        "scim",
+                        du_id,
+                        synced,
+                        self.rev,
+                        t,
+                        t,
+                        deactivated_at,
+                    )
+                )
+            elif change.writes_member:
+                updates.append(
+                    (
+                        change.email,
+                        key,
+                        change.name,
+                        change.status,
+                        du_id,
+                        synced,
+                        self.rev,
+                        t,
+                        deactivated_at,
+                        change.status,
+                        aid,
+                        change.member_id,
+                    )
+                )
+            else:
+                markers.append((synced, self.rev, aid, change.member_id))
+            for prop_id, value in change.upserts.items():
+                upserts.append((aid, change.member_id, prop_id, value, "scim", now))
+            deletes.extend((change.member_id, p) for p in change.deletes)
+        raw.executemany(
+            conn,
+            "INSERT INTO member (account_id, id, email, email_key, name, status, source, "
+            "directory_user_id, synced_version, synced_rev, created_at, updated_at, deactivated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            inserts,
+        )
+        raw.executemany(
+            conn,
+            "UPDATE member SET email = ?, email_key = ?, name = ?, status = ?, source = 'scim', "
+            "directory_user_id = ?, synced_version = ?, synced_rev = ?, updated_at = ?, "
+            "deactivated_at = CASE WHEN ? IS NULL THEN NULL ELSE COALESCE(deactivated_at, ?) END "
+            "WHERE account_id = ? AND id = ?",
+            [(*u[:8], u[8], u[8], *u[10:]) for u in updates],
+        )
+        raw.executemany(
+            conn,
+            "UPDATE member SET synced_version = ?, synced_rev = ? WHERE account_id = ? AND id = ?",
+            markers,
+        )
+        member_store.delete_values(conn, aid, deletes)
+        member_store.upsert_values(conn, upserts)
+
+    def _reference_pass(self) -> None:
+        """Member references to members that did not exist yet when their holder was written."""
+        aid, size = self.account_id, self.options.batch_size
+        pending, self.deferred = self.deferred, []
+        for start in range(0, len(pending), size):
+            chunk = pending[start : start + size]
+            with self._tx() as conn:
+                targets = [c[2] for c in chunk]
+                resolved = store.members_of_directory_users(conn, aid, targets)
+                if self.dry:
+                    staged = store.staged_user_ids(conn, aid, targets)
+                    resolved.update({r: f"(member for {r})" for r in staged if r not in resolved})
+                current = member_store.values_of(conn, aid, list({c[0] for c in chunk}))
+                upserts: list[tuple[Any, ...]] = []
+                failed: set[str] = {c[0] for c in chunk if not c[5]}
+                for member_id, prop_id, target, label, counted, _clean in chunk:
+                    name = self.names.get(prop_id, prop_id)
+                    found = resolved.get(target)
+                    if found is None:
+                        failed.add(member_id)
+                        self._item(
+                            kind="member",
+                            action="update",
+                            subject_id=member_id,
+                            label=label,
+                            error=f"{name}: directory user {target} is not a member (not staged, or inactive)",
+                        )
+                        continue
+                    old, source = current.get(member_id, {}).get(prop_id, (None, None))
+                    if old == found and source == "scim":
+                        continue
+                    upserts.append((aid, member_id, prop_id, found, "scim", self.clock()))
+                    if not counted:
+                        self.counts["updated"] += 1
+                        self.counts["unchanged"] -= 1
+                    self._item(
+                        kind="member",
+                        action="update",
+                        subject_id=member_id,
+                        label=label,
+                        changes={name: [old, found]},
+                    )
+                if not self.dry:
+                    member_store.upsert_values(conn, upserts)
+                    # Resolved now: in sync, unless something failed (then retried next run).
+                    self._mark_synced(conn, [c[0] for c in chunk if c[0] not in failed])
+                self._flush(conn)
+
+    def _mark_synced(self, conn: Connection, member_ids: list[str]) -> None:
+        """Members whose deferred references are all resolved get their sync marker."""
+        raw.executemany(
+            conn,
+            "UPDATE member SET synced_version = (SELECT du.version FROM directory_user du "
+            "WHERE du.account_id = member.account_id AND du.id = member.directory_user_id), "
+            "synced_rev = ? WHERE account_id = ? AND id = ?",
+            [(self.rev, self.account_id, m) for m in dict.fromkeys(member_ids)],
+        )
+
+    def _team_pass(self) -> None:
+        aid, size, now = self.account_id, self.options.batch_size, self.clock()
+        team_items: dict[str, dict[str, Any]] = {}
+        # Teams to create or rename.
+        after = ""
+        while True:
+            with self._tx() as conn:
+                rows = raw.execute(conn, store.TEAMS_TO_WRITE, (aid, after, size)).fetchall()
+                t = raw.to_db_time(conn, now)
+                inserts, renames = [], []
+                for group_id, group_name, team_id, team_name in rows:
+                    if team_id is None:
+                        team_id = member_store.new_id()
+                        inserts.append((aid, team_id, group_name, group_id, t, t))
+                        self.counts["teams_created"] += 1
+                        team_items[team_id] = {
+                            "action": "create",
+                            "label": group_name,
+                            "directory_id": group_id,
+                            "changes": {"name": [None, group_name]},
+                        }
+                    else:
+                        renames.append((group_name, t, aid, team_id))
+                        self.counts["teams_renamed"] += 1
+                        team_items[team_id] = {
+                            "action": "rename",
+                            "label": group_name,
+                            "directory_id": group_id,
+                            "changes": {"name": [team_name, group_name]},
+                        }
+                if not self.dry:
+                    raw.executemany(
+                        conn,
+                        "INSERT INTO team (account_id, id, name, directory_group_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                        inserts,
+                    )
+                    raw.executemany(
+                        conn,
+                        "UPDATE team SET name = ?, updated_at = ? WHERE account_id = ? AND id = ?",
+                        renames,
+                    )
+                self._flush(conn)
+            if len(rows) < size:
+                break
+            after = rows[-1][0]
+        # Teams whose group is gone.
+        after = ""
+        while True:
+            with self._tx() as conn:
+                rows = raw.execute(conn, store.TEAMS_TO_REMOVE, (aid, after, size)).fetchall()
+                for team_id, name, group_id in rows:
+                    self.counts["teams_removed"] += 1
+                    self._item(
+                        kind="team",
+                        action="remove",
+                        subject_id=team_id,
+                        directory_id=group_id,
+                        label=name,
+                        changes={"name": [name, None]},
+                    )
+                if not self.dry:
+                    raw.executemany(
+                        conn,
+                        "DELETE FROM team WHERE account_id = ? AND id = ?",
+                        [(aid, r[0]) for r in rows],
+                    )
+                self._flush(conn)
+            if len(rows) < size:
+                break
+            after = rows[-1][0]
+        self._membership_pass(team_items)
+        with self._tx() as conn:
+            names = dict(
+                raw.execute(
+                    conn, "SELECT id, name FROM team WHERE account_id = ?", (aid,)
+                ).fetchall()
+            )
+            for team_id, item in team_items.items():
+                item["label"] = item.get("label") or names.get(team_id)
+                self._item(kind="team", subject_id=team_id, **item)
+            self._flush(conn)
+
+    def _membership_pass(self, team_items: dict[str, dict[str, Any]]) -> None:
+        aid, size = self.account_id, self.options.batch_size
+
+        def note(team_id: str, key: str) -> None:
+            item = team_items.setdefault(
+                team_id, {"action": "update", "label": None, "changes": {}}
+            )
+            changes = item["changes"]
+            changes.setdefault(key, [0, 0])
+            changes[key][1] += 1
+
+        if self.dry:
+            with self._tx(writes=False) as conn:
+                self.counts["memberships_added"] += store.count(
+                    conn, store.PLANNED_MEMBERSHIP_ADDS, (aid, raw.to_db_bool(conn, True))
+                )
+        else:
+            group, user = "", ""
+            while True:
+                with self._tx() as conn:
+                    rows = raw.execute(
+                        conn, store.MEMBERSHIPS_TO_ADD, (aid, group, group, user, size)
+                    ).fetchall()
+                    raw.executemany(
+                        conn,
+                        "INSERT INTO team_member (account_id, team_id, member_id) VALUES (?, ?, ?)",
+                        [(aid, r[2], r[3]) for r in rows],
+                    )
+                    for r in rows:
+                        note(r[2], "members_added")
+                    self.counts["memberships_added"] += len(rows)
+                    self._flush(conn)
+                if len(rows) < size:
+                    break
+                group, user = rows[-1][0], rows[-1][1]
+        team, member_id = "", ""
+        while True:
+            with self._tx() as conn:
+                rows = raw.execute(
+                    conn, store.MEMBERSHIPS_TO_REMOVE, (aid, team, team, member_id, size)
+                ).fetchall()
+                if not self.dry:
+                    raw.executemany(
+                        conn,
+                        "DELETE FROM team_member WHERE account_id = ? AND team_id = ? AND member_id = ?",
+                        [(aid, r[0], r[1]) for r in rows],
+                    )
+                for r in rows:
+                    note(r[0], "members_removed")
+                self.counts["memberships_removed"] += len(rows)
+                self._flush(conn)
+            if len(rows) < size:
+                break
+            team, member_id = rows[-1][0], rows[-1][1]
