@@ -69,6 +69,7 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         public_url="https://scim.example.test",
         request_log_flush_seconds=3600,
+        scheduler=False,
     )
 
 

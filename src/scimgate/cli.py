@@ -9,19 +9,26 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from scimgate.accounts import service as accounts
 from scimgate.errors import ServiceError
 from scimgate.logs import configure_logging
+from scimgate.mapping import service as mapping
+from scimgate.members import service as members
 from scimgate.settings import Settings
 from scimgate.store import accounts as account_store
-from scimgate.store.database import make_engine
+from scimgate.store import sync as sync_store
+from scimgate.store.database import as_utc, make_engine
 from scimgate.store.database import migrate as run_migrations
+from scimgate.sync import schedule
+from scimgate.sync.engine import SyncBusyError, SyncOptions, synchronize
 
 app = typer.Typer(
     help="scimgate: multi-tenant SCIM 2.0 user provisioning.",
@@ -37,6 +44,19 @@ provisioning_app = typer.Typer(
 token_app = typer.Typer(
     help="Issue, list and revoke provisioning tokens (Secret Tokens).", no_args_is_help=True
 )
+member_app = typer.Typer(help="List and add the product's members.", no_args_is_help=True)
+property_app = typer.Typer(help="Typed member fields (Properties).", no_args_is_help=True)
+team_app = typer.Typer(
+    help="Teams: the product's mirror of directory groups.", no_args_is_help=True
+)
+mapping_app = typer.Typer(
+    help="Attribute mapping: SCIM attributes onto member fields and Properties.",
+    no_args_is_help=True,
+)
+app.add_typer(member_app, name="member")
+app.add_typer(property_app, name="property")
+app.add_typer(team_app, name="team")
+app.add_typer(mapping_app, name="mapping")
 app.add_typer(account_app, name="account")
 app.add_typer(provisioning_app, name="provisioning")
 app.add_typer(token_app, name="token")
@@ -87,7 +107,18 @@ def _tx(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, default=str) + "\n")
+    sys.stdout.write(json.dumps(value, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    """Datetimes as ISO 8601 in UTC."""
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    return str(value)
+
+
+def _account_id(conn: Connection, slug: str) -> int:
+    return int(account_store.get_account(conn, slug)["id"])
 
 
 @app.command()
@@ -271,6 +302,321 @@ def token_revoke(slug: str, token_id: int) -> None:
     with _tx(settings) as conn:
         accounts.revoke_token(conn, slug, token_id)
     typer.echo(f"token {token_id} revoked")
+
+
+# ---- members, Properties, teams ----
+
+
+@member_app.command("list")
+@guarded
+def member_list(
+    slug: str,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON array."),
+    status: str | None = typer.Option(None, help="active or deactivated."),
+    source: str | None = typer.Option(None, help="scim or manual."),
+    search: str | None = typer.Option(None, help="Part of an email or name."),
+) -> None:
+    """List members with their Property values."""
+    with _tx(_settings()) as conn:
+        rows = members.member_documents(
+            conn, _account_id(conn, slug), status=status, source=source, search=search
+        )
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        props = ", ".join(f"{k}={v}" for k, v in row["properties"].items())
+        typer.echo(
+            f"{row['email'] or '-':<40} {row['name']:<30} {row['status']:<11} {row['source']:<6} {props}"
+        )
+
+
+@member_app.command("add")
+@guarded
+def member_add(
+    slug: str,
+    email: str,
+    name: str = typer.Option("", help="Display name (default: the part of the email before @)."),
+) -> None:
+    """Add a manual member (Synchronize links it to a staged user with the same email)."""
+    with _tx(_settings()) as conn:
+        row = members.add_member(conn, _account_id(conn, slug), email, name=name)
+    typer.echo(f"added member {row['email']} ({row['id']})")
+
+
+@property_app.command("create")
+@guarded
+def property_create(
+    slug: str,
+    name: str,
+    kind: str = typer.Option(..., "--type", help="text, number, date, boolean, select or member."),
+    option: list[str] = typer.Option(
+        [], "--option", help="An option of a select Property (repeat)."
+    ),
+) -> None:
+    """Create a Property (a typed member field)."""
+    with _tx(_settings()) as conn:
+        row = members.create_property(conn, _account_id(conn, slug), name, kind, option)
+    typer.echo(f"created Property {row['name']!r} ({row['type']})")
+
+
+@property_app.command("list")
+@guarded
+def property_list(
+    slug: str, as_json: bool = typer.Option(False, "--json", help="Print one JSON array.")
+) -> None:
+    """List Properties and what each is mapped from."""
+    with _tx(_settings()) as conn:
+        rows = members.list_properties(conn, _account_id(conn, slug))
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        options = f" [{', '.join(row['options'])}]" if row["options"] else ""
+        mapped = f"  <- {row['mapped_from']}" if row["mapped_from"] else ""
+        typer.echo(f"{row['name']:<30} {row['type']}{options}{mapped}")
+
+
+@team_app.command("list")
+@guarded
+def team_list(
+    slug: str, as_json: bool = typer.Option(False, "--json", help="Print one JSON array.")
+) -> None:
+    """List teams with their members' emails."""
+    with _tx(_settings()) as conn:
+        rows = members.list_teams(conn, _account_id(conn, slug))
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['name']} ({len(row['members'])}): {', '.join(row['members'])}")
+
+
+# ---- attribute mapping ----
+
+
+@mapping_app.command("set")
+@guarded
+def mapping_set(slug: str, target: str, scim_path: str) -> None:
+    """Map a SCIM path onto a member field (name, email) or a Property; `a || b` tries a, then b."""
+    with _tx(_settings()) as conn:
+        row = mapping.set_mapping(conn, _account_id(conn, slug), target, scim_path)
+    typer.echo(f"{row['target']} <- {row['source']}")
+
+
+@mapping_app.command("list")
+@guarded
+def mapping_list(
+    slug: str, as_json: bool = typer.Option(False, "--json", help="Print one JSON array.")
+) -> None:
+    """List the attribute mapping."""
+    with _tx(_settings()) as conn:
+        account_id = _account_id(conn, slug)
+        mapping.ensure_defaults(conn, account_id)
+        rows = mapping.list_mappings(conn, account_id)
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['target']:<30} ({row['type']}) <- {row['source']}")
+
+
+@mapping_app.command("remove")
+@guarded
+def mapping_remove(slug: str, target: str) -> None:
+    """Stop mapping onto a member field or Property."""
+    with _tx(_settings()) as conn:
+        mapping.remove_mapping(conn, _account_id(conn, slug), target)
+    typer.echo(f"{target} is no longer mapped")
+
+
+@mapping_app.command("preview")
+@guarded
+def mapping_preview(
+    slug: str,
+    limit: int = typer.Option(5, help="How many staged users (1-100)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON array."),
+) -> None:
+    """Show what the mapping produces for sample staged users."""
+    with _tx(_settings()) as conn:
+        rows = mapping.preview(conn, _account_id(conn, slug), limit=limit)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo("no staged users yet", err=True)
+    for row in rows:
+        typer.echo(row["userName"])
+        for target, value in row["values"].items():
+            typer.echo(f"  {target:<28} {value if value is not None else '-'}")
+        for target, error in row["errors"].items():
+            typer.echo(f"  {target:<28} ! {error}")
+
+
+# ---- Synchronize ----
+
+
+@app.command()
+@guarded
+def sync(
+    slug: str,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Plan only: write nothing."),
+    confirm: int | None = typer.Option(None, "--confirm", help="Apply this held run."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Synchronize staging into members and teams (a big deactivation is held for confirmation)."""
+    settings = _settings()
+    if dry_run and confirm is not None:
+        raise CliError("--dry-run and --confirm do not go together")
+    engine = make_engine(settings.database_url, pool=False)
+    with engine.begin() as conn:
+        account_id = _account_id(conn, slug)
+    try:
+        result = synchronize(
+            engine,
+            account_id,
+            trigger="cli",
+            dry_run=dry_run,
+            confirm=confirm,
+            options=SyncOptions.from_settings(settings),
+        )
+    except SyncBusyError as exc:
+        raise CliError(f"{exc} (try again when it has finished)") from None
+    if as_json:
+        _print_json(result.as_json())
+    else:
+        c = result.counts
+        label = f"run {result.run_id}" if result.run_id else "plan"
+        typer.echo(
+            f"{label}: {result.status}: {c['created']} created, {c['updated']} updated, "
+            f"{c['deactivated']} deactivated, {c['reactivated']} reactivated, "
+            f"{c['unchanged']} unchanged, {c['errors']} errors; teams {c['teams_created']} created, "
+            f"{c['teams_renamed']} renamed, {c['teams_removed']} removed; memberships "
+            f"+{c['memberships_added']} -{c['memberships_removed']}"
+        )
+        if result.would_hold:
+            typer.echo("applying this plan would be held by the safety threshold", err=True)
+    if result.status == "held":
+        typer.echo(
+            f"{result.detail} Confirm with: scimgate sync {slug} --confirm {result.run_id}",
+            err=True,
+        )
+    if result.status == "failed":
+        raise typer.Exit(1)
+
+
+@app.command("sync-runs")
+@guarded
+def sync_runs(
+    slug: str,
+    run: int | None = typer.Option(None, "--run", help="Show the items of this run."),
+    errors: bool = typer.Option(False, "--errors", help="With --run: only items with an error."),
+    limit: int = typer.Option(20, min=1, max=10_000, help="How many runs or items."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON array."),
+) -> None:
+    """List sync runs (newest first), or the items of one run."""
+    with _tx(_settings()) as conn:
+        account_id = _account_id(conn, slug)
+        if run is not None:
+            if sync_store.get_run(conn, account_id, run) is None:
+                raise CliError(f"no sync run {run} in account {slug!r}")
+            rows = sync_store.list_items(conn, account_id, run, errors_only=errors, limit=limit)
+        else:
+            rows = sync_store.list_runs(conn, account_id, limit=limit)
+    if as_json:
+        _print_json(rows)
+        return
+    if run is not None:
+        for item in rows:
+            changes = ", ".join(
+                f"{k}: {v[0]} -> {v[1]}" for k, v in (item["changes"] or {}).items()
+            )
+            error = f"  ! {item['error']}" if item["error"] else ""
+            typer.echo(
+                f"{item['seq']:>6} {item['kind']:<6} {item['action']:<10} {item['label'] or '-'}  {changes}{error}"
+            )
+        return
+    for r in rows:
+        c = r["counts"] or {}
+        took = ""
+        if r["started_at"] and r["finished_at"]:
+            took = f" in {(r['finished_at'] - r['started_at']).total_seconds():.1f}s"
+        typer.echo(
+            f"{r['id']:>6}  {as_utc(r['created_at']):%Y-%m-%d %H:%M}  {r['trigger']:<6} {r['status']:<10}{took}  "
+            f"+{c.get('created', 0)} ~{c.get('updated', 0)} -{c.get('deactivated', 0)} "
+            f"↺{c.get('reactivated', 0)} ={c.get('unchanged', 0)} !{c.get('errors', 0)}"
+            + (f"  {r['detail']}" if r["detail"] else "")
+        )
+
+
+@app.command("sync-settings")
+@guarded
+def sync_settings_command(
+    slug: str,
+    daily: bool | None = typer.Option(
+        None, "--daily/--no-daily", help="Turn the daily sync on or off."
+    ),
+    at: str | None = typer.Option(None, "--time", help="Daily time, HH:MM (24-hour)."),
+    zone: str | None = typer.Option(None, "--timezone", help="IANA time zone, e.g. Europe/Paris."),
+    hold_percent: int | None = typer.Option(
+        None, help="Hold a run deactivating more than this % (100: never)."
+    ),
+    hold_minimum: int | None = typer.Option(None, help="...and at least this many members."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Show or change the daily sync schedule and the safety threshold."""
+    with _tx(_settings()) as conn:
+        row = schedule.configure(
+            conn,
+            _account_id(conn, slug),
+            daily=daily,
+            at=at,
+            zone=zone,
+            hold_percent=hold_percent,
+            hold_minimum=hold_minimum,
+        )
+    if as_json:
+        _print_json(row)
+        return
+    state = f"daily at {row['time']} {row['timezone']}" if row["daily"] else "daily sync off"
+    typer.echo(
+        f"{state}; next run {row['next_run_at'] or 'at the scheduler next tick'}; hold above "
+        f"{row['hold_percent']}% and at least {row['hold_minimum']} deactivations"
+    )
+
+
+@app.command()
+@guarded
+def scheduler(
+    once: bool = typer.Option(False, "--once", help="Run one tick and exit."),
+    now: str | None = typer.Option(
+        None, "--now", help="With --once: the time to tick at (ISO 8601)."
+    ),
+) -> None:
+    """Run the daily-sync scheduler on its own (serve runs it too unless SCIMGATE_SCHEDULER=false)."""
+    settings = _settings()
+    configure_logging(settings)
+    engine = make_engine(settings.database_url)
+    options = SyncOptions.from_settings(settings)
+    if once:
+        when = None
+        if now is not None:
+            try:
+                when = as_utc(datetime.fromisoformat(now.replace("Z", "+00:00")))
+            except ValueError:
+                raise CliError(f"--now {now!r} is not an ISO 8601 time") from None
+        fired = schedule.tick(engine, now=when, options=options)
+        _print_json([f.__dict__ for f in fired])
+        return
+    if now is not None:
+        raise CliError("--now only goes with --once")
+    runner = schedule.Scheduler(
+        engine, interval=settings.scheduler_interval_seconds, options=options
+    )
+    try:
+        runner.run()
+    except KeyboardInterrupt:
+        runner.stop()
 
 
 def main() -> None:

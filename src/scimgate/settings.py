@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     request_log_max_days: int = Field(default=30, ge=1)
     request_log_flush_seconds: float = Field(default=1.0, gt=0)
     log_level: str = "info"
+    # Synchronize and its daily schedule (docs/sync.md).
+    scheduler: bool = True  # run the daily-sync scheduler inside `serve`
+    scheduler_interval_seconds: float = Field(default=30.0, gt=0)
+    sync_batch_size: int = Field(default=1000, ge=10, le=10_000)
+    sync_stale_seconds: float = Field(default=120.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

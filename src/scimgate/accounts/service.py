@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from scimgate.errors import ForbiddenError, InvalidValueError, NotFoundError
+from scimgate.mapping.service import ensure_defaults
 from scimgate.store import accounts as store
 from scimgate.store.database import as_utc, utcnow
 
@@ -85,6 +86,7 @@ def activate_provisioning(conn: Connection, slug: str) -> IssuedToken:
             f"(scimgate account entitle {slug})"
         )
     store.update_account(conn, row["id"], provisioning_active=True)
+    ensure_defaults(conn, row["id"])
     return issue_token(conn, row["id"], name="activation")
 
 

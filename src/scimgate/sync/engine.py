@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.mapping.mapper import Mapper
 from scimgate.mapping.service import ensure_defaults, load_mapper
+from scimgate.settings import Settings
 from scimgate.store import members as member_store
 from scimgate.store import raw
 from scimgate.store import sync as store
@@ -78,6 +79,11 @@ class SyncOptions:
     batch_size: int = 1000
     stale_after: float = 120.0  # seconds without a heartbeat before a run counts as dead
     sample_items: int = 200  # items a dry run returns for preview
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SyncOptions:
+        """The knobs as configured (SCIMGATE_SYNC_*)."""
+        return cls(batch_size=settings.sync_batch_size, stale_after=settings.sync_stale_seconds)
 
 
 @dataclass

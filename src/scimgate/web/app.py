@@ -21,6 +21,8 @@ from scimgate import __version__
 from scimgate.logs import configure_logging
 from scimgate.settings import Settings
 from scimgate.store.database import LoopConnection, make_engine
+from scimgate.sync.engine import SyncOptions
+from scimgate.sync.schedule import Scheduler
 from scimgate.web.request_log import RequestLogBuffer
 from scimgate.web.scim_api import scim_router
 
@@ -43,9 +45,19 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         flusher = asyncio.create_task(buffer.run())
+        scheduler = None
+        if settings.scheduler:
+            scheduler = Scheduler(
+                engine,
+                interval=settings.scheduler_interval_seconds,
+                options=SyncOptions.from_settings(settings),
+            )
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                await asyncio.to_thread(scheduler.stop)
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
