@@ -141,9 +141,11 @@ def synchronize(
 ) -> RunResult:
     """Plan (dry run) or apply a synchronization of one account."""
     run = _Run(engine, account_id, trigger, options or SyncOptions(), clock)
-    if dry_run:
-        return run.plan()
-    return run.apply(confirm)
+    with engine.connect() as conn:
+        run.conn = conn  # one connection for the whole run, one transaction per batch
+        if dry_run:
+            return run.plan()
+        return run.apply(confirm)
 
 
 class _Run:
@@ -177,12 +179,14 @@ class _Run:
 
     # ---- transactions ----
 
+    conn: Connection
+
     @contextmanager
     def _tx(self, *, writes: bool = True) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            conn.execution_options(writes=writes and not self.dry)
-            with conn.begin():
-                yield conn
+        """A transaction on the run's connection (BEGIN IMMEDIATE on SQLite when it writes)."""
+        self.conn.execution_options(writes=writes and not self.dry)
+        with self.conn.begin():
+            yield self.conn
 
     def _load(self) -> None:
         with self._tx() as conn:
@@ -229,7 +233,10 @@ class _Run:
                 return self._hold(detail)
             self._passes()
         except Exception as exc:
-            self._finish("failed", f"{type(exc).__name__}: {exc}")
+            try:
+                self._finish("failed", f"{type(exc).__name__}: {exc}"[:2000])
+            except Exception:  # the database itself may be what failed
+                log.exception("could not record the failure of sync run %s", self.run_id)
             raise
         self._finish("succeeded", None)
         return RunResult(self.run_id, "succeeded", self.counts)
@@ -277,7 +284,6 @@ class _Run:
                         heartbeat_at=now,
                         finished_at=None,
                         allow_deactivations=allowance,
-                        trigger=self.trigger if self.trigger != "cli" else held["trigger"],
                     )
                     self.run_id = confirm
                 else:
