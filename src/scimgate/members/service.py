@@ -116,7 +116,6 @@ def create_property(
     prop_id = store.insert_property(
         conn, account_id, name=name, kind=kind, options=cleaned, now=utcnow()
     )
-    store.bump_mapping_rev(conn, account_id)
     return {"id": prop_id, "name": name, "type": kind, "options": cleaned}
 
 

@@ -65,6 +65,7 @@ _ACTION_COUNT = {
     "reactivate": "reactivated",
     "unchanged": "unchanged",
 }
+HELD_ITEMS = 5000  # deactivations a held run lists
 _INTEGRITY = (IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
 
 
@@ -166,6 +167,7 @@ class _Run:
         self.clock = clock
         self.counts = dict.fromkeys(COUNT_KEYS, 0)
         self.dry = False
+        self.holding = False
         self.run_id: int | None = None
         self.seq = 0
         self.items: list[dict[str, Any]] = []
@@ -320,7 +322,7 @@ class _Run:
 
     def _hold(self, detail: str | None) -> RunResult:
         """Record the full plan on the held run; nothing else is written."""
-        self.dry = True
+        self.dry = self.holding = True
         self._passes()
         self.dry = False
         self._finish("held", detail)
@@ -360,6 +362,9 @@ class _Run:
         if self.dry:
             if len(self.sample) < self.options.sample_items:
                 self.sample.append(item)
+            if self.holding and item["action"] == "deactivate" and len(self.items) < HELD_ITEMS:
+                # A held run keeps who it would deactivate, for the admin deciding on it.
+                self.items.append(item)
         else:
             self.items.append(item)
 
