@@ -68,8 +68,12 @@ def load_json(value: Any) -> Any:
 
 
 def load_value(conn: Connection, value: Any) -> Any:
-    """A JSON column that may hold a scalar: psycopg has already parsed it (a str is a value)."""
-    if is_pg(conn) or value is None:
+    """A JSON column that may hold a scalar: psycopg has already parsed it (a str is a value).
+
+    On SQLite the column has NUMERIC affinity, so the JSON text `42` comes back as the
+    integer 42; only text is still JSON to decode.
+    """
+    if is_pg(conn) or not isinstance(value, (str, bytes)):
         return value
     return orjson.loads(value)
 

@@ -287,6 +287,9 @@ MEMBERSHIPS_TO_REMOVE = (
     "JOIN team t ON t.account_id = tm.account_id AND t.id = tm.team_id "
     "JOIN member m ON m.account_id = tm.account_id AND m.id = tm.member_id "
     "WHERE tm.account_id = ? AND (tm.team_id > ? OR (tm.team_id = ? AND tm.member_id > ?)) "
+    # A team whose group is gone is removed with its memberships: not counted twice.
+    "AND EXISTS (SELECT 1 FROM directory_group g WHERE g.account_id = t.account_id "
+    "AND g.id = t.directory_group_id) "
     "AND NOT EXISTS (SELECT 1 FROM directory_membership dm WHERE dm.account_id = tm.account_id "
     "AND dm.group_id = t.directory_group_id AND dm.member_id = m.directory_user_id) "
     "ORDER BY tm.team_id, tm.member_id LIMIT ?"

@@ -235,6 +235,7 @@ class _Run:
                 return self._hold(detail)
             self._passes()
         except Exception as exc:
+            self.items = []  # they belonged to the transaction that failed
             try:
                 self._finish("failed", f"{type(exc).__name__}: {exc}"[:2000])
             except Exception:  # the database itself may be what failed
@@ -276,6 +277,12 @@ class _Run:
                             f"Run {confirm} is {held['status']}, not held: only a held run can be confirmed"
                         )
                     allowance = int((held["counts"] or {}).get("deactivated", 0))
+                    # The held run's items were its plan; from now on it records what it does.
+                    raw.execute(
+                        conn,
+                        "DELETE FROM sync_item WHERE account_id = ? AND run_id = ?",
+                        (self.account_id, confirm),
+                    )
                     store.set_run(
                         conn,
                         self.account_id,
@@ -615,8 +622,8 @@ class _Run:
                         synced,
                         self.rev,
                         t,
-                        deactivated_at,
                         change.status,
+                        t,
                         aid,
                         change.member_id,
                     )
@@ -637,9 +644,9 @@ class _Run:
             conn,
             "UPDATE member SET email = ?, email_key = ?, name = ?, status = ?, source = 'scim', "
             "directory_user_id = ?, synced_version = ?, synced_rev = ?, updated_at = ?, "
-            "deactivated_at = CASE WHEN ? IS NULL THEN NULL ELSE COALESCE(deactivated_at, ?) END "
+            "deactivated_at = CASE WHEN ? = 'deactivated' THEN COALESCE(deactivated_at, ?) END "
             "WHERE account_id = ? AND id = ?",
-            [(*u[:8], u[8], u[8], *u[10:]) for u in updates],
+            updates,
         )
         raw.executemany(
             conn,
