@@ -151,18 +151,20 @@ def evaluate(
 ) -> tuple[Any, str | None, str | None]:
     """The first alternative whose value is present and converts: (value, path text, error).
 
-    When values were present but none converted, the first conversion error is returned
-    with value None; when nothing was present, (None, None, None).
+    A value of the first path that does not convert is an error (returned with value None)
+    unless a fallback converts; fallbacks that do not convert are passed over quietly, so
+    `emails[type eq "work"].value || userName` means "else the userName if it is an email".
+    When nothing was present: (None, None, None).
     """
     first_error: str | None = None
-    for path in paths:
+    for index, path in enumerate(paths):
         raw = path.read(doc)
         if raw is None or raw == "" or raw == [] or raw == {}:
             continue
         try:
             return convert(raw), path.text, None
         except ValueError as exc:
-            if first_error is None:
+            if index == 0:
                 first_error = f"{path.text}: {exc}"
     return None, None, first_error
 

@@ -262,6 +262,21 @@ def staged_user_ids(conn: Connection, account_id: int, user_ids: Sequence[str]) 
     return out
 
 
+def memberships_of(conn: Connection, account_id: int, user_ids: Sequence[str]) -> int:
+    """How many group memberships these directory users have."""
+    total = 0
+    ids = list(dict.fromkeys(user_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        total += count(
+            conn,
+            "SELECT COUNT(*) FROM directory_membership WHERE account_id = ? AND member_type = 'User' "
+            f"AND member_id IN ({', '.join('?' * len(chunk))})",
+            (account_id, *chunk),
+        )
+    return total
+
+
 TEAMS_TO_WRITE = (
     "SELECT dg.id, dg.display_name, t.id, t.name FROM directory_group dg LEFT JOIN team t "
     "ON t.account_id = dg.account_id AND t.directory_group_id = dg.id "

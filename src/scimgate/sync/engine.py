@@ -168,6 +168,7 @@ class _Run:
         self.counts = dict.fromkeys(COUNT_KEYS, 0)
         self.dry = False
         self.holding = False
+        self.memberless: list[str] = []  # staged users a conflict keeps from becoming members
         self.run_id: int | None = None
         self.seq = 0
         self.items: list[dict[str, Any]] = []
@@ -501,6 +502,7 @@ class _Run:
                 )
             elif key and (key in claimed or (key in owners and owners[key][5] is not None)):
                 other = claimed.get(key) or owners[key][5]
+                self.memberless.append(du_id)
                 self._item(
                     kind="member",
                     action="create",
@@ -811,7 +813,7 @@ class _Run:
             with self._tx(writes=False) as conn:
                 self.counts["memberships_added"] += store.count(
                     conn, store.PLANNED_MEMBERSHIP_ADDS, (aid, raw.to_db_bool(conn, True))
-                )
+                ) - store.memberships_of(conn, aid, self.memberless)
         else:
             group, user = "", ""
             while True:
