@@ -167,6 +167,7 @@ def set_value(
 def upsert_values(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert or replace Property values: (account_id, member_id, property_id, value, source, now)."""
     param = raw.json_param(conn)
+    times: dict[datetime, Any] = {}  # rows of a batch share one time: convert it once
     sql = (
         "INSERT INTO property_value (account_id, member_id, property_id, value, source, updated_at) "
         f"VALUES (?, ?, ?, {param}, ?, ?) "
@@ -176,7 +177,17 @@ def upsert_values(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     raw.executemany(
         conn,
         sql,
-        [(a, m, p, raw.dump_json(v), s, raw.to_db_time(conn, t)) for a, m, p, v, s, t in rows],
+        [
+            (
+                a,
+                m,
+                p,
+                raw.dump_json(v),
+                s,
+                times.get(t) or times.setdefault(t, raw.to_db_time(conn, t)),
+            )
+            for a, m, p, v, s, t in rows
+        ],
     )
 
 

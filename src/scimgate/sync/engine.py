@@ -39,7 +39,7 @@ from scimgate.settings import Settings
 from scimgate.store import members as member_store
 from scimgate.store import raw
 from scimgate.store import sync as store
-from scimgate.store.database import as_utc, utcnow
+from scimgate.store.database import as_utc, bulk_session, utcnow
 from scimgate.store.tables import account
 from scimgate.sync.plan import MemberChange, MemberState, compare
 
@@ -142,11 +142,26 @@ def synchronize(
 ) -> RunResult:
     """Plan (dry run) or apply a synchronization of one account."""
     run = _Run(engine, account_id, trigger, options or SyncOptions(), clock)
-    with engine.connect() as conn:
+    with engine.connect() as conn, bulk_session(conn):
         run.conn = conn  # one connection for the whole run, one transaction per batch
         if dry_run:
             return run.plan()
         return run.apply(confirm)
+
+
+@dataclass(slots=True)
+class _Deferred:
+    """A member reference to resolve once every member of the run exists."""
+
+    member_id: str
+    prop_id: str
+    target: str  # the referenced directory user
+    label: str | None
+    action: str  # what the holder's own comparison decided
+    clean: bool  # the holder had no other error
+    old: Any  # the value before the run, and its source
+    source: str | None
+    version: int  # the holder's directory version, its sync marker once resolved
 
 
 class _Run:
@@ -173,8 +188,7 @@ class _Run:
         self.seq = 0
         self.items: list[dict[str, Any]] = []
         self.sample: list[dict[str, Any]] = []
-        # (member id, property id, directory user id, label, counted as changed, no other error)
-        self.deferred: list[tuple[str, str, str, str, bool, bool]] = []
+        self.deferred: list[_Deferred] = []
         self.mapper: Mapper
         self.names: dict[str, str] = {}
         self.rev = 0
@@ -563,14 +577,18 @@ class _Run:
         """Count the change, keep its item, remember references still to resolve."""
         self.counts[_ACTION_COUNT[change.action]] += 1
         for prop_id, target in change.deferred.items():
+            old, source = change.previous.get(prop_id, (None, None))
             self.deferred.append(
-                (
+                _Deferred(
                     change.member_id,
                     prop_id,
                     target,
                     change.email or change.name,
-                    change.action != "unchanged",
+                    change.action,
                     not change.errors,
+                    old,
+                    source,
+                    row[2],
                 )
             )
         if change.action != "unchanged" or change.errors:
@@ -664,57 +682,59 @@ class _Run:
         pending, self.deferred = self.deferred, []
         for start in range(0, len(pending), size):
             chunk = pending[start : start + size]
+            now = self.clock()
             with self._tx() as conn:
-                targets = [c[2] for c in chunk]
+                targets = [d.target for d in chunk]
                 resolved = store.members_of_directory_users(conn, aid, targets)
                 if self.dry:
                     staged = store.staged_user_ids(conn, aid, targets)
                     resolved.update({r: f"(member for {r})" for r in staged if r not in resolved})
-                current = member_store.values_of(conn, aid, list({c[0] for c in chunk}))
                 upserts: list[tuple[Any, ...]] = []
-                failed: set[str] = {c[0] for c in chunk if not c[5]}
-                for member_id, prop_id, target, label, counted, _clean in chunk:
-                    name = self.names.get(prop_id, prop_id)
-                    found = resolved.get(target)
+                failed: set[str] = {d.member_id for d in chunk if not d.clean}
+                for d in chunk:
+                    name = self.names.get(d.prop_id, d.prop_id)
+                    found = resolved.get(d.target)
                     if found is None:
-                        failed.add(member_id)
+                        failed.add(d.member_id)
                         self._item(
                             kind="member",
                             action="update",
-                            subject_id=member_id,
-                            label=label,
-                            error=f"{name}: directory user {target} is not a member (not staged, or inactive)",
+                            subject_id=d.member_id,
+                            label=d.label,
+                            error=f"{name}: directory user {d.target} is not a member (not staged, or inactive)",
                         )
                         continue
-                    old, source = current.get(member_id, {}).get(prop_id, (None, None))
-                    if old == found and source == "scim":
+                    if d.old == found and d.source == "scim":
                         continue
-                    upserts.append((aid, member_id, prop_id, found, "scim", self.clock()))
-                    if not counted:
+                    upserts.append((aid, d.member_id, d.prop_id, found, "scim", now))
+                    if d.action == "create":
+                        continue  # its create item stands for it
+                    if d.action == "unchanged":
                         self.counts["updated"] += 1
                         self.counts["unchanged"] -= 1
                     self._item(
                         kind="member",
                         action="update",
-                        subject_id=member_id,
-                        label=label,
-                        changes={name: [old, found]},
+                        subject_id=d.member_id,
+                        label=d.label,
+                        changes={name: [d.old, found]},
                     )
                 if not self.dry:
                     member_store.upsert_values(conn, upserts)
                     # Resolved now: in sync, unless something failed (then retried next run).
-                    self._mark_synced(conn, [c[0] for c in chunk if c[0] not in failed])
+                    raw.executemany(
+                        conn,
+                        "UPDATE member SET synced_version = ?, synced_rev = ? "
+                        "WHERE account_id = ? AND id = ?",
+                        list(
+                            {
+                                d.member_id: (d.version, self.rev, aid, d.member_id)
+                                for d in chunk
+                                if d.member_id not in failed
+                            }.values()
+                        ),
+                    )
                 self._flush(conn)
-
-    def _mark_synced(self, conn: Connection, member_ids: list[str]) -> None:
-        """Members whose deferred references are all resolved get their sync marker."""
-        raw.executemany(
-            conn,
-            "UPDATE member SET synced_version = (SELECT du.version FROM directory_user du "
-            "WHERE du.account_id = member.account_id AND du.id = member.directory_user_id), "
-            "synced_rev = ? WHERE account_id = ? AND id = ?",
-            [(self.rev, self.account_id, m) for m in dict.fromkeys(member_ids)],
-        )
 
     def _team_pass(self) -> None:
         aid, size, now = self.account_id, self.options.batch_size, self.clock()

@@ -36,6 +36,7 @@ class MemberChange:
     upserts: dict[str, Any] = field(default_factory=dict)  # property id -> value (source scim)
     deletes: list[str] = field(default_factory=list)  # property ids
     deferred: dict[str, str] = field(default_factory=dict)  # property id -> directory user id
+    previous: dict[str, tuple[Any, str | None]] = field(default_factory=dict)  # of deferred ones
     errors: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -103,6 +104,7 @@ def compare(
             target = resolved.get(new)
             if target is None:
                 change.deferred[prop_id] = new
+                change.previous[prop_id] = values.get(prop_id, (None, None))
                 continue
             new = target
         old, source = values.get(prop_id, (None, None))
