@@ -292,8 +292,9 @@ MEMBERSHIPS_TO_ADD = (
     "SELECT dm.group_id, dm.member_id, t.id, m.id FROM directory_membership dm "
     "JOIN team t ON t.account_id = dm.account_id AND t.directory_group_id = dm.group_id "
     "JOIN member m ON m.account_id = dm.account_id AND m.directory_user_id = dm.member_id "
-    "WHERE dm.account_id = ? AND dm.member_type = 'User' AND (dm.group_id > ? "
-    "OR (dm.group_id = ? AND dm.member_id > ?)) AND NOT EXISTS (SELECT 1 FROM team_member tm "
+    "WHERE dm.account_id = ? AND dm.member_type = 'User' "
+    # A row-value comparison: PostgreSQL turns it into an index range, an OR it does not.
+    "AND (dm.group_id, dm.member_id) > (?, ?) AND NOT EXISTS (SELECT 1 FROM team_member tm "
     "WHERE tm.account_id = dm.account_id AND tm.team_id = t.id AND tm.member_id = m.id) "
     "ORDER BY dm.group_id, dm.member_id LIMIT ?"
 )
@@ -301,7 +302,7 @@ MEMBERSHIPS_TO_REMOVE = (
     "SELECT tm.team_id, tm.member_id FROM team_member tm "
     "JOIN team t ON t.account_id = tm.account_id AND t.id = tm.team_id "
     "JOIN member m ON m.account_id = tm.account_id AND m.id = tm.member_id "
-    "WHERE tm.account_id = ? AND (tm.team_id > ? OR (tm.team_id = ? AND tm.member_id > ?)) "
+    "WHERE tm.account_id = ? AND (tm.team_id, tm.member_id) > (?, ?) "
     # A team whose group is gone is removed with its memberships: not counted twice.
     "AND EXISTS (SELECT 1 FROM directory_group g WHERE g.account_id = t.account_id "
     "AND g.id = t.directory_group_id) "
