@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
+import psycopg
 import typer
 from pydantic import ValidationError
 from sqlalchemy import Connection
@@ -92,6 +95,11 @@ def guarded(func: F) -> F:
             fail(
                 f"database error ({type(exc.orig).__name__}): is the database reachable and migrated? run 'scimgate migrate'"
             )
+        except (sqlite3.Error, psycopg.Error) as exc:
+            # Raised by the driver directly (pre-written SQL, BEGIN IMMEDIATE on SQLite).
+            fail(
+                f"database error ({type(exc).__name__}): {str(exc).splitlines()[0] if str(exc) else 'no detail'}"
+            )
         except ValueError as exc:
             fail(str(exc))
 
@@ -102,8 +110,17 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _tx(settings: Settings):  # type: ignore[no-untyped-def]
-    return make_engine(settings.database_url, pool=False).begin()
+@contextmanager
+def _tx(settings: Settings) -> Iterator[Connection]:
+    """One write transaction (BEGIN IMMEDIATE on SQLite: it waits for a busy writer)."""
+    engine = make_engine(settings.database_url, pool=False)
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(writes=True)
+            with conn.begin():
+                yield conn
+    finally:
+        engine.dispose()
 
 
 def _print_json(value: Any) -> None:

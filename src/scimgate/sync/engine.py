@@ -264,6 +264,7 @@ class _Run:
 
     def apply(self, confirm: int | None) -> RunResult:
         """Claim the account, check the hold, run every pass, record the outcome."""
+        self._refuse_if_busy()
         self._load()
         allowance = self._claim(confirm)
         try:
@@ -283,6 +284,20 @@ class _Run:
 
     # ---- lease ----
 
+    def _live(self, running: dict[str, Any], now: datetime) -> bool:
+        beat = running["heartbeat_at"] or running["created_at"]
+        fresh = now - as_utc(beat) < timedelta(seconds=self.options.stale_after)
+        return fresh and _owner_alive(running["owner"])
+
+    def _refuse_if_busy(self) -> None:
+        """Answer "already running" at once, without waiting for the running one's write lock."""
+        with self._tx(writes=False) as conn:
+            running = store.running_run(conn, self.account_id)
+        if running is not None and self._live(running, self.clock()):
+            raise SyncBusyError(
+                f"A synchronization of this account is already running (run {running['id']})"
+            )
+
     def _claim(self, confirm: int | None) -> int | None:
         now = self.clock()
         try:
@@ -290,9 +305,7 @@ class _Run:
                 store.lock_account(conn, self.account_id)
                 running = store.running_run(conn, self.account_id)
                 if running is not None:
-                    beat = running["heartbeat_at"] or running["created_at"]
-                    fresh = now - as_utc(beat) < timedelta(seconds=self.options.stale_after)
-                    if fresh and _owner_alive(running["owner"]):
+                    if self._live(running, now):
                         raise SyncBusyError(
                             f"A synchronization of this account is already running (run {running['id']})"
                         )
