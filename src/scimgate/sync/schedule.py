@@ -52,12 +52,14 @@ def next_daily(now: datetime, at: str, zone: str) -> datetime:
     """The first `at` (local time in `zone`) strictly after `now`, in UTC."""
     tz = parse_zone(zone)
     wanted = parse_time(at)
-    local_now = as_utc(now).astimezone(tz)
-    day = local_now.date()
+    now_utc = as_utc(now)
+    day = now_utc.astimezone(tz).date()
     for _ in range(3):
-        candidate = datetime.combine(day, wanted, tzinfo=tz)
-        if candidate > local_now:
-            return candidate.astimezone(UTC)
+        # Compared in UTC: aware datetimes sharing a tzinfo compare by wall clock, which
+        # ignores the fold of a DST fall-back (the repeated hour) and gave a past time.
+        candidate = datetime.combine(day, wanted, tzinfo=tz).astimezone(UTC)
+        if candidate > now_utc:
+            return candidate
         day += timedelta(days=1)
     raise AssertionError("unreachable")  # pragma: no cover
 
