@@ -32,7 +32,9 @@ RULES = {
     "accounts": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
     "members": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
     "sync": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
-    "mapping": {"forbidden": ["scimgate.web", "scimgate.cli", "scimgate.sync", "starlette", "fastapi"]},
+    "mapping": {
+        "forbidden": ["scimgate.web", "scimgate.cli", "scimgate.sync", "starlette", "fastapi"]
+    },
 }
 
 # Mapping paths, coercion and the compiled mapper are pure: the preview and the sync share them.
@@ -43,7 +45,9 @@ def test_pure_modules_do_no_io():
     problems = []
     for rel in PURE_MODULES:
         for name in imports_of(ROOT / rel):
-            if name.split(".")[0] in ("sqlalchemy", "psycopg", "sqlite3") or name.startswith("scimgate.store"):
+            if name.split(".")[0] in ("sqlalchemy", "psycopg", "sqlite3") or name.startswith(
+                "scimgate.store"
+            ):
                 problems.append(f"{rel} imports {name}")
     assert problems == []
 

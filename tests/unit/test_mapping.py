@@ -149,7 +149,12 @@ def test_dates_booleans_options_text():
 
 def test_select_options_are_checked():
     assert check_options("select", [" A ", "B"]) == ["A", "B"]
-    for kind, options in [("select", []), ("select", ["a", "A"]), ("text", ["a"]), ("select", [""])]:
+    for kind, options in [
+        ("select", []),
+        ("select", ["a", "A"]),
+        ("text", ["a"]),
+        ("select", [""]),
+    ]:
         with pytest.raises(ValueError):
             check_options(kind, options)
 
