@@ -15,7 +15,7 @@ from typing import Any
 from scim2_models.path import AttrPath, ValuePath
 
 from scimgate.scim.errors import InvalidFilterError, InvalidPathError
-from scimgate.scim.filter import FilterNode, parse_path, value_matches
+from scimgate.scim.filter import FilterNode, get_ci, parse_path, value_matches
 from scimgate.scim.schema import AttrDef, ResourceSchema, user_schema
 
 MAX_ALTERNATIVES = 5
@@ -39,16 +39,16 @@ class SourcePath:
 
     def read(self, doc: dict[str, Any]) -> Any:
         """The value at this path, or None; a filter picks the first matching element."""
-        container: Any = doc if self.urn is None else _get_ci(doc, self.urn)
+        container: Any = doc if self.urn is None else get_ci(doc, self.urn)
         if not isinstance(container, dict):
             return None
-        value = _get_ci(container, self.attr)
+        value = get_ci(container, self.attr)
         if value is None:
             return None
         if self.value_filter is not None or (self.definition.multi and isinstance(value, list)):
             value = self._pick(value)
         if self.sub is not None:
-            value = _get_ci(value, self.sub) if isinstance(value, dict) else None
+            value = get_ci(value, self.sub) if isinstance(value, dict) else None
         return value
 
     def _pick(self, value: Any) -> Any:
@@ -167,15 +167,3 @@ def evaluate(
             if index == 0:
                 first_error = f"{path.text}: {exc}"
     return None, None, first_error
-
-
-def _get_ci(obj: Any, name: str) -> Any:
-    if not isinstance(obj, dict):
-        return None
-    if name in obj:
-        return obj[name]
-    lowered = name.lower()
-    for key, value in obj.items():
-        if key.lower() == lowered:
-            return value
-    return None

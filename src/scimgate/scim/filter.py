@@ -39,6 +39,7 @@ __all__ = [
     "Not",
     "Present",
     "ValuePath",
+    "get_ci",
     "parse_filter",
     "parse_path",
     "value_matches",
@@ -179,7 +180,7 @@ def value_matches(node: FilterNode, element: Any, attr: AttrDef) -> bool:
         name = node.attr_path.attr
         if isinstance(element, dict):
             sub = attr.sub_attr(name)
-            stored = _get_ci(element, name)
+            stored = get_ci(element, name)
         else:
             sub = AttrDef(name="value", type=attr.type, case_exact=attr.case_exact)
             stored = element if name.lower() == "value" else None
@@ -189,8 +190,10 @@ def value_matches(node: FilterNode, element: Any, attr: AttrDef) -> bool:
     raise InvalidFilterError("Nested value filters are not supported")
 
 
-def _get_ci(obj: dict[str, Any], name: str) -> Any:
+def get_ci(obj: Any, name: str) -> Any:
     """Case-insensitive key lookup: attribute names are case-insensitive (RFC 7643 §2.1)."""
+    if not isinstance(obj, dict):
+        return None
     if name in obj:
         return obj[name]
     lowered = name.lower()
