@@ -7,12 +7,12 @@ import json
 import signal
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from scimgate.members import service as members
+from scimgate.store.tables import metadata
 from tests.sync_process.test_concurrency import (
     all_runs,
     cli_env,
@@ -30,6 +30,13 @@ N_USERS = 5000
 N_GROUPS = 50
 BATCH = 100
 MANUAL = 7  # user00007 is first added by hand: the sync links it, never duplicates it
+DIRECTORY = (  # the staging directory's tables, parents first
+    "directory_user",
+    "directory_user_email",
+    "directory_group",
+    "directory_membership",
+    "directory_count",
+)
 
 
 def inactive(i: int) -> bool:
@@ -68,10 +75,28 @@ def directory_data() -> tuple[list[tuple[str, dict[str, Any]]], list[dict[str, A
     return users, groups
 
 
-def prepare(engine: Engine, account_id: int) -> None:
+def prepare(engine: Engine, account_ids: list[int]) -> None:
+    """The same manual member and staged directory in each account: staged in the first
+    (through the directory store), copied to the others by SQL (same resource ids)."""
     with engine.begin() as conn:
-        members.add_member(conn, account_id, f"USER{MANUAL:05d}@example.com", name="By hand")
-    seed(engine, account_id, *directory_data())
+        for account_id in account_ids:
+            members.add_member(conn, account_id, f"USER{MANUAL:05d}@example.com", name="By hand")
+    source, *targets = account_ids
+    seed(engine, source, *directory_data())
+    with engine.begin() as conn:
+        for target in targets:
+            for name in DIRECTORY:
+                columns = [c.name for c in metadata.tables[name].columns]
+                values = ", ".join(
+                    "CAST(:target AS INTEGER)" if c == "account_id" else c for c in columns
+                )
+                conn.execute(
+                    text(
+                        f"INSERT INTO {name} ({', '.join(columns)}) "
+                        f"SELECT {values} FROM {name} WHERE account_id = :source"
+                    ),
+                    {"source": source, "target": target},
+                )
 
 
 def state(engine: Engine, account_id: int) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -101,12 +126,7 @@ def test_a_killed_sync_is_taken_over_and_converges_on_the_uninterrupted_result(
 ):
     _slug, _t, reference_id = make_account("reference")
     slug, _t, account_id = make_account("crashed")
-    if engine.dialect.name == "postgresql":  # two connections fill two accounts at once
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda a: prepare(engine, a), [reference_id, account_id]))
-    else:
-        prepare(engine, reference_id)
-        prepare(engine, account_id)
+    prepare(engine, [reference_id, account_id])
     # No takeover by age: the lease of a dead process must be taken over because it is dead.
     env = cli_env(
         database_url, SCIMGATE_SYNC_BATCH_SIZE=str(BATCH), SCIMGATE_SYNC_STALE_SECONDS="3600"
@@ -130,7 +150,8 @@ def test_a_killed_sync_is_taken_over_and_converges_on_the_uninterrupted_result(
         #    team memberships.
         second = start(["sync", slug, "--json"], env, tmp_path)
         with gate(database_url, "team_member", account_id, second) as memberships:
-            # Usually mid-way; on a loaded machine the gate may only win after the last batch.
+            # Mid-way as a rule: the poll stops it at the first batch it sees (on a badly
+            # loaded machine that could be the last one, hence <=).
             assert 0 < memberships <= expected_memberships()
             second.send_signal(signal.SIGKILL)
             assert finish(second)[0] == -signal.SIGKILL
@@ -177,8 +198,6 @@ def test_a_killed_sync_is_taken_over_and_converges_on_the_uninterrupted_result(
         }
         assert set(changes.values()) == {0}, fourth
         assert fourth["unchanged"] == N_USERS
-        again = sync_json(env, tmp_path, "reference")
-        assert again["unchanged"] == N_USERS and again["created"] == again["updated"] == 0
         assert state(engine, account_id) == (want_members, want_teams)
     finally:
         reap(reference, first, second)

@@ -16,9 +16,10 @@ from sqlalchemy import Engine, make_url, select, update
 
 from scimgate.accounts import service as accounts
 from scimgate.errors import InvalidValueError
+from scimgate.store import sync as sync_store
 from scimgate.store.tables import account, sync_run
 from scimgate.sync import schedule
-from scimgate.sync.engine import SyncOptions
+from scimgate.sync.engine import SyncOptions, owner_tag
 from scimgate.sync.schedule import next_daily
 from tests.sync_process.test_concurrency import (
     cli_env,
@@ -186,9 +187,6 @@ def test_daily_off_or_provisioning_inactive_is_never_run(make_account, engine):
 
 
 def test_a_due_account_whose_sync_is_running_is_retried_shortly(make_account, engine):
-    from scimgate.store import sync as sync_store
-    from scimgate.sync.engine import owner_tag
-
     _slug, _t, account_id = make_account("busy")
     seed(engine, account_id, plain_users(2))
     with engine.begin() as conn:
@@ -299,7 +297,8 @@ class _claims_held:
             with self._engine.connect() as conn:
                 waiting = conn.exec_driver_sql(
                     "SELECT COUNT(*) FROM pg_locks WHERE NOT granted "
-                    "AND relation = 'account'::regclass"
+                    "AND relation = 'account'::regclass AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
                 ).scalar_one()
             if waiting == len(procs):
                 return
