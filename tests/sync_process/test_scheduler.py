@@ -17,6 +17,7 @@ from sqlalchemy import Engine, make_url, select, update
 from scimgate.accounts import service as accounts
 from scimgate.errors import InvalidValueError
 from scimgate.store import sync as sync_store
+from scimgate.store.database import make_engine
 from scimgate.store.tables import account, sync_run
 from scimgate.sync import schedule
 from scimgate.sync.engine import SyncOptions, owner_tag
@@ -275,8 +276,6 @@ class _claims_held:
             self._lock = sqlite_write_lock(self.url)
             self._lock.__enter__()
             return self._wait_sqlite
-        from scimgate.store.database import make_engine
-
         self._engine = make_engine(self.url, pool=False)
         self._conn = self._engine.connect()
         self._tx = self._conn.begin()

@@ -105,7 +105,7 @@ def tick(
         if next_at is None:
             fired.append(Fired(account_id, slug, "scheduled"))
             continue
-        fired.append(_run_one(engine, account_id, slug, following, options, run))
+        fired.append(_run_one(engine, account_id, slug, now, following, options, run))
     return fired
 
 
@@ -124,6 +124,7 @@ def _run_one(
     engine: Engine,
     account_id: int,
     slug: str,
+    now: datetime,
     following: datetime,
     options: SyncOptions | None,
     run: Callable[..., RunResult],
@@ -132,7 +133,7 @@ def _run_one(
         result = run(engine, account_id, trigger="daily", options=options)
     except SyncBusyError:
         # A manual run is going on: try again shortly rather than skip the day.
-        _claim(engine, account_id, following, utcnow() + BUSY_RETRY)
+        _claim(engine, account_id, following, now + BUSY_RETRY)
         log.info("daily sync of %s postponed: a synchronization is already running", slug)
         return Fired(account_id, slug, "busy")
     except Exception:
