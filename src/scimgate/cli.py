@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import secrets
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from scimgate.accounts import service as accounts
+from scimgate.admins import service as admins
 from scimgate.errors import ServiceError
 from scimgate.logs import configure_logging
 from scimgate.mapping import service as mapping
@@ -63,8 +65,11 @@ app.add_typer(mapping_app, name="mapping")
 app.add_typer(account_app, name="account")
 app.add_typer(provisioning_app, name="provisioning")
 app.add_typer(token_app, name="token")
+admin_app = typer.Typer(help="People who sign in to an account's console.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
 
 F = TypeVar("F", bound=Callable[..., Any])
+DEMO_ADMIN = "admin@demo.example"
 
 
 class CliError(Exception):
@@ -200,17 +205,85 @@ def demo(
         except ServiceError:
             accounts.create_account(conn, "demo", name="Demo Company", entitled=True)
         issued = accounts.activate_provisioning(conn, "demo")
+        password = secrets.token_urlsafe(12)
+        try:
+            admins.create_admin(conn, "demo", DEMO_ADMIN, password)
+        except ServiceError:  # the demo ran before: a fresh password for the same admin
+            admins.reset_password(conn, "demo", DEMO_ADMIN, password)
     typer.echo("")
     typer.echo("scimgate demo account 'demo' is ready")
     typer.echo(f"  Tenant URL:    {settings.tenant_url}")
     typer.echo(f"  Secret Token:  {issued.token}")
-    typer.echo("  Console login: the admin console ships with issue [3/4]; use the CLI meanwhile")
+    typer.echo(f"  Console:       {settings.public_url}/console/login?account=demo")
+    typer.echo(f"  Console login: account demo, email {DEMO_ADMIN}, password {password}")
     typer.echo(
         f"  Try:           curl -H 'Authorization: Bearer {issued.token}' {settings.tenant_url}/Users"
     )
     typer.echo("")
     if not no_serve:
         serve(host=host, port=port, workers=1)
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password: the first line of stdin, or asked twice at a hidden prompt."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to ask for a password: pass --password-stdin")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@admin_app.command("create")
+@guarded
+def admin_create(
+    slug: str,
+    email: str,
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of stdin."
+    ),
+) -> None:
+    """Create a console admin of an account (password at least 12 characters)."""
+    settings = _settings()
+    password = admins.check_password(_read_password(password_stdin))
+    with _tx(settings) as conn:
+        created = admins.create_admin(conn, slug, email, password)
+    typer.echo(f"created admin {created['email']} of account {slug!r}")
+    typer.echo(f"sign in at {settings.public_url}/console/login?account={slug}")
+
+
+@admin_app.command("password")
+@guarded
+def admin_password(
+    slug: str,
+    email: str,
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of stdin."
+    ),
+) -> None:
+    """Set a new password for an admin (also lifts a sign-in lock-out)."""
+    settings = _settings()
+    password = admins.check_password(_read_password(password_stdin))
+    with _tx(settings) as conn:
+        admins.reset_password(conn, slug, email, password)
+    typer.echo(f"password of {email} in account {slug!r} changed")
+
+
+@admin_app.command("list")
+@guarded
+def admin_list(
+    slug: str, as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")
+) -> None:
+    """List an account's console admins."""
+    settings = _settings()
+    with _tx(settings) as conn:
+        rows = admins.list_admins(conn, slug)
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        last = row["last_signin_at"]
+        typer.echo(f"{row['email']}\tlast sign-in {as_utc(last).isoformat() if last else 'never'}")
 
 
 @account_app.command("create")

@@ -73,9 +73,10 @@ def _target(conn: Connection, account_id: int, target: str) -> tuple[str, dict[s
     return f"property:{prop['id']}", prop
 
 
-def set_mapping(conn: Connection, account_id: int, target: str, source: str) -> dict[str, Any]:
-    """Map a SCIM path (or `a || b` alternatives) onto a member field or Property."""
-    ensure_defaults(conn, account_id)
+def _checked(
+    conn: Connection, account_id: int, target: str, source: str
+) -> tuple[str, dict[str, Any] | None, str]:
+    """A target and source as they would be stored: (key, Property or None, source)."""
     key, prop = _target(conn, account_id, target)
     try:
         paths = parse_source(source)
@@ -87,7 +88,13 @@ def set_mapping(conn: Connection, account_id: int, target: str, source: str) -> 
                 f"{path.text!r}: no staged user has this attribute; the identity provider has "
                 "not sent it yet (map it once it has, or check the spelling)"
             )
-    normalised = " || ".join(p.text for p in paths)
+    return key, prop, " || ".join(p.text for p in paths)
+
+
+def set_mapping(conn: Connection, account_id: int, target: str, source: str) -> dict[str, Any]:
+    """Map a SCIM path (or `a || b` alternatives) onto a member field or Property."""
+    ensure_defaults(conn, account_id)
+    key, prop, normalised = _checked(conn, account_id, target, source)
     store.put_mapping(conn, account_id, key, normalised, utcnow())
     store.bump_mapping_rev(conn, account_id)
     return {"target": prop["name"] if prop else key, "source": normalised}
@@ -119,7 +126,9 @@ def list_mappings(conn: Connection, account_id: int) -> list[dict[str, Any]]:
     return out
 
 
-def load_mapper(conn: Connection, account_id: int) -> Mapper:
+def load_mapper(
+    conn: Connection, account_id: int, *, override: tuple[str, str] | None = None
+) -> Mapper:
     """The account's mapping, compiled."""
     props = {
         row.id: PropertyDef(row.id, row.name, row.type, tuple(row.options or ()))
@@ -132,15 +141,29 @@ def load_mapper(conn: Connection, account_id: int) -> Mapper:
             ).where(member_property.c.account_id == account_id)
         )
     }
-    return Mapper(store.list_mappings(conn, account_id), props)
+    mappings = store.list_mappings(conn, account_id)
+    if override is not None:
+        mappings = [(t, s) for t, s in mappings if t != override[0]] + [override]
+    return Mapper(mappings, props)
 
 
-def preview(conn: Connection, account_id: int, *, limit: int = 5) -> list[dict[str, Any]]:
-    """What the mapping produces for the first staged users (references shown as directory ids)."""
+def preview(
+    conn: Connection,
+    account_id: int,
+    *,
+    limit: int = 5,
+    candidate: tuple[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """What the mapping (with an unsaved `candidate` target/source, if given) produces for
+    the first staged users; references are shown as directory ids. Writes nothing."""
     if not 1 <= limit <= 100:
         raise InvalidValueError("limit is 1-100")
     ensure_defaults(conn, account_id)
-    mapper = load_mapper(conn, account_id)
+    if candidate is None:
+        mapper = load_mapper(conn, account_id)
+    else:
+        key, _prop, source = _checked(conn, account_id, *candidate)
+        mapper = load_mapper(conn, account_id, override=(key, source))
     rows = raw.execute(
         conn,
         "SELECT id, user_name, doc FROM directory_user WHERE account_id = ? ORDER BY user_name_key LIMIT ?",

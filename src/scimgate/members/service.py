@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from scimgate.errors import InvalidValueError
+from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.mapping import types
 from scimgate.store import members as store
 from scimgate.store.database import utcnow
@@ -47,6 +47,7 @@ def member_documents(
     search: str | None = None,
     after: str | None = None,
     limit: int | None = None,
+    member_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """Members with their Property values by Property name (references shown by email)."""
     if status is not None and status not in ("active", "deactivated"):
@@ -54,7 +55,14 @@ def member_documents(
     if source is not None and source not in ("scim", "manual"):
         raise InvalidValueError("source is scim or manual")
     rows = store.list_members(
-        conn, account_id, status=status, source=source, search=search, after=after, limit=limit
+        conn,
+        account_id,
+        status=status,
+        source=source,
+        search=search,
+        after=after,
+        limit=limit,
+        member_id=member_id,
     )
     props = {p["id"]: p for p in store.list_properties(conn, account_id)}
     values = store.values_of(conn, account_id, [r["id"] for r in rows])
@@ -131,3 +139,31 @@ def list_properties(conn: Connection, account_id: int) -> list[dict[str, Any]]:
 def list_teams(conn: Connection, account_id: int) -> list[dict[str, Any]]:
     """Teams with their members' emails."""
     return store.list_teams(conn, account_id)
+
+
+def member_detail(conn: Connection, account_id: int, member_id: str) -> dict[str, Any]:
+    """One member: every field and Property, where each value came from, and its teams."""
+    found = member_documents(conn, account_id, member_id=member_id)
+    if not found:
+        raise NotFoundError(f"No member {member_id!r}")
+    doc = found[0]
+    mapped = dict(store.list_mappings(conn, account_id))
+    props = store.list_properties(conn, account_id)
+    rows = []
+    for prop in props:
+        name = prop["name"]
+        origin = doc["property_sources"].get(name)
+        rows.append(
+            {
+                "name": name,
+                "type": prop["type"],
+                "value": doc["properties"].get(name),
+                "origin": origin,
+                "scim_path": mapped.get(f"property:{prop['id']}") if origin == "scim" else None,
+            }
+        )
+    doc["property_rows"] = rows
+    scim = doc["source"] == "scim"
+    doc["field_paths"] = {f: mapped.get(f) if scim else None for f in ("name", "email")}
+    doc["teams"] = store.teams_of_member(conn, account_id, member_id)
+    return doc

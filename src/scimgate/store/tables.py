@@ -189,9 +189,53 @@ request_log = Table(
     Column("detail", Text),
     Column("ignored", Text),
     Column("resource_id", String(64)),
+    # Redacted and cut to a few KB: the body of writes, and the answer to writes and errors.
+    Column("request_body", Text),
+    Column("response_body", Text),
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
     Index(None, "account_id", "id"),
     Index(None, "account_id", "at"),
+)
+
+# ---- Console sign-in (docs/console.md) ----
+
+admin = Table(
+    "admin",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),
+    Column("email_key", String(320), nullable=False),  # lower-cased: one admin per address
+    Column("password_hash", String(255), nullable=False),  # argon2id
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_signin_at", DateTime(timezone=True)),
+    ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
+    UniqueConstraint("account_id", "email_key"),
+)
+
+admin_session = Table(
+    "admin_session",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("id", String(64), primary_key=True),  # SHA-256 of the cookie's secret
+    Column("admin_id", Id, nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
+    ForeignKeyConstraint(["admin_id"], ["admin.id"], ondelete="CASCADE"),
+    Index(None, "admin_id"),
+)
+
+# Failed sign-ins per (account, email) as typed, whether or not such an admin exists, so
+# that the lock-out itself tells nobody which addresses are admins.
+signin_failure = Table(
+    "signin_failure",
+    metadata,
+    Column("subject", String(64), primary_key=True),  # SHA-256 of "slug\nemail"
+    Column("failures", Integer, nullable=False),
+    Column("first_at", DateTime(timezone=True), nullable=False),
+    Column("locked_until", DateTime(timezone=True)),
 )
 
 # ---- The product side: members, their Properties, teams (docs/sync.md) ----

@@ -13,7 +13,7 @@ import orjson
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Router
 from starlette.types import Receive, Scope, Send
 
@@ -23,6 +23,7 @@ from scimgate.settings import Settings
 from scimgate.store.database import LoopConnection, make_engine
 from scimgate.sync.engine import SyncOptions
 from scimgate.sync.schedule import Scheduler
+from scimgate.web.console.routes import console_mount
 from scimgate.web.request_log import RequestLogBuffer
 from scimgate.web.scim_api import scim_router
 
@@ -33,7 +34,7 @@ _DOUBLE_SLASH = re.compile("/{2,}")
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateApp:
-    """Build the app: /scim/v2 for IdPs, /healthz for load balancers."""
+    """Build the app: /scim/v2 for IdPs, /console for admins, /healthz for load balancers."""
     engine = engine or make_engine(settings.database_url)
     buffer = RequestLogBuffer(
         engine,
@@ -71,6 +72,13 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
     app.state.request_log = buffer
     db = LoopConnection(engine)
     scim = scim_router(SCIM_PREFIX, db, settings, buffer)
+
+    app.router.routes.append(console_mount(engine, settings))
+
+    @app.get("/", include_in_schema=False)
+    def root() -> Response:
+        """People who open the bare address land on the console."""
+        return RedirectResponse("/console/", status_code=307)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 SCIM requests are logged without a write of their own: entries are flushed about once a
 second in one transaction, and old rows are pruned by age and by count per account.
-Secrets never reach it: no headers and no bodies are kept, only method, path, query
-(with anything that looks like a token redacted), outcome and what was ignored.
+Secrets never reach it: no headers are kept; query strings and bodies are kept with
+anything that looks like a token or a password redacted, bodies cut to `MAX_BODY_CHARS`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import threading
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, delete, insert, select
 
 from scimgate.store.database import utcnow
@@ -23,12 +24,52 @@ from scimgate.store.tables import request_log
 log = logging.getLogger("scimgate.request_log")
 
 _SECRETS = re.compile(r"(?i)((?:token|secret|password|access_token|key)=)[^&]*|sgp_[A-Za-z0-9_-]+")
+# JSON members whose values are secrets: SCIM's `password`, and anything named like a key.
+_BODY_SECRETS = re.compile(
+    r'(?i)("(?:password|secret|token|access_token|client_secret|api_key)"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|$)'
+)
+MAX_BODY_CHARS = 8000
 _PRUNE_EVERY = 10  # flushes: small, frequent prunes instead of one large delete a minute
 
 
 def redact(text: str) -> str:
     """Blank out anything in a query string that could be a credential."""
     return _SECRETS.sub(lambda m: (m.group(1) or "") + "[redacted]", text)
+
+
+_SECRET_KEYS = {"password", "secret", "token", "access_token", "client_secret", "api_key"}
+
+
+def _scrub(value: Any) -> Any:
+    """Secrets blanked in a JSON value, including a PATCH operation whose path is a password."""
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    path = value.get("path")
+    secret_op = isinstance(path, str) and path.strip().lower().rsplit(":", 1)[-1] in _SECRET_KEYS
+    for key, item in value.items():
+        if key.lower() in _SECRET_KEYS or (secret_op and key.lower() == "value"):
+            out[key] = "[redacted]"
+        else:
+            out[key] = _scrub(item)
+    return out
+
+
+def redact_body(raw: bytes | str | None) -> str | None:
+    """A body as text for the log: secrets blanked, cut to MAX_BODY_CHARS."""
+    if not raw:
+        return None
+    try:
+        text = orjson.dumps(_scrub(orjson.loads(raw)), option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONDecodeError:  # not JSON (or cut): blank what looks like a secret
+        cut = raw if isinstance(raw, str) else raw[: MAX_BODY_CHARS * 4].decode("utf-8", "replace")
+        text = _BODY_SECRETS.sub(lambda m: m.group(1) + '"[redacted]"', cut)
+    text = redact(text)
+    if len(text) > MAX_BODY_CHARS:
+        text = text[:MAX_BODY_CHARS] + " … (cut)"
+    return text
 
 
 class RequestLogBuffer:
@@ -65,6 +106,9 @@ class RequestLogBuffer:
         with self._lock:
             batch, self._pending = self._pending, []
         self._touched.update(entry["account_id"] for entry in batch)
+        for entry in batch:  # here, off the request path: redaction parses the bodies
+            entry["request_body"] = redact_body(entry.get("request_body"))
+            entry["response_body"] = redact_body(entry.get("response_body"))
         if batch:
             try:
                 with self.engine.begin() as conn:

@@ -130,12 +130,11 @@ class ScimEndpoint:
         call: Call | None = None
         principal: Principal | None = None
         error: scim_errors.ScimError | None = None
+        raw_body = b""
         try:
-            body = (
-                await self._read_body(request)
-                if self.reads_body and request.method in _BODY_METHODS
-                else None
-            )
+            body = None
+            if self.reads_body and request.method in _BODY_METHODS:
+                raw_body, body = await self._read_body(request)
             token = _bearer(request)
             with self.db.transaction(writes=request.method != "GET") as conn:
                 principal = authenticate(conn, token) if token else None
@@ -169,7 +168,7 @@ class ScimEndpoint:
         if principal is not None:
             self._record_use(principal)
         elapsed = time.perf_counter() - started
-        self._record(request, response.status_code, elapsed, principal, call, error)
+        self._record(request, response, elapsed, principal, call, error, raw_body)
         return response
 
     def _record_use(self, principal: Principal) -> None:
@@ -182,7 +181,8 @@ class ScimEndpoint:
         except OperationalError:
             log.warning("could not record token use; will retry on a later request")
 
-    async def _read_body(self, request: Request) -> Any:
+    async def _read_body(self, request: Request) -> tuple[bytes, Any]:
+        """The body as received (for the log) and parsed."""
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media and media not in ACCEPTED_REQUEST_TYPES:
             raise scim_errors.UnsupportedMediaTypeError()
@@ -197,7 +197,7 @@ class ScimEndpoint:
             if size > limit:
                 raise scim_errors.PayloadTooLargeError(f"The request body is over {limit} bytes")
             chunks.append(chunk)
-        raw = b"".join(chunks)
+        raw = request.state.raw_body = b"".join(chunks)
         if not raw.strip():
             raise scim_errors.InvalidSyntaxError("The request body is empty")
         try:
@@ -210,17 +210,19 @@ class ScimEndpoint:
             raise scim_errors.InvalidSyntaxError(
                 f"The request body nests deeper than {MAX_JSON_DEPTH} levels"
             )
-        return body
+        return raw, body
 
     def _record(
         self,
         request: Request,
-        status: int,
+        response: Response,
         elapsed: float,
         principal: Principal | None,
         call: Call | None,
         error: scim_errors.ScimError | None,
+        raw_body: bytes,
     ) -> None:
+        status = response.status_code
         duration_ms = int(elapsed * 1000)
         if log.isEnabledFor(logging.INFO):
             log.info(
@@ -249,6 +251,11 @@ class ScimEndpoint:
                 if call is not None and call.ignored
                 else None,
                 "resource_id": call.resource_id if call is not None else None,
+                # A body that failed before it was read whole (too large) is still shown.
+                "request_body": raw_body or getattr(request.state, "raw_body", b""),
+                # Successful reads are not kept: they can be asked again, and they are most
+                # of the traffic. Writes and every error are what an admin comes to read.
+                "response_body": response.body if status >= 400 or request.method != "GET" else b"",
             }
         )
 

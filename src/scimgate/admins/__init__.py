@@ -1,0 +1,1 @@
+"""Console admins: passwords, sign-in with lock-out, sessions."""

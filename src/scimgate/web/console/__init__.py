@@ -1,0 +1,1 @@
+"""The admin console: server-rendered pages (Jinja2) over the same services as the CLI."""

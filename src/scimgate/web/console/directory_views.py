@@ -1,0 +1,84 @@
+"""Members and Teams: searchable, filterable, paginated lists and detail pages."""
+
+from __future__ import annotations
+
+from scimgate.errors import NotFoundError
+from scimgate.members import service as members
+from scimgate.store import members as store
+from scimgate.web.console.endpoint import Ctx, Page
+
+PAGE_SIZE = 50
+
+
+def members_page(ctx: Ctx) -> Page:
+    """Members filtered by search text, status and source, a page at a time (cursor)."""
+    status = ctx.arg("status") if ctx.arg("status") in ("active", "deactivated") else ""
+    source = ctx.arg("source") if ctx.arg("source") in ("scim", "manual") else ""
+    search = ctx.arg("q")[:200]
+    after = ctx.arg("after")[:64] or None
+    rows = members.member_documents(
+        ctx.conn,
+        ctx.account_id,
+        status=status or None,
+        source=source or None,
+        search=search or None,
+        after=after,
+        limit=PAGE_SIZE + 1,
+    )
+    where = {k: v for k, v in (("status", status), ("source", source)) if v}
+    total = store.count_members(ctx.conn, ctx.account_id, **where) if not search else None
+    return Page(
+        "members.html",
+        {
+            "rows": rows[:PAGE_SIZE],
+            "next_after": rows[PAGE_SIZE - 1]["id"] if len(rows) > PAGE_SIZE else None,
+            "filters": {"q": search, "status": status, "source": source},
+            "first_page": after is None,
+            "total": total,
+            "properties": [p["name"] for p in store.list_properties(ctx.conn, ctx.account_id)][:4],
+        },
+    )
+
+
+def member(ctx: Ctx) -> Page:
+    """One member with the origin of every value."""
+    member_id = ctx.path["member_id"][:64]
+    return Page("member.html", {"m": members.member_detail(ctx.conn, ctx.account_id, member_id)})
+
+
+def teams(ctx: Ctx) -> Page:
+    """Teams (mirrors of directory groups) with member counts."""
+    search = ctx.arg("q")[:200]
+    after = ctx.arg("after")[:64] or None
+    rows = store.team_page(
+        ctx.conn, ctx.account_id, search=search or None, after=after, limit=PAGE_SIZE + 1
+    )
+    return Page(
+        "teams.html",
+        {
+            "rows": rows[:PAGE_SIZE],
+            "next_after": rows[PAGE_SIZE - 1]["id"] if len(rows) > PAGE_SIZE else None,
+            "filters": {"q": search},
+            "first_page": after is None,
+        },
+    )
+
+
+def team(ctx: Ctx) -> Page:
+    """One team and a page of its members."""
+    found = store.get_team(ctx.conn, ctx.account_id, ctx.path["team_id"][:64])
+    if found is None:
+        raise NotFoundError("no such team")
+    after = ctx.arg("after")[:64] or None
+    rows = store.team_member_page(
+        ctx.conn, ctx.account_id, found["id"], after=after, limit=PAGE_SIZE + 1
+    )
+    return Page(
+        "team.html",
+        {
+            "team": found,
+            "rows": rows[:PAGE_SIZE],
+            "next_after": rows[PAGE_SIZE - 1]["id"] if len(rows) > PAGE_SIZE else None,
+            "first_page": after is None,
+        },
+    )

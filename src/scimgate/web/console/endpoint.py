@@ -1,0 +1,319 @@
+"""One wrapper for every console page: session, CSRF, transaction, errors as pages.
+
+Handlers are plain functions of a `Ctx`, run in the thread pool (the database work is
+synchronous); they return a `Page` to render or a Starlette response. A form post
+without this session's CSRF token, or from another origin, never reaches a handler.
+Domain errors become a page with the message; anything else becomes a plain 500 page
+with the traceback only in the server log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from scimgate.admins.service import Session, session_for
+from scimgate.errors import ForbiddenError, NotFoundError, ServiceError
+from scimgate.settings import Settings
+
+log = logging.getLogger("scimgate.console")
+
+PREFIX = "/console"
+SESSION_COOKIE = "scimgate_session"
+LOGIN_COOKIE = "scimgate_login"  # pre-session CSRF secret of the sign-in form
+MAX_FORM_BYTES = 64 * 1024
+TEMPLATES = Path(__file__).parent / "templates"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+class FormError(ServiceError):
+    """A form value is wrong: shown next to its field."""
+
+    def __init__(self, field_name: str, detail: str) -> None:
+        super().__init__(detail)
+        self.field = field_name
+
+
+@dataclass
+class Page:
+    """A template to render with its context, and the status to answer with."""
+
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+    status: int = 200
+    cookies: list[tuple[str, str, int]] = field(default_factory=list)  # name, value, max-age
+
+
+@dataclass
+class Ctx:
+    """What a console handler gets."""
+
+    request: Request
+    conn: Connection
+    engine: Engine
+    settings: Settings
+    session: Session | None
+    form: dict[str, str]
+    form_lists: dict[str, list[str]]
+    path: dict[str, Any]
+
+    @property
+    def account_id(self) -> int:
+        assert self.session is not None
+        return self.session.account_id
+
+    def arg(self, name: str, default: str = "") -> str:
+        """A query-string value, stripped and bounded."""
+        return (self.request.query_params.get(name) or default).strip()[:512]
+
+
+def sign(value: str, key: str) -> str:
+    """`value.signature`: a cookie the server can tell it issued before any lookup."""
+    mac = hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{value}.{mac}"
+
+
+def unsign(signed: str | None, key: str) -> str | None:
+    """The value of a signed cookie, or None if it was not signed with this key."""
+    if not signed or "." not in signed or len(signed) > 200:
+        return None
+    value, _, _mac = signed.rpartition(".")
+    return value if hmac.compare_digest(sign(value, key), signed) else None
+
+
+def login_csrf(secret: str, key: str) -> str:
+    """The sign-in form's token: derived from the pre-session cookie's secret."""
+    return hmac.new(key.encode(), f"login:{secret}".encode(), hashlib.sha256).hexdigest()
+
+
+class Renderer:
+    """The Jinja2 environment (autoescaped) with the console's globals."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.env = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=select_autoescape(["html"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.globals.update(prefix=PREFIX, tenant_url=settings.tenant_url)
+        self.env.filters["when"] = _when
+        self.env.filters["query"] = _with_query
+
+    def page(self, request: Request, page: Page, session: Session | None) -> HTMLResponse:
+        template = self.env.get_template(page.template)
+        html = template.render(
+            request=request, session=session, current_path=request.url.path, **page.context
+        )
+        return HTMLResponse(html, status_code=page.status, headers=SECURITY_HEADERS)
+
+
+def _when(value: Any) -> str:
+    """A timestamp as people read it (UTC, to the second)."""
+    if value is None:
+        return "never"
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return text.replace("T", " ")[:19] + " UTC"
+
+
+def _with_query(request: Request, **changes: Any) -> str:
+    """The current URL with some query parameters changed (None removes one)."""
+    params = dict(request.query_params)
+    for key, value in changes.items():
+        if value is None or value == "":
+            params.pop(key, None)
+        else:
+            params[key] = str(value)
+    return f"{request.url.path}?{urlencode(params)}" if params else request.url.path
+
+
+Handler = Callable[[Ctx], "Page | Response"]
+
+
+class Console:
+    """Builds endpoints for handlers, sharing engine, settings and templates."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.renderer = Renderer(settings)
+
+    def endpoint(
+        self, handler: Handler, *, public: bool = False, writes: bool = True
+    ) -> Callable[..., Any]:
+        """An ASGI endpoint running `handler` with the checks every console page needs.
+
+        `writes=False` keeps a form post's transaction read-only (on SQLite it must not
+        hold the write lock while it starts a synchronization that needs it).
+        """
+
+        async def run(request: Request) -> Response:
+            try:
+                pairs = await _read_form(request) if request.method == "POST" else []
+            except FormTooLarge:
+                return self.error(request, None, 413, "That form is too large.")
+            return await run_in_threadpool(self._run, handler, request, pairs, public, writes)
+
+        return run
+
+    def _run(
+        self,
+        handler: Handler,
+        request: Request,
+        pairs: list[tuple[str, str]],
+        public: bool,
+        writes: bool,
+    ) -> Response:
+        form: dict[str, str] = {}
+        lists: dict[str, list[str]] = {}
+        for key, value in pairs:
+            form.setdefault(key, value.strip())
+            lists.setdefault(key, []).append(value)
+        session: Session | None = None
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(writes=writes and request.method == "POST")
+                with conn.begin():
+                    secret = unsign(request.cookies.get(SESSION_COOKIE), self.settings.secret_key)
+                    session = session_for(conn, secret) if secret else None
+                    if session is None and not public:
+                        return self._to_login(request)
+                    if request.method == "POST" and not public:
+                        refusal = self.csrf_refusal(request, form, session)
+                        if refusal:
+                            return self.error(request, session, 403, refusal)
+                    ctx = Ctx(
+                        request=request,
+                        conn=conn,
+                        engine=self.engine,
+                        settings=self.settings,
+                        session=session,
+                        form=form,
+                        form_lists=lists,
+                        path=dict(request.path_params),
+                    )
+                    result = handler(ctx)
+        except NotFoundError:
+            return self.error(request, session, 404, "There is nothing here in your account.")
+        except ForbiddenError as exc:
+            return self.error(request, session, 403, exc.detail)
+        except ServiceError as exc:
+            return self.error(request, session, 400, exc.detail)
+        except DBAPIError:
+            log.exception("database error on %s %s", request.method, request.url.path)
+            return self.error(
+                request, session, 503, "The database is not answering. Try again in a moment."
+            )
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return self.error(request, session, 500, "Something went wrong on our side.")
+        if isinstance(result, Page):
+            response = self.renderer.page(request, result, session)
+            for name, value, max_age in result.cookies:
+                set_cookie(response, request, name, value, max_age)
+            return response
+        for key, value in SECURITY_HEADERS.items():
+            result.headers.setdefault(key, value)
+        return result
+
+    def csrf_refusal(
+        self, request: Request, form: dict[str, str], session: Session | None
+    ) -> str | None:
+        """Why a form post is refused: another origin, or not this session's token."""
+        if not same_origin(request, self.settings.public_url):
+            return "This form was sent from another site, so it was not accepted."
+        token = form.get("csrf_token", "")
+        if session is None or not hmac.compare_digest(token, session.csrf_token):
+            return "This form has expired. Reload the page and try again."
+        return None
+
+    def _to_login(self, request: Request) -> Response:
+        target = request.url.path
+        if request.method == "GET" and request.url.query:
+            target += "?" + request.url.query
+        return RedirectResponse(f"{PREFIX}/login?{urlencode({'next': target})}", status_code=303)
+
+    def error(
+        self, request: Request, session: Session | None, status: int, message: str
+    ) -> Response:
+        """A page with a message and a way back; never a traceback."""
+        return self.renderer.page(
+            request, Page("error.html", {"status": status, "message": message}, status), session
+        )
+
+
+class FormTooLarge(Exception):
+    """The form body is over MAX_FORM_BYTES."""
+
+
+async def _read_form(request: Request) -> list[tuple[str, str]]:
+    """An urlencoded form body (the console posts nothing else), bounded in size."""
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            raise FormTooLarge
+        chunks.append(chunk)
+    body = b"".join(chunks).decode("utf-8", "replace")
+    return [(k[:64], v[:8192]) for k, v in parse_qsl(body, keep_blank_values=True)[:500]]
+
+
+def same_origin(request: Request, public_url: str) -> bool:
+    """Whether the Origin (or Referer) header, if the browser sent one, is this site.
+
+    This site is the Host the request came to, or the configured public URL's host (a
+    proxy may rewrite Host).
+    """
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if origin is None:
+        return True  # not sent by older clients: the CSRF token still has to match
+    sent = origin.split("://", 1)[-1].split("/", 1)[0].lower()
+    ours = {request.headers.get("host", "").lower(), _host_of(public_url)}
+    return bool(sent) and sent in ours
+
+
+def _host_of(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0].lower()
+
+
+def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
+    """HttpOnly, SameSite=Lax, Secure when the request came over https, scoped to the console."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=PREFIX,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+def new_secret() -> str:
+    """A random value for a cookie."""
+    return secrets.token_urlsafe(24)

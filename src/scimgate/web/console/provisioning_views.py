@@ -1,0 +1,88 @@
+"""Settings > Security and Identity > User Provisioning: activation, tokens, status, guides."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from starlette.responses import RedirectResponse, Response
+
+from scimgate.accounts import service as accounts
+from scimgate.store import accounts as account_store
+from scimgate.store import request_logs
+from scimgate.store.database import utcnow
+from scimgate.web.console.endpoint import PREFIX, Ctx, Page
+from scimgate.web.console.hints import hint_for
+
+PAGE = f"{PREFIX}/provisioning"
+
+
+def _page(ctx: Ctx, **extra: Any) -> Page:
+    assert ctx.session is not None
+    account = account_store.get_account(ctx.conn, ctx.session.account_slug)
+    context: dict[str, Any] = {"account": account, "new_token": None, "errors": {}, **extra}
+    if account["provisioning_active"]:
+        tokens = account_store.list_tokens(ctx.conn, account["id"])
+        status = request_logs.connection_status(
+            ctx.conn, account["id"], since=utcnow() - timedelta(hours=24)
+        )
+        if status["last_error"]:
+            status["last_error"]["hint"] = hint_for(status["last_error"])
+        context.update(
+            tokens=[t for t in tokens if t["revoked_at"] is None],
+            revoked=[t for t in tokens if t["revoked_at"] is not None][:10],
+            status=status,
+        )
+    return Page("provisioning.html", context, status=400 if context["errors"] else 200)
+
+
+def show(ctx: Ctx) -> Page:
+    """The page in whichever state the account is: not entitled, inactive or active."""
+    return _page(ctx, notice=_notice(ctx.arg("done")))
+
+
+def _notice(done: str) -> str | None:
+    return {
+        "revoked": "The token is revoked: requests with it are refused from now on.",
+        "deactivated": "User provisioning is deactivated: every token is refused until you "
+        "activate it again. Staged users and members are kept.",
+    }.get(done)
+
+
+def activate(ctx: Ctx) -> Page:
+    """Turn provisioning on and show the first Secret Token, once."""
+    assert ctx.session is not None
+    issued = accounts.activate_provisioning(ctx.conn, ctx.session.account_slug)
+    return _page(ctx, new_token=issued.token, notice="User provisioning is activated.")
+
+
+def deactivate(ctx: Ctx) -> Page | Response:
+    """Turn provisioning off, after the admin ticked the confirmation."""
+    assert ctx.session is not None
+    if ctx.form.get("confirm") != "yes":
+        return _page(
+            ctx,
+            errors={
+                "confirm": "Tick the box to confirm that the identity provider will be refused."
+            },
+        )
+    accounts.deactivate_provisioning(ctx.conn, ctx.session.account_slug)
+    return RedirectResponse(f"{PAGE}?done=deactivated", status_code=303)
+
+
+def new_token(ctx: Ctx) -> Page:
+    """Another live token (rotation): shown once; the old ones work until revoked."""
+    name = ctx.form.get("name", "")[:255]
+    account = account_store.get_account(ctx.conn, ctx.session.account_slug)  # type: ignore[union-attr]
+    if not account["provisioning_active"]:
+        return _page(ctx, errors={"token": "Activate user provisioning first."})
+    issued = accounts.issue_token(ctx.conn, ctx.account_id, name=name)
+    return _page(ctx, new_token=issued.token, notice="A new Secret Token is ready.")
+
+
+def revoke(ctx: Ctx) -> Response:
+    """Revoke one token of this account (another account's id is simply not found)."""
+    assert ctx.session is not None
+    token_id = ctx.path["token_id"]
+    accounts.revoke_token(ctx.conn, ctx.session.account_slug, token_id)
+    return RedirectResponse(f"{PAGE}?done=revoked", status_code=303)

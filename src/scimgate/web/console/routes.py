@@ -1,0 +1,64 @@
+"""The console's URL map under /console."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from scimgate.settings import Settings
+from scimgate.web.console import (
+    auth_views,
+    directory_views,
+    log_views,
+    mapping_views,
+    provisioning_views,
+    sync_views,
+)
+from scimgate.web.console.endpoint import PREFIX, Console
+
+STATIC = Path(__file__).parent / "static"
+
+
+def console_mount(engine: Engine, settings: Settings) -> Mount:
+    """Every console page, each behind the session and CSRF checks (sign-in excepted)."""
+    console = Console(engine, settings)
+    page = console.endpoint
+    get, post = ["GET"], ["POST"]
+    routes = [
+        Route("/", page(auth_views.home), methods=get),
+        Route("/login", page(auth_views.login, public=True), methods=["GET", "POST"]),
+        Route("/logout", page(auth_views.logout), methods=post),
+        Route("/provisioning", page(provisioning_views.show), methods=get),
+        Route("/provisioning/activate", page(provisioning_views.activate), methods=post),
+        Route("/provisioning/deactivate", page(provisioning_views.deactivate), methods=post),
+        Route("/provisioning/tokens", page(provisioning_views.new_token), methods=post),
+        Route(
+            "/provisioning/tokens/{token_id:int}/revoke",
+            page(provisioning_views.revoke),
+            methods=post,
+        ),
+        Route("/sync", page(sync_views.available), methods=get),
+        Route("/sync", page(sync_views.start, writes=False), methods=post),
+        Route("/sync/runs", page(sync_views.runs), methods=get),
+        Route("/sync/runs/{run_id:int}", page(sync_views.run), methods=get),
+        Route("/sync/runs/{run_id:int}/progress", page(sync_views.progress), methods=get),
+        Route(
+            "/sync/runs/{run_id:int}/confirm", page(sync_views.confirm, writes=False), methods=post
+        ),
+        Route("/sync/settings", page(sync_views.settings_page), methods=["GET", "POST"]),
+        Route("/members", page(directory_views.members_page), methods=get),
+        Route("/members/{member_id}", page(directory_views.member), methods=get),
+        Route("/teams", page(directory_views.teams), methods=get),
+        Route("/teams/{team_id}", page(directory_views.team), methods=get),
+        Route("/properties", page(mapping_views.properties), methods=["GET", "POST"]),
+        Route("/mapping", page(mapping_views.mapping), methods=["GET", "POST"]),
+        Route("/mapping/remove", page(mapping_views.remove), methods=post),
+        Route("/log", page(log_views.entries), methods=get),
+        Route("/log/{entry_id:int}", page(log_views.entry), methods=get),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        Route("/{rest:path}", page(auth_views.not_found), methods=["GET", "POST"]),
+    ]
+    return Mount(PREFIX, routes=routes)

@@ -1,0 +1,213 @@
+"""Available to synchronize, Synchronize with progress, held runs, history, daily settings."""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any
+
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from scimgate.errors import InvalidValueError, NotFoundError
+from scimgate.store import accounts as account_store
+from scimgate.store import directory as directory_store
+from scimgate.store import sync as store
+from scimgate.sync import background, schedule
+from scimgate.sync.engine import SyncBusyError, SyncOptions, synchronize
+from scimgate.web.console.endpoint import PREFIX, Ctx, Page
+
+ITEMS_PER_PAGE = 100
+MEMBER_ACTIONS = ("created", "updated", "deactivated", "reactivated")
+TEAM_COUNTS = (
+    "teams_created",
+    "teams_renamed",
+    "teams_removed",
+    "memberships_added",
+    "memberships_removed",
+)
+
+
+def _account(ctx: Ctx) -> dict[str, Any]:
+    assert ctx.session is not None
+    return account_store.get_account(ctx.conn, ctx.session.account_slug)
+
+
+def available(ctx: Ctx) -> Page:
+    """What a Synchronize would do now: counts, and the first changes field by field."""
+    account = _account(ctx)
+    context: dict[str, Any] = {"account": account, "plan": None}
+    context["running"] = store.running_run(ctx.conn, account["id"])
+    held = [r for r in store.list_runs(ctx.conn, account["id"], limit=5) if r["status"] == "held"]
+    context["held"] = held[0] if held else None
+    context["staged_users"] = directory_store.count_resources(ctx.conn, account["id"], "User")
+    context["staged_groups"] = directory_store.count_resources(ctx.conn, account["id"], "Group")
+    if account["provisioning_active"] or context["staged_users"]:
+        plan = synchronize(
+            ctx.engine, account["id"], dry_run=True, options=SyncOptions.from_settings(ctx.settings)
+        )
+        changes = [i for i in plan.items if i["action"] != "unchanged" or i.get("error")]
+        context["plan"] = plan
+        context["changes"] = changes
+        context["pending"] = sum(plan.counts[k] for k in MEMBER_ACTIONS + TEAM_COUNTS)
+    return Page("sync.html", context)
+
+
+def _launch(ctx: Ctx, confirm: int | None) -> Response | Page:
+    try:
+        started = background.start(
+            ctx.engine,
+            ctx.account_id,
+            trigger="manual",
+            confirm=confirm,
+            options=SyncOptions.from_settings(ctx.settings),
+        )
+    except SyncBusyError as exc:
+        return Page("error.html", {"status": 409, "message": exc.detail, "runs_link": True}, 409)
+    if started.run_id is None:
+        return RedirectResponse(f"{PREFIX}/sync/runs", status_code=303)
+    return RedirectResponse(f"{PREFIX}/sync/runs/{started.run_id}", status_code=303)
+
+
+def start(ctx: Ctx) -> Response | Page:
+    """Synchronize: run now on a background thread, then show the run (with its progress)."""
+    return _launch(ctx, None)
+
+
+def confirm(ctx: Ctx) -> Response | Page:
+    """Apply a held run: its deactivations were reviewed on its page."""
+    run = store.get_run(ctx.conn, ctx.account_id, ctx.path["run_id"])
+    if run is None:
+        raise NotFoundError("no such run")
+    return _launch(ctx, run["id"])
+
+
+def runs(ctx: Ctx) -> Page:
+    """Sync history, newest first."""
+    return Page("sync_runs.html", {"runs": store.list_runs(ctx.conn, ctx.account_id, limit=100)})
+
+
+def run(ctx: Ctx) -> Page:
+    """One run: status, counts, why it was held or failed, and its items (errors first)."""
+    found = store.get_run(ctx.conn, ctx.account_id, ctx.path["run_id"])
+    if found is None:
+        raise NotFoundError("no such run")
+    try:
+        page = max(1, int(ctx.arg("page", "1")))
+    except ValueError:
+        page = 1
+    errors_only = ctx.arg("errors") == "1"
+    items = store.list_items(
+        ctx.conn,
+        ctx.account_id,
+        found["id"],
+        errors_only=errors_only,
+        limit=ITEMS_PER_PAGE + 1,
+        offset=(page - 1) * ITEMS_PER_PAGE,
+    )
+    context = {
+        "run": found,
+        "counts": found["counts"] or {},
+        "items": items[:ITEMS_PER_PAGE],
+        "more": len(items) > ITEMS_PER_PAGE,
+        "page": page,
+        "errors_only": errors_only,
+        "total": _total(ctx, found),
+        "done": _done(found["counts"] or {}),
+    }
+    return Page("sync_run.html", context)
+
+
+def _total(ctx: Ctx, run: dict[str, Any]) -> int:
+    """About how many users a run goes through: those staged now."""
+    if run["status"] != "running":
+        return 0
+    return directory_store.count_resources(ctx.conn, ctx.account_id, "User")
+
+
+def _done(counts: dict[str, Any]) -> int:
+    return sum(int(counts.get(k, 0)) for k in ("created", "updated", "reactivated", "unchanged"))
+
+
+def progress(ctx: Ctx) -> Response:
+    """A running run's progress for the page's script."""
+    found = store.get_run(ctx.conn, ctx.account_id, ctx.path["run_id"])
+    if found is None:
+        raise NotFoundError("no such run")
+    counts = found["counts"] or {}
+    done = _done(counts)
+    total = max(_total(ctx, found), done)
+    return JSONResponse({"status": found["status"], "done": done, "total": total, "counts": counts})
+
+
+def settings_page(ctx: Ctx) -> Page:
+    """Daily sync on/off, time and zone, and the safety threshold."""
+    current = schedule.sync_settings(ctx.conn, ctx.account_id)
+    errors: dict[str, str] = {}
+    notice = None
+    values: dict[str, Any] = dict(current)
+    if ctx.request.method == "POST":
+        values = {
+            "daily": ctx.form.get("daily") == "on",
+            "time": ctx.form.get("time", ""),
+            "timezone": ctx.form.get("timezone", ""),
+            "hold_percent": ctx.form.get("hold_percent", ""),
+            "hold_minimum": ctx.form.get("hold_minimum", ""),
+        }
+        changes: dict[str, Any] = {"daily": values["daily"]}
+        _check(
+            errors,
+            "time",
+            lambda: schedule.parse_time(values["time"]),
+            changes,
+            "at",
+            values["time"],
+        )
+        _check(
+            errors,
+            "timezone",
+            lambda: schedule.parse_zone(values["timezone"]),
+            changes,
+            "zone",
+            values["timezone"],
+        )
+        changes["hold_percent"] = _number(errors, "hold_percent", values["hold_percent"], 0, 100)
+        changes["hold_minimum"] = _number(
+            errors, "hold_minimum", values["hold_minimum"], 0, 1_000_000
+        )
+        if not errors:
+            current = schedule.configure(ctx.conn, ctx.account_id, **changes)
+            values = dict(current)
+            notice = "Daily sync settings saved."
+    return Page(
+        "sync_settings.html",
+        {
+            "values": values,
+            "current": current,
+            "errors": errors,
+            "notice": notice,
+            "zones": sorted(zoneinfo.available_timezones()),
+        },
+        status=400 if errors else 200,
+    )
+
+
+def _check(
+    errors: dict[str, str], name: str, parse: Any, changes: dict[str, Any], key: str, value: str
+) -> None:
+    try:
+        parse()
+    except InvalidValueError as exc:
+        errors[name] = exc.detail
+    else:
+        changes[key] = value
+
+
+def _number(errors: dict[str, str], name: str, value: str, low: int, high: int) -> int | None:
+    try:
+        number = int(value)
+    except ValueError:
+        errors[name] = "Enter a whole number."
+        return None
+    if not low <= number <= high:
+        errors[name] = f"Enter a number from {low} to {high}."
+        return None
+    return number
