@@ -31,6 +31,7 @@ RULES = {
     "provisioning": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
     "accounts": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
     "members": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
+    "admins": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
     "sync": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
     "mapping": {
         "forbidden": ["scimgate.web", "scimgate.cli", "scimgate.sync", "starlette", "fastapi"]
@@ -75,3 +76,13 @@ def test_imports_point_inward():
 
 def test_no_utils_grab_bags():
     assert not [p for p in ROOT.rglob("*.py") if p.stem in ("utils", "helpers", "misc")]
+
+
+def test_console_goes_through_services_and_the_store_only():
+    """The console is a shell: no raw SQL strings, no tables, nothing from the SCIM handlers."""
+    problems = []
+    for path in (ROOT / "web" / "console").rglob("*.py"):
+        for name in imports_of(path):
+            if name in ("scimgate.store.tables", "scimgate.store.raw", "scimgate.web.scim_api"):
+                problems.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert problems == []

@@ -1,6 +1,7 @@
 """The command-line contract of product.md: outputs, JSON, exit codes, one-line errors."""
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -94,3 +95,44 @@ def test_demo_without_serving(cli):
     assert r.exit_code == 0, r.output
     assert "Tenant URL:    https://idp.example.test/scim/v2" in r.stdout
     assert "Secret Token:  sgp_" in r.stdout
+    login = re.search(r"Console login: account demo, email (\S+), password (\S+)", r.stdout)
+    assert login and "/console/login?account=demo" in r.stdout
+    # The printed login works, and a second demo prints a new password that works too.
+    from scimgate.admins import service as admins
+    from scimgate.store.database import make_engine
+
+    engine = make_engine(os.environ["SCIMGATE_DATABASE_URL"], pool=False)
+    with engine.begin() as conn:
+        assert admins.sign_in(conn, "demo", login.group(1), login.group(2))[0]
+    again = re.search(r"password (\S+)", cli("demo", "--no-serve").stdout).group(1)
+    with engine.begin() as conn:
+        assert admins.sign_in(conn, "demo", login.group(1), again)[0]
+    engine.dispose()
+
+
+def test_admin_create_list_password(cli):
+    cli("account", "create", "acme")
+    runner_input = "correct horse battery\n"
+    r = CliRunner().invoke(
+        app, ["admin", "create", "acme", "Ann@Acme.example", "--password-stdin"], input=runner_input
+    )
+    assert r.exit_code == 0, r.stderr
+    assert "created admin Ann@Acme.example" in r.stdout and "/console/login?account=acme" in r.stdout
+    listed = json.loads(cli("admin", "list", "acme", "--json").stdout)
+    assert [a["email"] for a in listed] == ["Ann@Acme.example"]
+    assert all("hash" not in key for a in listed for key in a)
+    for args, stdin, message in [
+        (["admin", "create", "acme", "ann@acme.example", "--password-stdin"], runner_input, "already exists"),
+        (["admin", "create", "acme", "bob@acme.example", "--password-stdin"], "short\n", "at least 12"),
+        (["admin", "create", "acme", "not-an-email", "--password-stdin"], runner_input, "email"),
+        (["admin", "create", "ghost", "bob@acme.example", "--password-stdin"], runner_input, "No account"),
+        (["admin", "create", "acme", "bob@acme.example"], "", "--password-stdin"),
+        (["admin", "password", "acme", "nobody@acme.example", "--password-stdin"], runner_input, "No admin"),
+    ]:
+        r = CliRunner().invoke(app, args, input=stdin)
+        assert r.exit_code == 1, args
+        assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = CliRunner().invoke(
+        app, ["admin", "password", "acme", "ann@acme.example", "--password-stdin"], input="another good password\n"
+    )
+    assert r.exit_code == 0, r.stderr

@@ -1,0 +1,87 @@
+"""Console clients: a TestClient signed in as an admin of a fresh account."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pytest
+from sqlalchemy import Engine
+from starlette.testclient import TestClient
+
+from scimgate.accounts import service as accounts
+from scimgate.admins import service as admins
+
+PASSWORD = "correct horse battery staple"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token in a rendered page's first form."""
+    match = _CSRF.search(html)
+    assert match, "no form with a CSRF token on this page"
+    return match.group(1)
+
+
+@dataclass
+class Console:
+    """A browser-like client signed in to one account's console."""
+
+    http: TestClient
+    slug: str
+    account_id: int
+    email: str
+    token: str | None  # the account's first Secret Token, if provisioning is active
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.http.get("/console" + path, **kw)
+
+    def post(self, path: str, data: dict[str, Any] | None = None, *, page: str | None = None) -> Any:
+        """Post a form with the CSRF token read from `page` (default: the same path)."""
+        form = dict(data or {})
+        if "csrf_token" not in form:
+            form["csrf_token"] = csrf_of(self.get(page or path).text)
+        return self.http.post("/console" + path, data=form, follow_redirects=False)
+
+    def scim(self, method: str, path: str, **kw: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/scim+json"}
+        return self.http.request(method, "/scim/v2" + path, headers=headers, **kw)
+
+
+def sign_in(http: TestClient, slug: str, email: str, password: str) -> Any:
+    """Fill and send the sign-in form as a browser would."""
+    page = http.get(f"/console/login?account={slug}")
+    return http.post(
+        "/console/login",
+        data={"account": slug, "email": email, "password": password, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+
+
+@pytest.fixture
+def make_console(app: Any, engine: Engine) -> Callable[..., Console]:
+    """Account + admin + signed-in client; `entitled`/`active` choose the provisioning state."""
+    clients: list[TestClient] = []
+    counter = {"n": 0}
+
+    def factory(slug: str | None = None, *, entitled: bool = True, active: bool = True) -> Console:
+        counter["n"] += 1
+        slug = slug or f"co{counter['n']}"
+        email = f"admin@{slug}.example"
+        token = None
+        with engine.begin() as conn:
+            row = accounts.create_account(conn, slug, name=f"{slug.title()} Inc", entitled=entitled)
+            if entitled and active:
+                token = accounts.activate_provisioning(conn, slug).token
+            admins.create_admin(conn, slug, email, PASSWORD)
+        http = TestClient(app, raise_server_exceptions=False)
+        http.__enter__()
+        clients.append(http)
+        r = sign_in(http, slug, email, PASSWORD)
+        assert r.status_code == 303, r.text
+        return Console(http, slug, row["id"], email, token)
+
+    yield factory
+    for client in clients:
+        client.__exit__(None, None, None)

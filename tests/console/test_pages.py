@@ -1,0 +1,305 @@
+"""Every console page through HTTP: states, forms with field messages, and the seed's words."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from tests.console.conftest import csrf_of
+from tests.conftest import user_body
+
+ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def stage(console, email, **extra):
+    r = console.scim("POST", "/Users", json=user_body(email, **extra))
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def wait_for_run(console, run_path, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page = console.get(run_path)
+        if "badge running" not in page.text:
+            return page
+        time.sleep(0.1)
+    raise AssertionError("run did not finish")
+
+
+def synchronize(console):
+    r = console.post("/sync")
+    assert r.status_code == 303, r.text
+    assert re.match(r"^/console/sync/runs/\d+$", r.headers["location"])
+    return wait_for_run(console, r.headers["location"].removeprefix("/console")), r.headers["location"]
+
+
+def test_not_entitled_says_enterprise_and_has_no_button(make_console):
+    console = make_console(entitled=False)
+    page = console.get("/provisioning").text
+    assert "Enterprise feature" in page
+    assert "Activate user provisioning</button>" not in page
+    r = console.post("/provisioning/activate", page="/provisioning")
+    assert r.status_code == 403 and "enterprise feature" in r.text
+
+
+def test_activate_shows_tenant_url_and_token_once(make_console):
+    console = make_console(active=False)
+    page = console.get("/provisioning").text
+    assert "Activate user provisioning</button>" in page
+    r = console.post("/provisioning/activate", page="/provisioning")
+    assert r.status_code == 200
+    token = re.search(r'id="secret-token" value="(sgp_[^"]+)"', r.text).group(1)
+    assert 'id="tenant-url" value="https://scim.example.test/scim/v2"' in r.text
+    assert r.text.count('class="copy"') == 2
+    # It works, and it is never shown again.
+    console.token = token
+    assert console.scim("GET", "/Users").status_code == 200
+    assert token not in console.get("/provisioning").text
+    assert token[:12] in console.get("/provisioning").text  # the prefix is listed
+
+
+def test_tokens_rotate_and_revoke(make_console):
+    console = make_console()
+    r = console.post("/provisioning/tokens", {"name": "Entra prod"}, page="/provisioning")
+    new = re.search(r'id="secret-token" value="(sgp_[^"]+)"', r.text).group(1)
+    assert "Entra prod" in r.text
+    old = console.token
+    page = console.get("/provisioning").text
+    ids = re.findall(r"/provisioning/tokens/(\d+)/revoke", page)
+    assert len(ids) == 2
+    r = console.post(f"/provisioning/tokens/{min(map(int, ids))}/revoke", page="/provisioning")
+    assert r.status_code == 303
+    assert "revoked" in console.get(r.headers["location"].removeprefix("/console")).text
+    assert console.scim("GET", "/Users").status_code == 401  # the old one
+    console.token = new
+    assert console.scim("GET", "/Users").status_code == 200
+    again = console.post(f"/provisioning/tokens/{min(map(int, ids))}/revoke", page="/provisioning")
+    assert again.status_code == 404
+    assert old
+
+
+def test_deactivate_needs_the_confirmation_box(make_console):
+    console = make_console()
+    r = console.post("/provisioning/deactivate", {}, page="/provisioning")
+    assert r.status_code == 400
+    assert 'id="confirm-error"' in r.text and 'aria-invalid="true"' in r.text
+    assert console.scim("GET", "/Users").status_code == 200
+    r = console.post("/provisioning/deactivate", {"confirm": "yes"}, page="/provisioning")
+    assert r.status_code == 303
+    assert console.scim("GET", "/Users").status_code == 401
+    assert "Activate user provisioning</button>" in console.get("/provisioning").text
+
+
+def test_connection_status_and_log_with_redacted_bodies_and_hints(make_console, app):
+    console = make_console()
+    stage(console, "ann@acme.example", password="Hunter2-secret!")
+    dup = console.scim("POST", "/Users", json=user_body("ann@acme.example"))
+    assert dup.status_code == 409
+    console.scim(
+        "PATCH",
+        "/Users/nope",
+        json={"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "password", "value": "Hunter3-secret!"}]},
+    )
+    app.state.request_log.flush()
+    page = console.get("/provisioning").text
+    assert "Requests in the last 24 hours" in page and "<dd>3 (2 refused)</dd>" in page
+    assert "PATCH /scim/v2/Users/nope" in page  # the last error, with a hint
+    assert "no longer here" in page
+    log = console.get("/log").text
+    assert log.count('href="/console/log/') == 3
+    assert console.get("/log?status=4xx").text.count('href="/console/log/') == 2
+    assert console.get("/log?method=POST").text.count('href="/console/log/') == 2
+    assert console.get("/log?path=nope").text.count('href="/console/log/') == 1
+    assert console.get("/log?status=5xx").text.count('href="/console/log/') == 0
+    # odd filters are ignored, never an error
+    assert console.get("/log?status=9xx&method=BREW&before=abc&path=%25_").status_code == 200
+    ids = re.findall(r'href="/console/log/(\d+)"', log)
+    bodies = "".join(console.get(f"/log/{i}").text for i in ids)
+    assert "Hunter2-secret!" not in bodies and "Hunter3-secret!" not in bodies
+    assert bodies.count("[redacted]") >= 2
+    conflict = console.get(f"/log/{ids[1]}").text
+    assert "409" in conflict and "objectId" in conflict and "What to do" in conflict
+    assert "uniqueness" in conflict  # the response body is kept for errors
+
+
+def test_sync_flow_preview_synchronize_history(make_console):
+    console = make_console()
+    ann = stage(console, "ann@acme.example", title="Engineer", **{ENT: {"department": "R&D"}})
+    stage(console, "bob@acme.example")
+    page = console.get("/sync").text
+    assert "<strong>2</strong> new" in page
+    assert "ann@acme.example" in page and "Department" in page and "R&amp;D" in page
+    run_page, location = synchronize(console)
+    assert "badge succeeded" in run_page.text and "<strong>2</strong> created" in run_page.text
+    assert "<strong>0</strong> new" in console.get("/sync").text
+    assert location.removeprefix("/console") in console.get("/sync/runs").text
+    # A change in the IdP shows as a diff, old -> new.
+    console.scim(
+        "PATCH", f"/Users/{ann}",
+        json={"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "title", "value": "Manager"}]},
+    )
+    page = console.get("/sync").text
+    assert "<strong>1</strong> changed" in page
+    assert re.search(r'Job title</strong>: <span class="old">Engineer</span> → Manager', page)
+
+
+def test_held_run_explains_and_confirms(make_console):
+    console = make_console()
+    r = console.post(
+        "/sync/settings",
+        {"daily": "on", "time": "03:00", "timezone": "UTC", "hold_percent": "10", "hold_minimum": "1"},
+    )
+    assert r.status_code == 200 and "saved" in r.text
+    ids = [stage(console, f"u{i}@acme.example") for i in range(4)]
+    synchronize(console)
+    for user_id in ids[:2]:
+        console.scim(
+            "PATCH", f"/Users/{user_id}",
+            json={"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]},
+        )
+    assert "Synchronize will stop and ask you to confirm" in console.get("/sync").text
+    held, location = synchronize(console)
+    assert "badge held" in held.text and "Planned deactivations" in held.text
+    assert "u0@acme.example" in held.text and "u1@acme.example" in held.text
+    assert "Confirm and synchronize" in held.text
+    assert "waiting for your confirmation" in console.get("/sync").text
+    run_path = location.removeprefix("/console")
+    r = console.post(run_path + "/confirm", page=run_path)
+    assert r.status_code == 303
+    done = wait_for_run(console, r.headers["location"].removeprefix("/console"))
+    assert "badge succeeded" in done.text and "<strong>2</strong> deactivated" in done.text
+    assert console.get("/members?status=deactivated").text.count('href="/console/members/') == 2
+
+
+def test_progress_endpoint_and_busy_refusal(make_console, engine):
+    from scimgate.store import sync as sync_store
+    from scimgate.sync.engine import owner_tag
+
+    console = make_console()
+    stage(console, "ann@acme.example")
+    _, location = synchronize(console)
+    state = console.get(location.removeprefix("/console") + "/progress").json()
+    assert state["status"] == "succeeded" and state["done"] == 1
+    with engine.begin() as conn:  # another process holds the lease
+        run_id = sync_store.insert_run(
+            conn, console.account_id, trigger="cli", status="running", owner="elsewhere:1", now=sync_store_now()
+        )
+    r = console.post("/sync")
+    assert r.status_code == 409 and "already running" in r.text
+    assert "Follow its progress" in console.get("/sync").text
+    assert owner_tag() and run_id
+
+
+def sync_store_now():
+    from scimgate.store.database import utcnow
+
+    return utcnow()
+
+
+def test_members_teams_filters_pagination_and_detail(make_console):
+    console = make_console()
+    boss = stage(console, "boss@acme.example")
+    ids = [
+        stage(console, f"p{i:02d}@acme.example", **{ENT: {"department": "Sales", "manager": {"value": boss}}})
+        for i in range(55)
+    ]
+    group = console.scim(
+        "POST", "/Groups",
+        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Sales 50%",
+              "members": [{"value": i} for i in ids[:3]]},
+    ).json()["id"]
+    synchronize(console)
+    first = console.get("/members").text
+    assert first.count('href="/console/members/') == 50 and "Next page" in first
+    nxt = re.search(r'href="(/console/members\?after=[^"]+)"', first).group(1)
+    second = console.get(nxt.removeprefix("/console").replace("&amp;", "&")).text
+    assert second.count('href="/console/members/') == 6 and "First page" in second
+    assert console.get("/members?q=P07").text.count('href="/console/members/') == 1
+    assert console.get("/members?source=manual").text.count('href="/console/members/') == 0
+    assert console.get("/members?status=bogus&source=%00").status_code == 200
+    member_id = re.search(r'href="/console/members/([^"]+)">p00', first) or re.search(
+        r'href="/console/members/([^"]+)"', first
+    )
+    detail = console.get(f"/members/{member_id.group(1)}").text
+    assert f"SCIM <code>{ENT}:department</code>" in detail
+    assert "Manager" in detail
+    teams = console.get("/teams?q=50%25").text
+    assert "Sales 50%" in teams and "<td data-label=\"Members\">3</td>" in teams
+    assert console.get("/teams?q=50_").text.count('href="/console/teams/') == 0  # wildcards escaped
+    team_id = re.search(r'href="/console/teams/([^"]+)"', teams).group(1)
+    assert console.get(f"/teams/{team_id}").text.count('href="/console/members/') == 3
+    assert group
+
+
+def test_properties_and_mapping_with_preview(make_console):
+    console = make_console()
+    stage(console, "ann@acme.example", **{ENT: {"costCenter": "CC-1"}})
+    bad = console.post("/properties", {"name": "", "type": "text"})
+    assert bad.status_code == 400 and 'id="name-error"' in bad.text
+    bad = console.post("/properties", {"name": "Level", "type": "select", "options": ""})
+    assert bad.status_code == 400 and 'id="options-error"' in bad.text
+    bad = console.post("/properties", {"name": "X", "type": "colour"})
+    assert bad.status_code == 400 and 'id="type-error"' in bad.text
+    ok = console.post("/properties", {"name": "Cost center", "type": "text"})
+    assert ok.status_code == 200 and "created" in ok.text
+    dup = console.post("/properties", {"name": "cost CENTER", "type": "text"})
+    assert dup.status_code == 400 and 'id="name-error"' in dup.text
+    page = console.get("/mapping").text
+    assert f'<option value="{ENT}:costCenter">' in page  # the picker offers what staging has
+    preview = console.post(
+        "/mapping", {"target": "Cost center", "source": f"{ENT}:costCenter", "action": "preview"}
+    )
+    assert preview.status_code == 200 and "Preview on sample users" in preview.text
+    assert "CC-1" in preview.text
+    assert f"{ENT}:costCenter" not in console.get("/properties").text  # not saved by a preview
+    bad = console.post("/mapping", {"target": "Cost center", "source": "emails[type eq", "action": "save"})
+    assert bad.status_code == 400 and 'id="source-error"' in bad.text
+    bad = console.post("/mapping", {"target": "Nope", "source": "title", "action": "save"})
+    assert bad.status_code == 400 and 'id="target-error"' in bad.text
+    saved = console.post("/mapping", {"target": "Cost center", "source": f"{ENT}:costCenter", "action": "save"})
+    assert saved.status_code == 200 and "now comes from" in saved.text
+    assert f"<code>{ENT}:costCenter</code>" in console.get("/properties").text
+    removed = console.post("/mapping/remove", {"target": "Cost center"}, page="/mapping")
+    assert removed.status_code == 303
+    assert f"<code>{ENT}:costCenter</code>" not in console.get("/properties").text
+
+
+def test_sync_settings_validate_each_field(make_console):
+    console = make_console()
+    r = console.post(
+        "/sync/settings", {"time": "25:00", "timezone": "Mars/Olympus", "hold_percent": "101", "hold_minimum": "x"}
+    )
+    assert r.status_code == 400
+    for field in ("time", "timezone", "hold_percent", "hold_minimum"):
+        assert f'id="{field}-error"' in r.text
+    page = console.get("/sync/settings").text
+    assert 'value="03:00"' in page and "checked" in page  # nothing saved
+    r = console.post(
+        "/sync/settings", {"time": "06:30", "timezone": "Europe/Paris", "hold_percent": "20", "hold_minimum": "5"}
+    )
+    assert r.status_code == 200 and 'value="06:30"' in r.text and "none scheduled" in r.text
+
+
+def test_pages_send_security_headers_and_no_tracebacks(make_console):
+    console = make_console()
+    r = console.get("/provisioning")
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert r.headers["x-frame-options"] == "DENY" and r.headers["cache-control"] == "no-store"
+    for path in ("/nope", "/members/%00", "/teams/' OR 1=1 --", "/sync/runs/999999999999", "/log/0", "/sync/runs/abc"):
+        r = console.get(path)
+        assert r.status_code == 404, path
+        assert "Traceback" not in r.text and "Not found" in r.text
+    big = console.http.post("/console/properties", content=b"name=" + b"x" * 70_000,
+                            headers={"content-type": "application/x-www-form-urlencoded"})
+    assert big.status_code == 413
+
+
+def test_static_assets_are_served_locally(make_console):
+    console = make_console()
+    page = console.get("/provisioning").text
+    assert "http://" not in re.sub(r'href="https://portal.azure.com"', "", page.split("<body>")[0])
+    assert console.get("/static/console.css").status_code == 200
+    assert console.get("/static/console.js").status_code == 200
+    assert csrf_of(page)
