@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -188,6 +188,11 @@ class Console:
         public: bool,
         writes: bool,
     ) -> Response:
+        if any("\x00" in str(v) for v in request.path_params.values()):
+            return self.error(request, None, 404, "There is nothing here in your account.")
+        if any("\x00" in k + v for k, v in [*request.query_params.multi_items(), *pairs]):
+            # PostgreSQL text cannot hold NUL; no form or filter of ours needs it.
+            return self.error(request, None, 400, "A value contains a NUL character.")
         form: dict[str, str] = {}
         lists: dict[str, list[str]] = {}
         for key, value in pairs:
@@ -223,6 +228,8 @@ class Console:
             return self.error(request, session, 403, exc.detail)
         except ServiceError as exc:
             return self.error(request, session, 400, exc.detail)
+        except DataError:
+            return self.error(request, session, 400, "A value cannot be stored or compared.")
         except DBAPIError:
             log.exception("database error on %s %s", request.method, request.url.path)
             return self.error(
