@@ -304,3 +304,14 @@ def test_nul_characters_are_a_400_not_a_500(scim):
     assert r.status_code in (200, 400), r.text
     r = scim.post("/Users", json=user_body("nul\u0000@x.com"))
     assert r.status_code in (201, 400), r.text
+
+
+def test_a_bad_body_without_a_valid_token_is_401_not_a_parse_error(http):
+    for headers in ({}, {"Authorization": "Bearer sgp_nope"}):
+        r = http.post(
+            "/scim/v2/Users",
+            content=b"{not json",
+            headers={"Content-Type": "application/scim+json", **headers},
+        )
+        assert r.status_code == 401, headers
+        assert r.json()["status"] == "401"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import time
 
@@ -306,3 +307,22 @@ def test_static_assets_are_served_locally(make_console):
     assert console.get("/static/console.css").status_code == 200
     assert console.get("/static/console.js").status_code == 200
     assert csrf_of(page)
+
+
+def test_log_bodies_are_bounded_and_scrubbed_even_when_not_json(make_console, app):
+    from scimgate.web.request_log import MAX_BODY_CHARS
+
+    console = make_console()
+    big = user_body(
+        "big@acme.example",
+        addresses=[{"type": "work", "streetAddress": f"{i} " + "x" * 400} for i in range(100)],
+    )
+    assert console.scim("POST", "/Users", json=big).status_code == 201
+    raw = b'{"userName": "bad@acme.example", "password": "Hunter9-secret!", '  # cut JSON: 400
+    assert console.scim("POST", "/Users", content=raw).status_code == 400
+    app.state.request_log.flush()
+    ids = re.findall(r'href="/console/log/(\d+)"', console.get("/log").text)
+    bad, created = (console.get(f"/log/{i}").text for i in ids)
+    assert "Hunter9-secret!" not in bad and "[redacted]" in bad and "invalidSyntax" in bad
+    body = html.unescape(re.search(r"<h2>Request body</h2>\s*<pre>(.*?)</pre>", created, re.S).group(1))
+    assert len(body) <= MAX_BODY_CHARS + 20 and body.endswith("(cut)")

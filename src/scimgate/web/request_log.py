@@ -29,6 +29,7 @@ _BODY_SECRETS = re.compile(
     r'(?i)("(?:password|secret|token|access_token|client_secret|api_key)"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|$)'
 )
 MAX_BODY_CHARS = 8000
+_KEEP_BODIES = 10_000  # pending entries beyond which new ones are queued without bodies
 _PRUNE_EVERY = 10  # flushes: small, frequent prunes instead of one large delete a minute
 
 
@@ -96,6 +97,12 @@ class RequestLogBuffer:
         entry["path"] = entry["path"][:1024]
         if entry.get("detail"):
             entry["detail"] = entry["detail"][:2000]
+        for key in ("request_body", "response_body"):
+            body = entry.get(key)
+            if body and (len(body) > MAX_BODY_CHARS * 4 or len(self._pending) > _KEEP_BODIES):
+                # Bounded memory: the log keeps MAX_BODY_CHARS anyway, and with a backlog
+                # (the database is slow or gone) only the entries themselves are kept.
+                entry[key] = body[: MAX_BODY_CHARS * 4] if len(self._pending) <= _KEEP_BODIES else None
         with self._lock:
             self._pending.append(entry)
             if len(self._pending) > 100_000:  # the database is gone: keep memory bounded

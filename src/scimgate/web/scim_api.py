@@ -131,11 +131,11 @@ class ScimEndpoint:
         principal: Principal | None = None
         error: scim_errors.ScimError | None = None
         raw_body = b""
+        token = _bearer(request)
         try:
             body = None
             if self.reads_body and request.method in _BODY_METHODS:
                 raw_body, body = await self._read_body(request)
-            token = _bearer(request)
             with self.db.transaction(writes=request.method != "GET") as conn:
                 principal = authenticate(conn, token) if token else None
                 if principal is None:
@@ -163,6 +163,17 @@ class ScimEndpoint:
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.scope["path"])
             error = scim_errors.InternalError()
+        if (
+            error is not None
+            and principal is None
+            and call is None
+            and not isinstance(error, scim_errors.UnauthorizedError)
+        ):
+            # The body was refused before the token was checked: a stranger gets 401, not
+            # a parse error, and the account's admin sees its IdP's malformed request logged.
+            principal = self._principal(token)
+            if principal is None and not isinstance(error, scim_errors.ServiceUnavailableError):
+                error = scim_errors.UnauthorizedError()
         if error is not None:
             response = error_response(error)
         if principal is not None:
@@ -170,6 +181,16 @@ class ScimEndpoint:
         elapsed = time.perf_counter() - started
         self._record(request, response, elapsed, principal, call, error, raw_body)
         return response
+
+    def _principal(self, token: str | None) -> Principal | None:
+        """Who a token speaks for, in a read transaction of its own (error paths only)."""
+        if not token:
+            return None
+        try:
+            with self.db.transaction(writes=False) as conn:
+                return authenticate(conn, token)
+        except (OperationalError, DataError, psycopg.DataError):
+            return None
 
     def _record_use(self, principal: Principal) -> None:
         """Token bookkeeping in its own short transaction, never failing the request."""
