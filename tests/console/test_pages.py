@@ -326,3 +326,28 @@ def test_log_bodies_are_bounded_and_scrubbed_even_when_not_json(make_console, ap
     assert "Hunter9-secret!" not in bad and "[redacted]" in bad and "invalidSyntax" in bad
     body = html.unescape(re.search(r"<h2>Request body</h2>\s*<pre>(.*?)</pre>", created, re.S).group(1))
     assert len(body) <= MAX_BODY_CHARS + 20 and body.endswith("(cut)")
+
+
+def test_the_plan_is_reused_only_while_nothing_it_depends_on_moved(make_console, engine):
+    from scimgate.members import service as members
+
+    console = make_console()
+    ann = stage(console, "ann@acme.example", title="Engineer")
+    assert "<strong>1</strong> new" in console.get("/sync").text
+    stage(console, "bob@acme.example")  # staging grew
+    assert "<strong>2</strong> new" in console.get("/sync").text
+    console.scim("DELETE", f"/Users/{ann}")  # staging shrank
+    assert "<strong>1</strong> new" in console.get("/sync").text
+    with engine.begin() as conn:  # a manual member with the staged user's email: a link, not new
+        members.add_member(conn, console.account_id, "bob@acme.example")
+    page = console.get("/sync").text
+    assert "<strong>0</strong> new" in page and "<strong>1</strong> changed" in page
+    synchronize(console)  # a run happened
+    assert "<strong>0</strong> changed" in console.get("/sync").text
+    console.post("/properties", {"name": "Cost center", "type": "text"})
+    stage(console, "cy@acme.example", **{ENT: {"costCenter": "CC-9"}})
+    synchronize(console)
+    saved = console.post("/mapping", {"target": "Cost center", "source": f"{ENT}:costCenter", "action": "save"})
+    assert saved.status_code == 200
+    page = console.get("/sync").text  # the mapping revision moved
+    assert "<strong>1</strong> changed" in page and "CC-9" in page

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select, text, update
 
 from scimgate.store import raw
 from scimgate.store.tables import sync_item, sync_run
@@ -321,3 +321,24 @@ PLANNED_MEMBERSHIP_ADDS = (
     "ON tm.account_id = t.account_id AND tm.team_id = t.id "
     "WHERE t.account_id = dm.account_id AND t.directory_group_id = dm.group_id AND tm.member_id = m.id)"
 )
+
+
+_FINGERPRINT_SQL = (
+    "SELECT "
+    "(SELECT max(updated_at) FROM directory_user WHERE account_id = :a), "
+    "(SELECT max(updated_at) FROM directory_group WHERE account_id = :a), "
+    "(SELECT coalesce(sum(n), 0) FROM directory_count WHERE account_id = :a), "
+    "(SELECT count(*) FROM member WHERE account_id = :a), "
+    "(SELECT max(id) FROM sync_run WHERE account_id = :a), "
+    "(SELECT count(*) FROM sync_run WHERE account_id = :a AND status = 'running'), "
+    "mapping_rev, sync_hold_percent, sync_hold_minimum "
+    "FROM account WHERE id = :a"
+)
+
+
+def plan_fingerprint(conn: Connection, account_id: int) -> tuple[Any, ...]:
+    """What a dry-run plan depends on, read through indexes: when none of it moved, an
+    earlier plan still holds (staging writes move updated_at or the counts, a sync adds a
+    run, a mapping change bumps the revision, a manual member changes the member count)."""
+    row = conn.execute(text(_FINGERPRINT_SQL), {"a": account_id}).first()
+    return tuple(str(v) for v in row) if row else ()

@@ -80,6 +80,7 @@ class Ctx:
     form: dict[str, str]
     form_lists: dict[str, list[str]]
     path: dict[str, Any]
+    shared: dict[str, Any]  # per-process memo shared by handlers (e.g. the last sync plans)
 
     @property
     def account_id(self) -> int:
@@ -161,6 +162,7 @@ class Console:
         self.engine = engine
         self.settings = settings
         self.renderer = Renderer(settings)
+        self.shared: dict[str, Any] = {}
 
     def endpoint(
         self, handler: Handler, *, public: bool = False, writes: bool = True
@@ -220,6 +222,7 @@ class Console:
                         form=form,
                         form_lists=lists,
                         path=dict(request.path_params),
+                        shared=self.shared,
                     )
                     result = handler(ctx)
         except NotFoundError:
