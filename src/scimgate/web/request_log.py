@@ -102,7 +102,9 @@ class RequestLogBuffer:
             if body and (len(body) > MAX_BODY_CHARS * 4 or len(self._pending) > _KEEP_BODIES):
                 # Bounded memory: the log keeps MAX_BODY_CHARS anyway, and with a backlog
                 # (the database is slow or gone) only the entries themselves are kept.
-                entry[key] = body[: MAX_BODY_CHARS * 4] if len(self._pending) <= _KEEP_BODIES else None
+                entry[key] = (
+                    body[: MAX_BODY_CHARS * 4] if len(self._pending) <= _KEEP_BODIES else None
+                )
         with self._lock:
             self._pending.append(entry)
             if len(self._pending) > 100_000:  # the database is gone: keep memory bounded
