@@ -172,6 +172,8 @@ def test_held_run_explains_and_confirms(make_console):
     done = wait_for_run(console, r.headers["location"].removeprefix("/console"))
     assert "badge succeeded" in done.text and "<strong>2</strong> deactivated" in done.text
     assert console.get("/members?status=deactivated").text.count('href="/console/members/') == 2
+    after = console.get("/sync").text  # the plan shown before the confirmation is not reused
+    assert "<strong>0</strong> to deactivate" in after and "waiting for your confirmation" not in after
 
 
 def test_progress_endpoint_and_busy_refusal(make_console, engine):

@@ -330,6 +330,8 @@ _FINGERPRINT_SQL = (
     "(SELECT coalesce(sum(n), 0) FROM directory_count WHERE account_id = :a), "
     "(SELECT count(*) FROM member WHERE account_id = :a), "
     "(SELECT max(id) FROM sync_run WHERE account_id = :a), "
+    # a confirmed held run keeps its id: its end is what moves
+    "(SELECT max(finished_at) FROM sync_run WHERE account_id = :a), "
     "(SELECT count(*) FROM sync_run WHERE account_id = :a AND status = 'running'), "
     "mapping_rev, sync_hold_percent, sync_hold_minimum "
     "FROM account WHERE id = :a"
@@ -338,7 +340,8 @@ _FINGERPRINT_SQL = (
 
 def plan_fingerprint(conn: Connection, account_id: int) -> tuple[Any, ...]:
     """What a dry-run plan depends on, read through indexes: when none of it moved, an
-    earlier plan still holds (staging writes move updated_at or the counts, a sync adds a
-    run, a mapping change bumps the revision, a manual member changes the member count)."""
+    earlier plan still holds (staging writes move updated_at or the counts, a sync adds or
+    finishes a run, a mapping change bumps the revision, a manual member changes the
+    member count)."""
     row = conn.execute(text(_FINGERPRINT_SQL), {"a": account_id}).first()
     return tuple(str(v) for v in row) if row else ()
