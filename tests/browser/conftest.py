@@ -77,8 +77,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def _failed(node: Any) -> bool:
     return any(
-        getattr(getattr(node, f"rep_{when}", None), "failed", False)
-        for when in ("setup", "call")
+        getattr(getattr(node, f"rep_{when}", None), "failed", False) for when in ("setup", "call")
     )
 
 
@@ -114,6 +113,8 @@ class Server:
         self.workdir = workdir  # cwd without a .env file
         self.log_path = workdir / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.shown = 0  # how much of the log a failed test has printed already
+        self.tokens: dict[str, tuple[str, int]] = {}
 
     # -- the CLI --
 
@@ -124,6 +125,7 @@ class Server:
         """Run `scimgate ARGS` to success; its stdout."""
         result = subprocess.run(
             self._cli_args(args),
+            check=False,
             env=self.env,
             cwd=self.workdir,
             input=stdin,
@@ -142,19 +144,30 @@ class Server:
             futures = [pool.submit(self.cli, *args, stdin=stdin) for args, stdin in calls]
             return [f.result() for f in futures]
 
-    def seed(self, accounts: dict[str, Sequence[str]]) -> None:
-        """Entitled accounts (slug -> admin emails), each admin with PASSWORD."""
-        self.cli_many(
-            [(["account", "create", slug, "--name", f"{slug.title()} Inc", "--entitled"], None)
-             for slug in accounts]
-        )
+    def seed(self, accounts: dict[str, Sequence[str]], activated: Sequence[str] = ()) -> None:
+        """Entitled accounts (slug -> admin emails, each with PASSWORD), some activated.
+
+        The tokens of the activated accounts land in `tokens` (slug -> (token, token id)).
+        """
+        import json
+
         self.cli_many(
             [
+                (["account", "create", slug, "--name", f"{slug.title()} Inc", "--entitled"], None)
+                for slug in accounts
+            ]
+        )
+        outputs = self.cli_many(
+            [(["provisioning", "activate", slug, "--json"], None) for slug in activated]
+            + [
                 (["admin", "create", slug, email, "--password-stdin"], PASSWORD + "\n")
                 for slug, emails in accounts.items()
                 for email in emails
             ]
         )
+        for slug, out in zip(activated, outputs):
+            doc = json.loads(out)
+            self.tokens[slug] = (doc["token"], int(doc["token_id"]))
 
     # -- the process --
 
@@ -174,7 +187,9 @@ class Server:
         with httpx.Client(timeout=2) as client:
             while True:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"scimgate serve exited {self.proc.returncode}:\n{self.log()}")
+                    raise RuntimeError(
+                        f"scimgate serve exited {self.proc.returncode}:\n{self.log()}"
+                    )
                 with contextlib.suppress(httpx.HTTPError):
                     if client.get(f"{self.base_url}/healthz").status_code == 200:
                         return
@@ -207,15 +222,6 @@ class Server:
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    # -- provisioning from the CLI --
-
-    def activate(self, slug: str) -> tuple[str, int]:
-        """`scimgate provisioning activate SLUG --json`: (token, token id)."""
-        import json
-
-        doc = json.loads(self.cli("provisioning", "activate", slug, "--json"))
-        return doc["token"], int(doc["token_id"])
-
 
 @pytest.fixture(scope="module")
 def module_database_url(_template_db: Path | None, tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -235,18 +241,18 @@ def module_database_url(_template_db: Path | None, tmp_path_factory: pytest.Temp
 
 @pytest.fixture(scope="module")
 def server(request: pytest.FixtureRequest, module_database_url: str) -> Iterator[Server]:
-    """The module's server, its `ACCOUNTS` seeded by the CLI before it starts."""
+    """The module's server, its `ACCOUNTS` (and `ACTIVATED`) seeded by the CLI before it starts."""
     workdir = Path(tempfile.mkdtemp(prefix="scimgate-browser-"))
     srv = Server(module_database_url, workdir)
     failed_before = request.session.testsfailed
     try:
-        srv.seed(getattr(request.module, "ACCOUNTS", {}))
+        srv.seed(getattr(request.module, "ACCOUNTS", {}), getattr(request.module, "ACTIVATED", ()))
         srv.start()
         yield srv
     finally:
         srv.stop()
-        if request.session.testsfailed > failed_before:
-            print(f"\n---- scimgate serve output ({request.module.__name__}) ----\n{srv.log()}")
+        if request.session.testsfailed > failed_before:  # the tests printed their part
+            print(f"\n---- scimgate serve output at shutdown ----\n{srv.log(srv.shown)}")
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -261,6 +267,7 @@ def _server_output_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if _failed(request.node):
         print(f"\n---- scimgate serve output during {request.node.name} ----\n{srv.log(start)}")
+        srv.shown = srv.log_size()
 
 
 # ---- the browser ---------------------------------------------------------------------------
@@ -313,7 +320,7 @@ def shots(request: pytest.FixtureRequest) -> Shots:
 class Console:
     """One browser context on the console of `server`, with screenshots."""
 
-    def __init__(self, browser: Any, server: Server, shots: Shots, **options: Any) -> None:
+    def __init__(self, browser: Any, server: Server, shots: Shots | None, **options: Any) -> None:
         self.server = server
         self.shots = shots
         self.context = browser.new_context(viewport=WIDE, **options)
@@ -327,16 +334,20 @@ class Console:
             self.shot(shot)
         return response
 
-    def shot(self, name: str) -> Path:
-        return self.shots.take(self.page, name)
+    def shot(self, name: str) -> Path | None:
+        return self.shots.take(self.page, name) if self.shots else None
 
-    def sign_in(self, slug: str, email: str, password: str = PASSWORD) -> Any:
+    def sign_in(
+        self, slug: str, email: str, password: str = PASSWORD, shot: str | None = None
+    ) -> Any:
         """Fill the sign-in form and submit; the response of the page it lands on."""
         page = self.page
         page.goto(self.server.url(f"/console/login?account={slug}"))
         page.fill("#account", slug)
         page.fill("#email", email)
         page.fill("#password", password)
+        if shot:
+            self.shot(shot)
         with page.expect_navigation() as nav:
             page.get_by_role("button", name="Sign in").click()
         return nav.value

@@ -247,18 +247,18 @@ def members_of_directory_users(
     return out
 
 
-def staged_user_ids(conn: Connection, account_id: int, user_ids: Sequence[str]) -> set[str]:
-    """Which of these directory user ids are staged."""
-    out: set[str] = set()
+def staged_user_names(conn: Connection, account_id: int, user_ids: Sequence[str]) -> dict[str, str]:
+    """Which of these directory user ids are staged, with their userNames."""
+    out: dict[str, str] = {}
     ids = list(dict.fromkeys(user_ids))
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         rows = raw.execute(
             conn,
-            f"SELECT id FROM directory_user WHERE account_id = ? AND id IN ({', '.join('?' * len(chunk))})",
+            f"SELECT id, user_name FROM directory_user WHERE account_id = ? AND id IN ({', '.join('?' * len(chunk))})",
             (account_id, *chunk),
         )
-        out.update(r[0] for r in rows)
+        out.update((r[0], r[1]) for r in rows)
     return out
 
 

@@ -533,8 +533,10 @@ class _Run:
         ]
         resolved = store.members_of_directory_users(conn, aid, refs) if refs else {}
         if self.dry and refs:
-            staged = store.staged_user_ids(conn, aid, refs)
-            resolved.update({r: f"(member for {r})" for r in staged if r not in resolved})
+            staged = store.staged_user_names(conn, aid, refs)
+            resolved.update(
+                {r: f"(new member {n})" for r, n in staged.items() if r not in resolved}
+            )
         claimed: dict[str, str] = {}
         todo: list[tuple[Any, Any, MemberState | None, bool, bool]] = []
         for row, result in zip(rows, mapped, strict=True):
@@ -722,8 +724,10 @@ class _Run:
                 targets = [d.target for d in chunk]
                 resolved = store.members_of_directory_users(conn, aid, targets)
                 if self.dry:
-                    staged = store.staged_user_ids(conn, aid, targets)
-                    resolved.update({r: f"(member for {r})" for r in staged if r not in resolved})
+                    staged = store.staged_user_names(conn, aid, targets)
+                    resolved.update(
+                        {r: f"(new member {n})" for r, n in staged.items() if r not in resolved}
+                    )
                 upserts: list[tuple[Any, ...]] = []
                 failed: set[str] = {d.member_id for d in chunk if not d.clean}
                 for d in chunk:

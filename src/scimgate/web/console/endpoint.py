@@ -124,6 +124,7 @@ class Renderer:
         self.env.globals.update(prefix=PREFIX, tenant_url=settings.tenant_url)
         self.env.filters["when"] = _when
         self.env.filters["query"] = _with_query
+        self.env.filters["field_name"] = _field_name
 
     def page(self, request: Request, page: Page, session: Session | None) -> HTMLResponse:
         template = self.env.get_template(page.template)
@@ -139,6 +140,11 @@ def _when(value: Any) -> str:
         return "never"
     text = value.isoformat() if hasattr(value, "isoformat") else str(value)
     return text.replace("T", " ")[:19] + " UTC"
+
+
+def _field_name(name: str) -> str:
+    """Built-in member fields read like Properties ("name" -> "Name")."""
+    return name.capitalize() if name in ("name", "email", "status") else name
 
 
 def _with_query(request: Request, **changes: Any) -> str:
