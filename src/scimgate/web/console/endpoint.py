@@ -14,6 +14,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from scimgate.admins.service import Session, session_for
 from scimgate.errors import ForbiddenError, NotFoundError, ServiceError
 from scimgate.settings import Settings
+from scimgate.store.database import as_utc
 
 log = logging.getLogger("scimgate.console")
 
@@ -48,14 +50,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-
-
-class FormError(ServiceError):
-    """A form value is wrong: shown next to its field."""
-
-    def __init__(self, field_name: str, detail: str) -> None:
-        super().__init__(detail)
-        self.field = field_name
 
 
 @dataclass
@@ -78,7 +72,6 @@ class Ctx:
     settings: Settings
     session: Session | None
     form: dict[str, str]
-    form_lists: dict[str, list[str]]
     path: dict[str, Any]
     shared: dict[str, Any]  # per-process memo shared by handlers (e.g. the last sync plans)
 
@@ -138,6 +131,8 @@ def _when(value: Any) -> str:
     """A timestamp as people read it (UTC, to the second)."""
     if value is None:
         return "never"
+    if isinstance(value, datetime):  # PostgreSQL answers in its session's time zone
+        value = as_utc(value).astimezone(UTC)
     text = value.isoformat() if hasattr(value, "isoformat") else str(value)
     return text.replace("T", " ")[:19] + " UTC"
 
@@ -202,10 +197,8 @@ class Console:
             # PostgreSQL text cannot hold NUL; no form or filter of ours needs it.
             return self.error(request, None, 400, "A value contains a NUL character.")
         form: dict[str, str] = {}
-        lists: dict[str, list[str]] = {}
         for key, value in pairs:
             form.setdefault(key, value.strip())
-            lists.setdefault(key, []).append(value)
         session: Session | None = None
         try:
             with self.engine.connect() as conn:
@@ -226,7 +219,6 @@ class Console:
                         settings=self.settings,
                         session=session,
                         form=form,
-                        form_lists=lists,
                         path=dict(request.path_params),
                         shared=self.shared,
                     )
