@@ -353,3 +353,14 @@ def test_the_plan_is_reused_only_while_nothing_it_depends_on_moved(make_console,
     assert saved.status_code == 200
     page = console.get("/sync").text  # the mapping revision moved
     assert "<strong>1</strong> changed" in page and "CC-9" in page
+
+
+def test_times_are_shown_in_utc_whatever_zone_the_database_answers_in():
+    from datetime import datetime, timedelta, timezone
+
+    from scimgate.web.console.endpoint import _when
+
+    paris = timezone(timedelta(hours=1))
+    assert _when(datetime(2026, 1, 1, 12, 0, tzinfo=paris)) == "2026-01-01 11:00:00 UTC"
+    assert _when(datetime(2026, 1, 1, 12, 0)) == "2026-01-01 12:00:00 UTC"  # SQLite: naive UTC
+    assert _when(None) == "never"
