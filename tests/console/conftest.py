@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -37,7 +38,9 @@ class Console:
     def get(self, path: str, **kw: Any) -> Any:
         return self.http.get("/console" + path, **kw)
 
-    def post(self, path: str, data: dict[str, Any] | None = None, *, page: str | None = None) -> Any:
+    def post(
+        self, path: str, data: dict[str, Any] | None = None, *, page: str | None = None
+    ) -> Any:
         """Post a form with the CSRF token read from `page` (default: the same path)."""
         form = dict(data or {})
         if "csrf_token" not in form:
@@ -54,7 +57,12 @@ def sign_in(http: TestClient, slug: str, email: str, password: str) -> Any:
     page = http.get(f"/console/login?account={slug}")
     return http.post(
         "/console/login",
-        data={"account": slug, "email": email, "password": password, "csrf_token": csrf_of(page.text)},
+        data={
+            "account": slug,
+            "email": email,
+            "password": password,
+            "csrf_token": csrf_of(page.text),
+        },
         follow_redirects=False,
     )
 

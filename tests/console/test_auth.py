@@ -20,7 +20,9 @@ def test_pages_need_a_session(app):
             r = http.get(path, follow_redirects=False)
             assert r.status_code == 303
             assert r.headers["location"].startswith("/console/login?next=")
-        r = http.post("/console/provisioning/tokens", data={"csrf_token": "x"}, follow_redirects=False)
+        r = http.post(
+            "/console/provisioning/tokens", data={"csrf_token": "x"}, follow_redirects=False
+        )
         assert r.status_code == 303 and "/console/login" in r.headers["location"]
 
 
@@ -113,7 +115,9 @@ def test_lock_out_ends_and_a_reset_lifts_it(make_console, engine):
                 pass
     with engine.begin() as conn:
         try:
-            admins.sign_in(conn, console.slug, console.email, PASSWORD, now=now + timedelta(minutes=5))
+            admins.sign_in(
+                conn, console.slug, console.email, PASSWORD, now=now + timedelta(minutes=5)
+            )
             raise AssertionError("should be locked")
         except admins.SignInRefused as exc:
             assert "Too many" in exc.detail
@@ -150,7 +154,9 @@ def test_forged_or_expired_cookies_open_nothing(make_console, app, engine):
             http.cookies.set("scimgate_session", forged, path="/console")
             assert http.get("/console/members", follow_redirects=False).status_code == 303
     with engine.begin() as conn:
-        conn.execute(admin_session.update().values(expires_at=admins.utcnow() - timedelta(seconds=1)))
+        conn.execute(
+            admin_session.update().values(expires_at=admins.utcnow() - timedelta(seconds=1))
+        )
     assert console.get("/members", follow_redirects=False).status_code == 303
 
 
@@ -160,14 +166,24 @@ def test_login_form_needs_its_token(make_console, app):
         http.get("/console/login")
         r = http.post(
             "/console/login",
-            data={"account": console.slug, "email": console.email, "password": PASSWORD, "csrf_token": "forged"},
+            data={
+                "account": console.slug,
+                "email": console.email,
+                "password": PASSWORD,
+                "csrf_token": "forged",
+            },
             follow_redirects=False,
         )
         assert r.status_code == 400 and "expired" in r.text
     with TestClient(app) as fresh:  # no pre-session cookie at all (a cross-site post)
         r = fresh.post(
             "/console/login",
-            data={"account": console.slug, "email": console.email, "password": PASSWORD, "csrf_token": "x"},
+            data={
+                "account": console.slug,
+                "email": console.email,
+                "password": PASSWORD,
+                "csrf_token": "x",
+            },
             follow_redirects=False,
         )
         assert r.status_code == 400 and "scimgate_session=" not in r.headers.get("set-cookie", "")
@@ -181,7 +197,12 @@ def test_every_form_needs_this_sessions_csrf_token(make_console, engine):
         "/provisioning/tokens": {},
         "/provisioning/deactivate": {"confirm": "yes"},
         "/properties": {"name": "Cost center", "type": "text"},
-        "/sync/settings": {"time": "04:00", "timezone": "UTC", "hold_percent": "5", "hold_minimum": "1"},
+        "/sync/settings": {
+            "time": "04:00",
+            "timezone": "UTC",
+            "hold_percent": "5",
+            "hold_minimum": "1",
+        },
         "/sync": {},
         "/mapping": {"target": "name", "source": "userName", "action": "save"},
         "/logout": {},

@@ -6,8 +6,8 @@ import html
 import re
 import time
 
-from tests.console.conftest import csrf_of
 from tests.conftest import user_body
+from tests.console.conftest import csrf_of
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -33,7 +33,9 @@ def synchronize(console):
     r = console.post("/sync")
     assert r.status_code == 303, r.text
     assert re.match(r"^/console/sync/runs/\d+$", r.headers["location"])
-    return wait_for_run(console, r.headers["location"].removeprefix("/console")), r.headers["location"]
+    return wait_for_run(console, r.headers["location"].removeprefix("/console")), r.headers[
+        "location"
+    ]
 
 
 def test_not_entitled_says_enterprise_and_has_no_button(make_console):
@@ -101,7 +103,10 @@ def test_connection_status_and_log_with_redacted_bodies_and_hints(make_console, 
     console.scim(
         "PATCH",
         "/Users/nope",
-        json={"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "password", "value": "Hunter3-secret!"}]},
+        json={
+            "schemas": [PATCH],
+            "Operations": [{"op": "Replace", "path": "password", "value": "Hunter3-secret!"}],
+        },
     )
     app.state.request_log.flush()
     page = console.get("/provisioning").text
@@ -138,8 +143,12 @@ def test_sync_flow_preview_synchronize_history(make_console):
     assert location.removeprefix("/console") in console.get("/sync/runs").text
     # A change in the IdP shows as a diff, old -> new.
     console.scim(
-        "PATCH", f"/Users/{ann}",
-        json={"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "title", "value": "Manager"}]},
+        "PATCH",
+        f"/Users/{ann}",
+        json={
+            "schemas": [PATCH],
+            "Operations": [{"op": "Replace", "path": "title", "value": "Manager"}],
+        },
     )
     page = console.get("/sync").text
     assert "<strong>1</strong> changed" in page
@@ -150,15 +159,25 @@ def test_held_run_explains_and_confirms(make_console):
     console = make_console()
     r = console.post(
         "/sync/settings",
-        {"daily": "on", "time": "03:00", "timezone": "UTC", "hold_percent": "10", "hold_minimum": "1"},
+        {
+            "daily": "on",
+            "time": "03:00",
+            "timezone": "UTC",
+            "hold_percent": "10",
+            "hold_minimum": "1",
+        },
     )
     assert r.status_code == 200 and "saved" in r.text
     ids = [stage(console, f"u{i}@acme.example") for i in range(4)]
     synchronize(console)
     for user_id in ids[:2]:
         console.scim(
-            "PATCH", f"/Users/{user_id}",
-            json={"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]},
+            "PATCH",
+            f"/Users/{user_id}",
+            json={
+                "schemas": [PATCH],
+                "Operations": [{"op": "Replace", "path": "active", "value": "False"}],
+            },
         )
     assert "Synchronize will stop and ask you to confirm" in console.get("/sync").text
     held, location = synchronize(console)
@@ -173,7 +192,9 @@ def test_held_run_explains_and_confirms(make_console):
     assert "badge succeeded" in done.text and "<strong>2</strong> deactivated" in done.text
     assert console.get("/members?status=deactivated").text.count('href="/console/members/') == 2
     after = console.get("/sync").text  # the plan shown before the confirmation is not reused
-    assert "<strong>0</strong> to deactivate" in after and "waiting for your confirmation" not in after
+    assert (
+        "<strong>0</strong> to deactivate" in after and "waiting for your confirmation" not in after
+    )
 
 
 def test_progress_endpoint_and_busy_refusal(make_console, engine):
@@ -187,7 +208,12 @@ def test_progress_endpoint_and_busy_refusal(make_console, engine):
     assert state["status"] == "succeeded" and state["done"] == 1
     with engine.begin() as conn:  # another process holds the lease
         run_id = sync_store.insert_run(
-            conn, console.account_id, trigger="cli", status="running", owner="elsewhere:1", now=sync_store_now()
+            conn,
+            console.account_id,
+            trigger="cli",
+            status="running",
+            owner="elsewhere:1",
+            now=sync_store_now(),
         )
     r = console.post("/sync")
     assert r.status_code == 409 and "already running" in r.text
@@ -205,13 +231,21 @@ def test_members_teams_filters_pagination_and_detail(make_console):
     console = make_console()
     boss = stage(console, "boss@acme.example")
     ids = [
-        stage(console, f"p{i:02d}@acme.example", **{ENT: {"department": "Sales", "manager": {"value": boss}}})
+        stage(
+            console,
+            f"p{i:02d}@acme.example",
+            **{ENT: {"department": "Sales", "manager": {"value": boss}}},
+        )
         for i in range(55)
     ]
     group = console.scim(
-        "POST", "/Groups",
-        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Sales 50%",
-              "members": [{"value": i} for i in ids[:3]]},
+        "POST",
+        "/Groups",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Sales 50%",
+            "members": [{"value": i} for i in ids[:3]],
+        },
     ).json()["id"]
     synchronize(console)
     first = console.get("/members").text
@@ -229,7 +263,7 @@ def test_members_teams_filters_pagination_and_detail(make_console):
     assert f"SCIM <code>{ENT}:department</code>" in detail
     assert "Manager" in detail
     teams = console.get("/teams?q=50%25").text
-    assert "Sales 50%" in teams and "<td data-label=\"Members\">3</td>" in teams
+    assert "Sales 50%" in teams and '<td data-label="Members">3</td>' in teams
     assert console.get("/teams?q=50_").text.count('href="/console/teams/') == 0  # wildcards escaped
     team_id = re.search(r'href="/console/teams/([^"]+)"', teams).group(1)
     assert console.get(f"/teams/{team_id}").text.count('href="/console/members/') == 3
@@ -257,11 +291,15 @@ def test_properties_and_mapping_with_preview(make_console):
     assert preview.status_code == 200 and "Preview on sample users" in preview.text
     assert "CC-1" in preview.text
     assert f"{ENT}:costCenter" not in console.get("/properties").text  # not saved by a preview
-    bad = console.post("/mapping", {"target": "Cost center", "source": "emails[type eq", "action": "save"})
+    bad = console.post(
+        "/mapping", {"target": "Cost center", "source": "emails[type eq", "action": "save"}
+    )
     assert bad.status_code == 400 and 'id="source-error"' in bad.text
     bad = console.post("/mapping", {"target": "Nope", "source": "title", "action": "save"})
     assert bad.status_code == 400 and 'id="target-error"' in bad.text
-    saved = console.post("/mapping", {"target": "Cost center", "source": f"{ENT}:costCenter", "action": "save"})
+    saved = console.post(
+        "/mapping", {"target": "Cost center", "source": f"{ENT}:costCenter", "action": "save"}
+    )
     assert saved.status_code == 200 and "now comes from" in saved.text
     assert f"<code>{ENT}:costCenter</code>" in console.get("/properties").text
     removed = console.post("/mapping/remove", {"target": "Cost center"}, page="/mapping")
@@ -272,7 +310,8 @@ def test_properties_and_mapping_with_preview(make_console):
 def test_sync_settings_validate_each_field(make_console):
     console = make_console()
     r = console.post(
-        "/sync/settings", {"time": "25:00", "timezone": "Mars/Olympus", "hold_percent": "101", "hold_minimum": "x"}
+        "/sync/settings",
+        {"time": "25:00", "timezone": "Mars/Olympus", "hold_percent": "101", "hold_minimum": "x"},
     )
     assert r.status_code == 400
     for field in ("time", "timezone", "hold_percent", "hold_minimum"):
@@ -280,7 +319,8 @@ def test_sync_settings_validate_each_field(make_console):
     page = console.get("/sync/settings").text
     assert 'value="03:00"' in page and "checked" in page  # nothing saved
     r = console.post(
-        "/sync/settings", {"time": "06:30", "timezone": "Europe/Paris", "hold_percent": "20", "hold_minimum": "5"}
+        "/sync/settings",
+        {"time": "06:30", "timezone": "Europe/Paris", "hold_percent": "20", "hold_minimum": "5"},
     )
     assert r.status_code == 200 and 'value="06:30"' in r.text and "none scheduled" in r.text
 
@@ -290,15 +330,25 @@ def test_pages_send_security_headers_and_no_tracebacks(make_console):
     r = console.get("/provisioning")
     assert "script-src 'self'" in r.headers["content-security-policy"]
     assert r.headers["x-frame-options"] == "DENY" and r.headers["cache-control"] == "no-store"
-    for path in ("/nope", "/members/%00", "/teams/' OR 1=1 --", "/sync/runs/999999999999", "/log/0", "/sync/runs/abc"):
+    for path in (
+        "/nope",
+        "/members/%00",
+        "/teams/' OR 1=1 --",
+        "/sync/runs/999999999999",
+        "/log/0",
+        "/sync/runs/abc",
+    ):
         r = console.get(path)
         assert r.status_code == 404, path
         assert "Traceback" not in r.text and "Not found" in r.text
     for path in ("/members?q=%00", "/log?path=a%00b", "/teams?after=%00"):
         assert console.get(path).status_code == 400, path
     assert console.post("/properties", {"name": "a\x00b", "type": "text"}).status_code == 400
-    big = console.http.post("/console/properties", content=b"name=" + b"x" * 70_000,
-                            headers={"content-type": "application/x-www-form-urlencoded"})
+    big = console.http.post(
+        "/console/properties",
+        content=b"name=" + b"x" * 70_000,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert big.status_code == 413
 
 
@@ -326,7 +376,9 @@ def test_log_bodies_are_bounded_and_scrubbed_even_when_not_json(make_console, ap
     ids = re.findall(r'href="/console/log/(\d+)"', console.get("/log").text)
     bad, created = (console.get(f"/log/{i}").text for i in ids)
     assert "Hunter9-secret!" not in bad and "[redacted]" in bad and "invalidSyntax" in bad
-    body = html.unescape(re.search(r"<h2>Request body</h2>\s*<pre>(.*?)</pre>", created, re.S).group(1))
+    body = html.unescape(
+        re.search(r"<h2>Request body</h2>\s*<pre>(.*?)</pre>", created, re.DOTALL).group(1)
+    )
     assert len(body) <= MAX_BODY_CHARS + 20 and body.endswith("(cut)")
 
 
@@ -349,7 +401,9 @@ def test_the_plan_is_reused_only_while_nothing_it_depends_on_moved(make_console,
     console.post("/properties", {"name": "Cost center", "type": "text"})
     stage(console, "cy@acme.example", **{ENT: {"costCenter": "CC-9"}})
     synchronize(console)
-    saved = console.post("/mapping", {"target": "Cost center", "source": f"{ENT}:costCenter", "action": "save"})
+    saved = console.post(
+        "/mapping", {"target": "Cost center", "source": f"{ENT}:costCenter", "action": "save"}
+    )
     assert saved.status_code == 200
     page = console.get("/sync").text  # the mapping revision moved
     assert "<strong>1</strong> changed" in page and "CC-9" in page
