@@ -418,3 +418,31 @@ def test_times_are_shown_in_utc_whatever_zone_the_database_answers_in():
     assert _when(datetime(2026, 1, 1, 12, 0, tzinfo=paris)) == "2026-01-01 11:00:00 UTC"
     assert _when(datetime(2026, 1, 1, 12, 0)) == "2026-01-01 12:00:00 UTC"  # SQLite: naive UTC
     assert _when(None) == "never"
+
+
+def test_a_slow_plan_shows_checking_and_refreshes_until_ready(make_console, monkeypatch):
+    from scimgate.web.console import plans
+
+    real = plans.synchronize
+    release = __import__("threading").Event()
+    calls = []
+
+    def slow(*args, **kwargs):
+        calls.append(1)
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plans, "synchronize", slow)
+    monkeypatch.setattr(plans.PlanCache, "wait", 0.05)
+    console = make_console()
+    stage(console, "ann@acme.example")
+    page = console.get("/sync").text
+    assert "Checking what a synchronization would change" in page
+    assert '<meta http-equiv="refresh" content="2">' in page
+    assert "Checking" in console.get("/sync").text
+    assert len(calls) == 1  # the second view waits for the same computation
+    release.set()
+    deadline = time.monotonic() + 10
+    while "Checking" in (page := console.get("/sync").text) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "<strong>1</strong> new" in page and "http-equiv" not in page

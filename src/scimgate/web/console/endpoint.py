@@ -31,6 +31,8 @@ from scimgate.admins.service import Session, session_for
 from scimgate.errors import ForbiddenError, NotFoundError, ServiceError
 from scimgate.settings import Settings
 from scimgate.store.database import as_utc
+from scimgate.sync.engine import SyncOptions
+from scimgate.web.console.plans import PlanCache
 
 log = logging.getLogger("scimgate.console")
 
@@ -163,7 +165,10 @@ class Console:
         self.engine = engine
         self.settings = settings
         self.renderer = Renderer(settings)
-        self.shared: dict[str, Any] = {}
+        self.shared: dict[str, Any] = {
+            # manual Property edits are not in the plan fingerprint: reuse for 5 min at most
+            "plans": PlanCache(engine, SyncOptions.from_settings(settings), ttl=300.0),
+        }
 
     def endpoint(
         self, handler: Handler, *, public: bool = False, writes: bool = True

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-import time
 import zoneinfo
-from collections import OrderedDict
 from typing import Any
 
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -15,12 +12,10 @@ from scimgate.store import accounts as account_store
 from scimgate.store import directory as directory_store
 from scimgate.store import sync as store
 from scimgate.sync import background, schedule
-from scimgate.sync.engine import RunResult, SyncBusyError, SyncOptions, synchronize
+from scimgate.sync.engine import SyncBusyError, SyncOptions
 from scimgate.web.console.endpoint import PREFIX, Ctx, Page
 
 ITEMS_PER_PAGE = 100
-PLAN_TTL = 300.0  # seconds a plan is reused at most (manual Property edits are not fingerprinted)
-PLAN_CACHE_ACCOUNTS = 64
 MEMBER_ACTIONS = ("created", "updated", "deactivated", "reactivated")
 TEAM_COUNTS = (
     "teams_created",
@@ -45,36 +40,18 @@ def available(ctx: Ctx) -> Page:
     context["held"] = held[0] if held else None
     context["staged_users"] = directory_store.count_resources(ctx.conn, account["id"], "User")
     context["staged_groups"] = directory_store.count_resources(ctx.conn, account["id"], "Group")
+    context["checking"] = False
     if account["provisioning_active"] or context["staged_users"]:
-        plan = _plan(ctx, account["id"])
-        changes = [i for i in plan.items if i["action"] != "unchanged" or i.get("error")]
-        context["plan"] = plan
-        context["changes"] = changes
-        context["pending"] = sum(plan.counts[k] for k in MEMBER_ACTIONS + TEAM_COUNTS)
+        plan = ctx.shared["plans"].get(ctx.conn, account["id"])
+        if plan is None:
+            context["checking"] = True  # still computing: the page refreshes itself
+        else:
+            context["plan"] = plan
+            context["changes"] = [
+                i for i in plan.items if i["action"] != "unchanged" or i.get("error")
+            ]
+            context["pending"] = sum(plan.counts[k] for k in MEMBER_ACTIONS + TEAM_COUNTS)
     return Page("sync.html", context)
-
-
-def _plan(ctx: Ctx, account_id: int) -> RunResult:
-    """The dry run, reused while nothing it depends on moved (at 100,000 new users a plan
-    takes ~5 s; an admin reloading the page should not pay that each time)."""
-    plans: OrderedDict[int, tuple[tuple[Any, ...], float, RunResult]]
-    plans = ctx.shared.setdefault("plans", OrderedDict())
-    lock = ctx.shared.setdefault("plans_lock", threading.Lock())
-    fingerprint = store.plan_fingerprint(ctx.conn, account_id)
-    now = time.monotonic()
-    with lock:
-        cached = plans.get(account_id)
-    if cached and cached[0] == fingerprint and now - cached[1] < PLAN_TTL:
-        return cached[2]
-    plan = synchronize(
-        ctx.engine, account_id, dry_run=True, options=SyncOptions.from_settings(ctx.settings)
-    )
-    with lock:
-        plans[account_id] = (fingerprint, now, plan)
-        plans.move_to_end(account_id)
-        while len(plans) > PLAN_CACHE_ACCOUNTS:
-            plans.popitem(last=False)
-    return plan
 
 
 def _launch(ctx: Ctx, confirm: int | None) -> Response | Page:
