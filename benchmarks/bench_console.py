@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from bench_sync import SLUG, Workload, seed_account  # noqa: E402
+from bench_sync import SLUG, Workload, seed_account
 
 PASSWORD = "benchmark password 1"
 
@@ -47,11 +47,16 @@ def timed(client: Any, path: str, repeat: int) -> dict[str, float]:
     return {"median_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1)}
 
 
-def once(client: Any, path: str) -> float:
+def plan_shown(client: Any) -> dict[str, float]:
+    """First answer (the plan, or "checking" after the page's wait) and until the plan shows."""
     t0 = time.perf_counter()
-    r = client.get(path)
-    assert r.status_code == 200, (path, r.status_code)
-    return round((time.perf_counter() - t0) * 1000, 1)
+    first = client.get("/console/sync")
+    first_ms = (time.perf_counter() - t0) * 1000
+    text = first.text
+    while "Checking what a synchronization" in text:
+        time.sleep(0.2)
+        text = client.get("/console/sync").text
+    return {"median_ms": round(first_ms, 1), "plan_ms": round((time.perf_counter() - t0) * 1000, 1)}
 
 
 def run_size(n_users: int, repeat: int) -> dict[str, Any]:
@@ -75,30 +80,41 @@ def run_size(n_users: int, repeat: int) -> dict[str, Any]:
         admins.create_admin(conn, SLUG, "admin@bench.example", PASSWORD)
     settings = Settings(database_url=url, scheduler=False, request_log_flush_seconds=3600)
     app = create_app(settings, engine=engine)
-    out: dict[str, Any] = {"users": n_users, "groups": len(w.group_members), "seed_s": round(seed_s, 1)}
+    out: dict[str, Any] = {
+        "users": n_users,
+        "groups": len(w.group_members),
+        "seed_s": round(seed_s, 1),
+    }
     with TestClient(app) as http:
         page = http.get(f"/console/login?account={SLUG}")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
         r = http.post(
             "/console/login",
-            data={"account": SLUG, "email": "admin@bench.example", "password": PASSWORD, "csrf_token": token},
+            data={
+                "account": SLUG,
+                "email": "admin@bench.example",
+                "password": PASSWORD,
+                "csrf_token": token,
+            },
             follow_redirects=False,
         )
         assert r.status_code == 303, r.text
         pages: dict[str, Any] = {}
-        pages["sync (all new): cold"] = {"median_ms": once(http, "/console/sync")}
+        pages["sync (all new): cold"] = plan_shown(http)
         pages["sync (all new): warm"] = timed(http, "/console/sync", repeat)
         t0 = time.perf_counter()
         result = synchronize(engine, seeded["account_id"], trigger="cli")
         out["first_sync_s"] = round(time.perf_counter() - t0, 1)
         assert result.status == "succeeded", result
-        pages["sync (nothing changed): cold"] = {"median_ms": once(http, "/console/sync")}
+        pages["sync (nothing changed): cold"] = plan_shown(http)
         pages["sync (nothing changed): warm"] = timed(http, "/console/sync", repeat)
         members = http.get("/console/members").text
         member_id = re.search(r'href="/console/members/([^"?]+)"', members).group(1)
         teams = http.get("/console/teams").text
         team_id = re.search(r'href="/console/teams/([^"?]+)"', teams).group(1)
-        run_id = re.search(r'href="/console/sync/runs/(\d+)"', http.get("/console/sync/runs").text).group(1)
+        run_id = re.search(
+            r'href="/console/sync/runs/(\d+)"', http.get("/console/sync/runs").text
+        ).group(1)
         for label, path in [
             ("User Provisioning", "/console/provisioning"),
             ("Members, first page", "/console/members"),
@@ -126,8 +142,11 @@ def render(doc: dict[str, Any]) -> str:
         "",
         f"{doc['when']} · {doc['machine']} · code `{doc['commit']}`",
         "",
-        "In-process (Starlette TestClient), SQLite, one signed-in admin; median of "
-        f"{doc['repeat']} requests (max in brackets); cold = one request.",
+        (
+            "In-process (Starlette TestClient), SQLite, one signed-in admin; median of "
+            f"{doc['repeat']} requests (max in brackets); cold = the first answer (the plan, or "
+            '"checking" once the page has waited 1.5 s for it) and when the plan is shown.'
+        ),
         "",
         "| page | " + " | ".join(f"{s['users']:,} users" for s in sizes) + " |",
         "| --- | " + " | ".join("---" for _ in sizes) + " |",
@@ -136,11 +155,20 @@ def render(doc: dict[str, Any]) -> str:
         cells = []
         for s in sizes:
             p = s["pages"][label]
-            cells.append(f"{p['median_ms']} ms" + (f" ({p['max_ms']})" if "max_ms" in p else ""))
+            cell = f"{p['median_ms']} ms" + (f" ({p['max_ms']})" if "max_ms" in p else "")
+            if "plan_ms" in p:
+                cell += f", plan shown after {p['plan_ms']} ms"
+            cells.append(cell)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += ["", "Seeding (not measured above): " + ", ".join(
-        f"{s['users']:,} users in {s['seed_s']} s, first sync {s['first_sync_s']} s" for s in sizes
-    ) + "."]
+    lines += [
+        "",
+        "Seeding (not measured above): "
+        + ", ".join(
+            f"{s['users']:,} users in {s['seed_s']} s, first sync {s['first_sync_s']} s"
+            for s in sizes
+        )
+        + ".",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -150,7 +178,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--out", default=str(HERE / "results" / "console-latest"))
     a = parser.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=HERE,
+    ).stdout.strip()
     doc = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()}, Python {platform.python_version()}",
