@@ -272,7 +272,7 @@ class ScimEndpoint:
                 if call is not None and call.ignored
                 else None,
                 "resource_id": call.resource_id if call is not None else None,
-                # A body that failed before it was read whole (too large) is still shown.
+                # A body refused as malformed (read whole, then not parsed) is shown too.
                 "request_body": raw_body or getattr(request.state, "raw_body", b""),
                 # Successful reads are not kept: they can be asked again, and they are most
                 # of the traffic. Writes and every error are what an admin comes to read.
