@@ -9,6 +9,7 @@ with it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -33,8 +34,12 @@ LOCK_TIME = timedelta(minutes=15)
 REFUSED = "The account, email or password is not right."
 
 _hasher = PasswordHasher()
-# Verified against when no admin matches, so an unknown address costs the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when no admin matches, so an unknown address costs the same time."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class SignInRefused(ServiceError):
@@ -99,7 +104,7 @@ def sign_in(
     if failure and failure["locked_until"] and as_utc(failure["locked_until"]) > now:
         raise SignInRefused(_locked_message(as_utc(failure["locked_until"]) - now))
     found = store.find_admin(conn, slug, email) if slug and email else None
-    ok = _verify(found["password_hash"] if found else _DUMMY_HASH, password or "")
+    ok = _verify(found["password_hash"] if found else _dummy_hash(), password or "")
     if not ok or found is None:
         _count_failure(conn, subject, failure, now)
         raise SignInRefused(REFUSED)
