@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from scimgate.accounts import api_keys
 from scimgate.accounts import service as accounts
 from scimgate.admins import service as admins
 from scimgate.errors import ServiceError
@@ -67,6 +68,11 @@ app.add_typer(provisioning_app, name="provisioning")
 app.add_typer(token_app, name="token")
 admin_app = typer.Typer(help="People who sign in to an account's console.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
+apikey_app = typer.Typer(
+    help="API keys: how the host product calls /api/v1 (not provisioning tokens).",
+    no_args_is_help=True,
+)
+app.add_typer(apikey_app, name="apikey")
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEMO_ADMIN = "admin@demo.example"
@@ -284,6 +290,54 @@ def admin_list(
     for row in rows:
         last = row["last_signin_at"]
         typer.echo(f"{row['email']}\tlast sign-in {as_utc(last).isoformat() if last else 'never'}")
+
+
+@apikey_app.command("create")
+@guarded
+def apikey_create(
+    slug: str,
+    name: str = typer.Option("", help="What the key is for."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"id": ..., "key": ...}.'),
+) -> None:
+    """Create an API key (shown once)."""
+    settings = _settings()
+    with _tx(settings) as conn:
+        issued = api_keys.create_key(conn, slug, name=name)
+    if as_json:
+        _print_json({"id": issued.id, "key": issued.key, "prefix": issued.prefix})
+        return
+    typer.echo(f"API key {issued.id} (shown once): {issued.key}")
+    typer.echo(
+        f"use it as: curl -H 'Authorization: Bearer {issued.key}' {settings.public_url}/api/v1/members"
+    )
+
+
+@apikey_app.command("list")
+@guarded
+def apikey_list(
+    slug: str, as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")
+) -> None:
+    """List an account's API keys (prefixes only)."""
+    settings = _settings()
+    with _tx(settings) as conn:
+        rows = api_keys.list_keys(conn, slug)
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        state = "revoked" if row["revoked_at"] else "live"
+        used = as_utc(row["last_used_at"]).isoformat() if row["last_used_at"] else "never"
+        typer.echo(f"{row['id']}\t{row['prefix']}…\t{state}\tlast used {used}\t{row['name']}")
+
+
+@apikey_app.command("revoke")
+@guarded
+def apikey_revoke(slug: str, key_id: int) -> None:
+    """Revoke an API key: requests with it get 401 at once."""
+    settings = _settings()
+    with _tx(settings) as conn:
+        api_keys.revoke_key(conn, slug, key_id)
+    typer.echo(f"API key {key_id} of account {slug!r} revoked")
 
 
 @account_app.command("create")

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from scimgate.errors import InvalidValueError, NotFoundError
+from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.mapping import types
 from scimgate.store import members as store
 from scimgate.store.database import utcnow
@@ -167,3 +167,108 @@ def member_detail(conn: Connection, account_id: int, member_id: str) -> dict[str
     doc["field_paths"] = {f: mapped.get(f) if scim else None for f in ("name", "email")}
     doc["teams"] = store.teams_of_member(conn, account_id, member_id)
     return doc
+
+
+def get_member(conn: Connection, account_id: int, member_id: str) -> dict[str, Any]:
+    """One member as the API shows it, or NotFoundError."""
+    found = member_documents(conn, account_id, member_id=member_id[:64])
+    if not found:
+        raise NotFoundError(f"No member {member_id!r}")
+    return found[0]
+
+
+def update_member(
+    conn: Connection,
+    account_id: int,
+    member_id: str,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    properties: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Change a member by hand: name and email of manual members, and manual Property values.
+
+    Values that come from SCIM (a provisioned member's name and email, a Property mapped
+    from a SCIM attribute) are refused: the next Synchronize would overwrite them.
+    """
+    current = get_member(conn, account_id, member_id)
+    fields: dict[str, Any] = {}
+    if name is not None or email is not None:
+        if current["source"] == "scim":
+            raise ConflictError(
+                "This member is provisioned: its name and email come from the identity provider",
+                "source",
+            )
+        try:
+            if name is not None:
+                fields["name"] = types.to_text(name) or current["email"].split("@")[0]
+            if email is not None:
+                fields["email"] = types.to_email(email)
+        except ValueError as exc:
+            raise InvalidValueError(str(exc)) from None
+    now = utcnow()
+    if properties:
+        set_manual_values(conn, account_id, current, properties, now=now)
+    if fields or properties:
+        store.update_member(conn, account_id, current["id"], updated_at=now, **fields)
+    return get_member(conn, account_id, current["id"])
+
+
+def set_manual_values(
+    conn: Connection,
+    account_id: int,
+    current: dict[str, Any],
+    values: dict[str, Any],
+    *,
+    now: Any,
+) -> None:
+    """Set (None clears) Property values by Property name, coerced to each Property's type."""
+    props = {p["name"].lower(): p for p in store.list_properties(conn, account_id)}
+    mapped = dict(store.list_mappings(conn, account_id))
+    for name, value in values.items():
+        prop = props.get(str(name).strip().lower())
+        if prop is None:
+            raise InvalidValueError(f"No Property named {name!r}")
+        source = mapped.get(f"property:{prop['id']}")
+        if current["source"] == "scim" and source:
+            raise ConflictError(
+                f"{prop['name']!r} comes from SCIM ({source}) for this provisioned member: change "
+                "it in the identity provider, or remove the mapping",
+                prop["name"],
+            )
+        if value is not None:
+            try:
+                if prop["type"] == "member":
+                    value = _member_reference(conn, account_id, value)
+                else:
+                    value = types.converter(prop["type"], list(prop["options"] or []))(value)
+            except ValueError as exc:
+                raise InvalidValueError(f"{prop['name']}: {exc}") from None
+        store.set_value(
+            conn, account_id, current["id"], prop["id"], value, source="manual", now=now
+        )
+
+
+def _member_reference(conn: Connection, account_id: int, value: Any) -> str:
+    """A manual member reference: the id or email of a member of this account."""
+    text = types.to_text(value)
+    found = store.find_member_id(conn, account_id, text) if text else None
+    if found is None:
+        raise ValueError(f"no member with id or email {text!r}")
+    return found
+
+
+def create_member(
+    conn: Connection,
+    account_id: int,
+    email: str,
+    *,
+    name: str = "",
+    properties: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A manual member with optional Property values, in one transaction."""
+    created = add_member(conn, account_id, email, name=name)
+    if properties:
+        current = get_member(conn, account_id, created["id"])
+        set_manual_values(conn, account_id, current, properties, now=utcnow())
+    return get_member(conn, account_id, created["id"])

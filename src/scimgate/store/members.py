@@ -342,6 +342,7 @@ def team_page(
     search: str | None = None,
     after: str | None = None,
     limit: int = 50,
+    team_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """Teams in id order with their member counts (one page, never every membership)."""
     t, tm = team, team_member
@@ -360,6 +361,8 @@ def team_page(
     ).where(t.c.account_id == account_id)
     if search:
         query = query.where(func.lower(t.c.name).like(f"%{_like(search.lower())}%", escape="\\"))
+    if team_id is not None:
+        query = query.where(t.c.id == team_id)
     if after:
         query = query.where(t.c.id > after)
     rows = conn.execute(query.order_by(t.c.id).limit(limit)).mappings()
@@ -406,3 +409,31 @@ def teams_of_member(conn: Connection, account_id: int, member_id: str) -> list[d
 def _like(text: str) -> str:
     """Escape LIKE wildcards so a search for "50%" finds "50%"."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def update_member(conn: Connection, account_id: int, member_id: str, **values: Any) -> None:
+    """Set columns of one member (email_key follows email); a taken email is a ConflictError."""
+    if "email" in values:
+        values["email_key"] = values["email"].lower()
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                update(member)
+                .where(member.c.account_id == account_id, member.c.id == member_id)
+                .values(**values)
+            )
+    except IntegrityError:
+        raise ConflictError(
+            f"A member with email {values.get('email')!r} already exists", "email"
+        ) from None
+
+
+def find_member_id(conn: Connection, account_id: int, id_or_email: str) -> str | None:
+    """A member of this account by id or by email (case-insensitive)."""
+    found = conn.execute(
+        select(member.c.id).where(
+            member.c.account_id == account_id,
+            or_(member.c.id == id_or_email, member.c.email_key == id_or_email.lower()),
+        )
+    ).first()
+    return found[0] if found else None

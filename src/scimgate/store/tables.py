@@ -197,6 +197,24 @@ request_log = Table(
     Index(None, "account_id", "at"),
 )
 
+# ---- Host integration: API keys for /api/v1 (docs/api.md) ----
+
+api_key = Table(
+    "api_key",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, default=""),
+    Column("key_hash", String(64), nullable=False),  # SHA-256 of the key
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
+    UniqueConstraint("key_hash"),
+    Index(None, "account_id", "id"),
+)
+
 # ---- Console sign-in (docs/console.md) ----
 
 admin = Table(

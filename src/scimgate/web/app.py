@@ -23,6 +23,7 @@ from scimgate.settings import Settings
 from scimgate.store.database import LoopConnection, make_engine
 from scimgate.sync.engine import SyncOptions
 from scimgate.sync.schedule import Scheduler
+from scimgate.web.api_v1 import create_api
 from scimgate.web.console.routes import console_mount
 from scimgate.web.request_log import RequestLogBuffer
 from scimgate.web.scim_api import scim_router
@@ -74,6 +75,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
     scim = scim_router(SCIM_PREFIX, db, settings, buffer)
 
     app.router.routes.append(console_mount(engine, settings))
+    app.mount("/api/v1", create_api(engine, settings))
 
     @app.get("/", include_in_schema=False)
     def root() -> Response:

@@ -1,0 +1,497 @@
+"""/api/v1: the host product's REST API (JSON, API keys, RFC 9457 problem+json errors).
+
+A thin shell over the same services as the console and the CLI. Every handler opens its
+own transaction scoped by the key's account; the OpenAPI document is served at
+/api/v1/openapi.json.
+"""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DataError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+from scimgate import __version__
+from scimgate.accounts import api_keys
+from scimgate.accounts.api_keys import ApiPrincipal
+from scimgate.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidValueError,
+    NotFoundError,
+    PreconditionFailedError,
+    ServiceError,
+)
+from scimgate.members import service as members
+from scimgate.settings import Settings
+from scimgate.store import members as member_store
+from scimgate.store import sync as sync_store
+from scimgate.store.database import as_utc
+from scimgate.sync import background
+from scimgate.sync.engine import SyncBusyError, SyncOptions, synchronize
+
+log = logging.getLogger("scimgate.api")
+
+PROBLEM = "application/problem+json"
+_STATUS = {
+    NotFoundError: (404, "Not Found"),
+    ConflictError: (409, "Conflict"),
+    InvalidValueError: (400, "Bad Request"),
+    ForbiddenError: (403, "Forbidden"),
+    PreconditionFailedError: (412, "Precondition Failed"),
+}
+
+
+# ---- schemas (they are the OpenAPI document) ----
+
+# Times are UTC with an offset (SQLite hands them back naive, PostgreSQL in its zone).
+Time = Annotated[datetime, AfterValidator(lambda v: as_utc(v).astimezone(UTC))]
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class Member(BaseModel):
+    id: str
+    email: str | None
+    name: str
+    status: str = Field(description="active or deactivated")
+    source: str = Field(description="scim (provisioned) or manual")
+    directory_user_id: str | None = Field(description="the staged SCIM user it mirrors")
+    properties: dict[str, Any] = Field(description="Property values by Property name")
+    property_sources: dict[str, str] = Field(description="scim or manual, by Property name")
+    created_at: Time
+    updated_at: Time
+
+
+class MemberPage(BaseModel):
+    data: list[Member]
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null at the end"
+    )
+
+
+class MemberCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(max_length=320)
+    name: str = Field(default="", max_length=512)
+    properties: dict[str, Any] = Field(default_factory=dict, description="values by Property name")
+
+
+class MemberUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=512, description="manual members only")
+    email: str | None = Field(default=None, max_length=320, description="manual members only")
+    properties: dict[str, Any] | None = Field(
+        default=None, description="manual values by Property name; null clears one"
+    )
+
+
+class Team(BaseModel):
+    id: str
+    name: str
+    directory_group_id: str
+    member_count: int
+    created_at: Time
+    updated_at: Time
+
+
+class TeamPage(BaseModel):
+    data: list[Team]
+    next_cursor: str | None
+
+
+class TeamMember(BaseModel):
+    id: str
+    email: str | None
+    name: str
+    status: str
+    source: str
+
+
+class TeamMemberPage(BaseModel):
+    data: list[TeamMember]
+    next_cursor: str | None
+
+
+class PropertyOut(BaseModel):
+    id: str
+    name: str
+    type: str
+    options: list[str]
+    mapped_from: str | None = Field(description="the SCIM path that fills it, if any")
+
+
+class SyncRun(BaseModel):
+    id: int
+    trigger: str
+    status: str = Field(description="running, succeeded, failed, held or superseded")
+    counts: dict[str, int]
+    detail: str | None
+    created_at: Time
+    started_at: Time | None
+    finished_at: Time | None
+    items: list[dict[str, Any]] | None = None
+
+
+class SyncPlan(BaseModel):
+    status: str = "planned"
+    counts: dict[str, int]
+    would_hold: bool
+    items: list[dict[str, Any]]
+
+
+class SyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dry_run: bool = Field(default=False, description="plan only: nothing is written")
+
+
+# ---- the app ----
+
+
+class ApiError(Exception):
+    """A problem answered as is (401 and friends)."""
+
+    def __init__(self, status: int, title: str, detail: str, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.headers = status, title, detail, headers
+
+
+def problem(
+    status: int, title: str, detail: str | None, request: Request, **extra: Any
+) -> Response:
+    body = Problem(title=title, status=status, detail=detail, instance=request.url.path, **extra)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM)
+
+
+def create_api(engine: Engine, settings: Settings) -> FastAPI:
+    """The /api/v1 application (mounted by web.app)."""
+    api = FastAPI(
+        title="scimgate host API",
+        version=__version__,
+        description="Members, teams, Properties and synchronizations of one account, "
+        "for the product that hosts scimgate. Authenticate with `Authorization: Bearer <API key>`.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        responses={
+            401: {"model": Problem, "description": "Missing, unknown or revoked API key"},
+            400: {"model": Problem, "description": "Invalid input"},
+        },
+    )
+
+    @contextmanager
+    def tx(writes: bool = False) -> Iterator[Connection]:
+        with engine.connect() as conn:
+            conn.execution_options(writes=writes)
+            with conn.begin():
+                yield conn
+
+    def caller(request: Request) -> ApiPrincipal:
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        principal = None
+        if scheme.lower() == "bearer" and key.strip():
+            with tx(writes=False) as conn:
+                principal = api_keys.authenticate(conn, key.strip())
+        if principal is None:
+            raise ApiError(
+                401,
+                "Unauthorized",
+                "Send a live API key: Authorization: Bearer sgk_… (scimgate apikey create)",
+                {"WWW-Authenticate": 'Bearer realm="scimgate"'},
+            )
+        if api_keys.needs_touch(principal):
+            with tx(writes=True) as conn:
+                api_keys.record_use(conn, principal)
+        return principal
+
+    Caller = Annotated[ApiPrincipal, Depends(caller)]
+    Cursor = Annotated[
+        str | None, Query(max_length=64, description="next_cursor of the previous page")
+    ]
+    Limit = Annotated[int, Query(ge=1, le=200)]
+
+    @api.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        response = problem(exc.status, exc.title, exc.detail, request)
+        response.headers.update(exc.headers or {})
+        return response
+
+    @api.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> Response:
+        if isinstance(exc, SyncBusyError):
+            return problem(409, "Conflict", exc.detail, request)
+        for kind, (status, title) in _STATUS.items():
+            if isinstance(exc, kind):
+                return problem(status, title, exc.detail, request)
+        return problem(400, "Bad Request", exc.detail, request)
+
+    @api.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid"}
+        detail = f"{'.'.join(first['loc'][1:]) or 'request'}: {first['msg']}"
+        return problem(400, "Bad Request", detail, request, errors=errors)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        return problem(exc.status_code, str(exc.detail), None, request)
+
+    @api.exception_handler(DataError)
+    async def _data(request: Request, exc: Exception) -> Response:
+        return problem(400, "Bad Request", "A value cannot be stored or compared", request)
+
+    api.add_exception_handler(psycopg.DataError, _data)
+
+    @api.exception_handler(OperationalError)
+    async def _unavailable(request: Request, exc: Exception) -> Response:
+        log.exception("database unavailable")
+        return problem(503, "Service Unavailable", "The database is not answering", request)
+
+    @api.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "Internal Server Error", None, request)
+
+    def _nul(*values: Any) -> None:
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            raise InvalidValueError("A value contains a NUL character")
+
+    # ---- members ----
+
+    @api.get("/members", response_model=MemberPage, tags=["members"])
+    def list_members(
+        who: Caller,
+        status: Annotated[str | None, Query(pattern="^(active|deactivated)$")] = None,
+        source: Annotated[str | None, Query(pattern="^(scim|manual)$")] = None,
+        q: Annotated[str | None, Query(max_length=200, description="in name or email")] = None,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> dict[str, Any]:
+        """Members in a stable order, a page at a time."""
+        _nul(q, cursor)
+        with tx() as conn:
+            rows = members.member_documents(
+                conn,
+                who.account_id,
+                status=status,
+                source=source,
+                search=q or None,
+                after=cursor,
+                limit=limit + 1,
+            )
+        return {
+            "data": rows[:limit],
+            "next_cursor": rows[limit - 1]["id"] if len(rows) > limit else None,
+        }
+
+    @api.get(
+        "/members/{member_id}",
+        response_model=Member,
+        tags=["members"],
+        responses={404: {"model": Problem}},
+    )
+    def get_member(who: Caller, member_id: str) -> dict[str, Any]:
+        """One member with its Property values and where each came from."""
+        _nul(member_id)
+        with tx() as conn:
+            return members.get_member(conn, who.account_id, member_id)
+
+    @api.post(
+        "/members",
+        response_model=Member,
+        status_code=201,
+        tags=["members"],
+        responses={409: {"model": Problem}},
+    )
+    def create_member(who: Caller, body: MemberCreate) -> dict[str, Any]:
+        """A manual member (not provisioned), with optional Property values."""
+        _nul(body.email, body.name, *map(str, body.properties.values()), *body.properties)
+        with tx(writes=True) as conn:
+            return members.create_member(
+                conn, who.account_id, body.email, name=body.name, properties=body.properties
+            )
+
+    @api.patch(
+        "/members/{member_id}",
+        response_model=Member,
+        tags=["members"],
+        responses={404: {"model": Problem}, 409: {"model": Problem}},
+    )
+    def update_member(who: Caller, member_id: str, body: MemberUpdate) -> dict[str, Any]:
+        """Change a manual member's name or email, or any member's manual Property values."""
+        props = body.properties or {}
+        _nul(member_id, body.name, body.email, *map(str, props.values()), *props)
+        with tx(writes=True) as conn:
+            return members.update_member(
+                conn,
+                who.account_id,
+                member_id,
+                name=body.name,
+                email=body.email,
+                properties=body.properties,
+            )
+
+    # ---- teams and Properties ----
+
+    @api.get("/teams", response_model=TeamPage, tags=["teams"])
+    def list_teams(
+        who: Caller,
+        q: Annotated[str | None, Query(max_length=200)] = None,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> dict[str, Any]:
+        """Teams (mirrors of directory groups) with member counts."""
+        _nul(q, cursor)
+        with tx() as conn:
+            rows = member_store.team_page(
+                conn, who.account_id, search=q, after=cursor, limit=limit + 1
+            )
+        return {
+            "data": rows[:limit],
+            "next_cursor": rows[limit - 1]["id"] if len(rows) > limit else None,
+        }
+
+    def _team(conn: Connection, account_id: int, team_id: str) -> dict[str, Any]:
+        _nul(team_id)
+        found = member_store.team_page(conn, account_id, after=None, limit=1, team_id=team_id)
+        if not found:
+            raise NotFoundError(f"No team {team_id!r}")
+        return found[0]
+
+    @api.get(
+        "/teams/{team_id}", response_model=Team, tags=["teams"], responses={404: {"model": Problem}}
+    )
+    def get_team(who: Caller, team_id: str) -> dict[str, Any]:
+        """One team."""
+        with tx() as conn:
+            return _team(conn, who.account_id, team_id)
+
+    @api.get(
+        "/teams/{team_id}/members",
+        response_model=TeamMemberPage,
+        tags=["teams"],
+        responses={404: {"model": Problem}},
+    )
+    def team_members(
+        who: Caller, team_id: str, cursor: Cursor = None, limit: Limit = 100
+    ) -> dict[str, Any]:
+        """The members of one team."""
+        _nul(cursor)
+        with tx() as conn:
+            _team(conn, who.account_id, team_id)
+            rows = member_store.team_member_page(
+                conn, who.account_id, team_id, after=cursor, limit=limit + 1
+            )
+        return {
+            "data": rows[:limit],
+            "next_cursor": rows[limit - 1]["id"] if len(rows) > limit else None,
+        }
+
+    @api.get("/properties", response_model=list[PropertyOut], tags=["properties"])
+    def list_properties(who: Caller) -> list[dict[str, Any]]:
+        """The account's Properties and what fills them."""
+        with tx() as conn:
+            return members.list_properties(conn, who.account_id)
+
+    # ---- sync runs ----
+
+    @api.get("/sync-runs", response_model=list[SyncRun], tags=["sync"])
+    def list_runs(who: Caller, limit: Limit = 20) -> list[dict[str, Any]]:
+        """The newest synchronizations first."""
+        with tx() as conn:
+            return sync_store.list_runs(conn, who.account_id, limit=limit)
+
+    def _run(conn: Connection, account_id: int, run_id: int, items: bool) -> dict[str, Any]:
+        found = sync_store.get_run(conn, account_id, run_id)
+        if found is None:
+            raise NotFoundError(f"No sync run {run_id}")
+        if items:
+            found["items"] = sync_store.list_items(conn, account_id, run_id, limit=1000)
+        return found
+
+    RunId = Annotated[int, Path(ge=1, le=2**62)]
+
+    @api.get(
+        "/sync-runs/{run_id}",
+        response_model=SyncRun,
+        tags=["sync"],
+        responses={404: {"model": Problem}},
+    )
+    def get_run(who: Caller, run_id: RunId) -> dict[str, Any]:
+        """One synchronization with its first 1,000 items (for a held run: who it would deactivate)."""
+        with tx() as conn:
+            return _run(conn, who.account_id, run_id, items=True)
+
+    @api.post(
+        "/sync-runs",
+        status_code=202,
+        tags=["sync"],
+        responses={
+            200: {"model": SyncPlan, "description": "dry run: the plan"},
+            202: {"model": SyncRun, "description": "started (or finished) run"},
+            409: {"model": Problem, "description": "a synchronization is running"},
+        },
+    )
+    def trigger(who: Caller, body: SyncRequest | None = None) -> Response:
+        """Synchronize now (202 with the run; poll it), or plan only with dry_run (200)."""
+        options = SyncOptions.from_settings(settings)
+        if body is not None and body.dry_run:
+            plan = synchronize(engine, who.account_id, dry_run=True, options=options)
+            doc = SyncPlan(counts=plan.counts, would_hold=plan.would_hold, items=plan.items)
+            return JSONResponse(doc.model_dump(mode="json"), status_code=200)
+        started = background.start(engine, who.account_id, trigger="api", options=options)
+        return _started(who, started.run_id)
+
+    @api.post(
+        "/sync-runs/{run_id}/confirm",
+        status_code=202,
+        response_model=SyncRun,
+        tags=["sync"],
+        responses={404: {"model": Problem}, 400: {"model": Problem}, 409: {"model": Problem}},
+    )
+    def confirm(who: Caller, run_id: RunId) -> Response:
+        """Apply a held run (its deactivations were reviewed)."""
+        with tx() as conn:
+            _run(conn, who.account_id, run_id, items=False)
+        started = background.start(
+            engine,
+            who.account_id,
+            trigger="api",
+            confirm=run_id,
+            options=SyncOptions.from_settings(settings),
+        )
+        return _started(who, started.run_id)
+
+    def _started(who: ApiPrincipal, run_id: int | None) -> Response:
+        with tx() as conn:
+            runs = sync_store.list_runs(conn, who.account_id, limit=1) if run_id is None else None
+            found = (
+                sync_store.get_run(conn, who.account_id, run_id) if run_id else (runs or [None])[0]
+            )
+        doc = SyncRun.model_validate(found).model_dump(mode="json") if found else {}
+        headers = {"Location": f"/api/v1/sync-runs/{found['id']}"} if found else {}
+        return JSONResponse(doc, status_code=202, headers=headers)
+
+    return api
