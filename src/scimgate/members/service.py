@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.mapping import types
+from scimgate.store import events
 from scimgate.store import members as store
 from scimgate.store.database import utcnow
 
@@ -27,15 +28,28 @@ def add_member(conn: Connection, account_id: int, email: str, *, name: str = "")
         name = types.to_text(name) if name else ""
     except ValueError as exc:
         raise InvalidValueError(str(exc)) from None
+    now = utcnow()
+    name = name or email.split("@")[0]
     member_id = store.insert_member(
+        conn, account_id, email=email, name=name, source="manual", now=now
+    )
+    events.append(
         conn,
         account_id,
-        email=email,
-        name=name or email.split("@")[0],
-        source="manual",
-        now=utcnow(),
+        [
+            (
+                "member.created",
+                member_id,
+                _event_data(member_id, email, {"name": [None, name], "email": [None, email]}),
+            )
+        ],
+        now,
     )
-    return {"id": member_id, "email": email, "name": name or email.split("@")[0]}
+    return {"id": member_id, "email": email, "name": name}
+
+
+def _event_data(member_id: str, email: str | None, changes: dict[str, Any]) -> dict[str, Any]:
+    return {"member_id": member_id, "email": email, "changes": changes, "sync_run_id": None}
 
 
 def member_documents(
@@ -211,7 +225,29 @@ def update_member(
         set_manual_values(conn, account_id, current, properties, now=now)
     if fields or properties:
         store.update_member(conn, account_id, current["id"], updated_at=now, **fields)
-    return get_member(conn, account_id, current["id"])
+    after = get_member(conn, account_id, current["id"])
+    changes = _changes(current, after)
+    if changes:
+        events.append(
+            conn,
+            account_id,
+            [("member.updated", after["id"], _event_data(after["id"], after["email"], changes))],
+            now,
+        )
+    return after
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """Field and Property changes between two views of a member: {name: [old, new]}."""
+    out: dict[str, list[Any]] = {}
+    for key in ("name", "email"):
+        if before[key] != after[key]:
+            out[key] = [before[key], after[key]]
+    for name in sorted(set(before["properties"]) | set(after["properties"])):
+        old, new = before["properties"].get(name), after["properties"].get(name)
+        if old != new:
+            out[name] = [old, new]
+    return out
 
 
 def set_manual_values(
@@ -269,6 +305,5 @@ def create_member(
     """A manual member with optional Property values, in one transaction."""
     created = add_member(conn, account_id, email, name=name)
     if properties:
-        current = get_member(conn, account_id, created["id"])
-        set_manual_values(conn, account_id, current, properties, now=utcnow())
+        update_member(conn, account_id, created["id"], properties=properties)
     return get_member(conn, account_id, created["id"])

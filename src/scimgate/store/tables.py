@@ -61,6 +61,8 @@ account = Table(
     # Bumped by every mapping or Property change: members synced under an older revision
     # are recomputed even when their directory user did not change.
     Column("mapping_rev", Integer, nullable=False, default=0, server_default="0"),
+    # The last Event sequence number handed out (the outbox: docs/api.md).
+    Column("event_seq", BigInteger, nullable=False, default=0, server_default="0"),
     UniqueConstraint("slug"),
 )
 
@@ -213,6 +215,23 @@ api_key = Table(
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
     UniqueConstraint("key_hash"),
     Index(None, "account_id", "id"),
+)
+
+# Every change to a member, its Property values, a team or a team membership, written in
+# the transaction that made it, numbered per account in commit order (the account row's
+# event_seq is taken under its row lock).
+event = Table(
+    "event",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("id", String(36), nullable=False),  # stable id for webhook-id headers
+    Column("type", String(64), nullable=False),
+    Column("subject_id", String(64)),
+    Column("data", Document, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("account_id", "seq"),
+    ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
 )
 
 # ---- Console sign-in (docs/console.md) ----

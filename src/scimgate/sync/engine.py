@@ -36,6 +36,7 @@ from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.mapping.mapper import Mapper
 from scimgate.mapping.service import ensure_defaults, load_mapper
 from scimgate.settings import Settings
+from scimgate.store import events as event_store
 from scimgate.store import members as member_store
 from scimgate.store import raw
 from scimgate.store import sync as store
@@ -64,6 +65,12 @@ _ACTION_COUNT = {
     "deactivate": "deactivated",
     "reactivate": "reactivated",
     "unchanged": "unchanged",
+}
+_MEMBER_EVENTS = {
+    "create": "member.created",
+    "update": "member.updated",
+    "deactivate": "member.deactivated",
+    "reactivate": "member.reactivated",
 }
 HELD_ITEMS = 5000  # deactivations a held run lists
 _INTEGRITY = (IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
@@ -188,6 +195,7 @@ class _Run:
         self.run_id: int | None = None
         self.seq = 0
         self.items: list[dict[str, Any]] = []
+        self.events: list[tuple[str, str | None, dict[str, Any]]] = []  # team events of the batch
         self.sample: list[dict[str, Any]] = []
         self.deferred: list[_Deferred] = []
         self.mapper: Mapper
@@ -274,6 +282,7 @@ class _Run:
             self._passes()
         except Exception as exc:
             self.items = []  # they belonged to the transaction that failed
+            self.events = []
             try:
                 self._finish("failed", f"{type(exc).__name__}: {exc}"[:2000])
             except Exception:  # the database itself may be what failed
@@ -426,14 +435,39 @@ class _Run:
             self.items.append(item)
 
     def _flush(self, conn: Connection) -> None:
-        """Write buffered items and the heartbeat (progress) in the batch's transaction."""
+        """Write buffered items, their events and the heartbeat (progress) in the batch's
+        transaction."""
         if self.dry or self.run_id is None:
             return
         store.insert_items(conn, self.account_id, self.run_id, self.items)
+        if not self.holding:  # a held run's items are its plan, not changes
+            events = [e for item in self.items if (e := self._member_event(item))] + self.events
+            event_store.append(conn, self.account_id, events, self.clock())
         self.items = []
+        self.events = []
         store.set_run(
             conn, self.account_id, self.run_id, heartbeat_at=self.clock(), counts=self.counts
         )
+
+    def _event(self, event: tuple[str, str | None, dict[str, Any]]) -> None:
+        """Queue a team Event for the batch's transaction (a plan writes none)."""
+        if not self.dry:
+            self.events.append(event)
+
+    def _member_event(self, item: dict[str, Any]) -> tuple[str, str | None, dict[str, Any]] | None:
+        """The Event of a member item: what changed, by field and Property name."""
+        if item["kind"] != "member" or item["action"] not in _MEMBER_EVENTS:
+            return None
+        changes = item.get("changes") or {}
+        if item["action"] == "update" and not changes:
+            return None
+        data = {
+            "member_id": item.get("subject_id"),
+            "email": item.get("label"),
+            "changes": changes,
+            "sync_run_id": self.run_id,
+        }
+        return _MEMBER_EVENTS[item["action"]], item.get("subject_id"), data
 
     # ---- passes ----
 
@@ -515,6 +549,7 @@ class _Run:
 
     def _rollback_batch_state(self) -> None:
         self.items = []
+        self.events = []
         self.counts = dict(self._counts_at_batch)
         self.seq = self._seq_at_batch
         del self.deferred[self._deferred_at_batch :]
@@ -790,6 +825,17 @@ class _Run:
                         team_id = member_store.new_id()
                         inserts.append((aid, team_id, group_name, group_id, t, t))
                         self.counts["teams_created"] += 1
+                        self._event(
+                            (
+                                "team.created",
+                                team_id,
+                                {
+                                    "team_id": team_id,
+                                    "name": group_name,
+                                    "directory_group_id": group_id,
+                                },
+                            )
+                        )
                         team_items[team_id] = {
                             "action": "create",
                             "label": group_name,
@@ -799,6 +845,13 @@ class _Run:
                     else:
                         renames.append((group_name, t, aid, team_id))
                         self.counts["teams_renamed"] += 1
+                        self._event(
+                            (
+                                "team.renamed",
+                                team_id,
+                                {"team_id": team_id, "name": [team_name, group_name]},
+                            )
+                        )
                         team_items[team_id] = {
                             "action": "rename",
                             "label": group_name,
@@ -827,6 +880,7 @@ class _Run:
                 rows = raw.execute(conn, store.TEAMS_TO_REMOVE, (aid, after, size)).fetchall()
                 for team_id, name, group_id in rows:
                     self.counts["teams_removed"] += 1
+                    self._event(("team.removed", team_id, {"team_id": team_id, "name": name}))
                     self._item(
                         kind="team",
                         action="remove",
@@ -887,6 +941,9 @@ class _Run:
                     )
                     for r in rows:
                         note(r[2], "members_added")
+                        self._event(
+                            ("team.member_added", r[2], {"team_id": r[2], "member_id": r[3]})
+                        )
                     self.counts["memberships_added"] += len(rows)
                     self._flush(conn)
                 if len(rows) < size:
@@ -906,6 +963,7 @@ class _Run:
                     )
                 for r in rows:
                     note(r[0], "members_removed")
+                    self._event(("team.member_removed", r[0], {"team_id": r[0], "member_id": r[1]}))
                 self.counts["memberships_removed"] += len(rows)
                 self._flush(conn)
             if len(rows) < size:

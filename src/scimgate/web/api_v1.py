@@ -33,6 +33,7 @@ from scimgate.errors import (
 )
 from scimgate.members import service as members
 from scimgate.settings import Settings
+from scimgate.store import events as event_store
 from scimgate.store import members as member_store
 from scimgate.store import sync as sync_store
 from scimgate.store.database import as_utc
@@ -156,6 +157,23 @@ class SyncPlan(BaseModel):
     counts: dict[str, int]
     would_hold: bool
     items: list[dict[str, Any]]
+
+
+class Event(BaseModel):
+    seq: int = Field(description="per-account sequence number; only grows")
+    id: str = Field(description="stable id (webhook-id of its deliveries)")
+    type: str = Field(
+        description="member.created|updated|deactivated|reactivated, "
+        "team.created|renamed|removed|member_added|member_removed"
+    )
+    subject_id: str | None
+    data: dict[str, Any]
+    created_at: Time
+
+
+class EventPage(BaseModel):
+    data: list[Event]
+    next_after: int = Field(description="pass as `after` to read on; the same when nothing is new")
 
 
 class SyncRequest(BaseModel):
@@ -414,6 +432,19 @@ def create_api(engine: Engine, settings: Settings) -> FastAPI:
         """The account's Properties and what fills them."""
         with tx() as conn:
             return members.list_properties(conn, who.account_id)
+
+    # ---- events ----
+
+    @api.get("/events", response_model=EventPage, tags=["events"])
+    def list_events(
+        who: Caller,
+        after: Annotated[int, Query(ge=0, le=2**62, description="the last seq you have")] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """Events after `after`, in order: remember the last `seq` and never miss or repeat one."""
+        with tx() as conn:
+            rows = event_store.read(conn, who.account_id, after=after, limit=limit)
+        return {"data": rows, "next_after": rows[-1]["seq"] if rows else after}
 
     # ---- sync runs ----
 
