@@ -70,6 +70,7 @@ def settings(database_url: str) -> Settings:
         public_url="https://scim.example.test",
         request_log_flush_seconds=3600,
         scheduler=False,
+        webhooks=False,
     )
 
 

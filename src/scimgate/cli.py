@@ -35,6 +35,8 @@ from scimgate.store.database import as_utc, make_engine
 from scimgate.store.database import migrate as run_migrations
 from scimgate.sync import schedule
 from scimgate.sync.engine import SyncBusyError, SyncOptions, synchronize
+from scimgate.webhooks import delivery
+from scimgate.webhooks import service as webhooks
 
 app = typer.Typer(
     help="scimgate: multi-tenant SCIM 2.0 user provisioning.",
@@ -73,6 +75,11 @@ apikey_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(apikey_app, name="apikey")
+webhook_app = typer.Typer(
+    help="Webhook endpoints: signed, ordered deliveries of member and team events.",
+    no_args_is_help=True,
+)
+app.add_typer(webhook_app, name="webhook")
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEMO_ADMIN = "admin@demo.example"
@@ -338,6 +345,105 @@ def apikey_revoke(slug: str, key_id: int) -> None:
     with _tx(settings) as conn:
         api_keys.revoke_key(conn, slug, key_id)
     typer.echo(f"API key {key_id} of account {slug!r} revoked")
+
+
+@webhook_app.command("add")
+@guarded
+def webhook_add(
+    slug: str,
+    url: str,
+    event: list[str] = typer.Option(None, "--event", help="Only this event type (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"id": ..., "secret": ...}.'),
+) -> None:
+    """Add an endpoint; it receives events written from now on (secret shown once)."""
+    settings = _settings()
+    with _tx(settings) as conn:
+        added = webhooks.add_endpoint(
+            conn, slug, url, event_types=event or [], allow_private=settings.webhooks_allow_private
+        )
+    if as_json:
+        _print_json({"id": added["id"], "secret": added["secret"]})
+        return
+    typer.echo(f"webhook endpoint {added['id']} -> {added['url']}")
+    typer.echo(f"signing secret (shown once): {added['secret']}")
+
+
+@webhook_app.command("list")
+@guarded
+def webhook_list(
+    slug: str, as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")
+) -> None:
+    """List endpoints with their state (active or failing) and last error."""
+    settings = _settings()
+    with _tx(settings) as conn:
+        rows = webhooks.list_endpoints(conn, slug)
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        types = ",".join(row["event_types"]) or "all events"
+        typer.echo(
+            f"{row['id']}\t{row['status']}\t{row['url']}\t{types}\t{row['last_error'] or ''}"
+        )
+
+
+@webhook_app.command("remove")
+@guarded
+def webhook_remove(slug: str, endpoint_id: int) -> None:
+    """Remove an endpoint and its delivery log."""
+    settings = _settings()
+    with _tx(settings) as conn:
+        webhooks.remove_endpoint(conn, slug, endpoint_id)
+    typer.echo(f"webhook endpoint {endpoint_id} removed")
+
+
+@webhook_app.command("deliveries")
+@guarded
+def webhook_deliveries(
+    slug: str,
+    endpoint_id: int,
+    limit: int = typer.Option(50, min=1, max=1000),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """The delivery log of an endpoint, newest first."""
+    settings = _settings()
+    with _tx(settings) as conn:
+        rows = webhooks.deliveries(conn, slug, endpoint_id, limit=limit)
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        typer.echo(
+            f"{as_utc(r['at']).isoformat()}\tevent {r['event_seq']} {r['event_type']}\t"
+            f"attempt {r['attempt']}\t{r['status_code'] or '-'}\t{r['error'] or ''}"
+        )
+
+
+@webhook_app.command("resume")
+@guarded
+def webhook_resume(slug: str, endpoint_id: int) -> None:
+    """Retry a failing endpoint now, from the event it is stuck on."""
+    settings = _settings()
+    with _tx(settings) as conn:
+        webhooks.resume(conn, slug, endpoint_id)
+    typer.echo(f"webhook endpoint {endpoint_id} resumed")
+
+
+@webhook_app.command("redeliver")
+@guarded
+def webhook_redeliver(slug: str, endpoint_id: int, seq: int) -> None:
+    """Send one past event to an endpoint again, now."""
+    settings = _settings()
+    with _tx(settings) as conn:
+        account_id = _account_id(conn, slug)
+    engine = make_engine(settings.database_url, pool=False)
+    try:
+        outcome = delivery.redeliver(engine, settings, account_id, endpoint_id, seq)
+    finally:
+        engine.dispose()
+    if not outcome.ok:
+        raise CliError(f"redelivery failed: {outcome.error}")
+    typer.echo(f"event {seq} redelivered: HTTP {outcome.status_code}")
 
 
 @account_app.command("create")

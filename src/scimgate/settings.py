@@ -28,6 +28,16 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = Field(default=30.0, gt=0)
     sync_batch_size: int = Field(default=1000, ge=10, le=10_000)
     sync_stale_seconds: float = Field(default=120.0, gt=0)
+    # Webhooks (docs/api.md).
+    webhooks: bool = True  # run the delivery worker inside `serve`
+    webhooks_allow_private: bool = False  # allow endpoint URLs on private/loopback addresses
+    webhook_interval_seconds: float = Field(default=1.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Waits after the 1st, 2nd, ... failed attempt of an event (about a day in all); when
+    # they are used up the endpoint is marked failing and waits for someone to resume it.
+    webhook_retry_seconds: list[float] = Field(
+        default=[5, 300, 1800, 7200, 18000, 36000, 36000], min_length=1, max_length=50
+    )
 
     @field_validator("database_url")
     @classmethod

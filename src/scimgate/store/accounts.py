@@ -108,3 +108,11 @@ def touch_token(conn: Connection, token_id: int, now: datetime) -> None:
         .where(provisioning_token.c.id == token_id)
         .values(last_used_at=now)
     )
+
+
+def get_account_by_id(conn: Connection, account_id: int) -> dict[str, Any]:
+    """The account row by id, or NotFoundError."""
+    row = conn.execute(select(account).where(account.c.id == account_id)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"No account {account_id}")
+    return dict(row)

@@ -234,6 +234,50 @@ event = Table(
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
 )
 
+# Webhook endpoints of an account and what was delivered to them (docs/api.md). Each
+# endpoint is a cursor on the event sequence: events are delivered in order, one at a time,
+# by whichever process holds the endpoint's lease.
+webhook_endpoint = Table(
+    "webhook_endpoint",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("url", String(2048), nullable=False),
+    Column("secret", String(64), nullable=False),  # whsec_…: needed in clear to sign
+    Column("event_types", Document, nullable=False),  # [] = every type
+    Column("status", String(16), nullable=False),  # active | failing
+    Column("cursor", BigInteger, nullable=False),  # last event seq delivered or skipped
+    Column("attempts", Integer, nullable=False, default=0),  # failed tries of the next event
+    Column("first_failure_at", DateTime(timezone=True)),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("lease_owner", String(128)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
+    Index(None, "account_id", "id"),
+    Index(None, "next_attempt_at"),
+)
+
+webhook_delivery = Table(
+    "webhook_delivery",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("endpoint_id", Id, nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status_code", Integer),  # None: no answer (refused, timeout)
+    Column("error", Text),
+    Column("duration_ms", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
+    ForeignKeyConstraint(["endpoint_id"], ["webhook_endpoint.id"], ondelete="CASCADE"),
+    Index(None, "account_id", "endpoint_id", "id"),
+)
+
 # ---- Console sign-in (docs/console.md) ----
 
 admin = Table(

@@ -27,6 +27,7 @@ from scimgate.web.api_v1 import create_api
 from scimgate.web.console.routes import console_mount
 from scimgate.web.request_log import RequestLogBuffer
 from scimgate.web.scim_api import scim_router
+from scimgate.webhooks.delivery import WebhookWorker
 
 log = logging.getLogger("scimgate")
 
@@ -55,11 +56,17 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
                 options=SyncOptions.from_settings(settings),
             )
             scheduler.start()
+        worker = None
+        if settings.webhooks:
+            worker = WebhookWorker(engine, settings)
+            worker.start()
         try:
             yield
         finally:
             if scheduler is not None:
                 await asyncio.to_thread(scheduler.stop)
+            if worker is not None:
+                await asyncio.to_thread(worker.stop)
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher

@@ -1,0 +1,1 @@
+"""Webhooks: signed, ordered deliveries of the event outbox to the host product."""

@@ -1,0 +1,295 @@
+"""Deliver events to webhook endpoints: Standard Webhooks signatures, in order, with retries.
+
+Each endpoint is a cursor on its account's event sequence. A worker (a thread inside
+`serve`; any number of processes) takes an endpoint's lease with a compare-and-set
+UPDATE, sends the events after the cursor one at a time, and moves the cursor in the
+transaction that logs each success, so N processes deliver each event once per
+endpoint. A process that dies between the receiver's 2xx and that commit makes the next
+holder send the event again with the same `webhook-id`: receivers deduplicate on it
+(at-least-once, as the Standard Webhooks convention expects).
+
+A failure keeps the cursor where it is (later events wait: order is kept) and schedules
+the next attempt after `retry_seconds[attempts - 1]`; when those are used up (about a
+day by default) the endpoint is marked failing until someone resumes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+from sqlalchemy import Engine
+
+from scimgate.errors import InvalidValueError, NotFoundError
+from scimgate.settings import Settings
+from scimgate.store import accounts as account_store
+from scimgate.store import events as event_store
+from scimgate.store import webhooks as store
+from scimgate.store.database import as_utc, utcnow
+from scimgate.sync.engine import owner_tag
+from scimgate.webhooks.service import refuse_private
+
+log = logging.getLogger("scimgate.webhooks")
+
+LEASE = timedelta(seconds=60)
+BATCH = 20  # events read per lease
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` header: v1,base64(HMAC-SHA256(key, id.timestamp.body))."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    content = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
+
+
+def payload(event: dict[str, Any], account_slug: str) -> bytes:
+    """The Standard Webhooks body: type, timestamp, data (with the sequence number)."""
+    created = as_utc(event["created_at"]).isoformat().replace("+00:00", "Z")
+    data = {
+        **event["data"],
+        "seq": event["seq"],
+        "subject_id": event["subject_id"],
+        "account": account_slug,
+    }
+    return orjson.dumps({"type": event["type"], "timestamp": created, "data": data})
+
+
+@dataclass
+class Outcome:
+    """What one attempt got."""
+
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def send(
+    client: httpx.Client,
+    url: str,
+    secret: str,
+    event: dict[str, Any],
+    slug: str,
+    *,
+    allow_private: bool,
+) -> Outcome:
+    """POST one event; never raises."""
+    body = payload(event, slug)
+    now = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "scimgate-webhooks",
+        "webhook-id": event["id"],
+        "webhook-timestamp": str(now),
+        "webhook-signature": sign(secret, event["id"], now, body),
+    }
+    started = time.perf_counter()
+    try:
+        parts = urlsplit(url)
+        # Checked again at each delivery: a name can start resolving to a private address.
+        refuse_private(parts.hostname or "", parts.port or 443, allow_private=allow_private)
+        response = client.post(url, content=body, headers=headers)
+        code, error = response.status_code, None
+        if not 200 <= code < 300:
+            error = f"HTTP {code}: {response.text[:300]}"
+    except InvalidValueError as exc:
+        code, error = None, exc.detail
+    except httpx.HTTPError as exc:
+        code, error = None, f"{type(exc).__name__}: {exc}"[:500]
+    return Outcome(code, error, int((time.perf_counter() - started) * 1000))
+
+
+class Deliverer:
+    """Works through due endpoints; `tick()` is one pass (the worker calls it in a loop)."""
+
+    def __init__(self, engine: Engine, settings: Settings, *, owner: str | None = None) -> None:
+        self.engine = engine
+        self.retry = list(settings.webhook_retry_seconds)
+        self.allow_private = settings.webhooks_allow_private
+        self.owner = owner or f"{owner_tag()}:{threading.get_ident()}"
+        self.client = httpx.Client(
+            timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def tick(self) -> int:
+        """Deliver what is due on every endpoint this process can lease; returns attempts made."""
+        with self.engine.connect() as conn:
+            due = store.due_endpoints(conn, utcnow())
+        attempts = 0
+        for account_id, endpoint_id in due:
+            now = utcnow()
+            with self.engine.connect() as conn:
+                conn.execution_options(writes=True)
+                with conn.begin():
+                    if not store.claim(conn, endpoint_id, self.owner, now, now + LEASE):
+                        continue
+            try:
+                attempts += self._work(account_id, endpoint_id, now + LEASE)
+            finally:
+                with self.engine.begin() as conn:
+                    store.release(conn, endpoint_id, self.owner)
+        return attempts
+
+    def _work(self, account_id: int, endpoint_id: int, lease_until: datetime) -> int:
+        with self.engine.connect() as conn:
+            endpoint = store.get_endpoint(conn, account_id, endpoint_id)
+            if endpoint is None or endpoint["status"] != "active":
+                return 0
+            slug = account_store.get_account_by_id(conn, account_id)["slug"]
+            events = event_store.read(conn, account_id, after=endpoint["cursor"], limit=BATCH)
+        wanted = set(endpoint["event_types"] or [])
+        attempts = 0
+        for event in events:
+            if wanted and event["type"] not in wanted:
+                with self.engine.begin() as conn:
+                    store.set_endpoint(conn, endpoint_id, cursor=event["seq"])
+                continue
+            if lease_until - utcnow() < timedelta(seconds=15):
+                break  # the lease runs out: another tick (or process) goes on
+            outcome = send(
+                self.client,
+                endpoint["url"],
+                endpoint["secret"],
+                event,
+                slug,
+                allow_private=self.allow_private,
+            )
+            attempts += 1
+            if not self._record(account_id, endpoint, event, outcome):
+                break
+        return attempts
+
+    def _record(
+        self, account_id: int, endpoint: dict[str, Any], event: dict[str, Any], outcome: Outcome
+    ) -> bool:
+        """Log the attempt and move the cursor (success) or schedule a retry (failure)."""
+        now = utcnow()
+        attempt = endpoint["attempts"] + 1
+        with self.engine.connect() as conn:
+            conn.execution_options(writes=True)
+            with conn.begin():
+                store.insert_delivery(
+                    conn,
+                    account_id,
+                    endpoint["id"],
+                    event_seq=event["seq"],
+                    event_id=event["id"],
+                    event_type=event["type"],
+                    attempt=attempt,
+                    status_code=outcome.status_code,
+                    error=outcome.error,
+                    duration_ms=outcome.duration_ms,
+                    at=now,
+                )
+                if outcome.ok:
+                    store.set_endpoint(
+                        conn,
+                        endpoint["id"],
+                        cursor=event["seq"],
+                        attempts=0,
+                        first_failure_at=None,
+                        last_error=None,
+                        next_attempt_at=now,
+                    )
+                    endpoint["attempts"] = 0
+                    return True
+                values: dict[str, Any] = {
+                    "attempts": attempt,
+                    "last_error": outcome.error,
+                    "first_failure_at": endpoint["first_failure_at"] or now,
+                }
+                if attempt > len(self.retry):
+                    values["status"] = "failing"  # retries used up: wait for a resume
+                    values["next_attempt_at"] = now
+                    log.warning("webhook endpoint %s is failing: %s", endpoint["id"], outcome.error)
+                else:
+                    values["next_attempt_at"] = now + timedelta(seconds=self.retry[attempt - 1])
+                store.set_endpoint(conn, endpoint["id"], **values)
+                return False
+
+
+def redeliver(
+    engine: Engine, settings: Settings, account_id: int, endpoint_id: int, seq: int
+) -> Outcome:
+    """Send one past event again, now and out of order (asked for by a person); logged."""
+    with engine.connect() as conn:
+        endpoint = store.get_endpoint(conn, account_id, endpoint_id)
+        if endpoint is None:
+            raise NotFoundError(f"No webhook endpoint {endpoint_id}")
+        found = event_store.read(conn, account_id, after=seq - 1, limit=1)
+        if not found or found[0]["seq"] != seq:
+            raise NotFoundError(f"No event {seq}")
+        slug = account_store.get_account_by_id(conn, account_id)["slug"]
+    deliverer = Deliverer(engine, settings)
+    try:
+        outcome = send(
+            deliverer.client,
+            endpoint["url"],
+            endpoint["secret"],
+            found[0],
+            slug,
+            allow_private=settings.webhooks_allow_private,
+        )
+    finally:
+        deliverer.close()
+    with engine.connect() as conn:
+        conn.execution_options(writes=True)
+        with conn.begin():
+            store.insert_delivery(
+                conn,
+                account_id,
+                endpoint_id,
+                event_seq=seq,
+                event_id=found[0]["id"],
+                event_type=found[0]["type"],
+                attempt=0,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                duration_ms=outcome.duration_ms,
+                at=utcnow(),
+            )
+    return outcome
+
+
+class WebhookWorker:
+    """The delivery loop on a daemon thread of `serve`."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.deliverer = Deliverer(engine, settings)
+        self.interval = settings.webhook_interval_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.deliverer.tick()
+            except Exception:  # the database may be away: try again next tick
+                log.exception("webhook delivery tick failed")
+            self._stop.wait(self.interval)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.deliverer.close()
