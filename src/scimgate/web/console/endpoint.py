@@ -74,6 +74,7 @@ class Ctx:
     settings: Settings
     session: Session | None
     form: dict[str, str]
+    form_lists: dict[str, list[str]]
     path: dict[str, Any]
     shared: dict[str, Any]  # per-process memo shared by handlers (e.g. the last sync plans)
 
@@ -81,6 +82,10 @@ class Ctx:
     def account_id(self) -> int:
         assert self.session is not None
         return self.session.account_id
+
+    def form_list(self, name: str) -> list[str]:
+        """Every value a form sent under one name (checkboxes)."""
+        return [v.strip() for v in self.form_lists.get(name, [])][:50]
 
     def arg(self, name: str, default: str = "") -> str:
         """A query-string value, stripped and bounded."""
@@ -202,8 +207,10 @@ class Console:
             # PostgreSQL text cannot hold NUL; no form or filter of ours needs it.
             return self.error(request, None, 400, "A value contains a NUL character.")
         form: dict[str, str] = {}
+        lists: dict[str, list[str]] = {}
         for key, value in pairs:
             form.setdefault(key, value.strip())
+            lists.setdefault(key, []).append(value)
         session: Session | None = None
         try:
             with self.engine.connect() as conn:
@@ -224,6 +231,7 @@ class Console:
                         settings=self.settings,
                         session=session,
                         form=form,
+                        form_lists=lists,
                         path=dict(request.path_params),
                         shared=self.shared,
                     )

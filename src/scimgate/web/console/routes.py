@@ -12,6 +12,7 @@ from scimgate.settings import Settings
 from scimgate.web.console import (
     auth_views,
     directory_views,
+    integration_views,
     log_views,
     mapping_views,
     provisioning_views,
@@ -56,6 +57,34 @@ def console_mount(engine: Engine, settings: Settings) -> Mount:
         Route("/properties", page(mapping_views.properties), methods=["GET", "POST"]),
         Route("/mapping", page(mapping_views.mapping), methods=["GET", "POST"]),
         Route("/mapping/remove", page(mapping_views.remove), methods=post),
+        Route("/integrations", page(integration_views.show), methods=get),
+        Route("/integrations/keys", page(integration_views.create_key), methods=post),
+        Route(
+            "/integrations/keys/{key_id:int}/revoke",
+            page(integration_views.revoke_key),
+            methods=post,
+        ),
+        Route("/integrations/webhooks", page(integration_views.add_endpoint), methods=post),
+        Route(
+            "/integrations/webhooks/{endpoint_id:int}",
+            page(integration_views.endpoint),
+            methods=get,
+        ),
+        Route(
+            "/integrations/webhooks/{endpoint_id:int}/remove",
+            page(integration_views.remove_endpoint),
+            methods=post,
+        ),
+        Route(
+            "/integrations/webhooks/{endpoint_id:int}/resume",
+            page(integration_views.resume),
+            methods=post,
+        ),
+        Route(
+            "/integrations/webhooks/{endpoint_id:int}/redeliver",
+            page(integration_views.redeliver, writes=False),
+            methods=post,
+        ),
         Route("/log", page(log_views.entries), methods=get),
         Route("/log/{entry_id:int}", page(log_views.entry), methods=get),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),

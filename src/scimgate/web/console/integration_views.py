@@ -1,0 +1,127 @@
+"""Integrations: API keys for /api/v1 and webhook endpoints, with their delivery logs."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from starlette.responses import RedirectResponse, Response
+
+from scimgate.accounts import api_keys
+from scimgate.errors import InvalidValueError, NotFoundError
+from scimgate.store import webhooks as webhook_store
+from scimgate.web.console.endpoint import PREFIX, Ctx, Page
+from scimgate.webhooks import delivery
+from scimgate.webhooks import service as webhooks
+
+PAGE = f"{PREFIX}/integrations"
+
+
+def _page(ctx: Ctx, **extra: Any) -> Page:
+    assert ctx.session is not None
+    slug = ctx.session.account_slug
+    context: dict[str, Any] = {
+        "keys": [k for k in api_keys.list_keys(ctx.conn, slug) if k["revoked_at"] is None],
+        "endpoints": webhooks.list_endpoints(ctx.conn, slug),
+        "event_types": webhooks.EVENT_TYPES,
+        "errors": {},
+        "values": {"url": "", "events": []},
+        "new_key": None,
+        "new_secret": None,
+        **extra,
+    }
+    return Page("integrations.html", context, status=400 if context["errors"] else 200)
+
+
+def show(ctx: Ctx) -> Page:
+    """API keys and webhook endpoints."""
+    done = {
+        "revoked": "The API key is revoked.",
+        "removed": "The webhook endpoint is removed.",
+        "resumed": "Deliveries to the endpoint resume now.",
+    }.get(ctx.arg("done"))
+    return _page(ctx, notice=done)
+
+
+def create_key(ctx: Ctx) -> Page:
+    """A new API key, shown once."""
+    assert ctx.session is not None
+    issued = api_keys.create_key(ctx.conn, ctx.session.account_slug, name=ctx.form.get("name", ""))
+    return _page(ctx, new_key=issued.key, notice="A new API key is ready.")
+
+
+def revoke_key(ctx: Ctx) -> Response:
+    """Revoke an API key of this account."""
+    assert ctx.session is not None
+    api_keys.revoke_key(ctx.conn, ctx.session.account_slug, ctx.path["key_id"])
+    return RedirectResponse(f"{PAGE}?done=revoked", status_code=303)
+
+
+def add_endpoint(ctx: Ctx) -> Page:
+    """A new webhook endpoint; its signing secret is shown once."""
+    assert ctx.session is not None
+    values = {"url": ctx.form.get("url", ""), "events": ctx.form_list("events")}
+    try:
+        added = webhooks.add_endpoint(
+            ctx.conn,
+            ctx.session.account_slug,
+            values["url"],
+            event_types=values["events"],
+            allow_private=ctx.settings.webhooks_allow_private,
+        )
+    except InvalidValueError as exc:
+        return _page(ctx, errors={"url": exc.detail}, values=values)
+    return _page(ctx, new_secret=added["secret"], notice=f"Endpoint {added['url']} added.")
+
+
+def remove_endpoint(ctx: Ctx) -> Response:
+    """Remove an endpoint of this account."""
+    assert ctx.session is not None
+    webhooks.remove_endpoint(ctx.conn, ctx.session.account_slug, ctx.path["endpoint_id"])
+    return RedirectResponse(f"{PAGE}?done=removed", status_code=303)
+
+
+def resume(ctx: Ctx) -> Response:
+    """Resume a failing endpoint."""
+    assert ctx.session is not None
+    webhooks.resume(ctx.conn, ctx.session.account_slug, ctx.path["endpoint_id"])
+    return RedirectResponse(
+        f"{PAGE}/webhooks/{ctx.path['endpoint_id']}?done=resumed", status_code=303
+    )
+
+
+def endpoint(ctx: Ctx) -> Page:
+    """One endpoint and its delivery log."""
+    assert ctx.session is not None
+    found = webhook_store.get_endpoint(ctx.conn, ctx.account_id, ctx.path["endpoint_id"])
+    if found is None:
+        raise NotFoundError("no such endpoint")
+    found.pop("secret", None)
+    notice = {"resumed": "Deliveries resume now.", "redelivered": "Sent again."}.get(
+        ctx.arg("done")
+    )
+    return Page(
+        "webhook.html",
+        {
+            "e": found,
+            "deliveries": webhooks.deliveries(
+                ctx.conn, ctx.session.account_slug, found["id"], limit=100
+            ),
+            "notice": notice,
+            "error": ctx.arg("error")[:300] or None,
+        },
+    )
+
+
+def redeliver(ctx: Ctx) -> Response:
+    """Send one past event to the endpoint again (outside the transaction: it is HTTP)."""
+    endpoint_id = ctx.path["endpoint_id"]
+    try:
+        seq = int(ctx.form.get("seq", ""))
+    except ValueError:
+        raise NotFoundError("no such event") from None
+    outcome = delivery.redeliver(ctx.engine, ctx.settings, ctx.account_id, endpoint_id, seq)
+    target = f"{PAGE}/webhooks/{endpoint_id}"
+    if outcome.ok:
+        return RedirectResponse(f"{target}?done=redelivered", status_code=303)
+    return RedirectResponse(f"{target}?error={quote(outcome.error or 'failed')}", status_code=303)
