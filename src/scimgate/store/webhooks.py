@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, or_, select, update
 
-from scimgate.store.tables import webhook_delivery, webhook_endpoint
+from scimgate.store.tables import account, webhook_delivery, webhook_endpoint
 
 _PUBLIC = (
     webhook_endpoint.c.id,
@@ -92,12 +92,14 @@ def set_endpoint(conn: Connection, endpoint_id: int, **values: Any) -> None:
 
 
 def due_endpoints(conn: Connection, now: datetime, limit: int = 100) -> list[tuple[int, int]]:
-    """(account_id, id) of active endpoints whose next attempt is due and that nobody holds."""
+    """(account_id, id) of active endpoints with events past their cursor, due, and free."""
     e = webhook_endpoint
     rows = conn.execute(
         select(e.c.account_id, e.c.id)
+        .join(account, account.c.id == e.c.account_id)
         .where(
             e.c.status == "active",
+            account.c.event_seq > e.c.cursor,  # idle endpoints are not even claimed
             e.c.next_attempt_at <= now,
             or_(e.c.lease_until.is_(None), e.c.lease_until < now),
         )

@@ -42,7 +42,7 @@ from scimgate.webhooks.service import refuse_private
 log = logging.getLogger("scimgate.webhooks")
 
 LEASE = timedelta(seconds=60)
-BATCH = 20  # events read per lease
+BATCH = 100  # events read at a time
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -147,33 +147,40 @@ class Deliverer:
         return attempts
 
     def _work(self, account_id: int, endpoint_id: int, lease_until: datetime) -> int:
+        """Send events past the cursor, in order, until none is left, one fails, or the
+        lease is about to run out."""
         with self.engine.connect() as conn:
             endpoint = store.get_endpoint(conn, account_id, endpoint_id)
             if endpoint is None or endpoint["status"] != "active":
                 return 0
             slug = account_store.get_account_by_id(conn, account_id)["slug"]
-            events = event_store.read(conn, account_id, after=endpoint["cursor"], limit=BATCH)
         wanted = set(endpoint["event_types"] or [])
         attempts = 0
-        for event in events:
-            if wanted and event["type"] not in wanted:
-                with self.engine.begin() as conn:
-                    store.set_endpoint(conn, endpoint_id, cursor=event["seq"])
-                continue
-            if lease_until - utcnow() < timedelta(seconds=15):
-                break  # the lease runs out: another tick (or process) goes on
-            outcome = send(
-                self.client,
-                endpoint["url"],
-                endpoint["secret"],
-                event,
-                slug,
-                allow_private=self.allow_private,
-            )
-            attempts += 1
-            if not self._record(account_id, endpoint, event, outcome):
-                break
-        return attempts
+        while True:
+            with self.engine.connect() as conn:
+                events = event_store.read(conn, account_id, after=endpoint["cursor"], limit=BATCH)
+            if not events:
+                return attempts
+            for event in events:
+                if lease_until - utcnow() < timedelta(seconds=15):
+                    return attempts  # the lease runs out: the next tick (or process) goes on
+                if wanted and event["type"] not in wanted:
+                    with self.engine.begin() as conn:
+                        store.set_endpoint(conn, endpoint_id, cursor=event["seq"])
+                    endpoint["cursor"] = event["seq"]
+                    continue
+                outcome = send(
+                    self.client,
+                    endpoint["url"],
+                    endpoint["secret"],
+                    event,
+                    slug,
+                    allow_private=self.allow_private,
+                )
+                attempts += 1
+                if not self._record(account_id, endpoint, event, outcome):
+                    return attempts
+                endpoint["cursor"] = event["seq"]
 
     def _record(
         self, account_id: int, endpoint: dict[str, Any], event: dict[str, Any], outcome: Outcome
