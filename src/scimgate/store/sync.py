@@ -333,7 +333,7 @@ _FINGERPRINT_SQL = (
     # a confirmed held run keeps its id: its end is what moves
     "(SELECT max(finished_at) FROM sync_run WHERE account_id = :a), "
     "(SELECT count(*) FROM sync_run WHERE account_id = :a AND status = 'running'), "
-    "mapping_rev, sync_hold_percent, sync_hold_minimum "
+    "mapping_rev, sync_hold_percent, sync_hold_minimum, event_seq "
     "FROM account WHERE id = :a"
 )
 
@@ -341,7 +341,7 @@ _FINGERPRINT_SQL = (
 def plan_fingerprint(conn: Connection, account_id: int) -> tuple[Any, ...]:
     """What a dry-run plan depends on, read through indexes: when none of it moved, an
     earlier plan still holds (staging writes move updated_at or the counts, a sync adds or
-    finishes a run, a mapping change bumps the revision, a manual member changes the
-    member count)."""
+    finishes a run, a mapping change bumps the revision, a manual member or Property value
+    writes an event)."""
     row = conn.execute(text(_FINGERPRINT_SQL), {"a": account_id}).first()
     return tuple(str(v) for v in row) if row else ()
