@@ -65,9 +65,14 @@ def to_number(value: Any) -> int | float:
             raise ValueError(f"{value!r} is not a number") from None
     if not number.is_finite():
         raise ValueError(f"{value!r} is not a finite number")
-    if number == number.to_integral_value() and abs(number) < 2**53:
-        return int(number)
-    result = float(number)
+    if abs(number.adjusted()) > 400:  # 1e999999999 would overflow the arithmetic below
+        raise ValueError(f"{str(value)[:40]!r} is out of range")
+    try:
+        if number == number.to_integral_value() and abs(number) < 2**53:
+            return int(number)
+        result = float(number)
+    except ArithmeticError:
+        raise ValueError(f"{str(value)[:40]!r} is out of range") from None
     if math.isinf(result):
         raise ValueError(f"{value!r} is out of range")
     return result

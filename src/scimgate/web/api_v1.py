@@ -14,9 +14,12 @@ from typing import Annotated, Any
 import psycopg
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from fastapi.openapi.utils import get_openapi
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, OperationalError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -264,6 +267,11 @@ def create_api(engine: Engine, settings: Settings) -> FastAPI:
 
     @api.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI reads the body before the key is checked: a stranger still gets 401.
+        try:
+            await run_in_threadpool(caller, request)
+        except ApiError as denied:
+            return await _api_error(request, denied)
         errors = [
             {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
             for e in exc.errors()
@@ -274,7 +282,20 @@ def create_api(engine: Engine, settings: Settings) -> FastAPI:
 
     @api.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        return problem(exc.status_code, str(exc.detail), None, request)
+        response = problem(exc.status_code, str(exc.detail), None, request)
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # Allow lists every route of this path, not just the first
+            path = request.scope["path"][len(request.scope.get("root_path", "")) :]
+            allowed = sorted(
+                {
+                    method
+                    for route in api.routes
+                    if isinstance(route, APIRoute) and route.path_regex.match(path)
+                    for method in route.methods
+                }
+            )
+            response.headers["Allow"] = ", ".join(allowed)
+        return response
 
     @api.exception_handler(DataError)
     async def _data(request: Request, exc: Exception) -> Response:
@@ -525,4 +546,40 @@ def create_api(engine: Engine, settings: Settings) -> FastAPI:
         headers = {"Location": f"/api/v1/sync-runs/{found['id']}"} if found else {}
         return JSONResponse(doc, status_code=202, headers=headers)
 
+    api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
     return api
+
+
+def _openapi(api: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, told the truth: invalid input is a 400 problem (never 422), and
+    every error is served as application/problem+json."""
+    if api.openapi_schema:
+        return api.openapi_schema
+    doc = get_openapi(
+        title=api.title, version=api.version, description=api.description, routes=api.routes
+    )
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    for path in doc.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            responses.setdefault(
+                "400",
+                {"description": "Invalid input", "content": {PROBLEM: {"schema": problem_ref}}},
+            )
+            responses.setdefault(
+                "401",
+                {
+                    "description": "Missing, unknown or revoked API key",
+                    "content": {PROBLEM: {"schema": problem_ref}},
+                },
+            )
+            for status, response in responses.items():
+                content = response.get("content") or {}
+                if status[:1] in ("4", "5") and "application/json" in content:
+                    content[PROBLEM] = content.pop("application/json")
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    api.openapi_schema = doc
+    return doc
