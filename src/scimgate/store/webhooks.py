@@ -114,7 +114,12 @@ def claim(conn: Connection, endpoint_id: int, owner: str, now: datetime, until: 
     e = webhook_endpoint
     result = conn.execute(
         update(e)
-        .where(e.c.id == endpoint_id, or_(e.c.lease_until.is_(None), e.c.lease_until < now))
+        .where(
+            e.c.id == endpoint_id,
+            e.c.status == "active",
+            e.c.next_attempt_at <= now,  # another process may have just scheduled a retry
+            or_(e.c.lease_until.is_(None), e.c.lease_until < now),
+        )
         .values(lease_owner=owner, lease_until=until)
     )
     return result.rowcount == 1

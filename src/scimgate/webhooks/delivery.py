@@ -15,6 +15,7 @@ day by default) the endpoint is marked failing until someone resumes it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.settings import Settings
@@ -78,15 +80,16 @@ class Outcome:
 
 
 def send(
-    client: httpx.Client,
     url: str,
     secret: str,
     event: dict[str, Any],
     slug: str,
     *,
     allow_private: bool,
+    timeout: float,
 ) -> Outcome:
-    """POST one event; never raises."""
+    """POST one event with a hard deadline of `timeout` seconds for the whole exchange
+    (connect, send, a receiver trickling its answer); never raises."""
     body = payload(event, slug)
     now = int(time.time())
     headers = {
@@ -97,17 +100,26 @@ def send(
         "webhook-signature": sign(secret, event["id"], now, body),
     }
     started = time.perf_counter()
+
+    async def post() -> httpx.Response:
+        async with httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, trust_env=False
+        ) as client:
+            return await asyncio.wait_for(client.post(url, content=body, headers=headers), timeout)
+
     try:
         parts = urlsplit(url)
         # Checked again at each delivery: a name can start resolving to a private address.
         refuse_private(parts.hostname or "", parts.port or 443, allow_private=allow_private)
-        response = client.post(url, content=body, headers=headers)
+        response = asyncio.run(post())
         code, error = response.status_code, None
         if not 200 <= code < 300:
             error = f"HTTP {code}: {response.text[:300]}"
     except InvalidValueError as exc:
         code, error = None, exc.detail
-    except httpx.HTTPError as exc:
+    except TimeoutError:
+        code, error = None, f"no complete answer within {timeout:g} s"
+    except (httpx.HTTPError, ValueError, OSError) as exc:
         code, error = None, f"{type(exc).__name__}: {exc}"[:500]
     return Outcome(code, error, int((time.perf_counter() - started) * 1000))
 
@@ -120,12 +132,14 @@ class Deliverer:
         self.retry = list(settings.webhook_retry_seconds)
         self.allow_private = settings.webhooks_allow_private
         self.owner = owner or f"{owner_tag()}:{threading.get_ident()}"
-        self.client = httpx.Client(
-            timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False
-        )
+        self.timeout = settings.webhook_timeout_seconds
+        # A delivery never outlives its lease: it stops sending with this much left.
+        self.reserve = timedelta(seconds=self.timeout + 5)
+        self.lease = max(LEASE, timedelta(seconds=4 * self.timeout + 20))
+        self.stopping = threading.Event()
 
     def close(self) -> None:
-        self.client.close()
+        self.stopping.set()
 
     def tick(self) -> int:
         """Deliver what is due on every endpoint this process can lease; returns attempts made."""
@@ -137,13 +151,17 @@ class Deliverer:
             with self.engine.connect() as conn:
                 conn.execution_options(writes=True)
                 with conn.begin():
-                    if not store.claim(conn, endpoint_id, self.owner, now, now + LEASE):
+                    if not store.claim(conn, endpoint_id, self.owner, now, now + self.lease):
                         continue
             try:
-                attempts += self._work(account_id, endpoint_id, now + LEASE)
+                attempts += self._work(account_id, endpoint_id, now + self.lease)
+            except Exception:  # one endpoint's trouble must not stop the others
+                log.exception("delivery to webhook endpoint %s failed", endpoint_id)
             finally:
                 with self.engine.begin() as conn:
                     store.release(conn, endpoint_id, self.owner)
+            if self.stopping.is_set():
+                break
         return attempts
 
     def _work(self, account_id: int, endpoint_id: int, lease_until: datetime) -> int:
@@ -162,20 +180,20 @@ class Deliverer:
             if not events:
                 return attempts
             for event in events:
-                if lease_until - utcnow() < timedelta(seconds=15):
-                    return attempts  # the lease runs out: the next tick (or process) goes on
+                if lease_until - utcnow() < self.reserve or self.stopping.is_set():
+                    return attempts  # the lease runs out (or we stop): the next holder goes on
                 if wanted and event["type"] not in wanted:
                     with self.engine.begin() as conn:
                         store.set_endpoint(conn, endpoint_id, cursor=event["seq"])
                     endpoint["cursor"] = event["seq"]
                     continue
                 outcome = send(
-                    self.client,
                     endpoint["url"],
                     endpoint["secret"],
                     event,
                     slug,
                     allow_private=self.allow_private,
+                    timeout=self.timeout,
                 )
                 attempts += 1
                 if not self._record(account_id, endpoint, event, outcome):
@@ -188,6 +206,20 @@ class Deliverer:
         """Log the attempt and move the cursor (success) or schedule a retry (failure)."""
         now = utcnow()
         attempt = endpoint["attempts"] + 1
+        try:
+            return self._write_outcome(account_id, endpoint, event, outcome, now, attempt)
+        except IntegrityError:  # the endpoint was removed while its delivery was in flight
+            return False
+
+    def _write_outcome(
+        self,
+        account_id: int,
+        endpoint: dict[str, Any],
+        event: dict[str, Any],
+        outcome: Outcome,
+        now: datetime,
+        attempt: int,
+    ) -> bool:
         with self.engine.connect() as conn:
             conn.execution_options(writes=True)
             with conn.begin():
@@ -243,18 +275,14 @@ def redeliver(
         if not found or found[0]["seq"] != seq:
             raise NotFoundError(f"No event {seq}")
         slug = account_store.get_account_by_id(conn, account_id)["slug"]
-    deliverer = Deliverer(engine, settings)
-    try:
-        outcome = send(
-            deliverer.client,
-            endpoint["url"],
-            endpoint["secret"],
-            found[0],
-            slug,
-            allow_private=settings.webhooks_allow_private,
-        )
-    finally:
-        deliverer.close()
+    outcome = send(
+        endpoint["url"],
+        endpoint["secret"],
+        found[0],
+        slug,
+        allow_private=settings.webhooks_allow_private,
+        timeout=settings.webhook_timeout_seconds,
+    )
     with engine.connect() as conn:
         conn.execution_options(writes=True)
         with conn.begin():
@@ -297,6 +325,7 @@ class WebhookWorker:
 
     def stop(self, timeout: float = 15.0) -> None:
         self._stop.set()
+        self.deliverer.stopping.set()  # the current pass ends after its current delivery
         if self._thread is not None:
             self._thread.join(timeout)
         self.deliverer.close()

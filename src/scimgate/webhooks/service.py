@@ -41,15 +41,17 @@ def check_url(url: str, *, allow_private: bool) -> str:
     url = (url or "").strip()
     if len(url) > 2048:
         raise InvalidValueError("A webhook URL is at most 2048 characters")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port  # .port raises on a malformed port
+    except ValueError:
+        raise InvalidValueError(f"{url!r} is not a valid URL (check the host and port)") from None
+    if parts.scheme not in ("http", "https") or not host:
         raise InvalidValueError(f"{url!r} is not an http(s) URL")
     if parts.username or parts.password:
         raise InvalidValueError("A webhook URL cannot carry a user name or password")
     refuse_private(
-        parts.hostname,
-        parts.port or (443 if parts.scheme == "https" else 80),
-        allow_private=allow_private,
+        host, port or (443 if parts.scheme == "https" else 80), allow_private=allow_private
     )
     return url
 
