@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from scimgate.errors import ServiceError
+from scimgate.errors import InvalidValueError, NotFoundError, ServiceError
 from scimgate.store import sync as store
 from scimgate.sync.engine import RunResult, SyncOptions, synchronize
 
@@ -44,6 +44,17 @@ def start(
 
     Errors the run raises before it exists (busy, not held, no such run) are raised here.
     """
+    if confirm is not None:
+        # Refused here when it is plainly not held (already running, finished, unknown), so
+        # that a run somebody else is running is not mistaken for this confirmation starting.
+        with engine.connect() as conn:
+            held = store.get_run(conn, account_id, confirm)
+        if held is None:
+            raise NotFoundError(f"No sync run {confirm} in this account")
+        if held["status"] != "held":
+            raise InvalidValueError(
+                f"Run {confirm} is {held['status']}, not held: only a held run can be confirmed"
+            )
     done = threading.Event()
     outcome: dict[str, object] = {}
 
