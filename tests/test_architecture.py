@@ -32,6 +32,7 @@ RULES = {
     "accounts": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
     "members": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
     "admins": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
+    "webhooks": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
     "sync": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
     "mapping": {
         "forbidden": ["scimgate.web", "scimgate.cli", "scimgate.sync", "starlette", "fastapi"]
