@@ -7,7 +7,6 @@ is looked up only in its own table.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -16,13 +15,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from scimgate.accounts.service import LAST_USED_RESOLUTION, hash_token
 from scimgate.errors import NotFoundError
 from scimgate.store import accounts as account_store
 from scimgate.store import api_keys as store
 from scimgate.store.database import as_utc, utcnow
 
 KEY_PREFIX = "sgk_"
-_TOUCH_EVERY = 60.0  # seconds between last_used_at writes
 
 
 @dataclass(frozen=True)
@@ -43,10 +42,6 @@ class ApiPrincipal:
     last_used_at: datetime | None
 
 
-def _hash(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
 def create_key(conn: Connection, slug: str, *, name: str = "") -> IssuedKey:
     """A new live API key for an account."""
     account = account_store.get_account(conn, slug)
@@ -54,7 +49,7 @@ def create_key(conn: Connection, slug: str, *, name: str = "") -> IssuedKey:
     key_id = store.insert_key(
         conn,
         account["id"],
-        key_hash=_hash(key),
+        key_hash=hash_token(key),
         prefix=key[:12],
         name=name.strip()[:255],
         now=utcnow(),
@@ -78,7 +73,7 @@ def authenticate(conn: Connection, key: str) -> ApiPrincipal | None:
     """The account a key opens, or None."""
     if not key.startswith(KEY_PREFIX) or len(key) > 256:
         return None
-    digest = _hash(key)
+    digest = hash_token(key)
     row = store.find_live_key(conn, digest)
     if row is None or not hmac.compare_digest(row["key_hash"], digest):
         return None
@@ -89,7 +84,7 @@ def authenticate(conn: Connection, key: str) -> ApiPrincipal | None:
 def needs_touch(principal: ApiPrincipal) -> bool:
     """Whether last_used_at is older than a minute (no write per request)."""
     last = principal.last_used_at
-    return last is None or (utcnow() - last).total_seconds() >= _TOUCH_EVERY
+    return last is None or utcnow() - last >= LAST_USED_RESOLUTION
 
 
 def record_use(conn: Connection, principal: ApiPrincipal) -> None:

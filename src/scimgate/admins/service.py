@@ -19,6 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection
 
+from scimgate.accounts.service import hash_token
 from scimgate.errors import InvalidValueError, NotFoundError, ServiceError
 from scimgate.mapping import types
 from scimgate.store import accounts as account_store
@@ -86,10 +87,6 @@ def _subject(slug: str, email: str) -> str:
     return hashlib.sha256(f"{slug.strip().lower()}\n{email.strip().lower()}".encode()).hexdigest()
 
 
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def sign_in(
     conn: Connection, slug: str, email: str, password: str, *, now: datetime | None = None
 ) -> tuple[str, Session]:
@@ -117,7 +114,7 @@ def sign_in(
     csrf = secrets.token_urlsafe(32)
     store.insert_session(
         conn,
-        session_hash=_hash(secret),
+        session_hash=hash_token(secret),
         account_id=found["account_id"],
         admin_id=found["id"],
         csrf_token=csrf,
@@ -167,7 +164,7 @@ def session_for(conn: Connection, secret: str, *, now: datetime | None = None) -
     """The live session a cookie's secret opens, or None."""
     if not secret or len(secret) > 128:
         return None
-    row = store.find_session(conn, _hash(secret))
+    row = store.find_session(conn, hash_token(secret))
     if row is None or as_utc(row["expires_at"]) <= (now or utcnow()):
         return None
     return Session(
