@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import psycopg
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, OperationalError
@@ -42,6 +42,7 @@ from scimgate.store import sync as sync_store
 from scimgate.store.database import as_utc
 from scimgate.sync import background
 from scimgate.sync.engine import SyncBusyError, SyncOptions, synchronize
+from scimgate.web.paging import keyset_page
 
 log = logging.getLogger("scimgate.api")
 
@@ -340,10 +341,8 @@ def create_api(engine: Engine, settings: Settings) -> FastAPI:
                 after=cursor,
                 limit=limit + 1,
             )
-        return {
-            "data": rows[:limit],
-            "next_cursor": rows[limit - 1]["id"] if len(rows) > limit else None,
-        }
+        data, next_cursor = keyset_page(rows, limit)
+        return {"data": data, "next_cursor": next_cursor}
 
     @api.get(
         "/members/{member_id}",
@@ -407,10 +406,8 @@ def create_api(engine: Engine, settings: Settings) -> FastAPI:
             rows = member_store.team_page(
                 conn, who.account_id, search=q, after=cursor, limit=limit + 1
             )
-        return {
-            "data": rows[:limit],
-            "next_cursor": rows[limit - 1]["id"] if len(rows) > limit else None,
-        }
+        data, next_cursor = keyset_page(rows, limit)
+        return {"data": data, "next_cursor": next_cursor}
 
     def _team(conn: Connection, account_id: int, team_id: str) -> dict[str, Any]:
         _nul(team_id)
@@ -443,10 +440,8 @@ def create_api(engine: Engine, settings: Settings) -> FastAPI:
             rows = member_store.team_member_page(
                 conn, who.account_id, team_id, after=cursor, limit=limit + 1
             )
-        return {
-            "data": rows[:limit],
-            "next_cursor": rows[limit - 1]["id"] if len(rows) > limit else None,
-        }
+        data, next_cursor = keyset_page(rows, limit)
+        return {"data": data, "next_cursor": next_cursor}
 
     @api.get("/properties", response_model=list[PropertyOut], tags=["properties"])
     def list_properties(who: Caller) -> list[dict[str, Any]]:

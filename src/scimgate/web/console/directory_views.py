@@ -6,6 +6,7 @@ from scimgate.errors import NotFoundError
 from scimgate.members import service as members
 from scimgate.store import members as store
 from scimgate.web.console.endpoint import Ctx, Page
+from scimgate.web.paging import keyset_page
 
 PAGE_SIZE = 50
 
@@ -25,13 +26,14 @@ def members_page(ctx: Ctx) -> Page:
         after=after,
         limit=PAGE_SIZE + 1,
     )
+    rows, next_key = keyset_page(rows, PAGE_SIZE)
     where = {k: v for k, v in (("status", status), ("source", source)) if v}
     total = store.count_members(ctx.conn, ctx.account_id, **where) if not search else None
     return Page(
         "members.html",
         {
-            "rows": rows[:PAGE_SIZE],
-            "next_after": rows[PAGE_SIZE - 1]["id"] if len(rows) > PAGE_SIZE else None,
+            "rows": rows,
+            "next_after": next_key,
             "filters": {"q": search, "status": status, "source": source},
             "first_page": after is None,
             "total": total,
@@ -53,11 +55,12 @@ def teams(ctx: Ctx) -> Page:
     rows = store.team_page(
         ctx.conn, ctx.account_id, search=search or None, after=after, limit=PAGE_SIZE + 1
     )
+    rows, next_key = keyset_page(rows, PAGE_SIZE)
     return Page(
         "teams.html",
         {
-            "rows": rows[:PAGE_SIZE],
-            "next_after": rows[PAGE_SIZE - 1]["id"] if len(rows) > PAGE_SIZE else None,
+            "rows": rows,
+            "next_after": next_key,
             "filters": {"q": search},
             "first_page": after is None,
         },
@@ -73,12 +76,13 @@ def team(ctx: Ctx) -> Page:
     rows = store.team_member_page(
         ctx.conn, ctx.account_id, found["id"], after=after, limit=PAGE_SIZE + 1
     )
+    rows, next_key = keyset_page(rows, PAGE_SIZE)
     return Page(
         "team.html",
         {
             "team": found,
-            "rows": rows[:PAGE_SIZE],
-            "next_after": rows[PAGE_SIZE - 1]["id"] if len(rows) > PAGE_SIZE else None,
+            "rows": rows,
+            "next_after": next_key,
             "first_page": after is None,
         },
     )

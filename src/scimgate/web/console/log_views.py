@@ -6,6 +6,7 @@ from scimgate.errors import NotFoundError
 from scimgate.store import request_logs
 from scimgate.web.console.endpoint import Ctx, Page
 from scimgate.web.console.hints import hint_for
+from scimgate.web.paging import keyset_page
 
 PAGE_SIZE = 50
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -30,13 +31,14 @@ def entries(ctx: Ctx) -> Page:
         before=before,
         limit=PAGE_SIZE + 1,
     )
+    rows, next_key = keyset_page(rows, PAGE_SIZE)
     for row in rows:
         row["hint"] = hint_for(row)
     return Page(
         "log.html",
         {
-            "rows": rows[:PAGE_SIZE],
-            "next_before": rows[PAGE_SIZE - 1]["id"] if len(rows) > PAGE_SIZE else None,
+            "rows": rows,
+            "next_before": next_key,
             "filters": {
                 "status": status if status_class else "",
                 "method": method if method in METHODS else "",
