@@ -135,7 +135,8 @@ class ScimEndpoint:
         try:
             body = None
             if self.reads_body and request.method in _BODY_METHODS:
-                raw_body, body = await self._read_body(request)
+                raw_body = await self._receive(request)
+                body = _parse_body(raw_body)
             with self.db.transaction(writes=request.method != "GET") as conn:
                 principal = authenticate(conn, token) if token else None
                 if principal is None:
@@ -202,8 +203,8 @@ class ScimEndpoint:
         except OperationalError:
             log.warning("could not record token use; will retry on a later request")
 
-    async def _read_body(self, request: Request) -> tuple[bytes, Any]:
-        """The body as received (for the log) and parsed."""
+    async def _receive(self, request: Request) -> bytes:
+        """The body as received (kept for the log even when it does not parse), bounded."""
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media and media not in ACCEPTED_REQUEST_TYPES:
             raise scim_errors.UnsupportedMediaTypeError()
@@ -218,20 +219,7 @@ class ScimEndpoint:
             if size > limit:
                 raise scim_errors.PayloadTooLargeError(f"The request body is over {limit} bytes")
             chunks.append(chunk)
-        raw = request.state.raw_body = b"".join(chunks)
-        if not raw.strip():
-            raise scim_errors.InvalidSyntaxError("The request body is empty")
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise scim_errors.InvalidSyntaxError(
-                f"The request body is not valid JSON: {exc.msg}"
-            ) from None
-        if _depth(body) > MAX_JSON_DEPTH:
-            raise scim_errors.InvalidSyntaxError(
-                f"The request body nests deeper than {MAX_JSON_DEPTH} levels"
-            )
-        return raw, body
+        return b"".join(chunks)
 
     def _record(
         self,
@@ -272,13 +260,29 @@ class ScimEndpoint:
                 if call is not None and call.ignored
                 else None,
                 "resource_id": call.resource_id if call is not None else None,
-                # A body refused as malformed (read whole, then not parsed) is shown too.
-                "request_body": raw_body or getattr(request.state, "raw_body", b""),
+                "request_body": raw_body,
                 # Successful reads are not kept: they can be asked again, and they are most
                 # of the traffic. Writes and every error are what an admin comes to read.
                 "response_body": response.body if status >= 400 or request.method != "GET" else b"",
             }
         )
+
+
+def _parse_body(raw: bytes) -> Any:
+    """A SCIM request body: JSON, not empty, not nested beyond MAX_JSON_DEPTH."""
+    if not raw.strip():
+        raise scim_errors.InvalidSyntaxError("The request body is empty")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise scim_errors.InvalidSyntaxError(
+            f"The request body is not valid JSON: {exc.msg}"
+        ) from None
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise scim_errors.InvalidSyntaxError(
+            f"The request body nests deeper than {MAX_JSON_DEPTH} levels"
+        )
+    return body
 
 
 def _bearer(request: Request) -> str | None:
