@@ -39,6 +39,23 @@ class Settings(BaseSettings):
         default=[5, 300, 1800, 7200, 18000, 36000, 36000], min_length=1, max_length=50
     )
 
+    # Limits and deadlines on every surface (docs/operations.md).
+    workers: int = Field(default=1, ge=1, le=64)  # set by `serve --workers`; limits are shared out
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # one request's database work
+    db_statement_timeout_ms: int = Field(default=5000, ge=100)  # PostgreSQL statement_timeout
+    db_lock_timeout_ms: int = Field(default=2000, ge=10)  # PostgreSQL lock_timeout
+    sqlite_busy_timeout_ms: int = Field(default=2000, ge=10)  # wait for SQLite's write lock
+    db_threads: int = Field(default=8, ge=1, le=64)  # threads doing SCIM database work per process
+    db_queue_seconds: float = Field(default=2.0, gt=0)  # wait for a free thread, then 503
+    account_concurrency: int = Field(default=4, ge=1)  # one account's requests in the database at once
+    filter_budget: int = Field(default=100, ge=1)  # cost of one SCIM filter (docs/operations.md)
+    rate_limits: bool = True
+    scim_rate_per_second: float = Field(default=100.0, gt=0)  # per account, and per token
+    scim_rate_burst: int = Field(default=200, ge=1)
+    api_rate_per_second: float = Field(default=50.0, gt=0)  # per account, and per API key
+    api_rate_burst: int = Field(default=100, ge=1)
+    metrics: bool = True  # Prometheus metrics at /metrics
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: str) -> str:
