@@ -71,6 +71,8 @@ def settings(database_url: str) -> Settings:
         request_log_flush_seconds=3600,
         scheduler=False,
         webhooks=False,
+        # Tests send hundreds of requests a second; tests/hardening enables the limits.
+        rate_limits=False,
     )
 
 

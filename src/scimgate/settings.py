@@ -55,6 +55,23 @@ class Settings(BaseSettings):
     api_rate_per_second: float = Field(default=50.0, gt=0)  # per account, and per API key
     api_rate_burst: int = Field(default=100, ge=1)
     metrics: bool = True  # Prometheus metrics at /metrics
+    metrics_allow_ips: str = "127.0.0.1,::1"  # who may read /metrics without a token ("*": anyone)
+    metrics_token: str = ""  # when set, /metrics wants `Authorization: Bearer <token>` instead
+
+    # Console sign-in throttling (docs/console.md): waits per client IP, never a lock-out.
+    login_ip_max_failures: int = Field(default=10, ge=1)  # from one IP, then it waits
+    login_account_max_failures: int = Field(default=30, ge=1)  # one account, every IP: strict
+    login_email_max_failures: int = Field(default=5, ge=1)  # one (account, email): strict
+    login_window_seconds: float = Field(default=3600.0, gt=0)  # quiet time that resets a count
+    login_backoff_seconds: float = Field(default=5.0, gt=0)  # the first wait; doubles each time
+    login_backoff_max_seconds: float = Field(default=900.0, gt=0)  # the longest wait
+
+    # Slow clients, connections and proxies of `serve` (docs/operations.md).
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # whole request head
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # longest pause in a body
+    keepalive_seconds: int = Field(default=5, ge=1, le=300)  # idle keep-alive connection
+    max_connections: int | None = Field(default=None, ge=1)  # per process; None: 80% of fds
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies trusted for X-Forwarded-For/Proto
 
     @field_validator("database_url")
     @classmethod

@@ -75,15 +75,15 @@ def test_plain_page_walks_the_primary_key(engine):
 
 def test_loop_connection_is_replaced_when_old(engine):
     """A kept connection is renewed after max_age, so cached plans do not outlive table growth."""
-    from scimgate.store.database import LoopConnection
+    from scimgate.store.database import KeptConnection
 
-    keeper = LoopConnection(engine, max_age=0.0)
+    keeper = KeptConnection(engine, max_age=0.0)
     with keeper.transaction(writes=False) as first:
         pass
     with keeper.transaction(writes=False) as second:
         pass
     assert first is not second
-    keeper = LoopConnection(engine, max_age=3600)
+    keeper = KeptConnection(engine, max_age=3600)
     with keeper.transaction(writes=False) as first:
         pass
     with keeper.transaction(writes=False) as second:

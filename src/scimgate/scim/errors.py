@@ -19,7 +19,9 @@ class ScimError(Exception):
     default_detail: str = "Bad request"
 
     def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None):
-        self.detail = detail or self.default_detail
+        # A detail may quote the request; a lone surrogate in it would break the JSON encoder.
+        detail = detail or self.default_detail
+        self.detail = detail.encode("utf-8", "backslashreplace").decode("utf-8")
         self.headers = headers or {}
         super().__init__(self.detail)
 
@@ -173,3 +175,10 @@ class InternalError(ScimError):
 
     status = 500
     default_detail = "Internal server error; the failure was logged"
+
+
+class TooManyRequestsError(ScimError):
+    """A rate or concurrency limit was hit (429, RFC 6585); Retry-After says when to come back."""
+
+    status = 429
+    default_detail = "Too many requests; retry after the number of seconds in Retry-After"

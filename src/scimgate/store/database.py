@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
@@ -29,22 +33,84 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def make_engine(database_url: str, *, pool: bool = True) -> Engine:
-    """An engine for SQLite (WAL, foreign keys, busy timeout) or PostgreSQL (psycopg 3)."""
+@dataclass(frozen=True)
+class RequestLimits:
+    """Deadlines for the connections that answer requests (sync and other batch jobs have none)."""
+
+    statement_timeout_ms: int = 5000  # PostgreSQL: one statement
+    lock_timeout_ms: int = 2000  # PostgreSQL: one lock wait
+    busy_timeout_ms: int = 2000  # SQLite: the wait for the write lock
+
+
+_deadline = threading.local()  # per thread: when the current request's database work must stop
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Bound the SQLite work this thread does inside the block (PostgreSQL bounds statements)."""
+    _deadline.at = time.monotonic() + seconds
+    try:
+        yield
+    finally:
+        _deadline.at = None
+
+
+def _past_deadline() -> int:
+    """SQLite progress handler: a non-zero answer interrupts the running statement."""
+    at = getattr(_deadline, "at", None)
+    return 1 if at is not None and time.monotonic() > at else 0
+
+
+def make_engine(
+    database_url: str, *, pool: bool = True, limits: RequestLimits | None = None
+) -> Engine:
+    """An engine for SQLite (WAL, foreign keys, busy timeout) or PostgreSQL (psycopg 3).
+
+    With `limits`, every connection carries the request deadlines: PostgreSQL's
+    statement and lock timeouts as connection options (no round trip per request), and
+    on SQLite a short busy timeout and a progress handler that interrupts a statement
+    once the thread's `deadline` has passed.
+    """
     kwargs: dict[str, Any] = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
     if database_url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         if not pool:
             kwargs["poolclass"] = NullPool
         engine = create_engine(database_url, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        busy_ms = limits.busy_timeout_ms if limits else 30000
+        event.listen(engine, "connect", lambda dbapi, _rec: _sqlite_pragmas(dbapi, busy_ms))
+        if limits is not None:
+            event.listen(engine, "connect", _sqlite_deadline)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if not pool:
         kwargs["poolclass"] = NullPool
     else:
-        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # A checkout that waits longer than this fails fast (503) instead of queueing.
+        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=5)
+    if limits is not None:
+        kwargs["connect_args"] = {
+            "options": f"-c statement_timeout={limits.statement_timeout_ms}"
+            f" -c lock_timeout={limits.lock_timeout_ms}"
+            f" -c idle_in_transaction_session_timeout={max(limits.statement_timeout_ms * 4, 60000)}",
+            "connect_timeout": 5,
+        }
     return create_engine(database_url, **kwargs)
+
+
+def _sqlite_deadline(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.set_progress_handler(_past_deadline, 4096)
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """A statement cancelled by its deadline or a lock not granted in time (not an outage)."""
+    orig = getattr(exc, "orig", exc)
+    if isinstance(orig, (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)):
+        return True
+    text = str(orig).lower()
+    return isinstance(orig, sqlite3.OperationalError) and (
+        "interrupted" in text or "locked" in text or "busy" in text
+    )
 
 
 def _dumps(value: Any) -> str:
@@ -52,7 +118,7 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, busy_ms: int) -> None:
     """WAL for concurrent readers, FK enforcement, and waiting on locks instead of failing.
 
     The driver's own transaction handling is switched off (isolation_level None) and
@@ -63,7 +129,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     # Reads through a memory map and a larger page cache: at 100,000 users the database
     # outgrows SQLite's 2 MB default cache, and every miss was a read() system call.
@@ -79,12 +145,12 @@ def _sqlite_begin(conn: Any) -> None:
     conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-class LoopConnection:
-    """One kept-open connection for the work done on the event loop thread.
+class KeptConnection:
+    """One kept-open connection for the request work done on one thread.
 
-    SCIM handlers run their whole transaction without awaiting, so on one process two
-    requests never use the database at the same time; a single connection saves the
-    pool check-out and check-in of every request (measured: about a tenth of a lookup).
+    Each SCIM worker thread keeps its own (one thread, one transaction at a time); a
+    kept connection saves the pool check-out and check-in of every request (measured:
+    about a tenth of a lookup).
     A connection that fails at the database level is dropped and replaced on next use,
     and every connection is replaced after `max_age` seconds: PostgreSQL caches plans per
     connection (foreign-key checks, prepared statements), and a plan made while a table
@@ -152,6 +218,16 @@ def bulk_session(conn: Connection) -> Iterator[None]:
         with suppress(Exception):
             dbapi.execute("PRAGMA wal_autocheckpoint=1000")
             dbapi.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+
+
+def head_revision() -> str:
+    """The newest Alembic revision this code ships (what a ready database must be at)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return str(ScriptDirectory.from_config(config).get_current_head())
 
 
 def migrate(database_url: str) -> None:

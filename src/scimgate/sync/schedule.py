@@ -158,13 +158,25 @@ class Scheduler:
         self._thread = threading.Thread(target=self.run, name="scimgate-scheduler", daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """Whether the scheduler thread is running (for /readyz)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def run(self) -> None:
-        """Tick until stopped; a failing tick is logged and the next one tries again."""
+        """Tick until stopped; a failing tick is logged (once per outage) and the next one tries again."""
+        failing = False
         while not self._stop.is_set():
             try:
                 tick(self.engine, options=self.options)
             except Exception:
-                log.exception("scheduler tick failed")
+                if not failing:
+                    log.exception("scheduler tick failed; retrying every tick quietly")
+                failing = True
+            else:
+                if failing:
+                    log.warning("scheduler ticks succeed again")
+                failing = False
             self._stop.wait(self.interval)
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
@@ -39,10 +40,14 @@ from scimgate.settings import Settings
 from scimgate.store import events as event_store
 from scimgate.store import members as member_store
 from scimgate.store import sync as sync_store
-from scimgate.store.database import as_utc
+from scimgate.store.database import as_utc, deadline, is_timeout
 from scimgate.sync import background
 from scimgate.sync.engine import SyncBusyError, SyncOptions, synchronize
+from scimgate.web.db_threads import retry_after
+from scimgate.web.metrics import Metrics
+from scimgate.web.outage import OutageLog
 from scimgate.web.paging import keyset_page
+from scimgate.web.rate_limits import SurfaceLimits
 
 log = logging.getLogger("scimgate.api")
 
@@ -203,8 +208,24 @@ def problem(
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM)
 
 
-def create_api(engine: Engine, settings: Settings) -> FastAPI:
-    """The /api/v1 application (mounted by web.app)."""
+def create_api(
+    engine: Engine,
+    settings: Settings,
+    *,
+    request_engine: Engine | None = None,
+    limits: SurfaceLimits | None = None,
+    outage: OutageLog | None = None,
+    metrics: Metrics | None = None,
+) -> FastAPI:
+    """The /api/v1 application (mounted by web.app).
+
+    Requests read and write through `request_engine` (its connections carry the request
+    deadlines) under rate limits per API key and per account; background work (a
+    triggered Synchronize) uses `engine`.
+    """
+    request_engine = request_engine or engine
+    limits = limits or SurfaceLimits(1, 1, workers=1, enabled=False)
+    outage = outage or OutageLog()
     api = FastAPI(
         title="scimgate host API",
         version=__version__,
@@ -221,25 +242,44 @@ def create_api(engine: Engine, settings: Settings) -> FastAPI:
 
     @contextmanager
     def tx(writes: bool = False) -> Iterator[Connection]:
-        with engine.connect() as conn:
+        with deadline(settings.request_timeout_seconds), request_engine.connect() as conn:
             conn.execution_options(writes=writes)
             with conn.begin():
                 yield conn
+        outage.succeeded()
+
+    def limited(limit: str, wait: float, detail: str) -> ApiError:
+        if metrics is not None:
+            metrics.rate_limited.labels("api", limit).inc()
+        return ApiError(429, "Too Many Requests", detail, retry_after(wait))
 
     def caller(request: Request) -> ApiPrincipal:
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
+        key = key.strip() if scheme.lower() == "bearer" else ""
+        client = request.client.host if request.client else "-"
         principal = None
-        if scheme.lower() == "bearer" and key.strip():
+        if wait := limits.refused_waiting(client):
+            raise limited(
+                "refused_credentials", wait, "Too many refused API keys from this address"
+            )
+        if key:
+            if wait := limits.check_credential(key):
+                raise limited("key", wait, "Too many requests with this API key")
             with tx(writes=False) as conn:
-                principal = api_keys.authenticate(conn, key.strip())
+                principal = api_keys.authenticate(conn, key)
         if principal is None:
+            limits.check_refused(client)
             raise ApiError(
                 401,
                 "Unauthorized",
                 "Send a live API key: Authorization: Bearer sgk_… (scimgate apikey create)",
                 {"WWW-Authenticate": 'Bearer realm="scimgate"'},
             )
+        if wait := limits.check_account(principal.account_id):
+            raise limited("account", wait, "Too many requests for this account")
+        if metrics is not None:
+            metrics.account_requests.labels(str(principal.account_id), "api").inc()
         if api_keys.needs_touch(principal):
             with tx(writes=True) as conn:
                 api_keys.record_use(conn, principal)
@@ -306,8 +346,18 @@ def create_api(engine: Engine, settings: Settings) -> FastAPI:
 
     @api.exception_handler(OperationalError)
     async def _unavailable(request: Request, exc: Exception) -> Response:
-        log.exception("database unavailable")
-        return problem(503, "Service Unavailable", "The database is not answering", request)
+        if is_timeout(exc):
+            kind, wait, detail = "timeout", 2, "The request did not finish in time; retry later"
+        else:
+            outage.failed(exc)  # one log line per outage, not a traceback per request
+            kind, wait, detail = "unavailable", 5, "The database is not answering; retry later"
+        if metrics is not None:
+            metrics.database_errors.labels(kind).inc()
+        response = problem(503, "Service Unavailable", detail, request)
+        response.headers.update(retry_after(wait))
+        return response
+
+    api.add_exception_handler(SATimeoutError, _unavailable)
 
     @api.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:

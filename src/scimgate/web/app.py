@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -20,13 +21,21 @@ from starlette.types import Receive, Scope, Send
 from scimgate import __version__
 from scimgate.logs import configure_logging
 from scimgate.settings import Settings
-from scimgate.store.database import LoopConnection, make_engine
+from scimgate.store.database import RequestLimits, make_engine
+from scimgate.store.operations import Figures, read_figures
 from scimgate.sync.engine import SyncOptions
 from scimgate.sync.schedule import Scheduler
 from scimgate.web.api_v1 import create_api
+from scimgate.web.console.endpoint import MAX_FORM_BYTES
 from scimgate.web.console.routes import console_mount
+from scimgate.web.db_threads import RequestThreads
+from scimgate.web.guard import Guard
+from scimgate.web.health import Health
+from scimgate.web.metrics import Metrics
+from scimgate.web.outage import OutageLog
+from scimgate.web.rate_limits import SurfaceLimits
 from scimgate.web.request_log import RequestLogBuffer
-from scimgate.web.scim_api import scim_router
+from scimgate.web.scim_api import ScimRuntime, scim_router
 from scimgate.webhooks.delivery import WebhookWorker
 
 log = logging.getLogger("scimgate")
@@ -36,41 +45,59 @@ _DOUBLE_SLASH = re.compile("/{2,}")
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateApp:
-    """Build the app: /scim/v2 for IdPs, /console for admins, /healthz for load balancers."""
+    """Build the app: /scim/v2 for IdPs, /api/v1 for the host, /console for admins, health, metrics.
+
+    `engine` serves background work (sync, scheduler, webhooks, the request log); requests
+    get an engine of their own whose connections carry the request deadlines.
+    """
     engine = engine or make_engine(settings.database_url)
+    request_engine = make_engine(
+        settings.database_url,
+        limits=RequestLimits(
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+            lock_timeout_ms=settings.db_lock_timeout_ms,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        ),
+    )
     buffer = RequestLogBuffer(
         engine,
         max_rows=settings.request_log_max_rows,
         max_days=settings.request_log_max_days,
         flush_seconds=settings.request_log_flush_seconds,
     )
+    outage = OutageLog()
+    threads = RequestThreads(request_engine, settings)
+    background: dict[str, Any] = {}
+    metrics = Metrics(lambda: _figures(request_engine)) if settings.metrics else None
+    health = Health(request_engine, outage, lambda: _workers_alive(buffer, background))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         flusher = asyncio.create_task(buffer.run())
-        scheduler = None
+        background["flusher"] = flusher
+        gauges = asyncio.create_task(_update_gauges(metrics, buffer, threads))
         if settings.scheduler:
-            scheduler = Scheduler(
+            background["scheduler"] = Scheduler(
                 engine,
                 interval=settings.scheduler_interval_seconds,
                 options=SyncOptions.from_settings(settings),
             )
-            scheduler.start()
-        worker = None
+            background["scheduler"].start()
         if settings.webhooks:
-            worker = WebhookWorker(engine, settings)
-            worker.start()
+            background["webhooks"] = WebhookWorker(engine, settings)
+            background["webhooks"].start()
         try:
             yield
         finally:
-            if scheduler is not None:
-                await asyncio.to_thread(scheduler.stop)
-            if worker is not None:
-                await asyncio.to_thread(worker.stop)
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
-            db.close()
+            for name in ("scheduler", "webhooks"):
+                if name in background:
+                    await asyncio.to_thread(background[name].stop)
+            for task in (gauges, flusher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await asyncio.to_thread(threads.close)
+            request_engine.dispose()
 
     app = FastAPI(
         title="scimgate", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
@@ -78,20 +105,74 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
     app.state.settings = settings
     app.state.engine = engine
     app.state.request_log = buffer
-    db = LoopConnection(engine)
-    scim = scim_router(SCIM_PREFIX, db, settings, buffer)
+    app.state.metrics = metrics
+    app.state.outage = outage
+    runtime = ScimRuntime(
+        threads=threads,
+        settings=settings,
+        buffer=buffer,
+        limits=SurfaceLimits(
+            settings.scim_rate_per_second,
+            settings.scim_rate_burst,
+            workers=settings.workers,
+            enabled=settings.rate_limits,
+        ),
+        outage=outage,
+        metrics=metrics,
+    )
+    scim = scim_router(SCIM_PREFIX, runtime)
 
     app.router.routes.append(console_mount(engine, settings))
-    app.mount("/api/v1", create_api(engine, settings))
+    api_limits = SurfaceLimits(
+        settings.api_rate_per_second,
+        settings.api_rate_burst,
+        workers=settings.workers,
+        enabled=settings.rate_limits,
+    )
+    app.mount(
+        "/api/v1",
+        create_api(
+            engine,
+            settings,
+            request_engine=request_engine,
+            limits=api_limits,
+            outage=outage,
+            metrics=metrics,
+        ),
+    )
 
     @app.get("/", include_in_schema=False)
     def root() -> Response:
         """People who open the bare address land on the console."""
         return RedirectResponse("/console/", status_code=307)
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, Any]:
+    @app.get("/livez", include_in_schema=False)
+    async def livez() -> dict[str, Any]:
+        """The process answers: restart it only when this fails."""
         return {"status": "ok", "version": __version__}
+
+    async def ready(_request: Request) -> Response:
+        """Database, schema and workers: send traffic here only when this is 200."""
+        result = await health.readiness()
+        body = {**result.body(), "version": __version__}
+        headers = None if result.ready else {"Retry-After": "5"}
+        return Response(
+            orjson.dumps(body),
+            status_code=200 if result.ready else 503,
+            media_type="application/json",
+            headers=headers,
+        )
+
+    app.add_api_route("/readyz", ready, include_in_schema=False, methods=["GET"])
+    app.add_api_route("/healthz", ready, include_in_schema=False, methods=["GET"])
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_page(request: Request) -> Response:
+        """Prometheus exposition, for loopback and the addresses in SCIMGATE_METRICS_ALLOW_IPS."""
+        if metrics is None or not _metrics_allowed(request, settings):
+            return Response(b"Not Found", status_code=404, media_type="text/plain")
+        body, media = await asyncio.to_thread(metrics.scrape)
+        return Response(body, media_type=media)
 
     @app.exception_handler(Exception)
     async def unhandled(request: Request, _exc: Exception) -> Response:
@@ -103,18 +184,78 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
             media_type="application/json",
         )
 
-    return ScimGateApp(app, scim)
+    def body_limit(path: str) -> int:
+        if path.startswith("/console"):
+            return MAX_FORM_BYTES
+        return settings.max_body_bytes
+
+    return ScimGateApp(app, scim, body_limit, metrics)
+
+
+def _workers_alive(buffer: RequestLogBuffer, background: dict[str, Any]) -> dict[str, bool]:
+    """Which of this process's background workers are running (before startup: none checked)."""
+    alive: dict[str, bool] = {}
+    flusher = background.get("flusher")
+    if flusher is not None:
+        alive["request_log"] = not flusher.done() and getattr(buffer, "healthy", True)
+    for name in ("scheduler", "webhooks"):
+        if name in background:
+            alive[name] = background[name].alive
+    return alive
+
+
+def _figures(engine: Engine) -> Figures | None:
+    """The database's figures for a scrape, or None when it does not answer."""
+    try:
+        with engine.connect() as conn:
+            return read_figures(conn)
+    except Exception:  # noqa: BLE001 - a scrape reports the database as down, it does not fail
+        log.warning("metrics: could not read figures from the database", exc_info=False)
+        return None
+
+
+async def _update_gauges(
+    metrics: Metrics | None, buffer: RequestLogBuffer, threads: RequestThreads
+) -> None:
+    """Keep this process's gauges fresh, so a scrape served by another worker sees them."""
+    if metrics is None:
+        return
+    while True:
+        metrics.request_log_backlog.set(getattr(buffer, "backlog", 0))
+        metrics.request_log_failures.set(getattr(buffer, "failures_total", 0))
+        metrics.db_threads_busy.set(threads.busy())
+        await asyncio.sleep(2.0)
+
+
+def _metrics_allowed(request: Request, settings: Settings) -> bool:
+    """Metrics name accounts: only loopback, listed addresses, or the metrics token may read them."""
+    if settings.metrics_token:
+        header = request.headers.get("authorization", "")
+        return hmac.compare_digest(header, f"Bearer {settings.metrics_token}")
+    host = request.client.host if request.client else ""
+    allowed = {a.strip() for a in settings.metrics_allow_ips.split(",") if a.strip()}
+    return host in allowed or "*" in allowed
 
 
 class ScimGateApp:
-    """Top-level ASGI app: /scim/v2 goes straight to its router, everything else to FastAPI."""
+    """Top-level ASGI app: the Guard first, then /scim/v2 straight to its router, the rest to FastAPI."""
 
-    def __init__(self, api: FastAPI, scim: Router) -> None:
+    def __init__(
+        self,
+        api: FastAPI,
+        scim: Router,
+        body_limit: Callable[[str], int],
+        metrics: Metrics | None,
+    ) -> None:
         self.api = api
         self.scim = scim
         self.state = api.state
+        self.guard = Guard(self._route, body_limit, metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.guard(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
         if path.startswith(SCIM_PREFIX) and (
             len(path) == len(SCIM_PREFIX) or path[len(SCIM_PREFIX)] == "/"

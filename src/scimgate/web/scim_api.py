@@ -1,9 +1,10 @@
 """/scim/v2: thin handlers over provisioning.directory, with one error translation point.
 
-Handlers are plain functions run inside `ScimEndpoint`, which authenticates the bearer
-token, opens one transaction, turns every error into an RFC 7644 Error body, and
-records the request in the account's request log. Database calls are short indexed
-statements, so they run on the event loop thread: no thread hand-off per request.
+Handlers are plain functions run inside `ScimEndpoint`, which applies the rate limits,
+receives the body, then on a request thread (web/db_threads.py: bounded, per-account
+shares, a deadline) authenticates the bearer token, opens one transaction, turns every
+error into an RFC 7644 Error body, and records the request in the account's request log.
+Nothing waits on the database on the event loop, so one slow request stalls no other.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import orjson
 import psycopg
 from sqlalchemy import Connection
 from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
@@ -34,6 +36,7 @@ from scimgate.scim.constants import (
 )
 from scimgate.scim.discovery import resource_types, schemas_list, service_provider_config
 from scimgate.scim.filter import parse_filter
+from scimgate.scim.filter_cost import check_filter_budget
 from scimgate.scim.render import (
     Projection,
     etag,
@@ -42,11 +45,16 @@ from scimgate.scim.render import (
     render_resource,
 )
 from scimgate.scim.schema import schema_for
+from scimgate.scim.text import undecodable_param
 from scimgate.settings import Settings
 from scimgate.store import directory as store
-from scimgate.store.database import LoopConnection, utcnow
+from scimgate.store.database import KeptConnection, is_timeout, utcnow
 from scimgate.store.filter_sql import compile_filter, sort_expression
 from scimgate.store.lookups import compile_lookup
+from scimgate.web.db_threads import AccountBusyError, PoolBusyError, RequestThreads, retry_after
+from scimgate.web.metrics import Metrics
+from scimgate.web.outage import OutageLog
+from scimgate.web.rate_limits import SurfaceLimits
 from scimgate.web.request_log import RequestLogBuffer
 
 log = logging.getLogger("scimgate.access")
@@ -107,100 +115,210 @@ class Call:
         return self._params.get(name.lower())
 
 
+@dataclass
+class ScimRuntime:
+    """What every SCIM endpoint shares: threads, limits, the log, the outage tracker, metrics."""
+
+    threads: RequestThreads
+    settings: Settings
+    buffer: RequestLogBuffer | None
+    limits: SurfaceLimits
+    outage: OutageLog
+    metrics: Metrics | None = None
+    known_good: KnownTokens = field(default_factory=lambda: KnownTokens())
+
+
+class KnownTokens:
+    """Tokens that authenticated lately: their requests skip the refused-credential limit.
+
+    That limit is per client address, and an IdP's addresses are shared by its customers:
+    one tenant's revoked token must not slow down another tenant calling from there.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._seen: dict[str, None] = {}
+
+    def add(self, token: str) -> None:
+        if token not in self._seen:
+            if len(self._seen) >= self.size:
+                self._seen.pop(next(iter(self._seen)))
+            self._seen[token] = None
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._seen
+
+
+@dataclass
+class _Outcome:
+    """What the database part of a request produced."""
+
+    response: Response | None = None
+    principal: Principal | None = None
+    call: Call | None = None
+    error: scim_errors.ScimError | None = None
+
+
 class ScimEndpoint:
-    """Wraps a handler: auth, body, transaction, error translation, request log."""
+    """Wraps a handler: limits, body, a thread with a transaction, error translation, request log."""
 
     def __init__(
         self,
         handler: Callable[[Call], Response],
-        db: LoopConnection,
-        settings: Settings,
-        buffer: RequestLogBuffer | None,
+        runtime: ScimRuntime,
         *,
         reads_body: bool = True,
     ) -> None:
         self.handler = handler
         self.reads_body = reads_body
-        self.db = db
-        self.settings = settings
-        self.buffer = buffer
+        self.rt = runtime
+        self.settings = runtime.settings
 
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
-        call: Call | None = None
-        principal: Principal | None = None
-        error: scim_errors.ScimError | None = None
-        raw_body = b""
         token = _bearer(request)
+        client = request.client.host if request.client else "-"
+        raw_body = b""
+        outcome = _Outcome()
         try:
+            self._check_limits(token, client)
+            early: scim_errors.ScimError | None = None
             body = None
-            if self.reads_body and request.method in _BODY_METHODS:
-                raw_body = await self._receive(request)
-                body = _parse_body(raw_body)
-            with self.db.transaction(writes=request.method != "GET") as conn:
-                principal = authenticate(conn, token) if token else None
-                if principal is None:
-                    raise scim_errors.UnauthorizedError()
-                call = Call(
-                    request=request,
-                    conn=conn,
-                    principal=principal,
-                    settings=self.settings,
-                    body=body,
-                )
-                response = self.handler(call)
+            try:
+                if self.reads_body and request.method in _BODY_METHODS:
+                    raw_body = await self._receive(request)
+                    body = _parse_body(raw_body)
+            except scim_errors.ScimError as exc:
+                early = exc  # answered after the token check: a stranger gets 401
+            outcome = await self.rt.threads.run(
+                lambda kept: self._work(kept, request, token, body, early)
+            )
         except scim_errors.ScimError as exc:
-            error = exc
+            outcome.error = exc
+        except PoolBusyError:
+            outcome.error = self._limited(
+                "threads", self.settings.db_queue_seconds, "The server is busy", status=503
+            )
+        if outcome.error is not None:
+            if isinstance(outcome.error, scim_errors.UnauthorizedError) and token not in (
+                self.rt.known_good
+            ):
+                self.rt.limits.check_refused(client)
+            outcome.response = error_response(outcome.error)
+        elif token and outcome.principal is not None:
+            self.rt.known_good.add(token)
+        assert outcome.response is not None
+        elapsed = time.perf_counter() - started
+        self._record(request, outcome, elapsed, raw_body)
+        return outcome.response
+
+    def _check_limits(self, token: str | None, client: str) -> None:
+        """Limits decided before any database work: refused credentials and per-token rate."""
+        limits = self.rt.limits
+        if token not in self.rt.known_good:
+            wait = limits.refused_waiting(client)
+            if wait:
+                raise self._limited(
+                    "refused_credentials",
+                    wait,
+                    "Too many requests with a missing or refused token from this address",
+                )
+        if token:
+            wait = limits.check_credential(token)
+            if wait:
+                raise self._limited("token", wait, "Too many requests with this token")
+
+    def _limited(
+        self, limit: str, wait: float, detail: str, *, status: int = 429
+    ) -> scim_errors.ScimError:
+        """The error for a limit hit, counted in the metrics."""
+        if self.rt.metrics is not None:
+            self.rt.metrics.rate_limited.labels("scim", limit).inc()
+        error_class = (
+            scim_errors.TooManyRequestsError
+            if status == 429
+            else scim_errors.ServiceUnavailableError
+        )
+        return error_class(f"{detail}; retry after Retry-After seconds", headers=retry_after(wait))
+
+    def _work(
+        self,
+        kept: KeptConnection,
+        request: Request,
+        token: str | None,
+        body: Any,
+        early: scim_errors.ScimError | None,
+    ) -> _Outcome:
+        """The database part, on a request thread: auth, account limits, handler, one transaction."""
+        outcome = _Outcome()
+        try:
+            with kept.transaction(writes=request.method != "GET") as conn:
+                outcome.principal = authenticate(conn, token) if token else None
+                if outcome.principal is None:
+                    raise scim_errors.UnauthorizedError()
+                account_id = outcome.principal.account_id
+                wait = self.rt.limits.check_account(account_id)
+                if wait:
+                    raise self._limited("account", wait, "Too many requests for this account")
+                if early is not None:
+                    raise early
+                with self.rt.threads.account_slot(account_id):
+                    outcome.call = Call(
+                        request=request,
+                        conn=conn,
+                        principal=outcome.principal,
+                        settings=self.settings,
+                        body=body,
+                    )
+                    outcome.response = self.handler(outcome.call)
+            self.rt.outage.succeeded()
+        except scim_errors.ScimError as exc:
+            outcome.error = exc
+        except AccountBusyError:
+            outcome.error = self._limited(
+                "account_concurrency", 1, "Too many requests for this account at once"
+            )
         except domain.ServiceError as exc:
-            error = translate(exc)
+            outcome.error = translate(exc)
         except (DataError, psycopg.DataError):
             # e.g. a NUL character, which PostgreSQL text cannot hold (SQLite can)
-            error = scim_errors.InvalidValueError(
+            outcome.error = scim_errors.InvalidValueError(
                 "A value contains characters that cannot be stored or compared"
             )
-        except OperationalError:
-            log.exception("database unavailable")
-            error = scim_errors.ServiceUnavailableError()
+        except (OperationalError, SATimeoutError) as exc:
+            outcome.error = self._database_error(exc)
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.scope["path"])
-            error = scim_errors.InternalError()
-        if (
-            error is not None
-            and principal is None
-            and call is None
-            and not isinstance(error, scim_errors.UnauthorizedError)
-        ):
-            # The body was refused before the token was checked: a stranger gets 401, not
-            # a parse error, and the account's admin sees its IdP's malformed request logged.
-            principal = self._principal(token)
-            if principal is None and not isinstance(error, scim_errors.ServiceUnavailableError):
-                error = scim_errors.UnauthorizedError()
-        if error is not None:
-            response = error_response(error)
-        if principal is not None:
-            self._record_use(principal)
-        elapsed = time.perf_counter() - started
-        self._record(request, response, elapsed, principal, call, error, raw_body)
-        return response
+            outcome.error = scim_errors.InternalError()
+        if outcome.principal is not None:
+            self._record_use(kept, outcome.principal)
+        return outcome
 
-    def _principal(self, token: str | None) -> Principal | None:
-        """Who a token speaks for, in a read transaction of its own (error paths only)."""
-        if not token:
-            return None
-        try:
-            with self.db.transaction(writes=False) as conn:
-                return authenticate(conn, token)
-        except (OperationalError, DataError, psycopg.DataError):
-            return None
+    def _database_error(self, exc: Exception) -> scim_errors.ScimError:
+        """A deadline passed (this request was too slow) or the database is gone (an outage)."""
+        metrics = self.rt.metrics
+        if is_timeout(exc):
+            if metrics is not None:
+                metrics.database_errors.labels("timeout").inc()
+            return scim_errors.ServiceUnavailableError(
+                "The request did not finish in time (database deadline); retry later",
+                headers=retry_after(2),
+            )
+        if metrics is not None:
+            metrics.database_errors.labels("unavailable").inc()
+        self.rt.outage.failed(exc)
+        return scim_errors.ServiceUnavailableError(
+            "The database is not answering; retry later", headers=retry_after(5)
+        )
 
-    def _record_use(self, principal: Principal) -> None:
+    def _record_use(self, kept: KeptConnection, principal: Principal) -> None:
         """Token bookkeeping in its own short transaction, never failing the request."""
         if not needs_touch(principal):
             return
         try:
-            with self.db.transaction(writes=True) as conn:
+            with kept.transaction(writes=True) as conn:
                 record_use(conn, principal)
-        except OperationalError:
+        except (OperationalError, SATimeoutError):
             log.warning("could not record token use; will retry on a later request")
 
     async def _receive(self, request: Request) -> bytes:
@@ -221,16 +339,14 @@ class ScimEndpoint:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _record(
-        self,
-        request: Request,
-        response: Response,
-        elapsed: float,
-        principal: Principal | None,
-        call: Call | None,
-        error: scim_errors.ScimError | None,
-        raw_body: bytes,
-    ) -> None:
+    def _record(self, request: Request, outcome: _Outcome, elapsed: float, raw_body: bytes) -> None:
+        response, principal, call, error = (
+            outcome.response,
+            outcome.principal,
+            outcome.call,
+            outcome.error,
+        )
+        assert response is not None
         status = response.status_code
         duration_ms = int(elapsed * 1000)
         if log.isEnabledFor(logging.INFO):
@@ -243,9 +359,13 @@ class ScimEndpoint:
                 principal.account_id if principal else "-",
                 error.scim_type if error is not None and error.scim_type else "-",
             )
-        if self.buffer is None or principal is None:
+        if principal is None:
             return
-        self.buffer.add(
+        if self.rt.metrics is not None:
+            self.rt.metrics.account_requests.labels(str(principal.account_id), "scim").inc()
+        if self.rt.buffer is None:
+            return
+        self.rt.buffer.add(
             {
                 "account_id": principal.account_id,
                 "at": utcnow(),
@@ -361,13 +481,28 @@ def _single(
     return scim_response(resource, status, headers)
 
 
+# startIndex beyond this addresses no row: SQLite and PostgreSQL take OFFSET as a signed
+# 64-bit integer (a larger one overflows) and neither can hold 2^63 - 1 rows. A larger
+# startIndex is clamped here, so the answer is what RFC 7644 §3.4.2.4 asks for past the
+# last result (an empty page with the exact totalResults), and the startIndex echoed in
+# the ListResponse is this clamped value: one that fits the 64-bit integers JSON encoders
+# (orjson included) and most clients can read, never the unbounded number sent.
+_MAX_START_INDEX = 2**63 - 1
+
+
 def _int_param(raw: Any, name: str) -> int | None:
+    """A paging integer from the query string or a SearchRequest; anything else is invalidValue."""
     if raw is None or raw == "":
         return None
     if isinstance(raw, bool):
         raise scim_errors.InvalidValueError(f"{name} must be an integer")
     if isinstance(raw, int):
         return raw
+    if isinstance(raw, float):
+        # orjson reads an integer beyond 64 bits (and 5.0) as a float: whole ones are integers.
+        if raw.is_integer():
+            return int(raw)
+        raise scim_errors.InvalidValueError(f"{name} must be an integer, got {raw!r}")
     try:
         return int(str(raw).strip())
     except ValueError:
@@ -378,7 +513,7 @@ def _search(call: Call, kinds: list[str], params: dict[str, Any]) -> Response:
     """GET list and POST /.search share this: filter, sort, page, project."""
     start = _int_param(params.get("startIndex"), "startIndex")
     count = _int_param(params.get("count"), "count")
-    start = 1 if start is None or start < 1 else start
+    start = 1 if start is None or start < 1 else min(start, _MAX_START_INDEX)
     count = (
         call.settings.default_page_size
         if count is None
@@ -388,6 +523,8 @@ def _search(call: Call, kinds: list[str], params: dict[str, Any]) -> Response:
     if raw_filter is not None and not isinstance(raw_filter, str):
         raise scim_errors.InvalidFilterError("filter must be a string")
     ast = parse_filter(raw_filter) if raw_filter is not None and raw_filter.strip() else None
+    if ast is not None:
+        check_filter_budget(ast, call.settings.filter_budget)
     sort_by = params.get("sortBy")
     order = str(params.get("sortOrder") or "ascending").lower()
     if order not in ("ascending", "descending"):
@@ -449,6 +586,15 @@ def _search(call: Call, kinds: list[str], params: dict[str, Any]) -> Response:
 
 
 def _query_params(call: Call) -> dict[str, Any]:
+    """A list request's parameters; one that is not UTF-8 is refused rather than searched for."""
+    bad = undecodable_param(call.request.scope["query_string"])
+    if bad is not None:
+        error = (
+            scim_errors.InvalidFilterError
+            if bad.lower() == "filter"
+            else scim_errors.InvalidValueError
+        )
+        raise error(f"The query parameter {bad!r} is not valid UTF-8")
     return {
         "filter": call.param("filter"),
         "startIndex": call.param("startIndex"),
@@ -629,26 +775,24 @@ def method_not_allowed(call: Call) -> Response:
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-def scim_router(
-    prefix: str, db: LoopConnection, settings: Settings, buffer: RequestLogBuffer | None
-) -> Router:
+def scim_router(prefix: str, runtime: ScimRuntime) -> Router:
     """A bare Starlette router for /scim/v2: no framework middleware on the IdP's hot path.
 
     After the real routes come a 405 route per path and a 404 catch-all, so every
     answer, even for a wrong method or path, is a SCIM Error body.
     """
-    routes = scim_routes(db, settings, buffer)
+    routes = scim_routes(runtime)
     paths = list(dict.fromkeys(route.path for route in routes))
     wrapped = [Route(prefix + r.path, r.endpoint, methods=list(r.methods or [])) for r in routes]
     wrapped += [
         Route(
             prefix + path,
-            ScimEndpoint(method_not_allowed, db, settings, buffer, reads_body=False).__call__,
+            ScimEndpoint(method_not_allowed, runtime, reads_body=False).__call__,
             methods=_ALL_METHODS,
         )
         for path in paths
     ]
-    catch_all = ScimEndpoint(not_found, db, settings, buffer, reads_body=False).__call__
+    catch_all = ScimEndpoint(not_found, runtime, reads_body=False).__call__
     wrapped += [
         Route(prefix, catch_all, methods=_ALL_METHODS),
         Route(prefix + "/{rest:path}", catch_all, methods=_ALL_METHODS),
@@ -656,14 +800,12 @@ def scim_router(
     return Router(routes=wrapped)
 
 
-def scim_routes(
-    db: LoopConnection, settings: Settings, buffer: RequestLogBuffer | None
-) -> list[Route]:
+def scim_routes(runtime: ScimRuntime) -> list[Route]:
     """Every /scim/v2 route, each wrapped in ScimEndpoint."""
 
     def wrap(handler: Callable[[Call], Response]) -> Callable[[Request], Any]:
         # A bound method, so Starlette treats it as a request/response endpoint.
-        return ScimEndpoint(handler, db, settings, buffer).__call__
+        return ScimEndpoint(handler, runtime).__call__
 
     routes: list[Route] = []
     for kind, endpoint in (("User", "/Users"), ("Group", "/Groups")):

@@ -363,12 +363,24 @@ class WebhookWorker:
         self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """Whether the delivery thread is running (for /readyz)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def _run(self) -> None:
+        failing = False
         while not self._stop.is_set():
             try:
                 self.deliverer.tick()
             except Exception:  # the database may be away: try again next tick
-                log.exception("webhook delivery tick failed")
+                if not failing:  # one traceback per outage, not one a second
+                    log.exception("webhook delivery tick failed; retrying every tick quietly")
+                failing = True
+            else:
+                if failing:
+                    log.warning("webhook delivery ticks succeed again")
+                failing = False
             self._stop.wait(self.interval)
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -1,0 +1,87 @@
+"""Token-bucket rate limits per credential and per account, in memory, with bounded memory.
+
+Each process of `serve --workers N` enforces 1/N of the configured rate and burst:
+connections are spread over the workers by the kernel, so together they admit at
+most the configured rate without a database write per request (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+MAX_KEYS = 50_000  # buckets kept per limiter; the least recently used go first
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float
+
+
+class RateLimiter:
+    """Buckets of `burst` tokens refilled at `rate` per second, one per key."""
+
+    def __init__(self, rate: float, burst: float, *, workers: int = 1) -> None:
+        self.rate = rate / workers
+        self.burst = max(1.0, burst / workers)
+        self._buckets: OrderedDict[object, _Bucket] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, key: object, now: float | None = None) -> float:
+        """Spend one token: 0.0 if allowed, else the seconds until one is available."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = _Bucket(self.burst, now)
+                if len(self._buckets) > MAX_KEYS:
+                    self._buckets.popitem(last=False)
+            else:
+                self._buckets.move_to_end(key)
+                bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
+                bucket.stamp = now
+            if bucket.tokens >= 1.0:
+                bucket.tokens -= 1.0
+                return 0.0
+            return (1.0 - bucket.tokens) / self.rate
+
+    def wait(self, key: object) -> float:
+        """Seconds until `key` has a token, without spending one."""
+        now = time.monotonic()
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                return 0.0
+            tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
+
+class SurfaceLimits:
+    """The limits of one surface (SCIM or the host API): per credential and per account."""
+
+    def __init__(self, rate: float, burst: float, *, workers: int, enabled: bool) -> None:
+        self.enabled = enabled
+        self.credential = RateLimiter(rate, burst, workers=workers)
+        self.account = RateLimiter(rate, burst, workers=workers)
+        # Requests whose credential was refused: per client address, so a flood of
+        # made-up tokens costs a dictionary look-up, not a database query each.
+        self.refused = RateLimiter(max(rate / 10, 1.0), max(burst / 10, 10.0), workers=workers)
+
+    def check_credential(self, credential: str) -> float:
+        """Seconds to wait before this credential may be used again (0 when allowed)."""
+        return self.credential.take(credential) if self.enabled else 0.0
+
+    def check_account(self, account_id: int) -> float:
+        """Seconds to wait before this account may make another request (0 when allowed)."""
+        return self.account.take(account_id) if self.enabled else 0.0
+
+    def check_refused(self, client: str) -> float:
+        """Spend one of a client address's refused-credential tokens."""
+        return self.refused.take(client) if self.enabled else 0.0
+
+    def refused_waiting(self, client: str) -> float:
+        """Seconds this address must wait after refused credentials, without spending a token."""
+        return self.refused.wait(client) if self.enabled else 0.0
