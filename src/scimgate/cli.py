@@ -274,12 +274,13 @@ def admin_password(
         False, "--password-stdin", help="Read the password from the first line of stdin."
     ),
 ) -> None:
-    """Set a new password for an admin (also lifts a sign-in lock-out)."""
+    """Set a new password for an admin and sign out all of their console sessions."""
     settings = _settings()
     password = admins.check_password(_read_password(password_stdin))
     with _tx(settings) as conn:
-        admins.reset_password(conn, slug, email, password)
+        ended = admins.reset_password(conn, slug, email, password)
     typer.echo(f"password of {email} in account {slug!r} changed")
+    typer.echo(f"{ended} console session{'' if ended == 1 else 's'} signed out")
 
 
 @admin_app.command("list")

@@ -1,4 +1,10 @@
-"""Console clients: a TestClient signed in as an admin of a fresh account."""
+"""Console clients: a TestClient signed in as an admin of a fresh account.
+
+The test settings' public URL is https, so session cookies are Secure: clients talk to
+https://testserver (a TestClient, like a browser, sends Secure cookies over https only).
+Each client comes from one IP address (the ASGI scope's client), which the sign-in
+throttle counts by.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,8 @@ from scimgate.accounts import service as accounts
 from scimgate.admins import service as admins
 
 PASSWORD = "correct horse battery staple"
+BASE_URL = "https://testserver"
+ADMIN_IP = "198.51.100.10"  # where make_console's admins sign in from
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -52,6 +60,12 @@ class Console:
         return self.http.request(method, "/scim/v2" + path, headers=headers, **kw)
 
 
+def browser(app: Any, ip: str = ADMIN_IP, **kw: Any) -> TestClient:
+    """A client of the console from one IP address (use it as a context manager)."""
+    kw.setdefault("base_url", BASE_URL)
+    return TestClient(app, client=(ip, 50000), **kw)
+
+
 def sign_in(http: TestClient, slug: str, email: str, password: str) -> Any:
     """Fill and send the sign-in form as a browser would."""
     page = http.get(f"/console/login?account={slug}")
@@ -73,7 +87,9 @@ def make_console(app: Any, engine: Engine) -> Callable[..., Console]:
     clients: list[TestClient] = []
     counter = {"n": 0}
 
-    def factory(slug: str | None = None, *, entitled: bool = True, active: bool = True) -> Console:
+    def factory(
+        slug: str | None = None, *, entitled: bool = True, active: bool = True, ip: str = ADMIN_IP
+    ) -> Console:
         counter["n"] += 1
         slug = slug or f"co{counter['n']}"
         email = f"admin@{slug}.example"
@@ -83,7 +99,7 @@ def make_console(app: Any, engine: Engine) -> Callable[..., Console]:
             if entitled and active:
                 token = accounts.activate_provisioning(conn, slug).token
             admins.create_admin(conn, slug, email, PASSWORD)
-        http = TestClient(app, raise_server_exceptions=False)
+        http = browser(app, ip, raise_server_exceptions=False)
         http.__enter__()
         clients.append(http)
         r = sign_in(http, slug, email, PASSWORD)

@@ -1,4 +1,8 @@
-"""Sign-in, sessions, sign-out, lock-out and CSRF, through the console's HTTP surface."""
+"""Sign-in, sessions, sign-out, cookies and CSRF, through the console's HTTP surface.
+
+Throttling of failed sign-ins is in test_throttle.py; "Your sessions" and password
+changes in test_sessions.py.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,14 @@ from starlette.testclient import TestClient
 
 from scimgate.admins import service as admins
 from scimgate.store.tables import admin_session
-from tests.console.conftest import PASSWORD, csrf_of, sign_in
+from scimgate.web.app import create_app
+from tests.console.conftest import PASSWORD, browser, csrf_of, sign_in
 
 REFUSED = "The account, email or password is not right."
 
 
 def test_pages_need_a_session(app):
-    with TestClient(app) as http:
+    with browser(app) as http:
         for path in ("/console/provisioning", "/console/members", "/console/log", "/console/sync"):
             r = http.get(path, follow_redirects=False)
             assert r.status_code == 303
@@ -28,7 +33,7 @@ def test_pages_need_a_session(app):
 
 def test_sign_in_sets_a_hardened_cookie_and_goes_to_next(make_console, app):
     console = make_console()
-    with TestClient(app) as http:
+    with browser(app) as http:
         page = http.get("/console/login?account=" + console.slug + "&next=/console/members")
         assert 'value="/console/members"' in page.text
         r = http.post(
@@ -47,22 +52,56 @@ def test_sign_in_sets_a_hardened_cookie_and_goes_to_next(make_console, app):
         assert "scimgate_session=" in cookie
         assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
         assert "Path=/console" in cookie
-        assert "Secure" not in cookie  # plain http here; https requests get Secure
+        assert "Secure" in cookie  # the public URL is https
         assert http.get("/console/members").status_code == 200
 
 
-def test_secure_cookie_over_https(make_console, app):
+def test_secure_cookies_when_the_public_url_is_https_even_over_http(make_console, app):
+    """Behind a TLS-terminating proxy that talks plain http to us, cookies are still Secure."""
     console = make_console()
-    with TestClient(app, base_url="https://scim.example.test") as http:
-        r = sign_in(http, console.slug, console.email, PASSWORD)
+    with TestClient(app, base_url="http://scim.example.test") as http:
+        page = http.get("/console/login")
+        assert page.url.scheme == "http"
+        login_cookie = page.headers["set-cookie"]
+        assert login_cookie.startswith("scimgate_login=") and "Secure" in login_cookie
+        r = http.post(
+            "/console/login",
+            data={
+                "account": console.slug,
+                "email": console.email,
+                "password": PASSWORD,
+                "csrf_token": csrf_of(page.text),
+            },
+            # a browser behind the proxy sends it back: it is https on the outside
+            headers={"Cookie": login_cookie.split(";")[0]},
+            follow_redirects=False,
+        )
         assert r.status_code == 303
-        assert "Secure" in r.headers["set-cookie"]
+        session_cookie = r.headers.get_list("set-cookie")[0]
+        assert session_cookie.startswith("scimgate_session=") and "Secure" in session_cookie
+        assert "HttpOnly" in session_cookie
+
+
+def test_cookies_are_secure_on_https_requests_and_plain_only_on_a_plain_http_site(
+    make_console, settings, engine
+):
+    console = make_console()
+    plain = create_app(
+        settings.model_copy(update={"public_url": "http://testserver"}), engine=engine
+    )
+    with TestClient(plain, base_url="https://testserver") as http:
+        r = sign_in(http, console.slug, console.email, PASSWORD)
+        assert r.status_code == 303 and "Secure" in r.headers["set-cookie"]
+    with TestClient(plain) as http:  # http://testserver
+        r = sign_in(http, console.slug, console.email, PASSWORD)
+        assert r.status_code == 303 and "Secure" not in r.headers["set-cookie"]
+        assert http.get("/console/members").status_code == 200
 
 
 def test_next_is_never_an_open_redirect(make_console, app):
     console = make_console()
     for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "/elsewhere"):
-        with TestClient(app) as http:
+        with browser(app) as http:
             page = http.get("/console/login")
             r = http.post(
                 "/console/login",
@@ -80,7 +119,7 @@ def test_next_is_never_an_open_redirect(make_console, app):
 
 def test_refusals_do_not_tell_which_part_was_wrong(make_console, app):
     console = make_console()
-    with TestClient(app) as http:
+    with browser(app) as http:
         wrong_password = sign_in(http, console.slug, console.email, "not the password!")
         unknown_email = sign_in(http, console.slug, "nobody@x.example", PASSWORD)
         unknown_account = sign_in(http, "no-such-account", console.email, PASSWORD)
@@ -91,56 +130,12 @@ def test_refusals_do_not_tell_which_part_was_wrong(make_console, app):
         assert "scimgate_session=" not in r.headers.get("set-cookie", "")
 
 
-def test_lock_out_after_five_failures_for_known_and_unknown_addresses(make_console, app):
-    console = make_console()
-    with TestClient(app) as http:
-        for email in (console.email, "ghost@nowhere.example"):
-            for _ in range(5):
-                assert REFUSED in sign_in(http, console.slug, email, "wrong password!!").text
-            locked = sign_in(http, console.slug, email, PASSWORD)
-            assert locked.status_code == 400
-            assert "Too many failed sign-ins" in locked.text
-        # Another address of the same account is not affected.
-        assert "Too many" not in sign_in(http, console.slug, "third@x.example", "x").text
-
-
-def test_lock_out_ends_and_a_reset_lifts_it(make_console, engine):
-    console = make_console()
-    now = admins.utcnow()
-    with engine.begin() as conn:
-        for _ in range(5):
-            try:
-                admins.sign_in(conn, console.slug, console.email, "bad", now=now)
-            except admins.SignInRefused:
-                pass
-    with engine.begin() as conn:
-        try:
-            admins.sign_in(
-                conn, console.slug, console.email, PASSWORD, now=now + timedelta(minutes=5)
-            )
-            raise AssertionError("should be locked")
-        except admins.SignInRefused as exc:
-            assert "Too many" in exc.detail
-        secret, session = admins.sign_in(
-            conn, console.slug, console.email, PASSWORD, now=now + timedelta(minutes=16)
-        )
-        assert session.account_slug == console.slug and secret
-    with engine.begin() as conn:
-        for _ in range(5):
-            try:
-                admins.sign_in(conn, console.slug, console.email, "bad")
-            except admins.SignInRefused:
-                pass
-        admins.reset_password(conn, console.slug, console.email, "a brand new password")
-        assert admins.sign_in(conn, console.slug, console.email, "a brand new password")[0]
-
-
 def test_sign_out_kills_the_session_server_side(make_console, app):
     console = make_console()
     cookie = console.http.cookies.get("scimgate_session")
     r = console.post("/logout", page="/provisioning")
     assert r.status_code == 303 and "signed_out" in r.headers["location"]
-    with TestClient(app) as thief:  # a copy of the old cookie opens nothing
+    with browser(app) as thief:  # a copy of the old cookie opens nothing
         thief.cookies.set("scimgate_session", cookie, path="/console")
         assert thief.get("/console/provisioning", follow_redirects=False).status_code == 303
 
@@ -149,7 +144,7 @@ def test_forged_or_expired_cookies_open_nothing(make_console, app, engine):
     console = make_console()
     cookie = console.http.cookies.get("scimgate_session")
     value, _, mac = cookie.rpartition(".")
-    with TestClient(app) as http:
+    with browser(app) as http:
         for forged in (value + ".0" + mac[1:], "x" * 40 + "." + mac, "garbage", ""):
             http.cookies.set("scimgate_session", forged, path="/console")
             assert http.get("/console/members", follow_redirects=False).status_code == 303
@@ -162,7 +157,7 @@ def test_forged_or_expired_cookies_open_nothing(make_console, app, engine):
 
 def test_login_form_needs_its_token(make_console, app):
     console = make_console()
-    with TestClient(app) as http:
+    with browser(app) as http:
         http.get("/console/login")
         r = http.post(
             "/console/login",
@@ -175,7 +170,7 @@ def test_login_form_needs_its_token(make_console, app):
             follow_redirects=False,
         )
         assert r.status_code == 400 and "expired" in r.text
-    with TestClient(app) as fresh:  # no pre-session cookie at all (a cross-site post)
+    with browser(app) as fresh:  # no pre-session cookie at all (a cross-site post)
         r = fresh.post(
             "/console/login",
             data={

@@ -1,25 +1,30 @@
 """Admins sign in to their account's console: argon2id passwords, server-side sessions.
 
-Sign-in failures are counted per (account, email) as typed, whether or not that admin
-exists, and every refusal says the same words, so neither the message nor the lock-out
-tells anyone which addresses are admins. Sessions are random 256-bit secrets stored as
-SHA-256 (like provisioning tokens); signing out deletes the row, so a copied cookie dies
-with it.
+Every refusal of a password says the same words whether the account, the address or the
+password was wrong, and an unknown address costs the same argon2 verification, so
+nothing tells anyone which addresses are admins. Failures slow down the client IP that
+makes them (admins/throttle.py); nobody is locked out. Sessions are random 256-bit
+secrets stored as SHA-256 (like provisioning tokens) with the IP and user agent of their
+sign-in; signing out deletes the row, so a copied cookie dies with it. A new password
+ends the admin's other sessions.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection
 
-from scimgate.accounts.service import hash_token
+from scimgate.accounts.service import LAST_USED_RESOLUTION, hash_token
+from scimgate.admins import throttle
+from scimgate.admins.throttle import Attempt, ThrottlePolicy
 from scimgate.errors import InvalidValueError, NotFoundError, ServiceError
 from scimgate.mapping import types
 from scimgate.store import accounts as account_store
@@ -29,10 +34,9 @@ from scimgate.store.database import as_utc, utcnow
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 SESSION_LIFETIME = timedelta(hours=12)
-MAX_FAILURES = 5  # within FAILURE_WINDOW, then locked for LOCK_TIME
-FAILURE_WINDOW = timedelta(minutes=15)
-LOCK_TIME = timedelta(minutes=15)
 REFUSED = "The account, email or password is not right."
+HANDLE_LENGTH = 16  # hex characters of a session's hash that name it on "Your sessions"
+_HANDLE = re.compile(r"^[0-9a-f]{16}$")
 
 _hasher = PasswordHasher()
 
@@ -44,7 +48,30 @@ def _dummy_hash() -> str:
 
 
 class SignInRefused(ServiceError):
-    """Wrong account, email or password, or locked out: one message for all of them."""
+    """Wrong account, email or password: one message for all of them."""
+
+
+class SignInThrottled(SignInRefused):
+    """This client failed too often: it waits `retry_after` seconds (nothing was checked)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "Too many sign-in attempts from your network; "
+            f"try again in {retry_after} second{'s' if retry_after != 1 else ''}."
+        )
+        self.retry_after = retry_after
+
+
+class WrongPassword(ServiceError):
+    """The current password given to change it is not right."""
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where a request came from: the client IP (after a trusted proxy) and user agent."""
+
+    ip: str | None = None
+    user_agent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +85,12 @@ class Session:
     admin_id: int
     email: str
     csrf_token: str
+    last_seen_at: datetime | None = None
+
+    @property
+    def handle(self) -> str:
+        """What names this session on "Your sessions" (a prefix of its hash)."""
+        return self.id[:HANDLE_LENGTH]
 
 
 def check_password(password: str) -> str:
@@ -83,31 +116,38 @@ def create_admin(conn: Connection, slug: str, email: str, password: str) -> dict
     return {"id": admin_id, "account": slug, "email": email}
 
 
-def _subject(slug: str, email: str) -> str:
-    return hashlib.sha256(f"{slug.strip().lower()}\n{email.strip().lower()}".encode()).hexdigest()
-
-
 def sign_in(
-    conn: Connection, slug: str, email: str, password: str, *, now: datetime | None = None
+    conn: Connection,
+    slug: str,
+    email: str,
+    password: str,
+    *,
+    now: datetime | None = None,
+    client: Client | None = None,
+    policy: ThrottlePolicy | None = None,
 ) -> tuple[str, Session]:
     """Check a password; on success a new session (its secret for the cookie, and its row).
 
-    The caller commits even when this raises: the failure count must persist.
+    Raises SignInThrottled, before anything is checked, while this client must wait, and
+    SignInRefused for a wrong account, email or password. The caller commits even when
+    this raises: the failure count must persist.
     """
     now = now or utcnow()
+    client = client or Client()
+    policy = policy or ThrottlePolicy()
     slug, email = (slug or "").strip().lower()[:63], (email or "").strip()[:320]
-    subject = _subject(slug, email)
-    failure = store.get_failure(conn, subject)
-    if failure and failure["locked_until"] and as_utc(failure["locked_until"]) > now:
-        raise SignInRefused(_locked_message(as_utc(failure["locked_until"]) - now))
+    attempt = Attempt(slug, email, client.ip)
+    left = throttle.wait_left(conn, policy, attempt, now)
+    if left > timedelta(0):
+        raise SignInThrottled(throttle.seconds(left))
     found = store.find_admin(conn, slug, email) if slug and email else None
     ok = _verify(found["password_hash"] if found else _dummy_hash(), password or "")
     if not ok or found is None:
-        _count_failure(conn, subject, failure, now)
+        throttle.record_failure(conn, policy, attempt, now)
         raise SignInRefused(REFUSED)
     if _hasher.check_needs_rehash(found["password_hash"]):
         store.set_password_hash(conn, found["id"], _hasher.hash(password))
-    store.clear_failures(conn, subject)
+    throttle.record_success(conn, attempt)
     store.signed_in(conn, found["id"], now)
     store.delete_expired_sessions(conn, found["id"], now)
     secret = secrets.token_urlsafe(32)
@@ -120,6 +160,8 @@ def sign_in(
         csrf_token=csrf,
         now=now,
         expires_at=now + SESSION_LIFETIME,
+        ip=(client.ip or "")[:64] or None,
+        user_agent=(client.user_agent or "")[:512] or None,
     )
     session = session_for(conn, secret, now=now)
     assert session is not None
@@ -133,31 +175,6 @@ def _verify(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
-
-
-def _count_failure(conn: Connection, subject: str, failure: dict | None, now: datetime) -> None:
-    """One more failure in the window; the fifth locks the subject for a while."""
-    if failure is None or now - as_utc(failure["first_at"]) > FAILURE_WINDOW:
-        failures, first_at = 1, now
-    else:
-        failures, first_at = failure["failures"] + 1, as_utc(failure["first_at"])
-    locked_until = now + LOCK_TIME if failures >= MAX_FAILURES else None
-    store.put_failure(
-        conn,
-        subject,
-        failures=0 if locked_until else failures,
-        first_at=first_at,
-        locked_until=locked_until,
-        exists=failure is not None,
-    )
-
-
-def _locked_message(left: timedelta) -> str:
-    minutes = max(1, int(left.total_seconds() + 59) // 60)
-    return (
-        f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes > 1 else ''}, "
-        "or ask your operator to reset your password."
-    )
 
 
 def session_for(conn: Connection, secret: str, *, now: datetime | None = None) -> Session | None:
@@ -175,7 +192,19 @@ def session_for(conn: Connection, secret: str, *, now: datetime | None = None) -
         admin_id=row["admin_id"],
         email=row["email"],
         csrf_token=row["csrf_token"],
+        last_seen_at=as_utc(row["last_seen_at"]) if row["last_seen_at"] else None,
     )
+
+
+def needs_touch(session: Session, now: datetime | None = None) -> bool:
+    """Whether the session's last-seen time is older than the one-minute resolution."""
+    last = session.last_seen_at
+    return last is None or (now or utcnow()) - last >= LAST_USED_RESOLUTION
+
+
+def touch(conn: Connection, session: Session, now: datetime | None = None) -> None:
+    """Note that the session was used (at most once a minute: see needs_touch)."""
+    store.touch_session(conn, session.id, now or utcnow())
 
 
 def sign_out(conn: Connection, session: Session) -> None:
@@ -183,14 +212,85 @@ def sign_out(conn: Connection, session: Session) -> None:
     store.delete_session(conn, session.id)
 
 
-def reset_password(conn: Connection, slug: str, email: str, password: str) -> None:
-    """The operator sets a new password (and lifts a lock-out)."""
+def reset_password(conn: Connection, slug: str, email: str, password: str) -> int:
+    """The operator sets a new password: every session of the admin ends (how many did).
+
+    The address's failure count starts again too.
+    """
     found = store.find_admin(conn, slug, email)
     if found is None:
         raise NotFoundError(f"No admin {email!r} in account {slug!r}")
     check_password(password)
     store.set_password_hash(conn, found["id"], _hasher.hash(password))
-    store.clear_failures(conn, _subject(slug, email))
+    throttle.forget_email(conn, slug, email)
+    return store.delete_sessions(conn, found["account_id"], found["id"])
+
+
+def change_password(
+    conn: Connection,
+    session: Session,
+    current: str,
+    new: str,
+    *,
+    now: datetime | None = None,
+    client: Client | None = None,
+    policy: ThrottlePolicy | None = None,
+) -> int:
+    """A signed-in admin changes their own password; their other sessions end (how many).
+
+    A wrong current password counts as a failed sign-in from this client (and is
+    throttled like one), so a borrowed session cannot be used to guess the password.
+    """
+    now = now or utcnow()
+    client = client or Client()
+    policy = policy or ThrottlePolicy()
+    attempt = Attempt(session.account_slug, session.email, client.ip)
+    left = throttle.wait_left(conn, policy, attempt, now)
+    if left > timedelta(0):
+        raise SignInThrottled(throttle.seconds(left))
+    found = store.find_admin(conn, session.account_slug, session.email)
+    if found is None or found["id"] != session.admin_id:
+        raise NotFoundError("No such admin")
+    if not _verify(found["password_hash"], current or ""):
+        throttle.record_failure(conn, policy, attempt, now)
+        raise WrongPassword("That is not your current password.")
+    check_password(new)
+    store.set_password_hash(conn, found["id"], _hasher.hash(new))
+    throttle.record_success(conn, attempt)
+    return store.delete_sessions(conn, session.account_id, session.admin_id, keep=session.id)
+
+
+def list_sessions(
+    conn: Connection, session: Session, *, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The signed-in admin's live sessions: created, last seen, IP, user agent, and which
+    one is this (`current`); each named by its `handle`, never by its whole hash."""
+    rows = store.list_sessions(conn, session.account_id, session.admin_id, now or utcnow())
+    result = []
+    for row in rows:
+        session_hash = row.pop("id")
+        row["handle"] = session_hash[:HANDLE_LENGTH]
+        row["current"] = session_hash == session.id
+        result.append(row)
+    result.sort(key=lambda r: not r["current"])  # this session first
+    return result
+
+
+def revoke_session(conn: Connection, session: Session, handle: str) -> bool:
+    """End one of the signed-in admin's sessions by its handle; whether it was this one."""
+    if not _HANDLE.match(handle or ""):
+        raise NotFoundError("No such session")
+    rows = store.list_sessions(conn, session.account_id, session.admin_id, utcnow())
+    matches = [r["id"] for r in rows if r["id"].startswith(handle)]
+    if len(matches) != 1:
+        raise NotFoundError("No such session")
+    store.delete_session_of(conn, session.account_id, session.admin_id, matches[0])
+    return matches[0] == session.id
+
+
+def sign_out_others(conn: Connection, session: Session) -> int:
+    """End every other session of the signed-in admin (how many there were)."""
+    return store.delete_sessions(conn, session.account_id, session.admin_id, keep=session.id)
 
 
 def list_admins(conn: Connection, slug: str) -> list[dict[str, object]]:

@@ -303,20 +303,13 @@ admin_session = Table(
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+    # Shown on "Your sessions": where the sign-in came from, and when the session was last used.
+    Column("last_seen_at", DateTime(timezone=True)),  # written at most once a minute
+    Column("ip", String(64)),
+    Column("user_agent", String(512)),
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
     ForeignKeyConstraint(["admin_id"], ["admin.id"], ondelete="CASCADE"),
     Index(None, "admin_id"),
-)
-
-# Failed sign-ins per (account, email) as typed, whether or not such an admin exists, so
-# that the lock-out itself tells nobody which addresses are admins.
-signin_failure = Table(
-    "signin_failure",
-    metadata,
-    Column("subject", String(64), primary_key=True),  # SHA-256 of "slug\nemail"
-    Column("failures", Integer, nullable=False),
-    Column("first_at", DateTime(timezone=True), nullable=False),
-    Column("locked_until", DateTime(timezone=True)),
 )
 
 # ---- The product side: members, their Properties, teams (docs/sync.md) ----
@@ -472,4 +465,20 @@ sync_item = Table(
     PrimaryKeyConstraint("account_id", "run_id", "seq"),
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
     ForeignKeyConstraint(["run_id"], ["sync_run.id"], ondelete="CASCADE"),
+)
+
+# ---- Console sign-in throttling (docs/console.md) ----
+
+# Failed sign-ins counted per client IP, per (account, IP), per account and per
+# (account, email), as typed: the account and address need not exist, so the counts tell
+# nobody which accounts or addresses are real. Not owned by an account (a typed slug may
+# name none), hence no account_id; rows are forgotten after SCIMGATE_LOGIN_WINDOW_SECONDS.
+signin_throttle = Table(
+    "signin_throttle",
+    metadata,
+    Column("key", String(64), primary_key=True),  # SHA-256 of "scope\nvalue"
+    Column("scope", String(16), nullable=False),  # ip | account_ip | account | email
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", DateTime(timezone=True), nullable=False),
+    Index(None, "last_failure_at"),
 )

@@ -7,13 +7,14 @@ import hmac
 from starlette.responses import RedirectResponse, Response
 
 from scimgate.admins import service as admins
-from scimgate.admins.service import SESSION_LIFETIME, SignInRefused
+from scimgate.admins.service import SESSION_LIFETIME, SignInRefused, SignInThrottled
 from scimgate.web.console.endpoint import (
     LOGIN_COOKIE,
     PREFIX,
     SESSION_COOKIE,
     Ctx,
     Page,
+    delete_cookie,
     login_csrf,
     new_secret,
     same_origin,
@@ -57,6 +58,8 @@ def login(ctx: Ctx) -> Page | Response:
         "next": ctx.form.get("next", ctx.arg("next")),
     }
     error = None
+    status = 200
+    headers: dict[str, str] = {}
     if ctx.request.method == "POST":
         token = ctx.form.get("csrf_token", "")
         if (
@@ -64,14 +67,22 @@ def login(ctx: Ctx) -> Page | Response:
             or not same_origin(ctx.request, ctx.settings.public_url)
             or not hmac.compare_digest(token, login_csrf(secret, key))
         ):
-            error = "This form has expired. Please sign in again."
+            error, status = "This form has expired. Please sign in again.", 400
         else:
             try:
                 cookie, _session = admins.sign_in(
-                    ctx.conn, values["account"], values["email"], ctx.form.get("password", "")
+                    ctx.conn,
+                    values["account"],
+                    values["email"],
+                    ctx.form_lists.get("password", [""])[0],  # as typed: never stripped
+                    client=ctx.client,
+                    policy=ctx.throttle,
                 )
+            except SignInThrottled as exc:  # nothing was checked: wait and try again
+                error, status = exc.detail, 429
+                headers["Retry-After"] = str(exc.retry_after)
             except SignInRefused as exc:  # caught here: the failure count must be committed
-                error = exc.detail
+                error, status = exc.detail, 400
             else:
                 response = RedirectResponse(safe_next(values["next"]), status_code=303)
                 set_cookie(
@@ -80,13 +91,15 @@ def login(ctx: Ctx) -> Page | Response:
                     SESSION_COOKIE,
                     sign(cookie, key),
                     int(SESSION_LIFETIME.total_seconds()),
+                    ctx.settings.public_url,
                 )
-                response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
+                delete_cookie(response, ctx.request, LOGIN_COOKIE, ctx.settings.public_url)
                 return response
     page = Page(
         "login.html",
         {"values": values, "error": error, "csrf_token": login_csrf(secret, key)},
-        status=400 if error else 200,
+        status=status,
+        headers=headers,
     )
     if fresh:
         page.cookies.append((LOGIN_COOKIE, sign(secret, key), 3600))
@@ -97,6 +110,11 @@ def logout(ctx: Ctx) -> Response:
     """End the session and forget its cookie."""
     if ctx.session is not None:
         admins.sign_out(ctx.conn, ctx.session)
+    return signed_out(ctx)
+
+
+def signed_out(ctx: Ctx) -> Response:
+    """To the sign-in page, forgetting the session cookie."""
     response = RedirectResponse(f"{PREFIX}/login?signed_out=1", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+    delete_cookie(response, ctx.request, SESSION_COOKIE, ctx.settings.public_url)
     return response

@@ -27,7 +27,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from scimgate.admins.service import Session, session_for
+from scimgate.admins import service as admins
+from scimgate.admins.service import Client, Session, session_for
+from scimgate.admins.throttle import ThrottlePolicy
 from scimgate.errors import ForbiddenError, NotFoundError, ServiceError
 from scimgate.settings import Settings
 from scimgate.store.database import as_utc
@@ -40,6 +42,7 @@ PREFIX = "/console"
 SESSION_COOKIE = "scimgate_session"
 LOGIN_COOKIE = "scimgate_login"  # pre-session CSRF secret of the sign-in form
 MAX_FORM_BYTES = 64 * 1024
+MAX_ID = 2**63 - 1  # ids are 64-bit integers: a larger number in a URL names nothing
 TEMPLATES = Path(__file__).parent / "templates"
 
 SECURITY_HEADERS = {
@@ -62,6 +65,7 @@ class Page:
     context: dict[str, Any] = field(default_factory=dict)
     status: int = 200
     cookies: list[tuple[str, str, int]] = field(default_factory=list)  # name, value, max-age
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. Retry-After on a 429
 
 
 @dataclass
@@ -90,6 +94,18 @@ class Ctx:
     def arg(self, name: str, default: str = "") -> str:
         """A query-string value, stripped and bounded."""
         return (self.request.query_params.get(name) or default).strip()[:512]
+
+    @property
+    def client(self) -> Client:
+        """The client's IP (the ASGI scope's: uvicorn sets it from X-Forwarded-For when the
+        proxy is trusted) and user agent."""
+        host = self.request.client.host if self.request.client else None
+        return Client(ip=host, user_agent=self.request.headers.get("user-agent"))
+
+    @property
+    def throttle(self) -> ThrottlePolicy:
+        """The sign-in throttle as configured (SCIMGATE_LOGIN_*)."""
+        return ThrottlePolicy.from_settings(self.settings)
 
 
 def sign(value: str, key: str) -> str:
@@ -131,7 +147,9 @@ class Renderer:
         html = template.render(
             request=request, session=session, current_path=request.url.path, **page.context
         )
-        return HTMLResponse(html, status_code=page.status, headers=SECURITY_HEADERS)
+        return HTMLResponse(
+            html, status_code=page.status, headers={**SECURITY_HEADERS, **page.headers}
+        )
 
 
 def _when(value: Any) -> str:
@@ -201,7 +219,10 @@ class Console:
         public: bool,
         writes: bool,
     ) -> Response:
-        if any("\x00" in str(v) for v in request.path_params.values()):
+        if any(
+            "\x00" in str(v) or (isinstance(v, int) and not 0 <= v <= MAX_ID)
+            for v in request.path_params.values()
+        ):
             return self.error(request, None, 404, "There is nothing here in your account.")
         if any("\x00" in k + v for k, v in [*request.query_params.multi_items(), *pairs]):
             # PostgreSQL text cannot hold NUL; no form or filter of ours needs it.
@@ -252,14 +273,27 @@ class Console:
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             return self.error(request, session, 500, "Something went wrong on our side.")
+        if session is not None and admins.needs_touch(session):
+            self._touch(session)
         if isinstance(result, Page):
             response = self.renderer.page(request, result, session)
             for name, value, max_age in result.cookies:
-                set_cookie(response, request, name, value, max_age)
+                set_cookie(response, request, name, value, max_age, self.settings.public_url)
             return response
         for key, value in SECURITY_HEADERS.items():
             result.headers.setdefault(key, value)
         return result
+
+    def _touch(self, session: Session) -> None:
+        """Note when the session was last used, in a write transaction of its own (at most
+        once a minute); a failure here only costs that note, never the page."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(writes=True)
+                with conn.begin():
+                    admins.touch(conn, session)
+        except DBAPIError:
+            log.warning("could not note the last use of a console session", exc_info=True)
 
     def csrf_refusal(
         self, request: Request, form: dict[str, str], session: Session | None
@@ -322,8 +356,14 @@ def _host_of(url: str) -> str:
     return url.split("://", 1)[-1].split("/", 1)[0].lower()
 
 
-def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
-    """HttpOnly, SameSite=Lax, Secure when the request came over https, scoped to the console."""
+def set_cookie(
+    response: Response, request: Request, name: str, value: str, max_age: int, public_url: str
+) -> None:
+    """HttpOnly, SameSite=Lax, scoped to the console, and Secure when the site is https.
+
+    The site is https when the public URL says so (also behind a TLS-terminating proxy
+    that talks plain http to us) or when the request itself came over https.
+    """
     response.set_cookie(
         name,
         value,
@@ -331,7 +371,23 @@ def set_cookie(response: Response, request: Request, name: str, value: str, max_
         path=PREFIX,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=is_https(request, public_url),
+    )
+
+
+def is_https(request: Request, public_url: str) -> bool:
+    """Whether browsers reach this site over https."""
+    return public_url.lower().startswith("https://") or request.url.scheme == "https"
+
+
+def delete_cookie(response: Response, request: Request, name: str, public_url: str) -> None:
+    """Forget a cookie set by set_cookie (same path and attributes)."""
+    response.delete_cookie(
+        name,
+        path=PREFIX,
+        httponly=True,
+        samesite="lax",
+        secure=is_https(request, public_url),
     )
 
 

@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from scimgate.accounts import api_keys
 from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.store import webhooks as webhook_store
-from scimgate.web.console.endpoint import PREFIX, Ctx, Page
+from scimgate.web.console.endpoint import MAX_ID, PREFIX, Ctx, Page
 from scimgate.webhooks import delivery
 from scimgate.webhooks import service as webhooks
 
@@ -120,6 +120,8 @@ def redeliver(ctx: Ctx) -> Response:
         seq = int(ctx.form.get("seq", ""))
     except ValueError:
         raise NotFoundError("no such event") from None
+    if not 0 <= seq <= MAX_ID:
+        raise NotFoundError("no such event")
     outcome = delivery.redeliver(ctx.engine, ctx.settings, ctx.account_id, endpoint_id, seq)
     target = f"{PAGE}/webhooks/{endpoint_id}"
     if outcome.ok:

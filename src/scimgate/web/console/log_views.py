@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scimgate.errors import NotFoundError
 from scimgate.store import request_logs
-from scimgate.web.console.endpoint import Ctx, Page
+from scimgate.web.console.endpoint import MAX_ID, Ctx, Page
 from scimgate.web.console.hints import hint_for
 from scimgate.web.paging import keyset_page
 
@@ -21,6 +21,8 @@ def entries(ctx: Ctx) -> Page:
     try:
         before = int(ctx.arg("before")) if ctx.arg("before") else None
     except ValueError:
+        before = None
+    if before is not None and not 0 <= before <= MAX_ID:  # beyond any id: from the newest
         before = None
     rows = request_logs.list_entries(
         ctx.conn,

@@ -10,6 +10,7 @@ from starlette.staticfiles import StaticFiles
 
 from scimgate.settings import Settings
 from scimgate.web.console import (
+    account_views,
     auth_views,
     directory_views,
     integration_views,
@@ -32,6 +33,10 @@ def console_mount(engine: Engine, settings: Settings) -> Mount:
         Route("/", page(auth_views.home), methods=get),
         Route("/login", page(auth_views.login, public=True), methods=["GET", "POST"]),
         Route("/logout", page(auth_views.logout), methods=post),
+        Route("/account/sessions", page(account_views.sessions), methods=get),
+        Route("/account/sessions/others", page(account_views.sign_out_others), methods=post),
+        Route("/account/sessions/{handle}/revoke", page(account_views.revoke), methods=post),
+        Route("/account/password", page(account_views.password), methods=["GET", "POST"]),
         Route("/provisioning", page(provisioning_views.show), methods=get),
         Route("/provisioning/activate", page(provisioning_views.activate), methods=post),
         Route("/provisioning/deactivate", page(provisioning_views.deactivate), methods=post),

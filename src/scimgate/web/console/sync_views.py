@@ -16,6 +16,7 @@ from scimgate.sync.engine import SyncBusyError, SyncOptions
 from scimgate.web.console.endpoint import PREFIX, Ctx, Page
 
 ITEMS_PER_PAGE = 100
+MAX_PAGE = 1_000_000  # a page number beyond any run (its offset stays a 64-bit integer)
 MEMBER_ACTIONS = ("created", "updated", "deactivated", "reactivated")
 TEAM_COUNTS = (
     "teams_created",
@@ -94,7 +95,7 @@ def run(ctx: Ctx) -> Page:
     if found is None:
         raise NotFoundError("no such run")
     try:
-        page = max(1, int(ctx.arg("page", "1")))
+        page = min(max(1, int(ctx.arg("page", "1"))), MAX_PAGE)
     except ValueError:
         page = 1
     errors_only = ctx.arg("errors") == "1"
