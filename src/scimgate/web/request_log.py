@@ -2,79 +2,262 @@
 
 SCIM requests are logged without a write of their own: entries are flushed about once a
 second in one transaction, and old rows are pruned by age and by count per account.
-Secrets never reach it: no headers are kept; query strings and bodies are kept with
-anything that looks like a token or a password redacted, bodies cut to `MAX_BODY_CHARS`.
+Secrets never reach it: no headers are kept; paths, query strings, bodies and details are
+kept with every credential shape (`CREDENTIAL_SHAPES`) and every password-, secret-,
+token- or key-like field redacted, bodies cut to `MAX_BODY_CHARS`.
+
+The writer never stops for good: one entry that cannot be redacted is logged with a
+placeholder, one that the database refuses is dropped alone (and counted), a write that
+fails because the database is away is retried at the next flush, and a writer task that
+dies anyway is restarted. Each failure is logged once at ERROR and counted
+(`failures_total`, `restarts_total`, `dropped_total`, `last_error`, `healthy`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote, unquote
 
 import orjson
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, String, delete, insert, select
+from sqlalchemy import exc as sa_exc
 
 from scimgate.store.database import utcnow
 from scimgate.store.tables import request_log
 
 log = logging.getLogger("scimgate.request_log")
 
-_SECRETS = re.compile(r"(?i)((?:token|secret|password|access_token|key)=)[^&]*|sgp_[A-Za-z0-9_-]+")
-# JSON members whose values are secrets: SCIM's `password`, and anything named like a key.
-_BODY_SECRETS = re.compile(
-    r'(?i)("(?:password|secret|token|access_token|client_secret|api_key)"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|$)'
-)
+REDACTED = "[redacted]"
+UNREDACTABLE = "[not logged: it could not be redacted]"
 MAX_BODY_CHARS = 8000
+MAX_DEPTH = 64  # JSON nested deeper is cut there: scrubbing is recursive
 _KEEP_BODIES = 10_000  # pending entries beyond which new ones are queued without bodies
+_MAX_BACKLOG = 100_000  # entries kept while the database is away; the oldest go first
 _PRUNE_EVERY = 10  # flushes: small, frequent prunes instead of one large delete a minute
+_TEXT_LIMITS = {"query": 2000, "detail": 2000, "ignored": 4000}
+_COLUMNS = [c.name for c in request_log.columns if c.name != "id"]
+_LIMITS = {
+    **{
+        c.name: c.type.length
+        for c in request_log.columns
+        if isinstance(c.type, String) and c.type.length
+    },
+    **_TEXT_LIMITS,
+}
+
+# ---- redaction ---------------------------------------------------------------------------
+
+# Every credential scimgate issues or accepts, as it appears in text: (name, shape).
+CREDENTIAL_SHAPES: list[tuple[str, re.Pattern[str]]] = [
+    ("api key", re.compile(r"(?i)sgk_[A-Za-z0-9_-]+")),
+    ("provisioning token", re.compile(r"(?i)sgp_[A-Za-z0-9_-]+")),
+    ("webhook secret", re.compile(r"(?i)whsec_[A-Za-z0-9+/=_-]+")),
+    ("bearer credential", re.compile(r"(?i)\bbearer[\s+]+([^\s\"'&,;<>]+)")),
+]
+# A field name that says its value is a credential: password, client_secret, apiKey, ...
+_SECRET_NAME = re.compile(
+    r"(?i)passw(?:or)?d|secret|token|credential|authori[sz]ation|(?:key|pwd)s?\W*$"
+)
+# `name: value` or `name=value` in text (JSON, form, YAML...); the callback checks the name.
+_FIELD = re.compile(
+    r"""(?P<name>"[^"\\\n]{1,100}"|'[^'\\\n]{1,100}'|[\w.\-\[\]]{1,100})"""
+    r"""(?P<sep>\s*[:=]\s*)"""
+    r"""(?P<value>"(?:[^"\\]|\\.)*(?:"|$)|'(?:[^'\\]|\\.)*(?:'|$)|[^\s&,;}\]"']+)"""
+)
+_QUERY_SAFE = "[]/:@!$()*,;'"
 
 
-def redact(text: str) -> str:
-    """Blank out anything in a query string that could be a credential."""
-    return _SECRETS.sub(lambda m: (m.group(1) or "") + "[redacted]", text)
+def is_secret_name(name: str) -> bool:
+    """Whether a field or parameter of this name holds a credential (its value is redacted)."""
+    return bool(_SECRET_NAME.search(name))
 
 
-_SECRET_KEYS = {"password", "secret", "token", "access_token", "client_secret", "api_key"}
+def redact_credentials(text: str) -> str:
+    """Replace every credential shape in free text (a value, a path, a message)."""
+    for _name, shape in CREDENTIAL_SHAPES:
+        text = shape.sub(_replacement, text)
+    return text
 
 
-def _scrub(value: Any) -> Any:
-    """Secrets blanked in a JSON value, including a PATCH operation whose path is a password."""
+def _replacement(match: re.Match[str]) -> str:
+    """The credential blanked; a shape with a group (`Bearer xyz`) keeps what precedes it."""
+    if match.lastindex:
+        return match.group(0)[: match.start(1) - match.start(0)] + REDACTED
+    return REDACTED
+
+
+def redact_fields(text: str) -> str:
+    """Blank the value of every `password: …`, `"token": "…"` or `key=…` in free text."""
+    return _FIELD.sub(_redact_field, text)
+
+
+def _redact_field(match: re.Match[str]) -> str:
+    name, sep, value = match.group("name", "sep", "value")
+    if not is_secret_name(name.strip("\"'")):
+        return match.group(0)
+    quote_char = value[:1] if value[:1] in "\"'" else ""
+    return f"{name}{sep}{quote_char}{REDACTED}{quote_char}"
+
+
+def redact_text(text: str) -> str:
+    """Free text (a path, a detail, a body that is not JSON): credentials and secret fields."""
+    return redact_fields(redact_credentials(text))
+
+
+def redact_query(query: str) -> str:
+    """A raw query string: each parameter checked decoded (a credential may be %-encoded)."""
+    return "&".join(_redact_parameter(part) for part in query.split("&"))
+
+
+def _redact_parameter(part: str) -> str:
+    name, eq, value = part.partition("=")
+    if eq and is_secret_name(unquote(name)):
+        return f"{_redact_encoded(name)}={REDACTED}"
+    return _redact_encoded(name) + eq + _redact_encoded(value)
+
+
+def _redact_encoded(raw: str) -> str:
+    """A %-encoded piece, kept as received unless it held a secret (then re-encoded); a
+    `+` stays a `+` (it may be part of a webhook secret, or a space before a bearer)."""
+    decoded = unquote(raw)
+    clean = redact_text(decoded)
+    return raw if clean == decoded else quote(clean, safe=_QUERY_SAFE)
+
+
+def redact_json(value: Any, depth: int = 1) -> Any:
+    """A parsed JSON value with secrets blanked (names, values, a PATCH on a password);
+    nesting beyond MAX_DEPTH is cut, so the recursion is bounded."""
+    if depth > MAX_DEPTH:
+        return f"[cut: nested deeper than {MAX_DEPTH} levels]"
+    if isinstance(value, str):
+        return redact_credentials(value)
     if isinstance(value, list):
-        return [_scrub(v) for v in value]
+        return [redact_json(item, depth + 1) for item in value]
     if not isinstance(value, dict):
         return value
+    secret_op = _is_secret_path(value.get("path"))
     out = {}
-    path = value.get("path")
-    secret_op = isinstance(path, str) and path.strip().lower().rsplit(":", 1)[-1] in _SECRET_KEYS
     for key, item in value.items():
-        if key.lower() in _SECRET_KEYS or (secret_op and key.lower() == "value"):
-            out[key] = "[redacted]"
+        name = redact_credentials(key)
+        if is_secret_name(key) or (secret_op and key.lower() == "value"):
+            out[name] = REDACTED
         else:
-            out[key] = _scrub(item)
+            out[name] = redact_json(item, depth + 1)
     return out
+
+
+def _is_secret_path(path: Any) -> bool:
+    """A SCIM PATCH path naming a secret attribute (`password`, `urn:…:User:password`)."""
+    if not isinstance(path, str):
+        return False
+    return is_secret_name(re.sub(r"\[.*?\]", "", path).rsplit(":", 1)[-1])
 
 
 def redact_body(raw: bytes | str | None) -> str | None:
     """A body as text for the log: secrets blanked, cut to MAX_BODY_CHARS."""
     if not raw:
         return None
-    try:
-        text = orjson.dumps(_scrub(orjson.loads(raw)), option=orjson.OPT_INDENT_2).decode()
-    except orjson.JSONDecodeError:  # not JSON (or cut): blank what looks like a secret
-        cut = raw if isinstance(raw, str) else raw[: MAX_BODY_CHARS * 4].decode("utf-8", "replace")
-        text = _BODY_SECRETS.sub(lambda m: m.group(1) + '"[redacted]"', cut)
-    text = redact(text)
+    if isinstance(raw, bytearray | memoryview):
+        raw = bytes(raw)
+    text = _json_text(raw)
+    if text is None:  # not JSON (or cut): blank what looks like a secret
+        cut = raw[: MAX_BODY_CHARS * 4]
+        text = redact_text(cut if isinstance(cut, str) else cut.decode("utf-8", "replace"))
     if len(text) > MAX_BODY_CHARS:
         text = text[:MAX_BODY_CHARS] + " … (cut)"
     return text
 
 
+def _json_text(raw: bytes | str) -> str | None:
+    """The body redacted and pretty-printed, or None when it is not JSON."""
+    try:
+        value = orjson.loads(raw)
+    except (ValueError, TypeError):
+        return None
+    try:
+        return orjson.dumps(redact_json(value), option=orjson.OPT_INDENT_2).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return None
+
+
+# ---- entries -------------------------------------------------------------------------------
+
+
+def clean_text(value: str) -> str:
+    """Text PostgreSQL accepts: no NUL, no lone surrogate (either fails the whole insert)."""
+    value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def _fit(row: dict[str, Any]) -> dict[str, Any]:
+    """Text cleaned and cut to its column: a value the database refuses loses only its row."""
+    for name, value in row.items():
+        if isinstance(value, str):
+            value = clean_text(value)
+            limit = _LIMITS.get(name)
+            row[name] = value[:limit] if limit else value
+    return row
+
+
+def _redacted(entry: dict[str, Any]) -> dict[str, Any]:
+    """The row to insert for one entry: every text field redacted, then fitted."""
+    row = {name: entry.get(name) for name in _COLUMNS}
+    row["query"] = redact_query(str(row["query"] or "")[: _TEXT_LIMITS["query"] * 4])
+    for name in ("path", "detail", "ignored", "resource_id", "scim_type"):
+        if isinstance(row[name], str):
+            row[name] = redact_text(row[name])
+    row["request_body"] = redact_body(row["request_body"])
+    row["response_body"] = redact_body(row["response_body"])
+    return _fit(row)
+
+
+def _placeholder(entry: dict[str, Any]) -> dict[str, Any]:
+    """The row for an entry whose redaction failed: its outcome without its text."""
+    row = {name: entry.get(name) for name in _COLUMNS}
+    row["path"] = _or(redact_credentials, row["path"], "[not logged]")
+    row["query"] = UNREDACTABLE if row["query"] else ""
+    for name in ("detail", "ignored", "request_body", "response_body"):
+        row[name] = UNREDACTABLE if row[name] else None
+    for name in ("resource_id", "scim_type"):
+        row[name] = _or(redact_credentials, row[name], None)
+    return _fit(row)
+
+
+def _or(redact: Callable[[str], str], value: Any, fallback: Any) -> Any:
+    """`redact(value)` for a string, or the fallback when that fails too."""
+    try:
+        return redact(value) if isinstance(value, str) else value
+    except Exception:  # noqa: BLE001 - the placeholder is the fallback
+        return fallback
+
+
+def _transient(exc: BaseException) -> bool:
+    """The database is away (not this data): the write is worth retrying later."""
+    return isinstance(
+        exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError | OSError
+    ) or bool(getattr(exc, "connection_invalidated", False))
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for last_error: the type and the first line of the message."""
+    message = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {message[0][:300] if message else ''}".rstrip(": ")
+
+
 class RequestLogBuffer:
-    """Collects entries from request handlers and writes them in batches."""
+    """Collects entries from request handlers and writes them in batches, on a supervised
+    writer task (`start()` / `stop()`; `ensure_running()` restarts it if it died)."""
 
     def __init__(
         self, engine: Engine, *, max_rows: int, max_days: int, flush_seconds: float
@@ -84,51 +267,176 @@ class RequestLogBuffer:
         self.max_days = max_days
         self.flush_seconds = flush_seconds
         self._pending: list[dict[str, Any]] = []
+        self._retry: list[dict[str, Any]] = []  # redacted rows a failed write gave back
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()  # one flush at a time (the task, a test, stop)
         self._flushes = 0
         self._touched: set[int] = set()  # accounts written since the last prune
+        self.written_total = 0
+        self.dropped_total = 0
+        self.failures_total = 0
+        self.restarts_total = 0
+        self.last_error: str | None = None
+        self._failing = False  # the last write could not reach the database
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # ---- state for metrics and readiness ----
+
+    @property
+    def backlog(self) -> int:
+        """Entries waiting to be written (new ones and ones a failed write gave back)."""
+        return len(self._pending) + len(self._retry)
+
+    @property
+    def healthy(self) -> bool:
+        """The writer task is alive and its last write did not fail (or it recovered)."""
+        return self._task is not None and not self._task.done() and not self._failing
+
+    def _report(self, message: str, *, failing: bool, exc: BaseException | None = None) -> None:
+        """One failure: logged once at ERROR, counted, kept as last_error."""
+        self.failures_total += 1
+        self.last_error = message
+        if failing:
+            self._failing = True
+        log.error("request log: %s", message, exc_info=exc)
+
+    # ---- the request path ----
 
     def add(self, entry: dict[str, Any]) -> None:
-        """Queue one entry (called on the request path: no I/O)."""
+        """Queue one entry (called on the request path: no I/O, never raises)."""
         if self.max_rows <= 0:
             return
-        query = entry.get("query") or ""
-        entry["query"] = redact(query)[:2000] if query else ""
-        entry["path"] = entry["path"][:1024]
-        if entry.get("detail"):
-            entry["detail"] = entry["detail"][:2000]
-        for key in ("request_body", "response_body"):
-            body = entry.get(key)
-            if body and (len(body) > MAX_BODY_CHARS * 4 or len(self._pending) > _KEEP_BODIES):
-                # Bounded memory: the log keeps MAX_BODY_CHARS anyway, and with a backlog
-                # (the database is slow or gone) only the entries themselves are kept.
-                entry[key] = (
-                    body[: MAX_BODY_CHARS * 4] if len(self._pending) <= _KEEP_BODIES else None
-                )
+        try:
+            self._bound(entry)
+        except Exception as exc:  # noqa: BLE001 - a request must never fail for its log entry
+            self._report(f"entry not queued: {_describe(exc)}", failing=False, exc=exc)
+            return
         with self._lock:
             self._pending.append(entry)
-            if len(self._pending) > 100_000:  # the database is gone: keep memory bounded
-                del self._pending[:50_000]
+            if len(self._pending) + len(self._retry) > _MAX_BACKLOG:
+                self._shed()
+
+    def _bound(self, entry: dict[str, Any]) -> None:
+        """Bounded memory: text cut now, bodies dropped while a backlog builds up."""
+        for key in ("query", "path", "detail", "ignored"):
+            value = entry.get(key)
+            if isinstance(value, str) and len(value) > 8000:
+                entry[key] = value[:8000]
+        for key in ("request_body", "response_body"):
+            body = entry.get(key)
+            if body and (len(body) > MAX_BODY_CHARS * 4 or self.backlog > _KEEP_BODIES):
+                # The log keeps MAX_BODY_CHARS anyway, and with a backlog (the database is
+                # slow or gone) only the entries themselves are kept.
+                entry[key] = body[: MAX_BODY_CHARS * 4] if self.backlog <= _KEEP_BODIES else None
+
+    def _shed(self) -> None:
+        """The database is gone: drop the oldest half of the backlog (called under the lock)."""
+        shed = _MAX_BACKLOG // 2
+        from_retry = min(shed, len(self._retry))
+        del self._retry[:from_retry]
+        del self._pending[: shed - from_retry]
+        self.dropped_total += shed
+        self.failures_total += 1
+        self.last_error = f"backlog over {_MAX_BACKLOG} entries: dropped the oldest {shed}"
+        log.error("request log: %s", self.last_error)
+
+    # ---- writing ----
 
     def flush(self) -> int:
-        """Write what is pending; prune now and then. Returns how many entries were written."""
-        with self._lock:
-            batch, self._pending = self._pending, []
-        self._touched.update(entry["account_id"] for entry in batch)
-        for entry in batch:  # here, off the request path: redaction parses the bodies
-            entry["request_body"] = redact_body(entry.get("request_body"))
-            entry["response_body"] = redact_body(entry.get("response_body"))
-        if batch:
+        """Write what is pending; prune now and then. Returns how many entries were written.
+        Never raises: a failure is reported, and what the database refused is dropped."""
+        with self._flush_lock:
+            with self._lock:
+                batch, self._pending = self._pending, []
+                retry, self._retry = self._retry, []
             try:
-                with self.engine.begin() as conn:
-                    conn.execute(insert(request_log), batch)
-            except Exception:  # the log must never take the service down
-                log.exception("could not write %d request log entries", len(batch))
+                rows = retry + self._prepare(batch)
+                written = self._write(rows) if rows else 0
+            except Exception as exc:  # noqa: BLE001 - a bug here must not lose the writer
+                self.dropped_total += len(retry) + len(batch)
+                self._report(f"flush failed: {_describe(exc)}", failing=True, exc=exc)
                 return 0
-        self._flushes += 1
-        if self._flushes % _PRUNE_EVERY == 1:
-            self.prune()
-        return len(batch)
+            if not rows:
+                self._failing = False
+            self._flushes += 1
+            if self._flushes % _PRUNE_EVERY == 1 and not self._failing:  # not while away
+                self.prune()
+            return written
+
+    def _prepare(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rows to insert: redacted here, off the request path; an entry whose redaction
+        fails keeps its outcome and loses its text."""
+        rows, failed, first = [], 0, None
+        for entry in batch:
+            try:
+                rows.append(_redacted(entry))
+            except Exception as exc:  # noqa: BLE001 - RecursionError, a bad type, a bug
+                failed, first = failed + 1, first or exc
+                rows.append(_placeholder(entry))
+            self._touched.add(entry.get("account_id"))
+        if first is not None:
+            self._report(
+                f"{failed} entries could not be redacted and were logged without their text: "
+                f"{_describe(first)}",
+                failing=False,
+                exc=first,
+            )
+        return rows
+
+    def _write(self, rows: list[dict[str, Any]]) -> int:
+        """Insert the batch in one transaction; when the database refuses it, entry by entry."""
+        try:
+            self._insert(rows)
+        except Exception as exc:  # noqa: BLE001 - reported, counted, never fatal
+            if _transient(exc):
+                self._give_back(rows)
+                self._report(
+                    f"could not write {len(rows)} entries, retrying at the next flush: "
+                    f"{_describe(exc)}",
+                    failing=True,
+                )
+                return 0
+            return self._write_each(rows, exc)
+        self.written_total += len(rows)
+        self._failing = False
+        return len(rows)
+
+    def _write_each(self, rows: list[dict[str, Any]], cause: Exception) -> int:
+        """After a refused batch: one transaction per entry, dropping only those refused."""
+        written, dropped, retried = 0, 0, 0
+        for i, row in enumerate(rows):
+            try:
+                self._insert([row])
+            except Exception as exc:  # noqa: BLE001 - reported, counted, never fatal
+                if _transient(exc):
+                    retried = len(rows) - i
+                    self._give_back(rows[i:])
+                    break
+                dropped += 1
+            else:
+                written += 1
+        self.written_total += written
+        self.dropped_total += dropped
+        self._report(
+            f"the database refused a batch of {len(rows)} entries ({_describe(cause)}): "
+            f"wrote {written} one by one, dropped {dropped}, kept {retried} for the next flush",
+            failing=retried > 0,
+        )
+        if not retried:
+            self._failing = False
+        return written
+
+    def _insert(self, rows: list[dict[str, Any]]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(request_log), rows)
+
+    def _give_back(self, rows: list[dict[str, Any]]) -> None:
+        """Keep redacted rows for the next flush, ahead of newer entries."""
+        with self._lock:
+            self._retry = rows + self._retry
+            if len(self._pending) + len(self._retry) > _MAX_BACKLOG:
+                self._shed()
 
     def prune(self) -> None:
         """Keep at most `max_rows` entries and none older than `max_days`, per account written to.
@@ -137,6 +445,7 @@ class RequestLogBuffer:
         each is pruned through its (account_id, id) and (account_id, at) indexes.
         """
         accounts, self._touched = self._touched, set()
+        accounts.discard(None)
         cutoff = utcnow() - timedelta(days=self.max_days)
         t = request_log
         try:
@@ -154,17 +463,67 @@ class RequestLogBuffer:
                         conn.execute(
                             delete(t).where(t.c.account_id == account_id, t.c.id <= boundary)
                         )
-        except Exception:
-            log.exception("could not prune the request log")
+        except Exception as exc:  # noqa: BLE001 - reported, counted, never fatal
+            self._report(f"could not prune: {_describe(exc)}", failing=False, exc=exc)
             self._touched |= accounts
 
+    # ---- the writer task ----
+
+    def start(self) -> asyncio.Task[None]:
+        """Start the writer on the running loop; it is restarted whenever it dies."""
+        self._stopping = False
+        task = asyncio.get_running_loop().create_task(self.run(), name="request-log-writer")
+        task.add_done_callback(self._on_done)
+        self._task = task
+        return task
+
+    def ensure_running(self) -> bool:
+        """Restart the writer if it is not running (from /readyz); True when it was running."""
+        if self._stopping or (self._task is not None and not self._task.done()):
+            return True
+        self.restarts_total += 1
+        self._report("the writer task was not running: restarted", failing=False)
+        self.start()
+        return False
+
+    async def stop(self) -> None:
+        """Stop the writer: it writes what is pending once more."""
+        self._stopping = True
+        task = self._task
+        if task is None or task.done():
+            await asyncio.to_thread(self.flush)
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    def _on_done(self, task: asyncio.Task[None]) -> None:
+        """The writer ended: unless asked to (stop) or cancelled, report it and start anew."""
+        if self._stopping or task.cancelled() or task is not self._task:
+            return
+        exc = task.exception()
+        why = _describe(exc) if exc is not None else "it returned"
+        self.restarts_total += 1
+        self._report(f"the writer task died ({why}): restarted", failing=False, exc=exc)
+        with contextlib.suppress(RuntimeError):  # the loop is closing: nothing to restart
+            self.start()
+
     async def run(self) -> None:
-        """Flush periodically until cancelled, then once more."""
+        """Flush periodically until cancelled, then once more; a failed flush is reported
+        and the next one comes as usual."""
+        if self._task is None:  # created by hand (asyncio.create_task(buffer.run()))
+            self._task = asyncio.current_task()
         try:
             while True:
                 await asyncio.sleep(self.flush_seconds)
-                # Off the event loop: a write of thousands of entries (or a prune) must not
-                # stall the SCIM requests that keep arriving meanwhile.
-                await asyncio.to_thread(self.flush)
+                try:
+                    # Off the event loop: a write of thousands of entries (or a prune) must
+                    # not stall the SCIM requests that keep arriving meanwhile.
+                    await asyncio.to_thread(self.flush)
+                except Exception as exc:  # noqa: BLE001 - reported, counted, never fatal
+                    self._report(f"flush failed: {_describe(exc)}", failing=True, exc=exc)
         finally:
-            self.flush()
+            try:
+                self.flush()
+            except Exception as exc:  # noqa: BLE001 - reported, counted, never fatal
+                self._report(f"last flush failed: {_describe(exc)}", failing=True, exc=exc)
