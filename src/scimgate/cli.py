@@ -172,34 +172,13 @@ def serve(
     port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
     workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
 ) -> None:
-    """Serve /scim/v2 over HTTP."""
-    import uvicorn
+    """Serve /scim/v2 over HTTP (timeouts, connection limit, proxies: docs/operations.md)."""
+    from scimgate.web import server
 
     settings = _settings()
     settings.check_production()
     configure_logging(settings)
-    if workers == 1:
-        from scimgate.web.app import create_app
-
-        uvicorn.run(
-            create_app(settings),
-            host=host,
-            port=port,
-            access_log=False,
-            log_config=None,
-            server_header=False,
-        )
-    else:
-        uvicorn.run(
-            "scimgate.web.app:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            access_log=False,
-            log_config=None,
-            server_header=False,
-        )
+    server.serve(settings, host=host, port=port, workers=workers)
 
 
 @app.command()
