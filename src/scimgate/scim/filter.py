@@ -28,6 +28,7 @@ from scim2_models.path import (
 from scimgate.scim.constants import MAX_FILTER_LENGTH
 from scimgate.scim.errors import InvalidFilterError, InvalidPathError
 from scimgate.scim.schema import AttrDef
+from scimgate.scim.text import encodable
 
 __all__ = [
     "AttrPath",
@@ -69,13 +70,15 @@ def parse_filter(expression: str) -> FilterNode:
         raise InvalidFilterError(f"The filter is longer than {MAX_FILTER_LENGTH} characters")
     if not expression.strip():
         raise InvalidFilterError("The filter is empty")
+    if not encodable(expression):
+        raise InvalidFilterError(_SURROGATE)
     try:
-        return ScimFilter(expression).ast
+        return _checked(ScimFilter(expression).ast, InvalidFilterError)
     except InvalidFilterException as first:
         quoted = _quote_barewords(expression)
         if quoted != expression:
             try:
-                return ScimFilter(quoted).ast
+                return _checked(ScimFilter(quoted).ast, InvalidFilterError)
             except InvalidFilterException:
                 pass
         raise InvalidFilterError(f"Invalid filter {expression!r}: {first.detail}") from None
@@ -87,13 +90,15 @@ def parse_path(path: str) -> Any:
     """Parse a PATCH path: AttrPath, or ValuePath (optionally with a sub-attribute)."""
     if len(path) > MAX_FILTER_LENGTH:
         raise InvalidPathError("The path is too long")
+    if not encodable(path):
+        raise InvalidPathError(_SURROGATE)
     try:
-        return Path(path).ast
+        return _checked(Path(path).ast, InvalidPathError)
     except InvalidPathException as first:
         quoted = _quote_barewords(path)
         if quoted != path:
             try:
-                return Path(quoted).ast
+                return _checked(Path(quoted).ast, InvalidPathError)
             except InvalidPathException:
                 pass
         raise InvalidPathError(f"Invalid path {path!r}: {first.detail}") from None
@@ -101,11 +106,34 @@ def parse_path(path: str) -> Any:
         raise InvalidPathError(f"Invalid path {path!r}: {exc}") from None
 
 
+_SURROGATE = "A lone surrogate (such as \\ud800) is not valid Unicode text"
+
+
+def _checked(ast: Any, error: type[InvalidFilterError | InvalidPathError]) -> Any:
+    """The tree, once no literal in it is a string UTF-8 cannot encode (a `\\ud800` escape)."""
+    stack = [ast]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, LogicalExpr):
+            stack.extend(node.terms)
+        elif isinstance(node, Not):
+            stack.append(node.expr)
+        elif isinstance(node, ValuePath):
+            stack.append(node.val_filter)
+        elif (
+            isinstance(node, Comparison)
+            and isinstance(node.value, str)
+            and not encodable(node.value)
+        ):
+            raise error(_SURROGATE)
+    return ast
+
+
 def _parse_datetime(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return datetime.fromisoformat(value)  # Python 3.11 reads a trailing Z
     except ValueError:
         return None
 

@@ -216,10 +216,17 @@ class _Patcher:
             self.doc[urn] = container
         return container, definition, definition.name if self.schema.extension(urn) else attr
 
+    def _core_as_none(self, uri: str | None) -> str | None:
+        """`urn:…:core:2.0:Group:members` is `members`: a core URN qualifies nothing extra."""
+        if uri is not None and uri.lower() == self.schema.core_urn.lower():
+            return None
+        return uri
+
     def _apply_attr(
         self, op: str, uri: str | None, attr: str, sub: str | None, value: Any, has_value: bool
     ) -> None:
         label = f"{uri + ':' if uri else ''}{attr}{'.' + sub if sub else ''}"
+        uri = self._core_as_none(uri)
         if self.schema.name == "Group" and uri is None and attr.lower() == "members":
             self._members(op, value, has_value)
             return
@@ -313,7 +320,7 @@ class _Patcher:
             container.pop(key, None)
 
     def _apply_value_path(self, op: str, node: ValuePath, value: Any) -> None:
-        uri, attr = node.attr_path.uri, node.attr_path.attr
+        uri, attr = self._core_as_none(node.attr_path.uri), node.attr_path.attr
         if node.attr_path.sub_attr:
             raise InvalidPathError(
                 "A value filter applies to a multi-valued attribute, not a sub-attribute"
@@ -342,10 +349,13 @@ class _Patcher:
         items = container.get(key)
         if not isinstance(items, list):
             items = []
-        try:
-            matches = [item for item in items if value_matches(node.val_filter, item, definition)]
-        except InvalidFilterError as exc:
-            raise InvalidPathError(exc.detail) from None
+        if not definition.sub:
+            self._apply_simple_value_path(op, node, container, definition, items, value)
+            return
+        if not all(isinstance(item, dict) for item in items):
+            # An earlier operation of this request left a non-object element here.
+            raise InvalidValueError(f"Every value of {definition.name!r} must be an object")
+        matches = self._matches(node, items, definition)
         sub_key = None
         if node.sub_attr:
             sub_def = definition.sub_attr(node.sub_attr)
@@ -388,6 +398,37 @@ class _Patcher:
             else:
                 raise InvalidValueError(f"The value for {str(node)!r} must be an object")
         container[key] = items
+
+    def _matches(self, node: ValuePath, items: list[Any], definition: AttrDef) -> list[Any]:
+        """The elements the value filter selects; a filter it cannot evaluate is a bad path."""
+        try:
+            return [item for item in items if value_matches(node.val_filter, item, definition)]
+        except InvalidFilterError as exc:
+            raise InvalidPathError(exc.detail) from None
+
+    def _apply_simple_value_path(
+        self,
+        op: str,
+        node: ValuePath,
+        container: dict[str, Any],
+        definition: AttrDef,
+        items: list[Any],
+        value: Any,
+    ) -> None:
+        """`schemas[value eq "x"]`: elements of a simple multi-valued attribute are the values."""
+        key = definition.name
+        if node.sub_attr:
+            raise InvalidPathError(f"{key!r} has no sub-attribute {node.sub_attr!r}")
+        matches = self._matches(node, items, definition)
+        chosen = [any(item is m for m in matches) for item in items]
+        if op == "remove":
+            container[key] = [item for item, hit in zip(items, chosen, strict=True) if not hit]
+            return
+        if not matches:
+            raise NoTargetError(f"No value of {key!r} matches {str(node)!r}")
+        if isinstance(value, (dict, list)) or _empty(value):
+            raise InvalidValueError(f"The value for {str(node)!r} must be a single value")
+        container[key] = [value if hit else item for item, hit in zip(items, chosen, strict=True)]
 
     def _members(self, op: str, value: Any, has_value: bool) -> None:
         if op == "remove":

@@ -15,6 +15,7 @@ from scimgate.scim import quirks
 from scimgate.scim.constants import MAX_STRING_LENGTH, URN_PREFIX
 from scimgate.scim.errors import InvalidSyntaxError, InvalidValueError
 from scimgate.scim.schema import AttrDef, ResourceSchema
+from scimgate.scim.text import encodable, encodable_value
 
 # Read-only or server-computed attributes a client may echo back; never stored from input.
 _SERVER_ATTRS = {"id", "meta", "groups"}
@@ -76,6 +77,8 @@ def coerce(value: Any, attr: AttrDef, where: str, ignored: list[str]) -> Any:
         raise InvalidValueError(
             f"Attribute {where!r} is longer than {MAX_STRING_LENGTH} characters"
         )
+    if not encodable(value):
+        raise InvalidValueError(f"Attribute {where!r} holds a lone surrogate (not valid Unicode)")
     return value
 
 
@@ -93,7 +96,10 @@ def _set_extension_attr(
         ignored.append(f"{urn}:{name}")
         return
     canonical_urn, attr = resolved
-    assert canonical_urn is not None
+    if canonical_urn is None:
+        # Only a core URN resolves to no extension; _absorb_urn_key sends those to core.
+        ignored.append(f"{urn}:{name}")
+        return
     target = doc.setdefault(canonical_urn, {})
     if (
         canonical_urn.lower() == "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user"
@@ -133,46 +139,71 @@ def normalise(body: Any, schema: ResourceSchema) -> Normalised:
                 raise InvalidSyntaxError("'schemas' must be a list of schema URIs")
             declared = value
             continue
-        if lowered in _SERVER_ATTRS:
-            continue
-        if key.startswith(URN_PREFIX) or key.lower().startswith(URN_PREFIX):
-            _absorb_urn_key(doc, schema, key, value, ignored)
-            continue
-        if value is None:
-            continue
-        attr = schema.attr(key)
-        if attr is None:
-            ignored.append(key)
-            continue
-        if schema.name == "Group" and attr.name == "members":
-            members = coerce_members(value)
-            continue
-        if attr.name == "password":
-            ignored.append("password (never stored)")
-            continue
-        coerced = coerce(value, attr, attr.name, ignored)
-        if coerced is not None:
-            doc[attr.name] = coerced
+        if lowered.startswith(URN_PREFIX):
+            sent = _absorb_urn_key(doc, schema, key, value, ignored)
+        else:
+            sent = _absorb_core_key(doc, schema, key, value, ignored)
+        if sent is not None:
+            members = sent
     _finish(doc, schema, declared, ignored)
     doc = {"schemas": doc.pop("schemas"), **doc}
+    if not encodable_value(doc):
+        # An IdP's own extension is kept as sent: its strings are checked here, once.
+        raise InvalidValueError("A value holds a lone surrogate (not valid Unicode)")
     return Normalised(doc=doc, ignored=ignored, members=members)
+
+
+def _absorb_core_key(
+    doc: dict[str, Any], schema: ResourceSchema, key: str, value: Any, ignored: list[str]
+) -> list[dict[str, Any]] | None:
+    """One core attribute into `doc`; returns a Group's members, which are kept apart as rows."""
+    if value is None or key.lower() in _SERVER_ATTRS or key.lower() == "schemas":
+        return None
+    attr = schema.attr(key)
+    if attr is None:
+        ignored.append(key)
+        return None
+    if schema.name == "Group" and attr.name == "members":
+        return coerce_members(value)
+    if attr.name == "password":
+        ignored.append("password (never stored)")
+        return None
+    coerced = coerce(value, attr, attr.name, ignored)
+    if coerced is not None:
+        doc[attr.name] = coerced
+    return None
 
 
 def _absorb_urn_key(
     doc: dict[str, Any], schema: ResourceSchema, key: str, value: Any, ignored: list[str]
+) -> list[dict[str, Any]] | None:
+    """A URN key is an extension object, the core schema object, or one URN-qualified attribute.
+
+    Returns a Group's members when the key named them (`urn:…:core:2.0:Group:members`).
+    """
+    core = schema.core_urn.lower()
+    if key.lower() == core:
+        if not isinstance(value, dict):
+            if value is not None:
+                ignored.append(key)
+            return None
+        members = None
+        for sub_key, sub_value in value.items():
+            sent = _absorb_core_key(doc, schema, sub_key, sub_value, ignored)
+            members = sent if sent is not None else members
+        return members
+    urn, name = split_urn_attr(key)
+    if urn.lower() == core:
+        # RFC 7644 §3.10: "urn:…:core:2.0:User:title" is the fully qualified name of `title`.
+        return _absorb_core_key(doc, schema, name, value, ignored)
+    _absorb_extension_key(doc, schema, key, value, ignored)
+    return None
+
+
+def _absorb_extension_key(
+    doc: dict[str, Any], schema: ResourceSchema, key: str, value: Any, ignored: list[str]
 ) -> None:
-    """A URN key is an extension object, the core schema object, or one URN-qualified attribute."""
-    if key.lower() == schema.core_urn.lower():
-        if isinstance(value, dict):
-            for sub_key, sub_value in value.items():
-                attr = schema.attr(sub_key)
-                if attr is None or sub_value is None:
-                    ignored.append(f"{key}:{sub_key}")
-                    continue
-                coerced = coerce(sub_value, attr, attr.name, ignored)
-                if coerced is not None:
-                    doc[attr.name] = coerced
-        return
+    """An extension object (known or an IdP's own), or one extension attribute by its URN."""
     known = schema.extension(key)
     if known is not None or schema.whole_object(key, value) is not None:
         if value is None:
@@ -247,6 +278,8 @@ def coerce_members(value: Any) -> list[dict[str, Any]]:
             raise InvalidValueError("A member 'value' is longer than 255 characters")
         kind = lowered.get("type")
         display = lowered.get("display")
+        if not encodable(member_id) or (isinstance(display, str) and not encodable(display)):
+            raise InvalidValueError("A member holds a lone surrogate (not valid Unicode)")
         if member_id in seen:
             continue
         seen.add(member_id)

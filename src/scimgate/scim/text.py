@@ -1,0 +1,51 @@
+"""Text a database and a JSON encoder can take: UTF-8 encodable, so no lone surrogates.
+
+A JSON escape such as `"\\ud800"` (in a filter literal, or a body read by a lenient
+parser) yields a Python string UTF-8 cannot encode; SQLite, psycopg and orjson all
+refuse it, so it is refused here first, as the caller's SCIM error rather than a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+
+def encodable(text: str) -> bool:
+    """Whether `text` encodes as UTF-8 (it holds no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def encodable_value(value: Any) -> bool:
+    """Whether every string in a JSON value (keys included) encodes as UTF-8; iterative, for deep values."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not encodable(item):
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
+def undecodable_param(query_string: bytes) -> str | None:
+    """The name of the first query parameter whose value is not UTF-8 once percent-decoded.
+
+    Starlette decodes such bytes to U+FFFD, so `filter=userName eq "%ED%A0%80"` (a
+    surrogate, which UTF-8 forbids) would quietly search for another string.
+    """
+    for pair in query_string.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        try:
+            unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            return unquote_to_bytes(name).decode("utf-8", "replace")
+    return None
