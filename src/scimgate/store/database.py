@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -142,7 +142,11 @@ def _sqlite_begin(conn: Any) -> None:
     """BEGIN IMMEDIATE for connections marked `writes=True`: take the write lock up front,
     so a read-then-write transaction never fails on a lock upgrade under concurrency."""
     immediate = conn.get_execution_options().get("writes", False)
-    conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    try:
+        conn.connection.driver_connection.execute(statement)
+    except sqlite3.OperationalError as exc:  # e.g. the write lock was not granted in time
+        raise OperationalError(statement, None, exc) from exc
 
 
 class KeptConnection:

@@ -9,13 +9,20 @@ the request; SQL is written once with `?` placeholders and adapted for psycopg.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
+
+# Driver errors that mean "not now" (lock or statement timeout, lost connection): raised
+# as SQLAlchemy's OperationalError like every other statement's, so callers handle one type.
+_UNAVAILABLE = (sqlite3.OperationalError, psycopg.OperationalError)
 
 
 @lru_cache(maxsize=512)
@@ -31,7 +38,10 @@ def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
     if conn.dialect.name == "postgresql":
         sql = _pg(sql)
     cursor = dbapi.cursor()
-    cursor.execute(sql, tuple(params))
+    try:
+        cursor.execute(sql, tuple(params))
+    except _UNAVAILABLE as exc:  # a deadline or an outage, as SQLAlchemy would report it
+        raise OperationalError(sql, None, exc) from exc
     return cursor
 
 
@@ -44,7 +54,10 @@ def executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> No
     if conn.dialect.name == "postgresql":
         sql = _pg(sql)
     cursor = dbapi.cursor()
-    cursor.executemany(sql, [tuple(r) for r in rows])
+    try:
+        cursor.executemany(sql, [tuple(r) for r in rows])
+    except _UNAVAILABLE as exc:
+        raise OperationalError(sql, None, exc) from exc
 
 
 def is_pg(conn: Connection) -> bool:

@@ -22,7 +22,8 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, Router
+from starlette.routing import Route, Router, request_response
+from starlette.types import Receive, Scope, Send
 
 from scimgate import errors as domain
 from scimgate.accounts.service import Principal, authenticate, needs_touch, record_use
@@ -772,7 +773,14 @@ def method_not_allowed(call: Call) -> Response:
     )
 
 
-_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+class _AnyMethod:
+    """An endpoint as a plain ASGI app, so Starlette routes every verb to it (not just GET)."""
+
+    def __init__(self, endpoint: ScimEndpoint) -> None:
+        self.app = request_response(endpoint.__call__)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 def scim_router(prefix: str, runtime: ScimRuntime) -> Router:
@@ -787,15 +795,15 @@ def scim_router(prefix: str, runtime: ScimRuntime) -> Router:
     wrapped += [
         Route(
             prefix + path,
-            ScimEndpoint(method_not_allowed, runtime, reads_body=False).__call__,
-            methods=_ALL_METHODS,
+            _AnyMethod(ScimEndpoint(method_not_allowed, runtime, reads_body=False)),
+            methods=None,  # any verb, TRACE and PROPFIND included: a SCIM error, token first
         )
         for path in paths
     ]
-    catch_all = ScimEndpoint(not_found, runtime, reads_body=False).__call__
+    catch_all = _AnyMethod(ScimEndpoint(not_found, runtime, reads_body=False))
     wrapped += [
-        Route(prefix, catch_all, methods=_ALL_METHODS),
-        Route(prefix + "/{rest:path}", catch_all, methods=_ALL_METHODS),
+        Route(prefix, catch_all, methods=None),
+        Route(prefix + "/{rest:path}", catch_all, methods=None),
     ]
     return Router(routes=wrapped)
 
