@@ -269,11 +269,11 @@ def test_serve_config(monkeypatch: pytest.MonkeyPatch) -> None:
         max_connections=10**9,
         forwarded_allow_ips="10.0.0.2",
     )
+    monkeypatch.setattr(server, "fd_limit", lambda: 1000)
     config = server.build_config(settings, workers=2)
-    import resource
-
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    assert config.limits.max_connections == int(soft * server.FD_SHARE)  # clamped to the fds
+    assert config.limits.max_connections == 800  # clamped to 80% of the fds
+    assert server.connection_limit(Settings(), 1000) == 800
+    assert server.connection_limit(Settings(max_connections=50), 1000) == 50
     assert (config.limits.header_timeout, config.limits.body_timeout) == (3, 4)
     assert config.timeout_keep_alive == 6
     assert config.proxy_headers and config.forwarded_allow_ips == "10.0.0.2"

@@ -323,6 +323,7 @@ def build_config(
     """The uvicorn config of `scimgate serve`: one place for every connection-level setting.
 
     `app` is an ASGI app for one process, or the factory's import string (needed for workers).
+    Raises this process's soft open-file limit (workers inherit it).
     """
     limits = ConnectionLimits(
         header_timeout=settings.header_timeout_seconds,
@@ -351,12 +352,12 @@ def build_config(
 
 def run(config: ServeConfig) -> None:
     """What uvicorn.run does with a ready config: one process, or a supervisor of workers."""
-    server = uvicorn.Server(config)
     if config.workers > 1:
         from uvicorn.supervisors import Multiprocess
 
         Multiprocess(config, sockets=[config.bind_socket()]).run()
         return
+    server = uvicorn.Server(config)
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
     if not server.started:
