@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -167,15 +169,34 @@ def test_rate_limiter_refills_and_shares_out_over_workers() -> None:
 
 
 def test_one_account_cannot_hold_every_request_thread(settings: Settings, engine: Engine) -> None:
-    threads = RequestThreads(engine, settings.model_copy(update={"account_concurrency": 2}))
+    """Two slow requests of account 1 hold its share; its third waits and gives up, while
+    account 2 is served at once from the threads account 1 may not take."""
+    threads = RequestThreads(
+        engine, settings.model_copy(update={"account_concurrency": 2, "db_queue_seconds": 0.5})
+    )
+    gate = threading.Event()
+
+    def slow(_kept: Any) -> str:
+        gate.wait(5)
+        return "slow"
+
+    async def scenario() -> list[Any]:
+        first = asyncio.ensure_future(threads.run(slow, share=1))
+        second = asyncio.ensure_future(threads.run(slow, share=1))
+        await asyncio.sleep(0.05)
+        third = asyncio.ensure_future(threads.run(lambda _k: "third", share=1))
+        other = await threads.run(lambda _k: "other", share=2)
+        outcome = await asyncio.gather(third, return_exceptions=True)
+        gate.set()
+        return [other, outcome[0], await first, await second]
+
     try:
-        with threads.account_slot(1), threads.account_slot(1):
-            with pytest.raises(AccountBusyError), threads.account_slot(1):
-                pass
-            with threads.account_slot(2):  # another account still gets a thread
-                assert threads.busy() == 3
+        other, third, first, second = asyncio.run(scenario())
+        assert other == "other" and isinstance(third, AccountBusyError)
+        assert first == second == "slow"
         assert threads.busy() == 0
     finally:
+        gate.set()
         threads.close()
 
 

@@ -2,8 +2,9 @@
 
 Each thread keeps one connection. A request waits at most `db_queue_seconds` for a
 free thread (then 503 with Retry-After: the server says it is full instead of queueing
-without end), and one account may hold at most `account_concurrency` threads at once,
-so a tenant with slow requests cannot take every thread from the others. Inside a
+without end), and one account may hold at most `account_concurrency` threads at once
+(its other requests wait their turn within the same bound), so a tenant with slow
+requests cannot take every thread from the others. Inside a
 thread the work runs under the request deadline (SQLite's progress handler; on
 PostgreSQL, statement and lock timeouts on the connection).
 """
@@ -12,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import suppress
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import Engine
@@ -30,7 +33,15 @@ class PoolBusyError(Exception):
 
 
 class AccountBusyError(Exception):
-    """This account already has its share of threads busy."""
+    """This account's share of the threads stayed busy for as long as a request may wait."""
+
+
+@dataclass
+class _Share:
+    """One account's slots, and how many of its requests are waiting or running."""
+
+    slots: asyncio.Semaphore
+    users: int = 0
 
 
 class RequestThreads:
@@ -46,8 +57,9 @@ class RequestThreads:
         self._local = threading.local()
         self._kept: list[KeptConnection] = []
         self._lock = threading.Lock()
-        self._inflight: dict[int, int] = {}
+        self._running = 0
         self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._shares: dict[object, _Share] = {}  # per account: its share of the threads
 
     def _semaphore(self) -> asyncio.Semaphore:
         """One semaphore per event loop (tests run several apps on several loops)."""
@@ -56,17 +68,48 @@ class RequestThreads:
             self._slots = (loop, asyncio.Semaphore(self.size))
         return self._slots[1]
 
-    async def run(self, work: Callable[[KeptConnection], T]) -> T:
-        """`work(connection)` on a free thread under the request deadline; PoolBusyError if none frees up."""
+    async def run(self, work: Callable[[KeptConnection], T], *, share: object = None) -> T:
+        """`work(connection)` on a free thread under the request deadline.
+
+        `share` names whose share of the threads this request uses (an account): at most
+        `account_concurrency` of one share run at once. Waiting for the share and then for
+        a thread is bounded by `db_queue_seconds` in all; past it: AccountBusyError or
+        PoolBusyError, answered 503 with Retry-After.
+        """
+        if share is None:
+            return await self._on_thread(work, self.queue_seconds)
+        entry = self._shares.get(share)
+        if entry is None:
+            entry = self._shares[share] = _Share(asyncio.Semaphore(self.per_account))
+        entry.users += 1
+        waited = time.monotonic()
+        try:
+            try:
+                await asyncio.wait_for(entry.slots.acquire(), self.queue_seconds)
+            except TimeoutError:
+                raise AccountBusyError() from None
+            try:
+                left = self.queue_seconds - (time.monotonic() - waited)
+                return await self._on_thread(work, max(0.01, left))
+            finally:
+                entry.slots.release()
+        finally:
+            entry.users -= 1
+            if not entry.users:  # memory follows the accounts active right now
+                self._shares.pop(share, None)
+
+    async def _on_thread(self, work: Callable[[KeptConnection], T], wait: float) -> T:
         slots = self._semaphore()
         try:
-            await asyncio.wait_for(slots.acquire(), self.queue_seconds)
+            await asyncio.wait_for(slots.acquire(), wait)
         except TimeoutError:
             raise PoolBusyError() from None
+        self._running += 1
         try:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self.executor, self._call, work)
         finally:
+            self._running -= 1
             slots.release()
 
     def _call(self, work: Callable[[KeptConnection], T]) -> T:
@@ -82,28 +125,9 @@ class RequestThreads:
                 self._kept.append(kept)
         return kept
 
-    @contextmanager
-    def account_slot(self, account_id: int) -> Iterator[None]:
-        """Hold one of the account's slots for the rest of the request, or refuse at once."""
-        with self._lock:
-            busy = self._inflight.get(account_id, 0)
-            if busy >= self.per_account:
-                raise AccountBusyError()
-            self._inflight[account_id] = busy + 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                left = self._inflight[account_id] - 1
-                if left:
-                    self._inflight[account_id] = left
-                else:
-                    del self._inflight[account_id]
-
     def busy(self) -> int:
-        """Threads working right now (for /metrics)."""
-        with self._lock:
-            return sum(self._inflight.values())
+        """Requests holding a thread right now (for /metrics)."""
+        return self._running
 
     def close(self) -> None:
         """Stop the threads and close their connections (at shutdown)."""

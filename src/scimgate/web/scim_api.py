@@ -130,21 +130,28 @@ class ScimRuntime:
 
 
 class KnownTokens:
-    """Tokens that authenticated lately: their requests skip the refused-credential limit.
+    """Tokens that authenticated lately, and their account.
 
-    That limit is per client address, and an IdP's addresses are shared by its customers:
-    one tenant's revoked token must not slow down another tenant calling from there.
+    Their requests skip the refused-credential limit (that limit is per client address,
+    and an IdP's addresses are shared by its customers: one tenant's revoked token must
+    not slow down another tenant calling from there), and they queue for their account's
+    share of the request threads before the database says whose they are. Only those two
+    decisions use it: every request is still authenticated against the database, so a
+    revoked token stops working on its next request.
     """
 
     def __init__(self, size: int = 10_000) -> None:
         self.size = size
-        self._seen: dict[str, None] = {}
+        self._seen: dict[str, int] = {}
 
-    def add(self, token: str) -> None:
-        if token not in self._seen:
+    def add(self, token: str, account_id: int) -> None:
+        if self._seen.get(token) != account_id:
             if len(self._seen) >= self.size:
                 self._seen.pop(next(iter(self._seen)))
-            self._seen[token] = None
+            self._seen[token] = account_id
+
+    def account(self, token: str | None) -> int | None:
+        return self._seen.get(token) if token else None
 
     def __contains__(self, token: object) -> bool:
         return token in self._seen
@@ -191,14 +198,23 @@ class ScimEndpoint:
                     body = _parse_body(raw_body)
             except scim_errors.ScimError as exc:
                 early = exc  # answered after the token check: a stranger gets 401
+            account = self.rt.known_good.account(token)
             outcome = await self.rt.threads.run(
-                lambda kept: self._work(kept, request, token, body, early)
+                lambda kept: self._work(kept, request, token, body, early),
+                share=account if account is not None else token,
             )
         except scim_errors.ScimError as exc:
             outcome.error = exc
         except PoolBusyError:
             outcome.error = self._limited(
                 "threads", self.settings.db_queue_seconds, "The server is busy", status=503
+            )
+        except AccountBusyError:
+            outcome.error = self._limited(
+                "account_concurrency",
+                self.settings.db_queue_seconds,
+                "Too many requests for this account at once",
+                status=503,
             )
         if outcome.error is not None:
             if isinstance(outcome.error, scim_errors.UnauthorizedError) and token not in (
@@ -207,7 +223,7 @@ class ScimEndpoint:
                 self.rt.limits.check_refused(client)
             outcome.response = error_response(outcome.error)
         elif token and outcome.principal is not None:
-            self.rt.known_good.add(token)
+            self.rt.known_good.add(token, outcome.principal.account_id)
         assert outcome.response is not None
         elapsed = time.perf_counter() - started
         self._record(request, outcome, elapsed, raw_body)
@@ -263,22 +279,17 @@ class ScimEndpoint:
                     raise self._limited("account", wait, "Too many requests for this account")
                 if early is not None:
                     raise early
-                with self.rt.threads.account_slot(account_id):
-                    outcome.call = Call(
-                        request=request,
-                        conn=conn,
-                        principal=outcome.principal,
-                        settings=self.settings,
-                        body=body,
-                    )
-                    outcome.response = self.handler(outcome.call)
+                outcome.call = Call(
+                    request=request,
+                    conn=conn,
+                    principal=outcome.principal,
+                    settings=self.settings,
+                    body=body,
+                )
+                outcome.response = self.handler(outcome.call)
             self.rt.outage.succeeded()
         except scim_errors.ScimError as exc:
             outcome.error = exc
-        except AccountBusyError:
-            outcome.error = self._limited(
-                "account_concurrency", 1, "Too many requests for this account at once"
-            )
         except domain.ServiceError as exc:
             outcome.error = translate(exc)
         except (DataError, psycopg.DataError):
