@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,13 @@ def test_metrics_are_not_for_strangers(
         assert client.get("/metrics").status_code == 404
         r = client.get("/metrics", headers={"Authorization": "Bearer s3cret-metrics"})
         assert r.status_code == 200 and "scimgate_http_requests_total" in r.text
+
+
+def test_a_dead_request_log_writer_is_restarted_and_reported(app: Any) -> None:
+    with TestClient(app) as client:
+        buffer = app.state.request_log
+        client.portal.call(buffer._task.cancel)  # as if it had died
+        client.portal.call(asyncio.sleep, 0.05)
+        r = client.get("/readyz")
+        assert r.status_code == 200 and r.json()["checks"]["request_log"] == "ok"
+        assert buffer.restarts_total == 1 and buffer.healthy

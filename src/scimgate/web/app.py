@@ -73,8 +73,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        flusher = asyncio.create_task(buffer.run())
-        background["flusher"] = flusher
+        background["flusher"] = buffer.start()  # supervised: restarted if it ever dies
         gauges = asyncio.create_task(_update_gauges(metrics, buffer, threads))
         if settings.scheduler:
             background["scheduler"] = Scheduler(
@@ -92,10 +91,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
             for name in ("scheduler", "webhooks"):
                 if name in background:
                     await asyncio.to_thread(background[name].stop)
-            for task in (gauges, flusher):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            gauges.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gauges
+            await buffer.stop()
             await asyncio.to_thread(threads.close)
             request_engine.dispose()
 
@@ -195,9 +194,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
 def _workers_alive(buffer: RequestLogBuffer, background: dict[str, Any]) -> dict[str, bool]:
     """Which of this process's background workers are running (before startup: none checked)."""
     alive: dict[str, bool] = {}
-    flusher = background.get("flusher")
-    if flusher is not None:
-        alive["request_log"] = not flusher.done() and getattr(buffer, "healthy", True)
+    if "flusher" in background:
+        buffer.ensure_running()  # a dead writer is restarted (and reported) here too
+        alive["request_log"] = buffer.healthy
     for name in ("scheduler", "webhooks"):
         if name in background:
             alive[name] = background[name].alive
@@ -221,8 +220,8 @@ async def _update_gauges(
     if metrics is None:
         return
     while True:
-        metrics.request_log_backlog.set(getattr(buffer, "backlog", 0))
-        metrics.request_log_failures.set(getattr(buffer, "failures_total", 0))
+        metrics.request_log_backlog.set(buffer.backlog)
+        metrics.request_log_failures.set(buffer.failures_total)
         metrics.db_threads_busy.set(threads.busy())
         await asyncio.sleep(2.0)
 
