@@ -18,16 +18,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
 import hashlib
 import hmac
 import logging
+import ssl
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 import orjson
 from sqlalchemy import Engine
@@ -80,13 +82,84 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+# The addresses checked for the delivery in progress: (host, port, addresses).
+_PINNED: contextvars.ContextVar[tuple[str, int, tuple[str, ...]]] = contextvars.ContextVar(
+    "webhook_pinned_addresses"
+)
+
+
+class PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Connects only to the addresses checked for the delivery in progress, never resolving
+    the name again: no DNS-rebinding window between the check and the connection. TLS still
+    names the host (httpcore sends the URL's host as SNI and verifies the certificate for it),
+    and so does the Host header."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        pinned = _PINNED.get(None)
+        if pinned is None or (pinned[0], pinned[1]) != (host.lower(), port):
+            raise httpcore.ConnectError(f"{host}:{port} was not checked: not connecting")
+        error: Exception = httpcore.ConnectError(f"{host} has no address")
+        for address in pinned[2]:
+            try:
+                return await self._backend.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc  # the next checked address, if there is one
+        raise error
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("webhooks are delivered over TCP only")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
+class PinnedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport (its pool keeps connections alive) on a PinnedBackend: httpx takes
+    no network backend, so its pool is replaced by one with the same defaults."""
+
+    def __init__(self, verify: ssl.SSLContext | bool = True) -> None:
+        context = httpx.create_ssl_context(verify=verify, trust_env=False)
+        super().__init__(verify=context, trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=context,
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=PinnedBackend(),
+        )
+
+
+def _target(url: str) -> tuple[str, int]:
+    """The host and port a URL connects to, as httpcore names them (IDNA-encoded host)."""
+    parsed = httpx.URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.raw_host:
+        raise InvalidValueError(f"{url!r} is not an http(s) URL")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    return parsed.raw_host.decode("ascii").lower(), port
+
+
 class Sender:
     """POSTs deliveries with one kept-alive client on an event loop of its own thread (a
     new client per delivery cost ~20 ms: TLS context and connection set-up). The caller's
     thread may be anything, even one that runs an event loop of its own."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, *, verify: ssl.SSLContext | bool = True) -> None:
         self.timeout = timeout
+        self.verify = verify
         self.loop = asyncio.new_event_loop()
         self.client: httpx.AsyncClient | None = None
         self._thread = threading.Thread(
@@ -122,10 +195,14 @@ class Sender:
         }
         started = time.perf_counter()
         try:
-            parts = urlsplit(url)
             # Checked again at each delivery: a name can start resolving to a private address.
-            refuse_private(parts.hostname or "", parts.port or 443, allow_private=allow_private)
-            future = asyncio.run_coroutine_threadsafe(self._post(url, body, headers), self.loop)
+            # The connection goes to the addresses checked here (see PinnedBackend).
+            host, port = _target(url)
+            addresses = refuse_private(host, port, allow_private=allow_private)
+            pinned = (host, port, tuple(addresses))
+            future = asyncio.run_coroutine_threadsafe(
+                self._post(url, body, headers, pinned), self.loop
+            )
             response = future.result(self.timeout + 5)
             code, error = response.status_code, None
             if not 200 <= code < 300:
@@ -134,14 +211,24 @@ class Sender:
             code, error = None, exc.detail
         except TimeoutError:
             code, error = None, f"no complete answer within {self.timeout:g} s"
-        except (httpx.HTTPError, ValueError, OSError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError, OSError) as exc:
             code, error = None, f"{type(exc).__name__}: {exc}"[:500]
         return Outcome(code, error, int((time.perf_counter() - started) * 1000))
 
-    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    async def _post(
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        pinned: tuple[str, int, tuple[str, ...]],
+    ) -> httpx.Response:
+        _PINNED.set(pinned)  # this task's context: PinnedBackend connects only there
         if self.client is None:
             self.client = httpx.AsyncClient(
-                timeout=self.timeout, follow_redirects=False, trust_env=False
+                timeout=self.timeout,
+                follow_redirects=False,
+                trust_env=False,
+                transport=PinnedTransport(self.verify),
             )
         try:
             return await asyncio.wait_for(

@@ -56,21 +56,63 @@ def check_url(url: str, *, allow_private: bool) -> str:
     return url
 
 
-def refuse_private(host: str, port: int, *, allow_private: bool) -> None:
-    """Refuse a host that resolves to a loopback, private, link-local or reserved address."""
+# IPv6 ranges that carry an IPv4 address in their last 32 bits: the IPv4 address decides.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix
+_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated IPv4-compatible (::a.b.c.d)
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0/96")  # SIIT IPv4-translated (::ffff:0:a.b.c.d)
+# Refused whatever they carry: local-use NAT64 (RFC 8215; where the IPv4 address sits
+# depends on the operator's prefix length) and Teredo (a tunnel to a NAT'd client).
+_ALWAYS_REFUSED = (ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("2001::/32"))
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def is_public(address: str | Address) -> bool:
+    """Whether a webhook may connect to this address: globally routable, not multicast,
+    unspecified or reserved, and for the IPv6 forms that embed an IPv4 address (mapped,
+    compatible, translated, 6to4, NAT64) the IPv4 address is public too."""
+    if isinstance(address, str):
+        address = ipaddress.ip_address(address.split("%")[0])
+    if any(address in network for network in _ALWAYS_REFUSED):
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        return False  # fec0::/10: deprecated, yet `ipaddress` calls it global
+    address = _embedded_ipv4(address) or address
+    return address.is_global and not (
+        address.is_multicast or address.is_unspecified or address.is_reserved
+    )
+
+
+def _embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for (where a translator or tunnel sends it)."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in network for network in (_NAT64, _COMPATIBLE, _TRANSLATED)):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def refuse_private(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """Resolve the host once and refuse it if any address is not public (unless allowed).
+    Returns the checked addresses: delivery connects to those, never resolving again, so
+    a name cannot rebind to a private address between the check and the connection."""
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError, ValueError):
         raise InvalidValueError(f"The host {host!r} cannot be resolved") from None
-    if allow_private:
-        return
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global:
-            raise InvalidValueError(
-                f"{host!r} resolves to {address}, a private or local address: refused "
-                "(an operator can allow it with SCIMGATE_WEBHOOKS_ALLOW_PRIVATE=true)"
-            )
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not allow_private:
+        for address in addresses:
+            if not is_public(address):
+                raise InvalidValueError(
+                    f"{host!r} resolves to {address}, a private or local address: refused "
+                    "(an operator can allow it with SCIMGATE_WEBHOOKS_ALLOW_PRIVATE=true)"
+                )
+    return addresses
 
 
 def add_endpoint(
