@@ -255,6 +255,14 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message[0][:300] if message else ''}".rstrip(": ")
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop of this thread, if one is running."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class RequestLogBuffer:
     """Collects entries from request handlers and writes them in batches, on a supervised
     writer task (`start()` / `stop()`; `ensure_running()` restarts it if it died)."""
@@ -278,8 +286,9 @@ class RequestLogBuffer:
         self.restarts_total = 0
         self.last_error: str | None = None
         self._failing = False  # the last write could not reach the database
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        # The writer task of each event loop that started one (one per app lifespan; a test
+        # may run two TestClients, each on a loop of its own, over one app).
+        self._writers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
 
     # ---- state for metrics and readiness ----
 
@@ -291,7 +300,18 @@ class RequestLogBuffer:
     @property
     def healthy(self) -> bool:
         """The writer task is alive and its last write did not fail (or it recovered)."""
-        return self._task is not None and not self._task.done() and not self._failing
+        alive = any(not task.done() for task in list(self._writers.values()))
+        return alive and not self._failing
+
+    @property
+    def writer(self) -> asyncio.Task[None] | None:
+        """The writer task of the running loop, else the one started last (tests, checks)."""
+        loop = _running_loop()
+        if loop is not None and loop in self._writers:
+            return self._writers[loop]
+        return next(reversed(list(self._writers.values())), None)
+
+    _task = writer  # the name it had first
 
     def _report(self, message: str, *, failing: bool, exc: BaseException | None = None) -> None:
         """One failure: logged once at ERROR, counted, kept as last_error."""
@@ -471,25 +491,31 @@ class RequestLogBuffer:
 
     def start(self) -> asyncio.Task[None]:
         """Start the writer on the running loop; it is restarted whenever it dies."""
-        self._stopping = False
-        task = asyncio.get_running_loop().create_task(self.run(), name="request-log-writer")
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self.run(), name="request-log-writer")
+        self._writers[loop] = task
         task.add_done_callback(self._on_done)
-        self._task = task
         return task
 
     def ensure_running(self) -> bool:
-        """Restart the writer if it is not running (from /readyz); True when it was running."""
-        if self._stopping or (self._task is not None and not self._task.done()):
-            return True
-        self.restarts_total += 1
-        self._report("the writer task was not running: restarted", failing=False)
-        self.start()
-        return False
+        """Restart a writer that is not running (from /readyz); True when all were running.
+        A writer stopped on purpose (`stop()`) is left alone."""
+        dead = [(loop, task) for loop, task in list(self._writers.items()) if task.done()]
+        for loop, task in dead:
+            if loop.is_closed():  # its app is gone: nothing to restart
+                self._writers.pop(loop, None)
+                continue
+            self.restarts_total += 1
+            self._report("the writer task was not running: restarted", failing=False)
+            if loop is _running_loop():
+                self._restart(loop, task)
+            else:
+                loop.call_soon_threadsafe(self._restart, loop, task)
+        return not dead
 
     async def stop(self) -> None:
-        """Stop the writer: it writes what is pending once more."""
-        self._stopping = True
-        task = self._task
+        """Stop the writer of the running loop: it writes what is pending once more."""
+        task = self._writers.pop(asyncio.get_running_loop(), None)
         if task is None or task.done():
             await asyncio.to_thread(self.flush)
             return
@@ -498,21 +524,27 @@ class RequestLogBuffer:
             await task
 
     def _on_done(self, task: asyncio.Task[None]) -> None:
-        """The writer ended: unless asked to (stop) or cancelled, report it and start anew."""
-        if self._stopping or task.cancelled() or task is not self._task:
+        """A writer ended: unless stopped or cancelled, report it and start a new one."""
+        loop = task.get_loop()
+        if task.cancelled() or self._writers.get(loop) is not task:
             return
         exc = task.exception()
         why = _describe(exc) if exc is not None else "it returned"
         self.restarts_total += 1
         self._report(f"the writer task died ({why}): restarted", failing=False, exc=exc)
-        with contextlib.suppress(RuntimeError):  # the loop is closing: nothing to restart
+        self._restart(loop, task)
+
+    def _restart(self, loop: asyncio.AbstractEventLoop, dead: asyncio.Task[None]) -> None:
+        """On `loop`: a new writer in place of `dead`, unless stopped or replaced meanwhile."""
+        if self._writers.get(loop) is dead and loop.is_running():
             self.start()
 
     async def run(self) -> None:
         """Flush periodically until cancelled, then once more; a failed flush is reported
         and the next one comes as usual."""
-        if self._task is None:  # created by hand (asyncio.create_task(buffer.run()))
-            self._task = asyncio.current_task()
+        task = asyncio.current_task()
+        if task is not None:  # also when created by hand: asyncio.create_task(buffer.run())
+            self._writers.setdefault(asyncio.get_running_loop(), task)
         try:
             while True:
                 await asyncio.sleep(self.flush_seconds)
