@@ -154,7 +154,7 @@ def test_metrics_are_not_for_strangers(
 def test_a_dead_request_log_writer_is_restarted_and_reported(app: Any) -> None:
     with TestClient(app) as client:
         buffer = app.state.request_log
-        client.portal.call(buffer._task.cancel)  # as if it had died
+        client.portal.call(buffer.writer.cancel)  # as if it had died
         client.portal.call(asyncio.sleep, 0.05)
         r = client.get("/readyz")
         assert r.status_code == 200 and r.json()["checks"]["request_log"] == "ok"
