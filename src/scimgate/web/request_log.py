@@ -79,11 +79,16 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
+# The shapes above as one pattern: one pass over each text instead of one per shape (the
+# writer redacts every string of every logged body; measured as its largest cost).
+_ANY_CREDENTIAL = re.compile(
+    "|".join(f"(?:{shape.pattern[4:]})" for _, shape in CREDENTIAL_SHAPES), re.I
+)
+
+
 def redact_credentials(text: str) -> str:
     """Replace every credential shape in free text (a value, a path, a message)."""
-    for _name, shape in CREDENTIAL_SHAPES:
-        text = shape.sub(_replacement, text)
-    return text
+    return _ANY_CREDENTIAL.sub(_replacement, text)
 
 
 def _replacement(match: re.Match[str]) -> str:
