@@ -31,7 +31,7 @@ from scimgate.members import service as members
 from scimgate.settings import Settings
 from scimgate.store import accounts as account_store
 from scimgate.store import sync as sync_store
-from scimgate.store.database import as_utc, make_engine
+from scimgate.store.database import as_utc, is_timeout, make_engine
 from scimgate.store.database import migrate as run_migrations
 from scimgate.sync import schedule
 from scimgate.sync.engine import SyncBusyError, SyncOptions, synchronize
@@ -110,6 +110,9 @@ def guarded(func: F) -> F:
             first = exc.errors()[0]
             fail(f"invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
         except (OperationalError, ProgrammingError) as exc:
+            if is_timeout(exc):  # a lock another process holds: say so, not "migrate"
+                detail = str(exc.orig).splitlines()[0] if str(exc.orig) else "timed out"
+                fail(f"database error ({type(exc.orig).__name__}): {detail}; try again")
             fail(
                 f"database error ({type(exc.orig).__name__}): is the database reachable and migrated? run 'scimgate migrate'"
             )
