@@ -87,11 +87,6 @@ class Session:
     csrf_token: str
     last_seen_at: datetime | None = None
 
-    @property
-    def handle(self) -> str:
-        """What names this session on "Your sessions" (a prefix of its hash)."""
-        return self.id[:HANDLE_LENGTH]
-
 
 def check_password(password: str) -> str:
     """A password an admin may choose: 12 to 1024 characters."""
