@@ -194,9 +194,6 @@ _STRINGS = [
     "a",
     "\x00",
     "a\x00b",
-    "\ud800",
-    "\udfff",
-    "x\ud83d",
     "\U0001f600",
     "\u202etxt",
     "e\u0301",
@@ -348,13 +345,22 @@ class Hostile:
 
     def text(self) -> str:
         r = self.rng.random()
+        if r < 0.01:
+            return self.rng.choice(["\ud800", "\udfff", "x\ud83d", "\udc00\ud800"])
         if r < 0.6:
             return self.rng.choice(_STRINGS)
         if r < 0.8:
             return "".join(chr(self.rng.randrange(0x20, 0x3000)) for _ in range(8))
         if r < 0.995:
-            return "".join(chr(self.rng.randrange(0, 0x110000)) for _ in range(6))
+            return "".join(self.code_point() for _ in range(6))
         return "y" * self.rng.choice([1000, 64 * 1024 + 1])  # MAX_STRING_LENGTH + 1
+
+    def code_point(self) -> str:
+        """Any code point, but a lone surrogate (which spoils the whole body) only rarely."""
+        point = self.rng.randrange(0, 0x110000)
+        if 0xD800 <= point < 0xE000 and self.chance(0.9):
+            point -= 0x800
+        return chr(point)
 
     def scalar(self) -> Any:
         r = self.rng.random()
@@ -520,21 +526,39 @@ class Hostile:
         return self.broken(path) if self.chance(0.2) else path
 
     def operation(self) -> Any:
-        if self.chance(0.03):
+        """Mostly well-formed (so later operations meet what earlier ones left), some not."""
+        if self.chance(0.01):
             return self.value()
         op: dict[str, Any] = {}
-        if self.chance(0.97):
-            op[self.rng.choice(["op", "OP", "Op"])] = self.rng.choice(
-                ["add", "Add", "ADD", "replace", "Replace", "remove", "Remove", "copy", "move"]
-                + ["test", "", None, 1, ["add"]]
-            )
-        if self.chance(0.8):
-            op["path"] = self.patch_path() if self.chance(0.95) else self.value()
+        if self.chance(0.99):
+            name = self.rng.choice(["add", "Add", "ADD", "replace", "Replace", "remove", "Remove"])
+            if self.chance(0.02):
+                name = self.rng.choice(["copy", "move", "test", "", None, 1, ["add"]])
+            op[self.rng.choice(["op", "op", "OP", "Op"])] = name
         if self.chance(0.85):
-            op["value"] = self.value()
-        if self.chance(0.05):
+            op["path"] = self.patch_path() if self.chance(0.97) else self.value()
+        if self.chance(0.85):
+            op["value"] = self.plausible() if self.chance(0.5) else self.value()
+        if self.chance(0.03):
             op[self.key()] = self.value()
         return op
+
+    def plausible(self) -> Any:
+        """A value of a shape some attribute takes: a string, an element list, an object."""
+        return self.rng.choice(
+            [
+                self.name(),
+                self.rng.choice([True, False, "False"]),
+                [{"type": "work", "value": self.name(), "primary": self.chance(0.5)}],
+                {"type": "work", "value": self.name()},
+                [{"value": self.some_id(self.rng.choice(["User", "Group"]))}],
+                {"givenName": self.text(), "familyName": "F"},
+                {"userName": self.name(), 'emails[type eq "work"].value': self.name()},
+                {"name.givenName": "G", f"{ENTERPRISE}:department": "D", "title": "T"},
+                {"department": "D", "manager": {"value": self.some_id()}},
+                [self.name(), self.name()],
+            ]
+        )
 
     def patch_body(self) -> bytes:
         r = self.rng.random()
@@ -547,7 +571,7 @@ class Hostile:
             count = self.rng.choice([0, 20]) if r < 0.06 else self.rng.randint(1, 5)
             operations = [self.operation() for _ in range(count)]
         body: dict[str, Any] = {
-            "schemas": [PATCH_OP] if self.chance(0.9) else self.value(),
+            "schemas": [PATCH_OP] if self.chance(0.97) else self.value(),
             "Operations": operations,
         }
         if self.chance(0.03):
@@ -973,9 +997,22 @@ class _Clients:
             client.close()
 
 
+def _alone(case: Case) -> bool:
+    """CONNECT and verbs httptools does not parse go on a connection of their own.
+
+    After `CONNECT` with a body the server may read the body as the next request, and
+    answer the connection's *next* request with a plain-text 400 (see TEMPORARY_SKIPS).
+    """
+    return case.method == "CONNECT" or case.method not in _PARSED_METHODS
+
+
 def _answer(clients: _Clients, case: Case) -> tuple[httpx.Response | None, list[str]]:
     try:
-        response = _send(clients.get(), case)
+        if _alone(case):
+            with httpx.Client(base_url=clients.base, timeout=20) as client:
+                response = _send(client, case)
+        else:
+            response = _send(clients.get(), case)
     except httpx.HTTPError as exc:
         return None, [f"no answer: {type(exc).__name__}: {exc}"]
     return response, problems(case, response)
