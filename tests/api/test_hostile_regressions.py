@@ -193,6 +193,13 @@ def test_surrogate_strings_never_reach_the_store():
         normalise({"displayName": "g", "members": [{"value": "\ud800"}]}, group_schema())
 
 
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+def test_id_with_a_nul_names_nothing(scim, method):
+    bodies = {"PUT": user_body(), "PATCH": _patch({"op": "add", "path": "title", "value": "x"})}
+    kwargs = {"json": bodies[method]} if method in bodies else {}
+    assert_error(scim.request(method, "/Users/a%00b", **kwargs), 404)
+
+
 def test_error_detail_with_a_surrogate_still_encodes():
     body = InvalidFilterError("bad \ud800 filter").to_body()
     assert json.dumps(body, ensure_ascii=False).encode("utf-8")

@@ -962,16 +962,18 @@ def _learn(srv: Served, case: Case, response: httpx.Response) -> None:
             pool.remove(gone)
 
 
-def _server_tracebacks(log: Path) -> str:
-    """The last lines of each traceback the server logged (the cause of a 500)."""
+def _server_log(log: Path) -> str:
+    """What the server logged that explains a bad answer: its warnings and tracebacks."""
     lines = log.read_text(errors="replace").splitlines()
-    shown = []
+    shown: list[str] = []
     for n, line in enumerate(lines):
         if line.startswith("Traceback"):
             end = n + 1
             while end < len(lines) and (lines[end].startswith(" ") or not lines[end].strip()):
                 end += 1
             shown.append("\n".join(lines[max(0, end - 3) : end + 1]))
+        elif (" WARNING " in line or " ERROR " in line) and "uvicorn.error" not in line:
+            shown.append(line.split(" ", 2)[-1][:300])  # without the timestamp
     return "\n---\n".join(dict.fromkeys(shown))[:6000]
 
 
@@ -1067,6 +1069,6 @@ def test_hostile_requests_get_scim_answers_and_never_5xx(served: Served) -> None
             f"(replay: SCIMGATE_HOSTILE_SEED={SEED}):\n"
             + "\n".join(tally.shown)
             + f"\nby kind: {dict(tally.kinds.most_common(20))}"
-            + f"\nserver tracebacks:\n{_server_tracebacks(served.log)}",
+            + f"\nserver log:\n{_server_log(served.log)}",
             pytrace=False,
         )

@@ -39,6 +39,9 @@ def _not_found(kind: str, resource_id: str) -> NotFoundError:
 
 def get(conn: Connection, account_id: int, kind: str, resource_id: str) -> dict[str, Any]:
     """One resource of this account, or NotFoundError."""
+    if "\x00" in resource_id:
+        # No id holds NUL (PostgreSQL text cannot): it names nothing, on either database.
+        raise _not_found(kind, resource_id)
     row = store.get_resource(conn, account_id, kind, resource_id)
     if row is None:
         raise _not_found(kind, resource_id)
