@@ -19,6 +19,7 @@ from scimgate.web.app import create_app
 from scimgate.web.db_threads import AccountBusyError, RequestThreads
 from scimgate.web.rate_limits import RateLimiter
 from tests.conftest import user_body
+from tests.helpers.loops import run_async
 from tests.host_api.conftest import issue_key
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -191,7 +192,7 @@ def test_one_account_cannot_hold_every_request_thread(settings: Settings, engine
         return [other, outcome[0], await first, await second]
 
     try:
-        other, third, first, second = asyncio.run(scenario())
+        other, third, first, second = run_async(scenario)
         assert other == "other" and isinstance(third, AccountBusyError)
         assert first == second == "slow"
         assert threads.busy() == 0

@@ -22,6 +22,7 @@ from scimgate.web import request_log as rl
 from scimgate.web.request_log import RequestLogBuffer
 from scimgate.webhooks.service import new_secret
 from tests.conftest import PG_URL, user_body
+from tests.helpers.loops import run_async
 
 TEXT_COLUMNS = ("method", "path", "query", "detail", "ignored", "request_body", "response_body")
 
@@ -218,7 +219,7 @@ def test_a_failing_flush_is_reported_and_the_writer_goes_on(buffer, scim, engine
         await buffer.stop()
 
     with caplog.at_level(logging.ERROR, "scimgate.request_log"):
-        asyncio.run(scenario())
+        run_async(scenario)
     assert [r["path"] for r in rows(engine)] == ["/later"]
     assert len([r for r in caplog.records if "boom" in r.getMessage()]) == 1
 
@@ -244,7 +245,7 @@ def test_a_dead_writer_is_restarted_and_reported(buffer, scim, engine, caplog):
         assert buffer.restarts_total == 1  # stopping is not dying
 
     with caplog.at_level(logging.ERROR, "scimgate.request_log"):
-        asyncio.run(scenario())
+        run_async(scenario)
     assert [r["path"] for r in rows(engine)] == ["/after-restart"]
     assert "Dead" in buffer.last_error and buffer.failures_total >= 1
     assert len([r for r in caplog.records if "restarted" in r.getMessage()]) == 1
@@ -262,7 +263,7 @@ def test_ensure_running_restarts_a_cancelled_writer(buffer):
         await buffer.stop()
         assert not buffer.healthy and buffer.ensure_running()  # stopped on purpose: left alone
 
-    asyncio.run(scenario())
+    run_async(scenario)
 
 
 def test_stop_writes_what_is_pending(buffer, scim, engine):
@@ -274,7 +275,7 @@ def test_stop_writes_what_is_pending(buffer, scim, engine):
         buffer.add(entry(scim.account_id, path="/pending"))
         await buffer.stop()
 
-    asyncio.run(scenario())
+    run_async(scenario)
     assert [r["path"] for r in rows(engine)] == ["/pending"]
 
 

@@ -5,7 +5,6 @@ reaches nothing), with the hostname kept for the Host header, TLS SNI and certif
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import ssl
 import subprocess
@@ -23,6 +22,7 @@ from scimgate.errors import InvalidValueError
 from scimgate.store.database import utcnow
 from scimgate.webhooks import delivery
 from scimgate.webhooks.service import is_public
+from tests.helpers.loops import run_async
 from tests.webhooks.conftest import (
     Receiver,
     _handler,
@@ -209,7 +209,7 @@ def test_the_backend_connects_only_where_the_delivery_checked():
         await delivery.PinnedBackend().connect_tcp("127.0.0.1", 9, timeout=1)
 
     with pytest.raises(httpcore.ConnectError, match="was not checked"):
-        asyncio.run(attempt())
+        run_async(attempt)
 
 
 # ---- TLS: SNI and the certificate name the host, not the address ---------------------------
