@@ -75,9 +75,12 @@ class ResourceSchema:
         known = self.schema_urn(key)
         if known is not None:
             return known
-        if key.lower().startswith(URN_PREFIX) and isinstance(value, dict):
-            if self.schema_urn(key.rpartition(":")[0]) is None:
-                return key
+        if (
+            key.lower().startswith(URN_PREFIX)
+            and isinstance(value, dict)
+            and self.schema_urn(key.rpartition(":")[0]) is None
+        ):
+            return key
         return None
 
     def resolve(self, urn: str | None, name: str) -> tuple[str | None, AttrDef] | None:

@@ -489,7 +489,7 @@ def _as_bool(value: Any, name: str) -> bool:
 def _as_datetime(value: Any) -> datetime:
     if isinstance(value, str):
         try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(value)  # Python 3.11 reads a trailing Z
         except ValueError:
             pass
         else:
