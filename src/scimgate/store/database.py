@@ -99,7 +99,7 @@ def make_engine(
 
 
 def _sqlite_deadline(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.set_progress_handler(_past_deadline, 4096)
+    dbapi_connection.set_progress_handler(_past_deadline, 100_000)  # about every ms of work
 
 
 def is_timeout(exc: BaseException) -> bool:
@@ -149,6 +149,25 @@ def _sqlite_begin(conn: Any) -> None:
         raise OperationalError(statement, None, exc) from exc
 
 
+class WriteGate:
+    """SQLite's one write lock, taken in the process first: writers of one process queue on a
+    Python lock (handed over at once) instead of SQLite's busy handler, which sleeps 1, 2,
+    5 ... 100 ms between tries. Other processes still meet the busy timeout."""
+
+    def __init__(self, timeout_ms: int) -> None:
+        self.timeout = timeout_ms / 1000
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        """Wait for this process's turn to write, as long as the busy timeout allows."""
+        if not self._lock.acquire(timeout=self.timeout):
+            statement = "BEGIN IMMEDIATE"
+            raise OperationalError(statement, None, sqlite3.OperationalError("database is locked"))
+
+    def leave(self) -> None:
+        self._lock.release()
+
+
 class KeptConnection:
     """One kept-open connection for the request work done on one thread.
 
@@ -161,9 +180,16 @@ class KeptConnection:
     was nearly empty must not outlive the table's growth.
     """
 
-    def __init__(self, engine: Engine, *, max_age: float = 300.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_age: float = 300.0,
+        write_gate: WriteGate | None = None,
+    ) -> None:
         self.engine = engine
         self.max_age = max_age
+        self.write_gate = write_gate
         self._conn: Connection | None = None
         self._born = 0.0
         self._postgres = engine.dialect.name == "postgresql"
@@ -185,6 +211,9 @@ class KeptConnection:
             )
         else:
             conn.execution_options(writes=writes)
+        gate = self.write_gate if writes and not self._postgres else None
+        if gate is not None:
+            gate.enter()
         try:
             with conn.begin():
                 yield conn
@@ -193,6 +222,9 @@ class KeptConnection:
             with suppress(Exception):
                 conn.close()
             raise
+        finally:
+            if gate is not None:
+                gate.leave()
 
     def close(self) -> None:
         """Return the connection to the pool (at shutdown)."""

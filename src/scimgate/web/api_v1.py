@@ -279,7 +279,7 @@ def create_api(
         if wait := limits.check_account(principal.account_id):
             raise limited("account", wait, "Too many requests for this account")
         if metrics is not None:
-            metrics.account_requests.labels(str(principal.account_id), "api").inc()
+            metrics.count_account(principal.account_id, "api")
         if api_keys.needs_touch(principal):
             with tx(writes=True) as conn:
                 api_keys.record_use(conn, principal)

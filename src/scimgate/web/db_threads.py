@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from scimgate.settings import Settings
-from scimgate.store.database import KeptConnection, deadline
+from scimgate.store.database import KeptConnection, WriteGate, deadline
 
 T = TypeVar("T")
 
@@ -64,6 +64,7 @@ class RequestThreads:
         self._kept: list[KeptConnection] = []
         self._lock = threading.Lock()
         self._running = 0
+        self._write_gate = WriteGate(settings.sqlite_busy_timeout_ms)  # used on SQLite only
         self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         self._shares: dict[object, _Share] = {}  # per account: its share of the threads
 
@@ -139,7 +140,7 @@ class RequestThreads:
         """This thread's kept connection (made on first use)."""
         kept: KeptConnection | None = getattr(self._local, "kept", None)
         if kept is None:
-            kept = self._local.kept = KeptConnection(self.engine)
+            kept = self._local.kept = KeptConnection(self.engine, write_gate=self._write_gate)
             with self._lock:
                 self._kept.append(kept)
         return kept
@@ -167,7 +168,8 @@ async def _acquire(slots: asyncio.Semaphore, wait: float) -> bool:
         await slots.acquire()
         return True
     try:
-        await asyncio.wait_for(slots.acquire(), wait)
+        async with asyncio.timeout(wait):  # a timer on this task, not a task of its own
+            await slots.acquire()
     except TimeoutError:
         return False
     return True

@@ -88,11 +88,30 @@ class Metrics:
             multiprocess_mode="livesum",
         )
         self._figures = figures
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._accounts: dict[tuple[int, str], Any] = {}
 
     def observe(self, surface: str, status: int, seconds: float) -> None:
-        """Count one answered request."""
-        self.requests.labels(surface, str(status)).inc()
-        self.latency.labels(surface).observe(seconds)
+        """Count one answered request (label children are looked up once, then kept)."""
+        key = (surface, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = (
+                self.requests.labels(surface, str(status)),
+                self.latency.labels(surface),
+            )
+        child[0].inc()
+        child[1].observe(seconds)
+
+    def count_account(self, account_id: int, surface: str) -> None:
+        """One request of an account on a surface."""
+        key = (account_id, surface)
+        child = self._accounts.get(key)
+        if child is None:
+            if len(self._accounts) > 100_000:  # bounded, whatever the number of accounts
+                self._accounts.clear()
+            child = self._accounts[key] = self.account_requests.labels(str(account_id), surface)
+        child.inc()
 
     def scrape(self) -> tuple[bytes, str]:
         """The exposition text: this process (or every worker) plus the database's figures."""

@@ -22,6 +22,7 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -74,20 +75,24 @@ _FIELD = re.compile(
 _QUERY_SAFE = "[]/:@!$()*,;'"
 
 
+@lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
-    """Whether a field or parameter of this name holds a credential (its value is redacted)."""
+    """Whether a field or parameter of this name holds a credential (its value is redacted);
+    remembered, since bodies repeat the same few dozen names."""
     return bool(_SECRET_NAME.search(name))
 
 
 # The shapes above as one pattern: one pass over each text instead of one per shape (the
 # writer redacts every string of every logged body; measured as its largest cost).
 _ANY_CREDENTIAL = re.compile(
-    "|".join(f"(?:{shape.pattern[4:]})" for _, shape in CREDENTIAL_SHAPES), re.I
+    "|".join(f"(?:{shape.pattern[4:]})" for _, shape in CREDENTIAL_SHAPES), re.IGNORECASE
 )
 
 
 def redact_credentials(text: str) -> str:
     """Replace every credential shape in free text (a value, a path, a message)."""
+    if "_" not in text and "bearer" not in text.lower():
+        return text  # no shape can match: every one has `_` or spells "bearer"
     return _ANY_CREDENTIAL.sub(_replacement, text)
 
 
@@ -100,6 +105,8 @@ def _replacement(match: re.Match[str]) -> str:
 
 def redact_fields(text: str) -> str:
     """Blank the value of every `password: …`, `"token": "…"` or `key=…` in free text."""
+    if ":" not in text and "=" not in text:
+        return text  # no `name: value` or `name=value` to look at (most paths and filters)
     return _FIELD.sub(_redact_field, text)
 
 
@@ -137,12 +144,11 @@ def _redact_encoded(raw: str) -> str:
 
 
 def redact_json(value: Any, depth: int = 1) -> Any:
-    """A parsed JSON value with secrets blanked (names, values, a PATCH on a password);
-    nesting beyond MAX_DEPTH is cut, so the recursion is bounded."""
+    """A parsed JSON value with secret-named members blanked (and a PATCH on a password);
+    nesting beyond MAX_DEPTH is cut, so the recursion is bounded. Credential shapes in
+    strings are blanked afterwards, in the text (`_json_text`)."""
     if depth > MAX_DEPTH:
         return f"[cut: nested deeper than {MAX_DEPTH} levels]"
-    if isinstance(value, str):
-        return redact_credentials(value)
     if isinstance(value, list):
         return [redact_json(item, depth + 1) for item in value]
     if not isinstance(value, dict):
@@ -150,11 +156,10 @@ def redact_json(value: Any, depth: int = 1) -> Any:
     secret_op = _is_secret_path(value.get("path"))
     out = {}
     for key, item in value.items():
-        name = redact_credentials(key)
         if is_secret_name(key) or (secret_op and key.lower() == "value"):
-            out[name] = REDACTED
+            out[key] = REDACTED
         else:
-            out[name] = redact_json(item, depth + 1)
+            out[key] = redact_json(item, depth + 1)
     return out
 
 
@@ -187,9 +192,12 @@ def _json_text(raw: bytes | str) -> str | None:
     except (ValueError, TypeError):
         return None
     try:
-        return orjson.dumps(redact_json(value), option=orjson.OPT_INDENT_2).decode()
+        text = orjson.dumps(redact_json(value), option=orjson.OPT_INDENT_2).decode()
     except (orjson.JSONEncodeError, TypeError):
         return None
+    # Credential shapes in keys and values, in one pass over the text: none of them can
+    # span a JSON quote, and orjson writes letters, digits, `_` and `-` unescaped.
+    return redact_credentials(text)
 
 
 # ---- entries -------------------------------------------------------------------------------

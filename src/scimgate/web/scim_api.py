@@ -374,7 +374,7 @@ class ScimEndpoint:
         if principal is None:
             return
         if self.rt.metrics is not None:
-            self.rt.metrics.account_requests.labels(str(principal.account_id), "scim").inc()
+            self.rt.metrics.count_account(principal.account_id, "scim")
         if self.rt.buffer is None:
             return
         self.rt.buffer.add(
