@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export SCIMGATE_DATABASE_URL ?= sqlite:///scimgate.db
 
-.PHONY: run test install migrate conformance bench clean lock
+.PHONY: run test test-fast install migrate conformance bench clean lock
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ run: install  ## migrate, create the demo account, print Tenant URL and token, s
 
 test: install  ## the whole suite (set SCIMGATE_TEST_DATABASE_URL to run it on PostgreSQL)
 	$(PY) -m pytest -q
+
+test-fast: install  ## the suite without browsers, served processes and the 20,000 hostile requests
+	$(PY) -m pytest -q --ignore=tests/browser --ignore=tests/hostile --ignore=tests/sync_process
 
 migrate: install
 	$(VENV)/bin/scimgate migrate

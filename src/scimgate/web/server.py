@@ -29,11 +29,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import uvicorn
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from scimgate.scim.constants import ERROR as ERROR_URN
+from scimgate.scim.constants import MEDIA_TYPE
 from scimgate.settings import Settings
 
 try:
@@ -91,32 +94,40 @@ _head_cut = _Throttled("closed a connection that did not send a request head wit
 _body_cut = _Throttled("closed a connection whose request body stalled for %.3gs")
 _head_too_big = _Throttled("closed a connection whose request head exceeded %d bytes")
 
-_TIMEOUT_408 = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 16\r\nconnection: close\r\n\r\nRequest timeout\n"
+
+def http_error(status: int, reason: str, detail: str, *, retry_after: int | None = None) -> bytes:
+    """A whole response from the HTTP layer, before any route is known: a SCIM Error body
+    (IdPs read it; it is plain JSON to anyone else), then the connection closes."""
+    body = orjson.dumps({"schemas": [ERROR_URN], "status": str(status), "detail": detail})
+    extra = f"retry-after: {retry_after}\r\n" if retry_after is not None else ""
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: {MEDIA_TYPE}\r\n"
+        f"content-length: {len(body)}\r\n{extra}x-content-type-options: nosniff\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+_TIMEOUT_408 = http_error(408, "Request Timeout", "The request did not arrive in time")
+_TOO_LARGE_431 = http_error(
+    431, "Request Header Fields Too Large", "The request line and headers are too large"
 )
-_TOO_LARGE_431 = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 24\r\nconnection: close\r\n\r\nRequest head too large.\n"
+_OVERLOADED = http_error(
+    503,
+    "Service Unavailable",
+    "Too many connections; retry later",
+    retry_after=RETRY_AFTER_SECONDS,
 )
-_OVERLOADED_BODY = b"Too many connections; retry later.\n"
 
 
 async def _overloaded(scope: Any, receive: Any, send: Any) -> None:
     """The app of a connection over the limit: 503, Retry-After, close."""
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(_OVERLOADED_BODY)).encode()),
-                (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": _OVERLOADED_BODY, "more_body": False})
+    head, _, body = _OVERLOADED.partition(b"\r\n\r\n")
+    headers = [
+        tuple(part.strip() for part in line.split(b":", 1)) for line in head.split(b"\r\n")[1:]
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class _SlowClientGuard:
@@ -138,6 +149,11 @@ class _SlowClientGuard:
         self._head_bytes = 0  # received while waiting for a request head
         self._body_timer: asyncio.TimerHandle | None = None
         self._last_data = 0.0
+
+    def send_400_response(self, msg: str) -> None:
+        """A request the parser refused (unknown method, malformed head): a SCIM Error too."""
+        self.transport.write(http_error(400, "Bad Request", msg))
+        self.transport.close()
 
     # Connection events
 
