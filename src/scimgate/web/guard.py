@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -54,20 +53,18 @@ class Guard:
 
         try:
             limit = self.limit_for(path)
-            body = await _read_body(scope, receive, limit) if _has_body(scope) else None
-            if body is _TOO_LARGE:
-                status["code"] = 413
-                await _too_large(scope, receive, send, surface, limit)
+            if not _has_body(scope):
+                await self.app(scope, receive, send_wrapped)
                 return
-            await self.app(
-                scope, _replay(body, receive) if body is not None else receive, send_wrapped
-            )
+            body, complete = await _read_body(scope, receive, limit)
+            if body is None:
+                status["code"] = 413
+                await _too_large(scope, receive, send, surface, limit, drain=not complete)
+                return
+            await self.app(scope, _replay(body, receive), send_wrapped)
         finally:
             if self.metrics is not None:
                 self.metrics.observe(surface, status["code"], time.perf_counter() - started)
-
-
-_TOO_LARGE = object()
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -85,24 +82,26 @@ def _has_body(scope: Scope) -> bool:
     return _header(scope, b"transfer-encoding") is not None
 
 
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> Any:
-    """The whole body if it fits in `limit` bytes, else _TOO_LARGE (as soon as that is known)."""
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes | None, bool]:
+    """(the whole body, True) if it fits in `limit` bytes; else (None, whether the client has
+    sent all of it), as soon as the size is known to be over."""
     declared = _header(scope, b"content-length")
     if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-        return _TOO_LARGE
+        return None, False
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return b"".join(chunks)  # the client went away; the app sees what came
+            return b"".join(chunks), True  # the client went away; the app sees what came
         chunk = message.get("body", b"")
+        more = message.get("more_body", False)
         size += len(chunk)
         if size > limit:
-            return _TOO_LARGE
+            return None, not more
         chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+        if not more:
+            return b"".join(chunks), True
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -119,7 +118,9 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _too_large(scope: Scope, receive: Receive, send: Send, surface: str, limit: int) -> None:
+async def _too_large(
+    scope: Scope, receive: Receive, send: Send, surface: str, limit: int, *, drain: bool
+) -> None:
     """Answer 413 at once, then drain what the client is still sending, then close."""
     detail = f"The request body is over {limit} bytes"
     if surface == "scim":
@@ -143,7 +144,7 @@ async def _too_large(scope: Scope, receive: Receive, send: Send, surface: str, l
         }
     )
     await send({"type": "http.response.body", "body": body, "more_body": True})
-    if (_header(scope, b"expect") or b"").lower() != b"100-continue":
+    if drain and (_header(scope, b"expect") or b"").lower() != b"100-continue":
         await _drain(receive)
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
