@@ -50,10 +50,12 @@ class Settings(BaseSettings):
     account_concurrency: int = Field(default=4, ge=1)  # one account's requests in the database at once
     filter_budget: int = Field(default=100, ge=1)  # cost of one SCIM filter (docs/operations.md)
     rate_limits: bool = True
-    scim_rate_per_second: float = Field(default=100.0, gt=0)  # per account, and per token
-    scim_rate_burst: int = Field(default=200, ge=1)
-    api_rate_per_second: float = Field(default=50.0, gt=0)  # per account, and per API key
-    api_rate_burst: int = Field(default=100, ge=1)
+    # Sustained rates far above an IdP's (Entra: under 25/s per tenant) and bursts that let a
+    # first sync or a conformance suite run at full speed for a while (docs/operations.md).
+    scim_rate_per_second: float = Field(default=200.0, gt=0)  # per account, and per token
+    scim_rate_burst: int = Field(default=2000, ge=1)
+    api_rate_per_second: float = Field(default=100.0, gt=0)  # per account, and per API key
+    api_rate_burst: int = Field(default=1000, ge=1)
     metrics: bool = True  # Prometheus metrics at /metrics
     metrics_allow_ips: str = "127.0.0.1,::1"  # who may read /metrics without a token ("*": anyone)
     metrics_token: str = ""  # when set, /metrics wants `Authorization: Bearer <token>` instead
