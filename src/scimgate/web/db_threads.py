@@ -54,12 +54,7 @@ class RequestThreads:
         self.timeout = settings.request_timeout_seconds
         self.per_account = min(settings.account_concurrency, self.size)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._serve, name=f"scimgate-db-{n}", daemon=True)
-            for n in range(self.size)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._threads: list[threading.Thread] = []  # started on first use
         self._local = threading.local()
         self._kept: list[KeptConnection] = []
         self._lock = threading.Lock()
@@ -107,6 +102,8 @@ class RequestThreads:
         slots = self._semaphore()
         if not await _acquire(slots, wait):
             raise PoolBusyError()
+        if not self._threads:
+            self._start()
         self._running += 1
         try:
             loop = asyncio.get_running_loop()
@@ -116,6 +113,15 @@ class RequestThreads:
         finally:
             self._running -= 1
             slots.release()
+
+    def _start(self) -> None:
+        """The threads, made on the first request (an app that never serves has none)."""
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"scimgate-db-{n}", daemon=True)
+            for n in range(self.size)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def _serve(self) -> None:
         """A request thread: take work, run it under the deadline, hand the result back.
@@ -151,9 +157,10 @@ class RequestThreads:
 
     def close(self) -> None:
         """Stop the threads and close their connections (at shutdown)."""
-        for _ in self._threads:
+        threads, self._threads = self._threads, []
+        for _ in threads:
             self._queue.put(None)
-        for thread in self._threads:
+        for thread in threads:
             thread.join(timeout=10)
         with self._lock:
             kept, self._kept = self._kept, []
