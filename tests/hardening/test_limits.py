@@ -236,3 +236,14 @@ def test_odd_verbs_get_a_scim_error_after_the_token_check(scim: Any, method: str
 )
 def test_nosniff_on_every_surface(http: TestClient, path: str) -> None:
     assert http.get(path).headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_revoked_token_loses_its_exemption_from_the_refused_limit(
+    limited: TestClient, engine: Engine
+) -> None:
+    _, token = new_account(engine, "revoked")
+    assert limited.get("/scim/v2/Users", headers=bearer(token)).status_code == 200
+    with engine.begin() as conn:
+        accounts.deactivate_provisioning(conn, "revoked")  # every token of the account stops
+    statuses = [limited.get("/scim/v2/Users", headers=bearer(token)).status_code for _ in range(12)]
+    assert statuses[0] == 401 and statuses[-1] == 429  # revocation took effect at once

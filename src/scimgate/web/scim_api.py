@@ -150,6 +150,10 @@ class KnownTokens:
                 self._seen.pop(next(iter(self._seen)))
             self._seen[token] = account_id
 
+    def discard(self, token: str | None) -> None:
+        if token:
+            self._seen.pop(token, None)
+
     def account(self, token: str | None) -> int | None:
         return self._seen.get(token) if token else None
 
@@ -217,9 +221,8 @@ class ScimEndpoint:
                 status=503,
             )
         if outcome.error is not None:
-            if isinstance(outcome.error, scim_errors.UnauthorizedError) and token not in (
-                self.rt.known_good
-            ):
+            if isinstance(outcome.error, scim_errors.UnauthorizedError):
+                self.rt.known_good.discard(token)  # revoked: no longer exempt
                 self.rt.limits.check_refused(client)
             outcome.response = error_response(outcome.error)
         elif token and outcome.principal is not None:
