@@ -161,3 +161,20 @@ def test_an_oversize_body_gets_a_readable_413_while_the_client_is_still_sending(
                 break
             rest += data
     assert served.proc is not None and served.proc.poll() is None
+
+
+def test_a_client_gone_mid_body_reaches_no_handler(served: Serve) -> None:
+    """Half a body, then the connection closes: no handler sees half a body (no 400 for
+    "invalid JSON" in the log for a client that is gone), nothing is logged as an error,
+    and the server answers the next client as usual."""
+    before = len(served.log())
+    with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sgp_x\r\n"
+            b"Content-Type: application/scim+json\r\nContent-Length: 1000\r\n\r\n" + b"{" * 100
+        )
+    time.sleep(0.3)
+    live = httpx.get(f"http://127.0.0.1:{served.port}/livez", timeout=5, trust_env=False)
+    assert live.status_code == 200
+    log = served.log()[before:]
+    assert "path=/scim/v2/Users" not in log and "Traceback" not in log, log

@@ -56,7 +56,11 @@ class Guard:
             if not _has_body(scope):
                 await self.app(scope, receive, send_wrapped)
                 return
-            body, complete = await _read_body(scope, receive, limit)
+            try:
+                body, complete = await _read_body(scope, receive, limit)
+            except _ClientGone:
+                status["code"] = 499  # the client closed the request (counted, not answered)
+                return
             if body is None:
                 status["code"] = 413
                 await _too_large(scope, receive, send, surface, limit, drain=not complete)
@@ -65,6 +69,10 @@ class Guard:
         finally:
             if self.metrics is not None:
                 self.metrics.observe(surface, status["code"], time.perf_counter() - started)
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its body was complete."""
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -93,7 +101,7 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes 
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return b"".join(chunks), True  # the client went away; the app sees what came
+            raise _ClientGone()  # nobody is left to answer: no handler sees half a body
         chunk = message.get("body", b"")
         more = message.get("more_body", False)
         size += len(chunk)
