@@ -121,7 +121,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
     )
     scim = scim_router(SCIM_PREFIX, runtime)
 
-    app.router.routes.append(console_mount(engine, settings))
+    app.router.routes.append(console_mount(engine, settings, outage))
     api_limits = SurfaceLimits(
         settings.api_rate_per_second,
         settings.api_rate_burst,

@@ -32,9 +32,10 @@ from scimgate.admins.service import Client, Session, session_for
 from scimgate.admins.throttle import ThrottlePolicy
 from scimgate.errors import ForbiddenError, NotFoundError, ServiceError
 from scimgate.settings import Settings
-from scimgate.store.database import as_utc
+from scimgate.store.database import as_utc, is_timeout
 from scimgate.sync.engine import SyncOptions
 from scimgate.web.console.plans import PlanCache
+from scimgate.web.outage import OutageLog
 
 log = logging.getLogger("scimgate.console")
 
@@ -184,9 +185,10 @@ Handler = Callable[[Ctx], "Page | Response"]
 class Console:
     """Builds endpoints for handlers, sharing engine, settings and templates."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, outage: OutageLog | None = None) -> None:
         self.engine = engine
         self.settings = settings
+        self.outage = outage or OutageLog()
         self.renderer = Renderer(settings)
         self.shared: dict[str, Any] = {
             # manual Property edits are not in the plan fingerprint: reuse for 5 min at most
@@ -265,11 +267,15 @@ class Console:
             return self.error(request, session, 400, exc.detail)
         except DataError:
             return self.error(request, session, 400, "A value cannot be stored or compared.")
-        except DBAPIError:
-            log.exception("database error on %s %s", request.method, request.url.path)
-            return self.error(
-                request, session, 503, "The database is not answering. Try again in a moment."
-            )
+        except DBAPIError as exc:
+            if is_timeout(exc):
+                message = "The database is busy. Try again in a moment."
+            else:
+                self.outage.failed(exc)  # one log line per outage, not a traceback per page
+                message = "The database is not answering. Try again in a moment."
+            response = self.error(request, session, 503, message)
+            response.headers["Retry-After"] = "5"
+            return response
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             return self.error(request, session, 500, "Something went wrong on our side.")

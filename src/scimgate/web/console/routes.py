@@ -20,13 +20,14 @@ from scimgate.web.console import (
     sync_views,
 )
 from scimgate.web.console.endpoint import PREFIX, Console
+from scimgate.web.outage import OutageLog
 
 STATIC = Path(__file__).parent / "static"
 
 
-def console_mount(engine: Engine, settings: Settings) -> Mount:
+def console_mount(engine: Engine, settings: Settings, outage: OutageLog | None = None) -> Mount:
     """Every console page, each behind the session and CSRF checks (sign-in excepted)."""
-    console = Console(engine, settings)
+    console = Console(engine, settings, outage)
     page = console.endpoint
     get, post = ["GET"], ["POST"]
     routes = [
