@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import secrets
 import sqlite3
 import sys
@@ -193,6 +194,12 @@ def demo(
 ) -> None:
     """Migrate, create an entitled demo account with provisioning active, print its credentials, serve."""
     settings = _settings()
+    if "public_url" not in settings.model_fields_set and (host, port) != ("127.0.0.1", 8000):
+        # The printed Tenant URL, and the server's Location headers, follow --host/--port.
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        shown = f"[{shown}]" if ":" in shown else shown
+        os.environ["SCIMGATE_PUBLIC_URL"] = f"http://{shown}:{port}"
+        settings = _settings()
     run_migrations(settings.database_url)
     with _tx(settings) as conn:
         try:

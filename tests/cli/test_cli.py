@@ -90,6 +90,16 @@ def test_unreachable_database_is_one_line(tmp_path):
     assert r.stderr.count("\n") == 1 and "database" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_demo_prints_the_address_it_serves_on(cli, monkeypatch, tmp_path):
+    """Without SCIMGATE_PUBLIC_URL the Tenant URL follows --host/--port (it said 8000)."""
+    monkeypatch.delenv("SCIMGATE_PUBLIC_URL")
+    monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
+    r = cli("demo", "--no-serve", "--port", "8765")
+    assert r.exit_code == 0, r.output
+    assert "Tenant URL:    http://127.0.0.1:8765/scim/v2" in r.stdout
+    assert "http://127.0.0.1:8765/console/login?account=demo" in r.stdout
+
+
 def test_demo_without_serving(cli):
     r = cli("demo", "--no-serve")
     assert r.exit_code == 0, r.output
