@@ -35,7 +35,8 @@ from scimgate.web.metrics import Metrics
 from scimgate.web.outage import OutageLog
 from scimgate.web.rate_limits import SurfaceLimits
 from scimgate.web.request_log import RequestLogBuffer
-from scimgate.web.scim_api import ScimRuntime, scim_router
+from scimgate.web.scim_api import scim_router
+from scimgate.web.scim_endpoint import ScimRuntime
 from scimgate.webhooks.delivery import WebhookWorker
 
 log = logging.getLogger("scimgate")

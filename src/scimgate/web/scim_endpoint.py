@@ -1,0 +1,427 @@
+"""The SCIM endpoint wrapper: limits, body, a request thread with one transaction, one error
+translation point, and the request log, around every /scim/v2 handler.
+
+`ScimEndpoint` applies the rate limits, receives the body, then on a request thread
+(web/db_threads.py: bounded, per-account shares, a deadline) authenticates the bearer
+token, opens one transaction, runs the handler, turns every error into an RFC 7644 Error
+body, and records the request in the account's request log. Nothing waits on the
+database on the event loop, so one slow request stalls no other.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import psycopg
+from sqlalchemy import Connection
+from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scimgate import errors as domain
+from scimgate.accounts.service import Principal, authenticate, needs_touch, record_use
+from scimgate.scim import errors as scim_errors
+from scimgate.scim.constants import (
+    ACCEPTED_REQUEST_TYPES,
+    MAX_JSON_DEPTH,
+    MEDIA_TYPE,
+)
+from scimgate.settings import Settings
+from scimgate.store.database import KeptConnection, is_timeout, utcnow
+from scimgate.web.db_threads import AccountBusyError, PoolBusyError, RequestThreads, retry_after
+from scimgate.web.metrics import Metrics
+from scimgate.web.outage import OutageLog
+from scimgate.web.rate_limits import SurfaceLimits
+from scimgate.web.request_log import RequestLogBuffer
+
+log = logging.getLogger("scimgate.access")
+
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def scim_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON body with the SCIM media type."""
+    return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def error_response(error: scim_errors.ScimError) -> Response:
+    """The RFC 7644 §3.12 Error body for a protocol error."""
+    return scim_response(error.to_body(), error.status, error.headers or None)
+
+
+def translate(error: domain.ServiceError) -> scim_errors.ScimError:
+    """Domain errors to protocol errors: the one place this mapping lives."""
+    if isinstance(error, domain.NotFoundError):
+        return scim_errors.NotFoundError(error.detail)
+    if isinstance(error, domain.ConflictError):
+        if error.attribute:
+            return scim_errors.UniquenessError(error.detail)
+        return scim_errors.ConflictError(error.detail)
+    if isinstance(error, domain.PreconditionFailedError):
+        return scim_errors.PreconditionFailedError(error.detail)
+    if isinstance(error, domain.ForbiddenError):
+        return scim_errors.ForbiddenError(error.detail)
+    return scim_errors.InvalidValueError(error.detail)
+
+
+@dataclass
+class Call:
+    """What a handler gets: the request's parts, the account, its transaction and a scratchpad for the log."""
+
+    request: Request
+    conn: Connection
+    principal: Principal
+    settings: Settings
+    body: Any = None
+    ignored: list[str] = field(default_factory=list)
+    resource_id: str | None = None
+    _params: dict[str, str] | None = None
+
+    @property
+    def account_id(self) -> int:
+        return self.principal.account_id
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.tenant_url
+
+    def param(self, name: str) -> str | None:
+        """A query parameter by case-insensitive name (`startindex` works like `startIndex`)."""
+        if self._params is None:
+            self._params = {key.lower(): value for key, value in self.request.query_params.items()}
+        return self._params.get(name.lower())
+
+
+@dataclass
+class ScimRuntime:
+    """What every SCIM endpoint shares: threads, limits, the log, the outage tracker, metrics."""
+
+    threads: RequestThreads
+    settings: Settings
+    buffer: RequestLogBuffer | None
+    limits: SurfaceLimits
+    outage: OutageLog
+    metrics: Metrics | None = None
+    known_good: KnownTokens = field(default_factory=lambda: KnownTokens())
+
+
+class KnownTokens:
+    """Tokens that authenticated lately, and their account.
+
+    Their requests skip the refused-credential limit (that limit is per client address,
+    and an IdP's addresses are shared by its customers: one tenant's revoked token must
+    not slow down another tenant calling from there), and they queue for their account's
+    share of the request threads before the database says whose they are. Only those two
+    decisions use it: every request is still authenticated against the database, so a
+    revoked token stops working on its next request.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._seen: dict[str, int] = {}
+
+    def add(self, token: str, account_id: int) -> None:
+        if self._seen.get(token) != account_id:
+            if len(self._seen) >= self.size:
+                self._seen.pop(next(iter(self._seen)))
+            self._seen[token] = account_id
+
+    def discard(self, token: str | None) -> None:
+        if token:
+            self._seen.pop(token, None)
+
+    def account(self, token: str | None) -> int | None:
+        return self._seen.get(token) if token else None
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._seen
+
+
+@dataclass
+class _Outcome:
+    """What the database part of a request produced."""
+
+    response: Response | None = None
+    principal: Principal | None = None
+    call: Call | None = None
+    error: scim_errors.ScimError | None = None
+
+
+class ScimEndpoint:
+    """Wraps a handler: limits, body, a thread with a transaction, error translation, request log."""
+
+    def __init__(
+        self,
+        handler: Callable[[Call], Response],
+        runtime: ScimRuntime,
+        *,
+        reads_body: bool = True,
+    ) -> None:
+        self.handler = handler
+        self.reads_body = reads_body
+        self.rt = runtime
+        self.settings = runtime.settings
+
+    async def __call__(self, request: Request) -> Response:
+        started = time.perf_counter()
+        token = _bearer(request)
+        client = request.client.host if request.client else "-"
+        raw_body = b""
+        outcome = _Outcome()
+        try:
+            self._check_limits(token, client)
+            early: scim_errors.ScimError | None = None
+            body = None
+            try:
+                if self.reads_body and request.method in _BODY_METHODS:
+                    raw_body = await self._receive(request)
+                    body = _parse_body(raw_body)
+            except scim_errors.ScimError as exc:
+                early = exc  # answered after the token check: a stranger gets 401
+            account = self.rt.known_good.account(token)
+            outcome = await self.rt.threads.run(
+                lambda kept: self._work(kept, request, token, body, early),
+                share=account if account is not None else token,
+            )
+        except scim_errors.ScimError as exc:
+            outcome.error = exc
+        except PoolBusyError:
+            outcome.error = self._limited(
+                "threads", self.settings.db_queue_seconds, "The server is busy", status=503
+            )
+        except AccountBusyError:
+            outcome.error = self._limited(
+                "account_concurrency",
+                self.settings.db_queue_seconds,
+                "Too many requests for this account at once",
+                status=503,
+            )
+        if outcome.error is not None:
+            if isinstance(outcome.error, scim_errors.UnauthorizedError):
+                self.rt.known_good.discard(token)  # revoked: no longer exempt
+                self.rt.limits.check_refused(client)
+            outcome.response = error_response(outcome.error)
+        elif token and outcome.principal is not None:
+            self.rt.known_good.add(token, outcome.principal.account_id)
+        assert outcome.response is not None
+        elapsed = time.perf_counter() - started
+        self._record(request, outcome, elapsed, raw_body)
+        return outcome.response
+
+    def _check_limits(self, token: str | None, client: str) -> None:
+        """Limits decided before any database work: refused credentials and per-token rate."""
+        limits = self.rt.limits
+        if token not in self.rt.known_good:
+            wait = limits.refused_waiting(client)
+            if wait:
+                raise self._limited(
+                    "refused_credentials",
+                    wait,
+                    "Too many requests with a missing or refused token from this address",
+                )
+        if token:
+            wait = limits.check_credential(token)
+            if wait:
+                raise self._limited("token", wait, "Too many requests with this token")
+
+    def _limited(
+        self, limit: str, wait: float, detail: str, *, status: int = 429
+    ) -> scim_errors.ScimError:
+        """The error for a limit hit, counted in the metrics."""
+        if self.rt.metrics is not None:
+            self.rt.metrics.rate_limited.labels("scim", limit).inc()
+        error_class = (
+            scim_errors.TooManyRequestsError
+            if status == 429
+            else scim_errors.ServiceUnavailableError
+        )
+        return error_class(f"{detail}; retry after Retry-After seconds", headers=retry_after(wait))
+
+    def _work(
+        self,
+        kept: KeptConnection,
+        request: Request,
+        token: str | None,
+        body: Any,
+        early: scim_errors.ScimError | None,
+    ) -> _Outcome:
+        """The database part, on a request thread: auth, account limits, handler, one transaction."""
+        outcome = _Outcome()
+        try:
+            with kept.transaction(writes=request.method != "GET") as conn:
+                outcome.principal = authenticate(conn, token) if token else None
+                if outcome.principal is None:
+                    raise scim_errors.UnauthorizedError()
+                account_id = outcome.principal.account_id
+                wait = self.rt.limits.check_account(account_id)
+                if wait:
+                    raise self._limited("account", wait, "Too many requests for this account")
+                if early is not None:
+                    raise early
+                outcome.call = Call(
+                    request=request,
+                    conn=conn,
+                    principal=outcome.principal,
+                    settings=self.settings,
+                    body=body,
+                )
+                outcome.response = self.handler(outcome.call)
+            self.rt.outage.succeeded()
+        except scim_errors.ScimError as exc:
+            outcome.error = exc
+        except domain.ServiceError as exc:
+            outcome.error = translate(exc)
+        except (DataError, psycopg.DataError):
+            # e.g. a NUL character, which PostgreSQL text cannot hold (SQLite can)
+            outcome.error = scim_errors.InvalidValueError(
+                "A value contains characters that cannot be stored or compared"
+            )
+        except (OperationalError, SATimeoutError) as exc:
+            outcome.error = self._database_error(exc)
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.scope["path"])
+            outcome.error = scim_errors.InternalError()
+        if outcome.principal is not None:
+            self._record_use(kept, outcome.principal)
+        return outcome
+
+    def _database_error(self, exc: Exception) -> scim_errors.ScimError:
+        """A deadline passed (this request was too slow) or the database is gone (an outage)."""
+        metrics = self.rt.metrics
+        if is_timeout(exc):
+            if metrics is not None:
+                metrics.database_errors.labels("timeout").inc()
+            return scim_errors.ServiceUnavailableError(
+                "The request did not finish in time (database deadline); retry later",
+                headers=retry_after(2),
+            )
+        if metrics is not None:
+            metrics.database_errors.labels("unavailable").inc()
+        self.rt.outage.failed(exc)
+        return scim_errors.ServiceUnavailableError(
+            "The database is not answering; retry later", headers=retry_after(5)
+        )
+
+    def _record_use(self, kept: KeptConnection, principal: Principal) -> None:
+        """Token bookkeeping in its own short transaction, never failing the request."""
+        if not needs_touch(principal):
+            return
+        try:
+            with kept.transaction(writes=True) as conn:
+                record_use(conn, principal)
+        except (OperationalError, SATimeoutError):
+            log.warning("could not record token use; will retry on a later request")
+
+    async def _receive(self, request: Request) -> bytes:
+        """The body as received (kept for the log even when it does not parse), bounded."""
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media and media not in ACCEPTED_REQUEST_TYPES:
+            raise scim_errors.UnsupportedMediaTypeError()
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise scim_errors.PayloadTooLargeError(f"The request body is over {limit} bytes")
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise scim_errors.PayloadTooLargeError(f"The request body is over {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _record(self, request: Request, outcome: _Outcome, elapsed: float, raw_body: bytes) -> None:
+        response, principal, call, error = (
+            outcome.response,
+            outcome.principal,
+            outcome.call,
+            outcome.error,
+        )
+        assert response is not None
+        status = response.status_code
+        duration_ms = int(elapsed * 1000)
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "method=%s path=%s status=%s duration_ms=%.1f account=%s scim_type=%s",
+                request.method,
+                request.scope["path"],
+                status,
+                elapsed * 1000,
+                principal.account_id if principal else "-",
+                error.scim_type if error is not None and error.scim_type else "-",
+            )
+        if principal is None:
+            return
+        if self.rt.metrics is not None:
+            self.rt.metrics.count_account(principal.account_id, "scim")
+        if self.rt.buffer is None:
+            return
+        self.rt.buffer.add(
+            {
+                "account_id": principal.account_id,
+                "at": utcnow(),
+                "method": request.method,
+                "path": request.scope["path"],
+                "query": request.scope["query_string"].decode("latin-1"),
+                "status": status,
+                "duration_ms": duration_ms,
+                "scim_type": error.scim_type if error is not None else None,
+                "detail": error.detail if error is not None else None,
+                "ignored": orjson.dumps(call.ignored).decode()
+                if call is not None and call.ignored
+                else None,
+                "resource_id": call.resource_id if call is not None else None,
+                "request_body": raw_body,
+                # Successful reads are not kept: they can be asked again, and they are most
+                # of the traffic. Writes and every error are what an admin comes to read.
+                "response_body": response.body if status >= 400 or request.method != "GET" else b"",
+            }
+        )
+
+
+def _parse_body(raw: bytes) -> Any:
+    """A SCIM request body: JSON, not empty, not nested beyond MAX_JSON_DEPTH."""
+    if not raw.strip():
+        raise scim_errors.InvalidSyntaxError("The request body is empty")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise scim_errors.InvalidSyntaxError(
+            f"The request body is not valid JSON: {exc.msg}"
+        ) from None
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise scim_errors.InvalidSyntaxError(
+            f"The request body nests deeper than {MAX_JSON_DEPTH} levels"
+        )
+    return body
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value, iteratively (a hostile body must not blow the stack)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in item)
+    return deepest
