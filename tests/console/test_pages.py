@@ -362,7 +362,7 @@ def test_static_assets_are_served_locally(make_console):
 
 
 def test_log_bodies_are_bounded_and_scrubbed_even_when_not_json(make_console, app):
-    from scimgate.web.request_log import MAX_BODY_CHARS
+    from scimgate.web.redaction import MAX_BODY_CHARS
 
     console = make_console()
     big = user_body(

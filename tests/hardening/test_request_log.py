@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 
 from scimgate.store.database import utcnow
 from scimgate.store.tables import request_log
+from scimgate.web import redaction
 from scimgate.web import request_log as rl
 from scimgate.web.request_log import RequestLogBuffer
 from scimgate.webhooks.service import new_secret
@@ -85,10 +86,10 @@ def test_deeply_nested_bodies_are_logged_and_the_log_goes_on(scim, app, engine, 
 
 def test_nesting_is_cut_at_max_depth():
     value: Any = "bottom"
-    for _ in range(rl.MAX_DEPTH + 10):
+    for _ in range(redaction.MAX_DEPTH + 10):
         value = [value]
-    cut = rl.redact_json(value)
-    for _ in range(rl.MAX_DEPTH - 1):
+    cut = redaction.redact_json(value)
+    for _ in range(redaction.MAX_DEPTH - 1):
         cut = cut[0]
     assert isinstance(cut, list) and cut[0].startswith("[cut: nested deeper")
 
@@ -306,7 +307,7 @@ CREDENTIALS = {
 
 
 def test_every_credential_shape_has_an_example():
-    assert {name for name, _shape in rl.CREDENTIAL_SHAPES} == set(CREDENTIALS)
+    assert {name for name, _shape in redaction.CREDENTIAL_SHAPES} == set(CREDENTIALS)
 
 
 def logged_text(row: dict[str, Any]) -> str:
@@ -316,7 +317,7 @@ def logged_text(row: dict[str, Any]) -> str:
 @pytest.mark.parametrize("shape", CREDENTIALS)
 def test_credentials_are_redacted_in_every_field(shape, buffer, scim, engine):
     sent, secret = CREDENTIALS[shape]
-    assert rl.redact_credentials(f"x {sent} y") != f"x {sent} y"
+    assert redaction.redact_credentials(f"x {sent} y") != f"x {sent} y"
     buffer.add(
         entry(
             scim.account_id,
@@ -333,7 +334,7 @@ def test_credentials_are_redacted_in_every_field(shape, buffer, scim, engine):
     for row in rows(engine):
         text = logged_text(row)
         assert secret not in text and _encode(secret) not in text
-        assert rl.REDACTED in text
+        assert redaction.REDACTED in text
 
 
 def _encode(text: str) -> str:
@@ -373,8 +374,8 @@ SECRET_NAMES = [
 @pytest.mark.parametrize("name", SECRET_NAMES)
 def test_secret_fields_are_redacted_wherever_they_appear(name):
     value = "Hunter9-" + secrets.token_hex(4)
-    assert value not in rl.redact_query(f"a=1&{name}={value}&b=2")
-    assert value not in rl.redact_query(f"next=%2Fx%3F{name}%3D{value}")
+    assert value not in redaction.redact_query(f"a=1&{name}={value}&b=2")
+    assert value not in redaction.redact_query(f"next=%2Fx%3F{name}%3D{value}")
     assert value not in rl.redact_body(f'{{"{name}": "{value}", "userName": "u"}}')
     assert value not in rl.redact_body(f'{{"nested": [{{"{name}": {{"v": "{value}"}}}}]}}')
     assert value not in rl.redact_body(f'{{"userName": "u", "{name}": "{value}')  # cut JSON
@@ -396,7 +397,7 @@ def test_patch_of_a_password_is_redacted_and_ordinary_fields_are_kept():
     text = rl.redact_body(orjson.dumps(body))
     assert "p1-secret" not in text and "p2-secret" not in text
     assert all(kept in text for kept in ("Barbara", "bjensen", "b@example.com", "displayName"))
-    assert rl.redact_query("filter=userName%20eq%20%22bjensen%22&count=10") == (
+    assert redaction.redact_query("filter=userName%20eq%20%22bjensen%22&count=10") == (
         "filter=userName%20eq%20%22bjensen%22&count=10"
     )
 
