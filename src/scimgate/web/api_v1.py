@@ -40,7 +40,7 @@ from scimgate.settings import Settings
 from scimgate.store import events as event_store
 from scimgate.store import members as member_store
 from scimgate.store import sync as sync_store
-from scimgate.store.database import as_utc, deadline, is_timeout
+from scimgate.store.database import as_utc, deadline
 from scimgate.sync import background
 from scimgate.sync.engine import SyncBusyError, SyncOptions, synchronize
 from scimgate.web.db_threads import retry_after
@@ -346,15 +346,9 @@ def create_api(
 
     @api.exception_handler(OperationalError)
     async def _unavailable(request: Request, exc: Exception) -> Response:
-        if is_timeout(exc):
-            kind, wait, detail = "timeout", 2, "The request did not finish in time; retry later"
-        else:
-            outage.failed(exc)  # one log line per outage, not a traceback per request
-            kind, wait, detail = "unavailable", 5, "The database is not answering; retry later"
-        if metrics is not None:
-            metrics.database_errors.labels(kind).inc()
-        response = problem(503, "Service Unavailable", detail, request)
-        response.headers.update(retry_after(wait))
+        failure = outage.classify(exc)  # an outage is one log line, not a traceback each
+        response = problem(503, "Service Unavailable", failure.detail, request)
+        response.headers.update(retry_after(failure.retry_seconds))
         return response
 
     api.add_exception_handler(SATimeoutError, _unavailable)

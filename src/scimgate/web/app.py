@@ -66,10 +66,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
         max_days=settings.request_log_max_days,
         flush_seconds=settings.request_log_flush_seconds,
     )
-    outage = OutageLog()
     threads = RequestThreads(request_engine, settings)
     background: dict[str, Any] = {}
     metrics = Metrics(lambda: _figures(request_engine)) if settings.metrics else None
+    outage = OutageLog(metrics.count_database_error if metrics is not None else None)
     health = Health(request_engine, outage, lambda: _workers_alive(buffer, background))
 
     @contextlib.asynccontextmanager

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from scimgate.store.database import head_revision
 from scimgate.store.operations import ping, schema_revision
-from scimgate.web.outage import OutageLog
+from scimgate.web.outage import OutageLog, first_line
 
 CHECK_SECONDS = 3.0  # a database that takes longer than this to answer SELECT 1 is not ready
 CACHE_SECONDS = 1.0  # probes from several balancers share one check
@@ -64,7 +64,7 @@ class Health:
             checks["migrations"] = "unknown"
         except Exception as exc:  # noqa: BLE001 - any failure is "not ready", with its reason
             self.outage.failed(exc)
-            checks["database"] = f"unavailable: {_first_line(exc)}"
+            checks["database"] = f"unavailable: {first_line(exc)}"
             checks["migrations"] = "unknown"
         else:
             self.outage.succeeded()
@@ -83,9 +83,3 @@ class Health:
         with self.engine.connect() as conn:
             ping(conn)
             return schema_revision(conn)
-
-
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip()
-    return (text.splitlines()[0] if text else type(orig).__name__)[:200]

@@ -103,6 +103,10 @@ class Metrics:
         child[0].inc()
         child[1].observe(seconds)
 
+    def count_database_error(self, kind: str) -> None:
+        """A request met a too slow ("timeout") or gone ("unavailable") database."""
+        self.database_errors.labels(kind).inc()
+
     def count_account(self, account_id: int, surface: str) -> None:
         """One request of an account on a surface."""
         key = (account_id, surface)

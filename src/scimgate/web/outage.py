@@ -5,14 +5,34 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from scimgate.store.database import is_timeout
 
 log = logging.getLogger("scimgate.database")
+
+
+@dataclass(frozen=True)
+class DatabaseFailure:
+    """What a request that met the database's failure is told, whatever its surface."""
+
+    kind: str  # "timeout": this request was too slow; "unavailable": the database is gone
+    retry_seconds: int
+    detail: str
+
+
+_TIMEOUT = DatabaseFailure(
+    "timeout", 2, "The request did not finish in time (database deadline); retry later"
+)
+_UNAVAILABLE = DatabaseFailure("unavailable", 5, "The database is not answering; retry later")
 
 
 class OutageLog:
     """Tracks whether the database is answering, as seen by the requests of this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, count: Callable[[str], None] | None = None) -> None:
+        self.count = count  # told the kind of each failure (the metrics)
         self._lock = threading.Lock()
         self.down_since: float | None = None
         self.failed_requests = 0  # during the current outage
@@ -21,6 +41,16 @@ class OutageLog:
     @property
     def down(self) -> bool:
         return self.down_since is not None
+
+    def classify(self, exc: BaseException) -> DatabaseFailure:
+        """A deadline passed (this request only) or an outage (logged once): the one place
+        SCIM, the API and the console learn which, and what to tell the client."""
+        failure = _TIMEOUT if is_timeout(exc) else _UNAVAILABLE
+        if failure is _UNAVAILABLE:
+            self.failed(exc)
+        if self.count is not None:
+            self.count(failure.kind)
+        return failure
 
     def failed(self, exc: BaseException) -> None:
         """A request found the database unavailable: log it if it is the first of an outage."""
@@ -52,7 +82,13 @@ class OutageLog:
 
 
 def _summary(exc: BaseException) -> str:
-    """The driver's first line, without SQL or parameters."""
+    """The driver's error type and first line."""
     orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-    return f"{type(orig).__name__}: {text[:300]}"
+    return f"{type(orig).__name__}: {first_line(exc, 300)}"
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The driver's first line, without SQL or parameters (its type when it says nothing)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip()
+    return (text.splitlines()[0] if text else type(orig).__name__)[:limit]

@@ -33,7 +33,7 @@ from scimgate.scim.constants import (
     MEDIA_TYPE,
 )
 from scimgate.settings import Settings
-from scimgate.store.database import KeptConnection, is_timeout, utcnow
+from scimgate.store.database import KeptConnection, utcnow
 from scimgate.web.db_threads import AccountBusyError, PoolBusyError, RequestThreads, retry_after
 from scimgate.web.metrics import Metrics
 from scimgate.web.outage import OutageLog
@@ -293,19 +293,9 @@ class ScimEndpoint:
 
     def _database_error(self, exc: Exception) -> scim_errors.ScimError:
         """A deadline passed (this request was too slow) or the database is gone (an outage)."""
-        metrics = self.rt.metrics
-        if is_timeout(exc):
-            if metrics is not None:
-                metrics.database_errors.labels("timeout").inc()
-            return scim_errors.ServiceUnavailableError(
-                "The request did not finish in time (database deadline); retry later",
-                headers=retry_after(2),
-            )
-        if metrics is not None:
-            metrics.database_errors.labels("unavailable").inc()
-        self.rt.outage.failed(exc)
+        failure = self.rt.outage.classify(exc)
         return scim_errors.ServiceUnavailableError(
-            "The database is not answering; retry later", headers=retry_after(5)
+            failure.detail, headers=retry_after(failure.retry_seconds)
         )
 
     def _record_use(self, kept: KeptConnection, principal: Principal) -> None:

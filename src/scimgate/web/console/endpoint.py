@@ -32,7 +32,7 @@ from scimgate.admins.service import Client, Session, session_for
 from scimgate.admins.throttle import ThrottlePolicy
 from scimgate.errors import ForbiddenError, NotFoundError, ServiceError
 from scimgate.settings import Settings
-from scimgate.store.database import as_utc, is_timeout
+from scimgate.store.database import as_utc
 from scimgate.sync.engine import SyncOptions
 from scimgate.web.console.plans import PlanCache
 from scimgate.web.outage import OutageLog
@@ -268,10 +268,9 @@ class Console:
         except DataError:
             return self.error(request, session, 400, "A value cannot be stored or compared.")
         except DBAPIError as exc:
-            if is_timeout(exc):
+            if self.outage.classify(exc).kind == "timeout":
                 message = "The database is busy. Try again in a moment."
-            else:
-                self.outage.failed(exc)  # one log line per outage, not a traceback per page
+            else:  # an outage: one log line for it, not a traceback per page
                 message = "The database is not answering. Try again in a moment."
             response = self.error(request, session, 503, message)
             response.headers["Retry-After"] = "5"
