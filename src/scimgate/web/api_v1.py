@@ -259,13 +259,12 @@ def create_api(
         key = key.strip() if scheme.lower() == "bearer" else ""
         client = request.client.host if request.client else "-"
         principal = None
-        if wait := limits.refused_waiting(client):
-            raise limited(
-                "refused_credentials", wait, "Too many refused API keys from this address"
-            )
-        if key:
-            if wait := limits.check_credential(key):
+        if hit := limits.before_auth(key, client):
+            limit, wait = hit
+            if limit == "credential":
                 raise limited("key", wait, "Too many requests with this API key")
+            raise limited(limit, wait, "Too many refused API keys from this address")
+        if key:
             with tx(writes=False) as conn:
                 principal = api_keys.authenticate(conn, key)
         if principal is None:

@@ -41,22 +41,26 @@ class RateLimiter:
                     self._buckets.popitem(last=False)
             else:
                 self._buckets.move_to_end(key)
-                bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
-                bucket.stamp = now
+                bucket.tokens, bucket.stamp = self._refilled(bucket, now), now
             if bucket.tokens >= 1.0:
                 bucket.tokens -= 1.0
                 return 0.0
-            return (1.0 - bucket.tokens) / self.rate
+            return self._until_one(bucket.tokens)
 
     def wait(self, key: object) -> float:
         """Seconds until `key` has a token, without spending one."""
         now = time.monotonic()
         with self._lock:
             bucket = self._buckets.get(key)
-            if bucket is None:
-                return 0.0
-            tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+            tokens = self.burst if bucket is None else self._refilled(bucket, now)
+        return 0.0 if tokens >= 1.0 else self._until_one(tokens)
+
+    def _refilled(self, bucket: _Bucket, now: float) -> float:
+        """The bucket's tokens at `now`: what it had, plus the refill since, up to the burst."""
+        return min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
+
+    def _until_one(self, tokens: float) -> float:
+        return (1.0 - tokens) / self.rate
 
 
 class SurfaceLimits:
@@ -69,6 +73,17 @@ class SurfaceLimits:
         # Requests whose credential was refused: per client address, so a flood of
         # made-up tokens costs a dictionary look-up, not a database query each.
         self.refused = RateLimiter(max(rate / 10, 1.0), max(burst / 10, 10.0), workers=workers)
+
+    def before_auth(
+        self, credential: str | None, client: str, *, exempt: bool = False
+    ) -> tuple[str, float] | None:
+        """The limit a request hits before its credential is looked up, and the seconds to
+        wait: its address after refused credentials (unless `exempt`), then its credential."""
+        if not exempt and (wait := self.refused_waiting(client)):
+            return "refused_credentials", wait
+        if credential and (wait := self.check_credential(credential)):
+            return "credential", wait
+        return None
 
     def check_credential(self, credential: str) -> float:
         """Seconds to wait before this credential may be used again (0 when allowed)."""

@@ -216,19 +216,15 @@ class ScimEndpoint:
 
     def _check_limits(self, token: str | None, client: str) -> None:
         """Limits decided before any database work: refused credentials and per-token rate."""
-        limits = self.rt.limits
-        if token not in self.rt.known_good:
-            wait = limits.refused_waiting(client)
-            if wait:
-                raise self._limited(
-                    "refused_credentials",
-                    wait,
-                    "Too many requests with a missing or refused token from this address",
-                )
-        if token:
-            wait = limits.check_credential(token)
-            if wait:
-                raise self._limited("token", wait, "Too many requests with this token")
+        hit = self.rt.limits.before_auth(token, client, exempt=token in self.rt.known_good)
+        if hit is None:
+            return
+        limit, wait = hit
+        if limit == "credential":
+            raise self._limited("token", wait, "Too many requests with this token")
+        raise self._limited(
+            limit, wait, "Too many requests with a missing or refused token from this address"
+        )
 
     def _limited(
         self, limit: str, wait: float, detail: str, *, status: int = 429
