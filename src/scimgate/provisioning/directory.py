@@ -37,12 +37,14 @@ def _not_found(kind: str, resource_id: str) -> NotFoundError:
     return NotFoundError(f"{kind} {resource_id!r} not found")
 
 
-def get(conn: Connection, account_id: int, kind: str, resource_id: str) -> dict[str, Any]:
-    """One resource of this account, or NotFoundError."""
+def get(
+    conn: Connection, account_id: int, kind: str, resource_id: str, *, with_groups: bool = False
+) -> dict[str, Any]:
+    """One resource of this account (a User with its groups when asked), or NotFoundError."""
     if "\x00" in resource_id:
         # No id holds NUL (PostgreSQL text cannot): it names nothing, on either database.
         raise _not_found(kind, resource_id)
-    row = store.get_resource(conn, account_id, kind, resource_id)
+    row = store.get_resource(conn, account_id, kind, resource_id, with_groups=with_groups)
     if row is None:
         raise _not_found(kind, resource_id)
     return row
@@ -128,7 +130,8 @@ def _write(
     operations are applied as rows; if only they changed, the group's version still moves.
     """
     for _ in range(_RETRIES):
-        row = get(conn, account_id, kind, resource_id)
+        # A User's groups come with it (the response shows them; a User write never moves them).
+        row = get(conn, account_id, kind, resource_id, with_groups=kind == "User")
         check_version(row, if_match)
         doc, member_ops, ignored = change(row["doc"])
         changed = doc != row["doc"]

@@ -192,6 +192,7 @@ class KeptConnection:
         self.write_gate = write_gate
         self._conn: Connection | None = None
         self._born = 0.0
+        self._writes: bool | None = None  # the mode the kept connection is in
         self._postgres = engine.dialect.name == "postgresql"
 
     @contextmanager
@@ -204,13 +205,16 @@ class KeptConnection:
         if conn is None or conn.closed or conn.invalidated:
             conn = self._conn = self.engine.connect()
             self._born = time.monotonic()
-        if self._postgres:
-            # Reads run in autocommit: no BEGIN and COMMIT round trips for a lookup.
-            conn.execution_options(
-                writes=writes, isolation_level="READ COMMITTED" if writes else "AUTOCOMMIT"
-            )
-        else:
-            conn.execution_options(writes=writes)
+            self._writes = None
+        if writes != self._writes:  # switching costs a dialect call: only when it changes
+            if self._postgres:
+                # Reads run in autocommit: no BEGIN and COMMIT round trips for a lookup.
+                conn.execution_options(
+                    writes=writes, isolation_level="READ COMMITTED" if writes else "AUTOCOMMIT"
+                )
+            else:
+                conn.execution_options(writes=writes)
+            self._writes = writes
         gate = self.write_gate if writes and not self._postgres else None
         if gate is not None:
             gate.enter()

@@ -9,10 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, Router, request_response
-from starlette.types import Receive, Scope, Send
 
 from scimgate.provisioning import directory
 from scimgate.scim import errors as scim_errors
@@ -39,6 +36,7 @@ from scimgate.web.scim_endpoint import (
     ScimRuntime,
     scim_response,
 )
+from scimgate.web.scim_routes import ScimDispatch, ScimRoute
 
 # -- handlers ----------------------------------------------------------------------------------------
 
@@ -59,7 +57,8 @@ def _render_rows(
     with_members = kind == "Group" and projection.wants("members")
     with_groups = kind == "User" and projection.wants("groups")
     members = store.members_of(call.conn, call.account_id, ids) if with_members and ids else {}
-    groups = store.groups_of(call.conn, call.account_id, ids) if with_groups and ids else {}
+    missing = [r["id"] for r in rows if "groups" not in r] if with_groups else []
+    groups = store.groups_of(call.conn, call.account_id, missing) if missing else {}
     return [
         projection.apply(
             render_resource(
@@ -67,7 +66,7 @@ def _render_rows(
                 row,
                 base_url=call.base_url,
                 members=members.get(row["id"], []) if with_members else None,
-                groups=groups.get(row["id"]),
+                groups=row["groups"] if "groups" in row else groups.get(row["id"]),
             )
         )
         for row in rows
@@ -146,6 +145,7 @@ def _search(call: Call, kinds: list[str], params: dict[str, Any]) -> Response:
     remaining = count
     for kind in kinds:
         schema = schema_for(kind)
+        projection = Projection(schema, params["attributes"], params["excludedAttributes"])
         fast: tuple[str | None, list[Any]] | None = None
         if not sort_by:
             fast = (
@@ -164,6 +164,7 @@ def _search(call: Call, kinds: list[str], params: dict[str, Any]) -> Response:
                 params=fast[1],
                 offset=offset,
                 limit=remaining,
+                with_groups=kind == "User" and projection.wants("groups"),
             )
         else:
             where = (
@@ -189,7 +190,6 @@ def _search(call: Call, kinds: list[str], params: dict[str, Any]) -> Response:
             )
         total += kind_total
         offset = max(0, offset - kind_total)
-        projection = Projection(schema, params["attributes"], params["excludedAttributes"])
         resources.extend(_render_rows(call, kind, rows, projection))
         remaining = count - len(resources)
     return scim_response(list_response(resources, total=total, start_index=start))
@@ -267,7 +267,9 @@ def make_handlers(kind: str) -> dict[str, Callable[[Call], Response]]:
     def get(call: Call) -> Response:
         resource_id = call.request.path_params["id"]
         call.resource_id = resource_id
-        row = directory.get(call.conn, call.account_id, kind, resource_id)
+        row = directory.get(
+            call.conn, call.account_id, kind, resource_id, with_groups=kind == "User"
+        )
         if_none_match = call.request.headers.get("if-none-match")
         if if_none_match and etag(row["version"]) in [t.strip() for t in if_none_match.split(",")]:
             return Response(status_code=304, headers={"ETag": etag(row["version"])})
@@ -382,68 +384,46 @@ def method_not_allowed(call: Call) -> Response:
     )
 
 
-class _AnyMethod:
-    """An endpoint as a plain ASGI app, so Starlette routes every verb to it (not just GET)."""
-
-    def __init__(self, endpoint: ScimEndpoint) -> None:
-        self.app = request_response(endpoint.__call__)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
-
-
-def scim_router(prefix: str, runtime: ScimRuntime) -> Router:
-    """A bare Starlette router for /scim/v2: no framework middleware on the IdP's hot path.
-
-    After the real routes come a 405 route per path and a 404 catch-all, so every
-    answer, even for a wrong method or path, is a SCIM Error body.
-    """
-    routes = scim_routes(runtime)
-    paths = list(dict.fromkeys(route.path for route in routes))
-    wrapped = [Route(prefix + r.path, r.endpoint, methods=list(r.methods or [])) for r in routes]
-    wrapped += [
-        Route(
-            prefix + path,
-            _AnyMethod(ScimEndpoint(method_not_allowed, runtime, reads_body=False)),
-            methods=None,  # any verb, TRACE and PROPFIND included: a SCIM error, token first
-        )
-        for path in paths
-    ]
-    catch_all = _AnyMethod(ScimEndpoint(not_found, runtime, reads_body=False))
-    wrapped += [
-        Route(prefix, catch_all, methods=None),
-        Route(prefix + "/{rest:path}", catch_all, methods=None),
-    ]
-    return Router(routes=wrapped)
+def scim_router(prefix: str, runtime: ScimRuntime) -> ScimDispatch:
+    """The /scim/v2 dispatcher: every route, then 405 for a known path with another method
+    and 404 for the rest, both SCIM Error bodies after the token check."""
+    return ScimDispatch(
+        prefix,
+        scim_routes(runtime),
+        method_not_allowed=ScimEndpoint(method_not_allowed, runtime, reads_body=False),
+        not_found=ScimEndpoint(not_found, runtime, reads_body=False),
+    )
 
 
-def scim_routes(runtime: ScimRuntime) -> list[Route]:
-    """Every /scim/v2 route, each wrapped in ScimEndpoint."""
+def scim_routes(runtime: ScimRuntime) -> list[ScimRoute]:
+    """Every /scim/v2 route, each method's handler wrapped in ScimEndpoint."""
 
-    def wrap(handler: Callable[[Call], Response]) -> Callable[[Request], Any]:
-        # A bound method, so Starlette treats it as a request/response endpoint.
-        return ScimEndpoint(handler, runtime).__call__
+    def route(template: str, **methods: Callable[[Call], Response]) -> ScimRoute:
+        return ScimRoute(template, {m: ScimEndpoint(h, runtime) for m, h in methods.items()})
 
-    routes: list[Route] = []
+    routes: list[ScimRoute] = []
     for kind, endpoint in (("User", "/Users"), ("Group", "/Groups")):
         h = make_handlers(kind)
         routes += [
-            Route(endpoint, wrap(h["list"]), methods=["GET"]),
-            Route(endpoint, wrap(h["create"]), methods=["POST"]),
-            Route(endpoint + "/.search", wrap(h["search"]), methods=["POST"]),
-            Route(endpoint + "/{id}", wrap(h["get"]), methods=["GET"]),
-            Route(endpoint + "/{id}", wrap(h["replace"]), methods=["PUT"]),
-            Route(endpoint + "/{id}", wrap(h["patch"]), methods=["PATCH"]),
-            Route(endpoint + "/{id}", wrap(h["delete"]), methods=["DELETE"]),
+            route(endpoint, GET=h["list"], POST=h["create"]),
+            route(endpoint + "/.search", POST=h["search"]),
+            route(
+                endpoint + "/{id}",
+                GET=h["get"],
+                PUT=h["replace"],
+                PATCH=h["patch"],
+                DELETE=h["delete"],
+            ),
         ]
+    me = dict.fromkeys(("GET", "POST", "PUT", "PATCH", "DELETE"), not_implemented)
     routes += [
-        Route("/.search", wrap(root_search), methods=["POST"]),
-        Route("/ServiceProviderConfig", wrap(discovery_spc), methods=["GET"]),
-        Route("/ResourceTypes", wrap(discovery_resource_types), methods=["GET"]),
-        Route("/ResourceTypes/{name}", wrap(discovery_resource_type), methods=["GET"]),
-        Route("/Schemas", wrap(discovery_schemas), methods=["GET"]),
-        Route("/Schemas/{urn:path}", wrap(discovery_schema), methods=["GET"]),
-        Route("/Bulk", wrap(not_implemented), methods=["POST"]),
-        Route("/Me", wrap(not_implemented), methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        route("/.search", POST=root_search),
+        route("/ServiceProviderConfig", GET=discovery_spc),
+        route("/ResourceTypes", GET=discovery_resource_types),
+        route("/ResourceTypes/{name}", GET=discovery_resource_type),
+        route("/Schemas", GET=discovery_schemas),
+        route("/Schemas/{urn:path}", GET=discovery_schema),
+        route("/Bulk", POST=not_implemented),
+        route("/Me", **me),
     ]
     return routes

@@ -34,6 +34,7 @@ from scimgate.scim.constants import (
 )
 from scimgate.settings import Settings
 from scimgate.store.database import KeptConnection, utcnow
+from scimgate.web.access_log import AccessLog
 from scimgate.web.db_threads import AccountBusyError, PoolBusyError, RequestThreads, retry_after
 from scimgate.web.metrics import Metrics
 from scimgate.web.outage import OutageLog
@@ -109,6 +110,7 @@ class ScimRuntime:
     outage: OutageLog
     metrics: Metrics | None = None
     known_good: KnownTokens = field(default_factory=lambda: KnownTokens())
+    access: AccessLog = field(default_factory=AccessLog)
 
 
 class KnownTokens:
@@ -213,6 +215,10 @@ class ScimEndpoint:
         elapsed = time.perf_counter() - started
         self._record(request, outcome, elapsed, raw_body)
         return outcome.response
+
+    def log_unhandled(self, scope: dict[str, Any]) -> None:
+        """An error that escaped the endpoint itself (a bug): logged with its traceback."""
+        log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
 
     def _check_limits(self, token: str | None, client: str) -> None:
         """Limits decided before any database work: refused credentials and per-token rate."""
@@ -332,15 +338,16 @@ class ScimEndpoint:
         assert response is not None
         status = response.status_code
         duration_ms = int(elapsed * 1000)
-        if log.isEnabledFor(logging.INFO):
-            log.info(
-                "method=%s path=%s status=%s duration_ms=%.1f account=%s scim_type=%s",
-                request.method,
-                request.scope["path"],
-                status,
-                elapsed * 1000,
-                principal.account_id if principal else "-",
-                error.scim_type if error is not None and error.scim_type else "-",
+        access = self.rt.access
+        if access.enabled():
+            path = request.scope["path"]
+            if not path.isprintable():  # a decoded %0A must not start a forged log line
+                path = path.encode("unicode_escape").decode("ascii")
+            access.add(
+                f"method={request.method} path={path} status={status}"
+                f" duration_ms={elapsed * 1000:.1f}"
+                f" account={principal.account_id if principal else '-'}"
+                f" scim_type={error.scim_type if error is not None and error.scim_type else '-'}"
             )
         if principal is None:
             return
