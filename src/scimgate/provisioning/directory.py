@@ -144,6 +144,7 @@ def _write(
                 doc=doc,
                 expected_version=row["version"],
                 now=now,
+                old_doc=row["doc"],
             )
             if updated is None:
                 continue

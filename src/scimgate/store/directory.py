@@ -115,6 +115,23 @@ def _email_rows(
     return rows
 
 
+# PostgreSQL: a user's e-mail rows from four arrays (position, value, type, primary), so a
+# write of the user and its e-mails is one statement (and one round trip), whatever their number.
+_PG_EMAIL_ROWS = (
+    "SELECT ?, ?, p, v, t, x FROM unnest(CAST(? AS integer[]), CAST(? AS text[]), "
+    "CAST(? AS text[]), CAST(? AS boolean[])) AS e(p, v, t, x)"
+)
+_PG_EMAILS_INSERT = (
+    "INSERT INTO directory_user_email (account_id, user_id, position, value_key, type, is_primary) "
+    + _PG_EMAIL_ROWS
+)
+
+
+def _email_arrays(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """E-mail rows as the four arrays `_PG_EMAIL_ROWS` reads."""
+    return [[r[2] for r in rows], [r[3] for r in rows], [r[4] for r in rows], [r[5] for r in rows]]
+
+
 def _write_emails(
     conn: Connection, account_id: int, user_id: str, doc: dict[str, Any], *, replace: bool
 ) -> None:
@@ -168,28 +185,40 @@ def insert_resource(
         stamp,
     ]
     placeholders = ", ".join(raw.json_param(conn) if n == "doc" else "?" for n in names)
+    insert = f"INSERT INTO {_TABLE[kind]} ({', '.join(names)}) VALUES ({placeholders})"
     try:
-        raw.execute(
-            conn, f"INSERT INTO {_TABLE[kind]} ({', '.join(names)}) VALUES ({placeholders})", values
-        )
+        if raw.is_pg(conn):
+            # One round trip: the row, its e-mail rows and the count in one statement.
+            emails = _email_rows(account_id, resource_id, doc, conn) if kind == "User" else []
+            raw.execute(
+                conn,
+                f"WITH r AS ({insert}), "
+                f"e AS ({_PG_EMAILS_INSERT}), "
+                f"c AS ({_COUNT_UPSERT}) SELECT 1",
+                [*values, account_id, resource_id, *_email_arrays(emails), account_id, kind, 1],
+            )
+        else:
+            raw.execute(conn, insert, values)
     except _INTEGRITY:
         raise _conflict(kind, doc) from None
-    if kind == "User":
-        _write_emails(conn, account_id, resource_id, doc, replace=False)
-    _count(conn, account_id, kind, +1)
+    if not raw.is_pg(conn):
+        if kind == "User":
+            _write_emails(conn, account_id, resource_id, doc, replace=False)
+        _count(conn, account_id, kind, +1)
     row = {"id": resource_id, "doc": doc, "version": 1, "created_at": now, "updated_at": now}
     if kind == "User":
         row["groups"] = []  # a new id is in no group yet
     return row
 
 
+_COUNT_UPSERT = (
+    "INSERT INTO directory_count (account_id, kind, n) VALUES (?, ?, ?) "
+    "ON CONFLICT (account_id, kind) DO UPDATE SET n = directory_count.n + excluded.n"
+)
+
+
 def _count(conn: Connection, account_id: int, kind: str, delta: int) -> None:
-    raw.execute(
-        conn,
-        "INSERT INTO directory_count (account_id, kind, n) VALUES (?, ?, ?) "
-        "ON CONFLICT (account_id, kind) DO UPDATE SET n = directory_count.n + excluded.n",
-        (account_id, kind, delta),
-    )
+    raw.execute(conn, _COUNT_UPSERT, (account_id, kind, delta))
 
 
 def count_resources(conn: Connection, account_id: int, kind: str) -> int:
@@ -221,8 +250,13 @@ def update_resource(
     doc: dict[str, Any],
     expected_version: int,
     now: datetime,
+    old_doc: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """Write a new document if the stored version is still `expected_version` (else None)."""
+    """Write a new document if the stored version is still `expected_version` (else None).
+
+    A User's e-mail rows are rewritten only when they differ from `old_doc`'s (when given);
+    on PostgreSQL the update and that rewrite are one statement.
+    """
     sets = ", ".join(f"{n} = ?" for n in _KEY_NAMES[kind])
     sql = (
         f"UPDATE {_TABLE[kind]} SET {sets}, doc = {raw.json_param(conn)}, version = ?, updated_at = ? "
@@ -233,16 +267,52 @@ def update_resource(
         raw.dump_json(doc),
         expected_version + 1,
         raw.to_db_time(conn, now),
+        account_id,
+        resource_id,
+        expected_version,
     ]
+    emails = _email_rows(account_id, resource_id, doc, conn) if kind == "User" else None
+    if (
+        emails is not None
+        and old_doc is not None
+        and emails == _email_rows(account_id, resource_id, old_doc, conn)
+    ):
+        emails = None  # unchanged: no e-mail rows to rewrite
     try:
-        cursor = raw.execute(conn, sql, [*params, account_id, resource_id, expected_version])
+        if emails is not None and raw.is_pg(conn):
+            updated = raw.execute(
+                conn,
+                _pg_update_with_emails(sql),
+                [
+                    *params,
+                    *(account_id, resource_id, *_email_arrays(emails)),
+                    *(account_id, resource_id, len(emails)),
+                ],
+            ).fetchone()[0]
+        else:
+            updated = raw.execute(conn, sql, params).rowcount
     except _INTEGRITY:
         raise _conflict(kind, doc) from None
-    if cursor.rowcount != 1:
+    if updated != 1:
         return None
-    if kind == "User":
+    if emails is not None and not raw.is_pg(conn):
         _write_emails(conn, account_id, resource_id, doc, replace=True)
     return {"id": resource_id, "doc": doc, "version": expected_version + 1, "updated_at": now}
+
+
+def _pg_update_with_emails(update: str) -> str:
+    """The user's UPDATE and its e-mail rows in one statement: rows at the new positions
+    are upserted and the ones past the last are deleted (no key is deleted and inserted
+    in the same statement), all only if the UPDATE found the expected version."""
+    return (
+        f"WITH u AS ({update} RETURNING id), "
+        f"e AS ({_PG_EMAILS_INSERT} WHERE EXISTS (SELECT 1 FROM u) "
+        "ON CONFLICT (account_id, user_id, position) DO UPDATE SET value_key = excluded.value_key, "
+        "type = excluded.type, is_primary = excluded.is_primary), "
+        "d AS (DELETE FROM directory_user_email WHERE account_id = ? AND user_id = ? "
+        "AND position >= ? AND EXISTS (SELECT 1 FROM u)) "
+        "SELECT count(*) FROM u"
+    )
 
 
 def touch_resource(
