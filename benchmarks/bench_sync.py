@@ -633,6 +633,32 @@ def proc_io() -> dict[str, int]:
     return out
 
 
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of one process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class BackendCpu:
+    """CPU of the sync's own PostgreSQL backends (each connection's, read as it closes):
+    unlike `postgres_cpu`, blind to other work on the same server (concurrent benchmarks)."""
+
+    def __init__(self, engine: Any) -> None:
+        from sqlalchemy import event
+
+        self.seconds = 0.0
+        self.backends = 0
+
+        @event.listens_for(engine, "close")
+        def _close(dbapi_conn: Any, _rec: Any) -> None:
+            try:
+                self.seconds += proc_cpu(dbapi_conn.info.backend_pid)
+                self.backends += 1
+            except OSError:  # a server on another host
+                pass
+
+
 def postgres_cpu() -> float:
     """CPU seconds of every process named postgres (the sync's backend is one of them)."""
     tck = os.sysconf("SC_CLK_TCK")
@@ -719,6 +745,21 @@ class SqlTimer:
 
         raw.execute, raw.executemany = execute, executemany
 
+        from scimgate.store import sync as sync_store
+
+        orig_insert_rows = sync_store.insert_rows
+
+        def insert_rows(conn: Any, table: str, columns: Any, rows: Any) -> None:
+            if conn.dialect.name != "postgresql":  # an executemany: timed as one
+                orig_insert_rows(conn, table, columns, rows)
+                return
+            rows = list(rows)
+            t = perf()
+            orig_insert_rows(conn, table, columns, rows)
+            timer.add(f"COPY {table} ({', '.join(columns)}) FROM STDIN", perf() - t, len(rows))
+
+        sync_store.insert_rows = insert_rows
+
         @event.listens_for(engine, "before_cursor_execute")
         def _before(conn, cursor, statement, params, context, executemany):
             conn.info["bench_t0"] = perf()
@@ -778,6 +819,7 @@ def child_main(spec: dict[str, Any]) -> None:
     from scimgate.sync.engine import SyncOptions, synchronize
 
     engine = make_engine(spec["url"], pool=False)  # as `scimgate sync` makes it
+    backend = BackendCpu(engine) if spec["url"].startswith("postgresql") else None
     timer = passes = None
     if mode == "sqltrace":
         timer = SqlTimer()
@@ -838,6 +880,8 @@ def child_main(spec: dict[str, Any]) -> None:
     }
     if pg0 is not None:
         out["postgres_cpu_s"] = pg1 - pg0
+    if backend is not None and backend.backends:
+        out["backend_cpu_s"] = backend.seconds
     if timer is not None:
         out["sql"] = timer.table()
         out["passes"] = {k: {"calls": v[0], "seconds": v[1]} for k, v in passes.items()}

@@ -6,7 +6,6 @@ linked directory user, Property name) comes from database constraints.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from scimgate.errors import ConflictError, NotFoundError
 from scimgate.store import raw
+from scimgate.store import sync as sync_store
 from scimgate.store.tables import (
     account,
     attribute_mapping,
@@ -31,7 +31,7 @@ _CHUNK = 500
 
 def new_id() -> str:
     """Member, Property and team ids: UUIDs, like directory ids."""
-    return str(uuid.uuid4())
+    return sync_store.new_id()
 
 
 # ---- members ----
@@ -134,15 +134,15 @@ def values_of(
 ) -> dict[str, dict[str, tuple[Any, str]]]:
     """Property values of some members: member id -> property id -> (value, source)."""
     out: dict[str, dict[str, tuple[Any, str]]] = {m: {} for m in member_ids}
-    ids = list(member_ids)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        sql = (
-            "SELECT member_id, property_id, value, source FROM property_value "
-            f"WHERE account_id = ? AND member_id IN ({', '.join('?' * len(chunk))})"
-        )
-        for member_id, prop_id, value, source in raw.execute(conn, sql, (account_id, *chunk)):
-            out[member_id][prop_id] = (raw.load_value(conn, value), source)
+    rows = sync_store.select_in(
+        conn,
+        "SELECT member_id, property_id, value, source FROM property_value "
+        "WHERE account_id = ? AND member_id IN ({keys})",
+        account_id,
+        member_ids,
+    )
+    for member_id, prop_id, value, source in rows:
+        out[member_id][prop_id] = (raw.load_value(conn, value), source)
     return out
 
 
@@ -169,19 +169,47 @@ def set_value(
     upsert_values(conn, [(account_id, member_id, property_id, value, source, now)])
 
 
+_UPSERT = (
+    "INSERT INTO property_value (account_id, member_id, property_id, value, source, updated_at) "
+    "{rows} ON CONFLICT (account_id, member_id, property_id) DO UPDATE SET "
+    "value = excluded.value, source = excluded.source, updated_at = excluded.updated_at"
+)
+VALUE_COLUMNS = ("account_id", "member_id", "property_id", "value", "source", "updated_at")
+
+
 def upsert_values(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert or replace Property values: (account_id, member_id, property_id, value, source, now)."""
-    param = raw.json_param(conn)
+    """Insert or replace Property values: (account_id, member_id, property_id, value, source, now).
+
+    A later row for the same member and Property wins. PostgreSQL: one statement over
+    arrays (an executemany is a statement per row, and one INSERT may not update a row
+    twice, hence the deduplication).
+    """
+    if not rows:
+        return
+    last = {(r[0], r[1], r[2]): r for r in rows}
+    if raw.is_pg(conn):
+        columns = list(zip(*last.values(), strict=True))
+        raw.execute(
+            conn,
+            _UPSERT.format(
+                rows="SELECT * FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[]), "
+                "CAST(? AS TEXT[]), CAST(? AS JSONB[]), CAST(? AS TEXT[]), "
+                "CAST(? AS TIMESTAMPTZ[]))"
+            ),
+            [
+                list(columns[0]),
+                list(columns[1]),
+                list(columns[2]),
+                [raw.dump_json(v) for v in columns[3]],
+                list(columns[4]),
+                list(columns[5]),
+            ],
+        )
+        return
     times: dict[datetime, Any] = {}  # rows of a batch share one time: convert it once
-    sql = (
-        "INSERT INTO property_value (account_id, member_id, property_id, value, source, updated_at) "
-        f"VALUES (?, ?, ?, {param}, ?, ?) "
-        "ON CONFLICT (account_id, member_id, property_id) DO UPDATE SET "
-        "value = excluded.value, source = excluded.source, updated_at = excluded.updated_at"
-    )
     raw.executemany(
         conn,
-        sql,
+        _UPSERT.format(rows="VALUES (?, ?, ?, ?, ?, ?)"),
         [
             (
                 a,
@@ -190,6 +218,31 @@ def upsert_values(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
                 raw.dump_json(v),
                 s,
                 times.get(t) or times.setdefault(t, raw.to_db_time(conn, t)),
+            )
+            for a, m, p, v, s, t in last.values()
+        ],
+    )
+
+
+def insert_new_values(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Property values of members created in this transaction (none can exist yet): plain
+    inserts, by COPY on PostgreSQL. Rows as for `upsert_values`."""
+    if not rows:
+        return
+    times: dict[datetime, Any] = {}
+    copy_time = sync_store.copy_time
+    sync_store.insert_rows(
+        conn,
+        "property_value",
+        VALUE_COLUMNS,
+        [
+            (
+                a,
+                m,
+                p,
+                raw.dump_json(v),
+                s,
+                times.get(t) or times.setdefault(t, copy_time(conn, t)),
             )
             for a, m, p, v, s, t in rows
         ],

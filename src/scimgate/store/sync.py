@@ -8,14 +8,122 @@ and the next run picks up from what is there.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence, Sized
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from scimgate.store import raw
 from scimgate.store.tables import sync_item, sync_run
+
+_UNAVAILABLE = (sqlite3.OperationalError, psycopg.OperationalError)
+
+# ---- bulk writes ----
+
+
+def new_id() -> str:
+    """A random UUID (version 4) as text, like `str(uuid.uuid4())` in a quarter of the time
+    (a first sync makes one per member and per Event: measured 5.7 µs against 1.5 µs)."""
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40
+    b[8] = b[8] & 0x3F | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def copy_time(conn: Connection, value: datetime) -> Any:
+    """A time for `insert_rows`: PostgreSQL's COPY takes the ISO text (adapting a datetime
+    per row cost 1.9 µs of the 2.5 µs a value row took), SQLite its own format."""
+    return value.isoformat() if raw.is_pg(conn) else raw.to_db_time(conn, value)
+
+
+def insert_rows(
+    conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Insert many rows: COPY on PostgreSQL, executemany on SQLite.
+
+    A batch of a sync writes thousands of rows per table; PostgreSQL executes an
+    executemany row by row (one Bind/Execute each, measured 20-25 µs of server time a
+    row), COPY streams them into one statement. The rows are adapted as psycopg adapts
+    parameters: JSON documents go as their text, times as datetimes (SQLite: as
+    `raw.to_db_time` made them).
+    """
+    if isinstance(rows, Sized) and not rows:
+        return
+    names = ", ".join(columns)
+    if not raw.is_pg(conn):
+        marks = ", ".join("?" * len(columns))
+        raw.executemany(conn, f"INSERT INTO {table} ({names}) VALUES ({marks})", list(rows))
+        return
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            write = copy.write_row
+            for row in rows:
+                write(row)
+    except _UNAVAILABLE as exc:  # as raw.execute reports it
+        raise OperationalError(f"COPY {table}", None, exc) from exc
+
+
+def set_sync_markers(
+    conn: Connection, account_id: int, rows: Sequence[tuple[str, int | None, int]]
+) -> None:
+    """Record what each member was last synced from: (member id, directory version, rev)."""
+    if not rows:
+        return
+    if not raw.is_pg(conn):
+        raw.executemany(
+            conn,
+            "UPDATE member SET synced_version = ?, synced_rev = ? WHERE account_id = ? AND id = ?",
+            [(version, rev, account_id, member_id) for member_id, version, rev in rows],
+        )
+        return
+    # One statement for the batch (an executemany is one statement per row).
+    ids, versions, revs = zip(*rows, strict=True)
+    raw.execute(
+        conn,
+        "UPDATE member AS m SET synced_version = v.version, synced_rev = v.rev "
+        "FROM unnest(CAST(? AS TEXT[]), CAST(? AS INTEGER[]), CAST(? AS INTEGER[])) "
+        "AS v(id, version, rev) WHERE m.account_id = ? AND m.id = v.id",
+        (list(ids), list(versions), list(revs), account_id),
+    )
+
+
+def append_events(
+    conn: Connection,
+    account_id: int,
+    events: Sequence[tuple[str, str | None, dict[str, Any]]],
+    now: datetime,
+) -> None:
+    """`store.events.append` for a sync batch's thousands of events: the same rows, by COPY.
+
+    Sequence numbers come from the account row as there (its lock orders writers).
+    """
+    if not events:
+        return
+    last = raw.execute(
+        conn,
+        "UPDATE account SET event_seq = event_seq + ? WHERE id = ? RETURNING event_seq",
+        (len(events), account_id),
+    ).fetchone()[0]
+    first = int(last) - len(events) + 1
+    t = copy_time(conn, now)
+    dump = raw.dump_json
+    insert_rows(
+        conn,
+        "event",
+        ("account_id", "seq", "id", "type", "subject_id", "data", "created_at"),
+        (
+            (account_id, first + i, new_id(), kind, subject, dump(data), t)
+            for i, (kind, subject, data) in enumerate(events)
+        ),
+    )
+
 
 # ---- runs ----
 
@@ -102,11 +210,21 @@ def insert_items(
     conn: Connection, account_id: int, run_id: int, items: Sequence[dict[str, Any]]
 ) -> None:
     """Per-item outcomes of a run (items carry their own `seq`)."""
-    param = raw.json_param(conn)
-    raw.executemany(
+    insert_rows(
         conn,
-        "INSERT INTO sync_item (account_id, run_id, seq, kind, action, subject_id, directory_id, "
-        f"label, changes, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {param}, ?)",
+        "sync_item",
+        (
+            "account_id",
+            "run_id",
+            "seq",
+            "kind",
+            "action",
+            "subject_id",
+            "directory_id",
+            "label",
+            "changes",
+            "error",
+        ),
         [
             (
                 account_id,
@@ -180,11 +298,14 @@ def staged_batch(
 ) -> list[tuple[Any, ...]]:
     """Staged users whose member is missing or out of date, from `after` on.
 
-    Rows: (du id, doc, version, active, user_name, m.id, m.email, m.name, m.status, m.source).
+    Rows: (du id, doc, version, active, user_name, m.id, m.email, m.name, m.status, m.source);
+    the document as JSON text on both databases (psycopg would parse it with the json
+    module, `raw.load_json` does it with orjson).
     """
+    doc = "CAST(du.doc AS TEXT)" if raw.is_pg(conn) else "du.doc"
     return raw.execute(
         conn,
-        "SELECT du.id, du.doc, du.version, du.active, du.user_name, "
+        f"SELECT du.id, {doc}, du.version, du.active, du.user_name, "
         "m.id, m.email, m.name, m.status, m.source "
         "FROM directory_user du LEFT JOIN member m "
         "ON m.account_id = du.account_id AND m.directory_user_id = du.id "
@@ -210,71 +331,78 @@ def removed_batch(
     ).fetchall()
 
 
+def select_in(
+    conn: Connection, sql: str, account_id: int, keys: Sequence[Any]
+) -> Iterable[Sequence[Any]]:
+    """Rows of `sql` (whose last condition is `column IN ({keys})`) for these keys, deduplicated.
+
+    PostgreSQL: one statement with an array (`= ANY`), whatever the number of keys;
+    SQLite: IN lists of 500 (its limit on parameters is far above, its plans are per text).
+    """
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return
+    if raw.is_pg(conn):
+        yield from raw.execute(
+            conn, sql.replace(" IN ({keys})", " = ANY(CAST(? AS TEXT[]))"), (account_id, keys)
+        ).fetchall()
+        return
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        yield from raw.execute(
+            conn, sql.replace("{keys}", ", ".join("?" * len(chunk))), (account_id, *chunk)
+        ).fetchall()
+
+
 def members_by_email(
     conn: Connection, account_id: int, email_keys: Sequence[str]
 ) -> dict[str, tuple[Any, ...]]:
     """Members owning these lower-cased emails: key -> (id, email, name, status, source, directory_user_id)."""
-    out: dict[str, tuple[Any, ...]] = {}
-    keys = list(dict.fromkeys(email_keys))
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        rows = raw.execute(
-            conn,
-            "SELECT email_key, id, email, name, status, source, directory_user_id FROM member "
-            f"WHERE account_id = ? AND email_key IN ({', '.join('?' * len(chunk))})",
-            (account_id, *chunk),
-        )
-        for row in rows:
-            out[row[0]] = tuple(row[1:])
-    return out
+    rows = select_in(
+        conn,
+        "SELECT email_key, id, email, name, status, source, directory_user_id FROM member "
+        "WHERE account_id = ? AND email_key IN ({keys})",
+        account_id,
+        email_keys,
+    )
+    return {row[0]: tuple(row[1:]) for row in rows}
 
 
 def members_of_directory_users(
     conn: Connection, account_id: int, user_ids: Sequence[str]
 ) -> dict[str, str]:
     """Directory user id -> member id, for those that are linked."""
-    out: dict[str, str] = {}
-    ids = list(dict.fromkeys(user_ids))
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        rows = raw.execute(
-            conn,
-            "SELECT directory_user_id, id FROM member "
-            f"WHERE account_id = ? AND directory_user_id IN ({', '.join('?' * len(chunk))})",
-            (account_id, *chunk),
-        )
-        out.update({r[0]: r[1] for r in rows})
-    return out
+    rows = select_in(
+        conn,
+        "SELECT directory_user_id, id FROM member "
+        "WHERE account_id = ? AND directory_user_id IN ({keys})",
+        account_id,
+        user_ids,
+    )
+    return {r[0]: r[1] for r in rows}
 
 
 def staged_user_names(conn: Connection, account_id: int, user_ids: Sequence[str]) -> dict[str, str]:
     """Which of these directory user ids are staged, with their userNames."""
-    out: dict[str, str] = {}
-    ids = list(dict.fromkeys(user_ids))
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        rows = raw.execute(
-            conn,
-            f"SELECT id, user_name FROM directory_user WHERE account_id = ? AND id IN ({', '.join('?' * len(chunk))})",
-            (account_id, *chunk),
-        )
-        out.update((r[0], r[1]) for r in rows)
-    return out
+    rows = select_in(
+        conn,
+        "SELECT id, user_name FROM directory_user WHERE account_id = ? AND id IN ({keys})",
+        account_id,
+        user_ids,
+    )
+    return {r[0]: r[1] for r in rows}
 
 
 def memberships_of(conn: Connection, account_id: int, user_ids: Sequence[str]) -> int:
     """How many group memberships these directory users have."""
-    total = 0
-    ids = list(dict.fromkeys(user_ids))
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        total += count(
-            conn,
-            "SELECT COUNT(*) FROM directory_membership WHERE account_id = ? AND member_type = 'User' "
-            f"AND member_id IN ({', '.join('?' * len(chunk))})",
-            (account_id, *chunk),
-        )
-    return total
+    rows = select_in(
+        conn,
+        "SELECT COUNT(*) FROM directory_membership WHERE account_id = ? AND member_type = 'User' "
+        "AND member_id IN ({keys})",
+        account_id,
+        user_ids,
+    )
+    return sum(int(r[0]) for r in rows)
 
 
 TEAMS_TO_WRITE = (

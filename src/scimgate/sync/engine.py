@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 from sqlalchemy import Connection, Engine, select
@@ -36,7 +36,6 @@ from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.mapping.mapper import Mapper
 from scimgate.mapping.service import ensure_defaults, load_mapper
 from scimgate.settings import Settings
-from scimgate.store import events as event_store
 from scimgate.store import members as member_store
 from scimgate.store import raw
 from scimgate.store import sync as store
@@ -202,12 +201,12 @@ class _Run:
         self.names: dict[str, str] = {}
         self.rev = 0
         self.settings: dict[str, Any] = {}
+        self._analyzed: dict[str, int] = {}
 
     # ---- transactions ----
 
     conn: Connection
     postgres = False
-    _analyze_at = 2000  # rows written before the first ANALYZE (then x4 each time)
 
     @contextmanager
     def _tx(self, *, writes: bool = True) -> Iterator[Connection]:
@@ -218,22 +217,36 @@ class _Run:
         if self.postgres and writes and not self.dry:
             self._refresh_plans()
 
+    # Rows the run wrote per table it reads back (what it wrote at its last ANALYZE).
+    _GROWING: ClassVar[dict[str, tuple[str, ...]]] = {
+        "member": ("created",),
+        "property_value": ("created",),  # about as many per member as mapped Properties
+        "team": ("teams_created",),
+        "team_member": ("memberships_added",),
+    }
+
     def _refresh_plans(self) -> None:
         """Keep PostgreSQL's plans in step with tables the run is filling.
 
-        A run fills `member`, `property_value` and `team_member` from empty; plans cached
-        on the run's connection (foreign-key checks included) were made for the empty
-        tables and scan them per row (measured: 55 µs per value row growing to 2 ms by
-        the 28th batch). Statistics are refreshed as the tables grow (what autovacuum
-        would do, later) and cached plans dropped after every batch.
+        A run fills `member`, `property_value`, `team` and `team_member`, maybe from empty;
+        plans made for the empty tables scan them per row (measured: foreign-key checks
+        at 55 µs per value row growing to 2 ms by the 28th batch; the memberships to add
+        read `team_member` in full per row, 0.5 s a batch, once `team` looked like one row).
+        A table is analyzed once the run's own writes have doubled it since the last
+        ANALYZE (what autovacuum does, later); new statistics invalidate the cached plans
+        that read the table, foreign-key checks included. (Dropping every cached plan after
+        every batch, as before, re-planned each statement and check 200 times a run.)
         """
-        dbapi = self.conn.connection.driver_connection
-        written = self.counts["created"] + self.counts["memberships_added"]
-        if written >= self._analyze_at:
-            dbapi.execute("ANALYZE member, property_value, team_member, team")
-            self._analyze_at = max(self._analyze_at * 4, written + 1)
-        dbapi.execute("DISCARD PLANS")
-        dbapi.commit()
+        stale = []
+        for table, keys in self._GROWING.items():
+            written = sum(self.counts[k] for k in keys)
+            if written >= 2 * self._analyzed.get(table, 0) + 1000:
+                stale.append(table)
+                self._analyzed[table] = written
+        if stale:
+            dbapi = self.conn.connection.driver_connection
+            dbapi.execute(f"ANALYZE {', '.join(stale)}")
+            dbapi.commit()
 
     def _load(self) -> None:
         with self._tx() as conn:
@@ -442,7 +455,7 @@ class _Run:
         store.insert_items(conn, self.account_id, self.run_id, self.items)
         if not self.holding:  # a held run's items are its plan, not changes
             events = [e for item in self.items if (e := self._member_event(item))] + self.events
-            event_store.append(conn, self.account_id, events, self.clock())
+            store.append_events(conn, self.account_id, events, self.clock())
         self.items = []
         self.events = []
         store.set_run(
@@ -679,12 +692,12 @@ class _Run:
     ) -> None:
         aid = self.account_id
         t = raw.to_db_time(conn, now)
-        inserts, updates, markers, upserts, deletes = [], [], [], [], []
+        tc = store.copy_time(conn, now)  # for the inserted rows
+        inserts, updates, markers, upserts, fresh, deletes = [], [], [], [], [], []
         for row, change, _link in changes:
             du_id, version = row[0], row[2]
             synced = None if change.errors or change.deferred else version
             key = change.email.lower() if change.email else None
-            deactivated_at = t if change.status == "deactivated" else None
             if change.action == "create":
                 inserts.append(
                     (
@@ -698,9 +711,9 @@ class _Run:
                         du_id,
                         synced,
                         self.rev,
-                        t,
-                        t,
-                        deactivated_at,
+                        tc,
+                        tc,
+                        tc if change.status == "deactivated" else None,
                     )
                 )
             elif change.writes_member:
@@ -721,15 +734,30 @@ class _Run:
                     )
                 )
             else:
-                markers.append((synced, self.rev, aid, change.member_id))
+                markers.append((change.member_id, synced, self.rev))
+            # A member created here has no values yet: plain inserts (COPY on PostgreSQL).
+            into = fresh if change.action == "create" else upserts
             for prop_id, value in change.upserts.items():
-                upserts.append((aid, change.member_id, prop_id, value, "scim", now))
+                into.append((aid, change.member_id, prop_id, value, "scim", now))
             deletes.extend((change.member_id, p) for p in change.deletes)
-        raw.executemany(
+        store.insert_rows(
             conn,
-            "INSERT INTO member (account_id, id, email, email_key, name, status, source, "
-            "directory_user_id, synced_version, synced_rev, created_at, updated_at, deactivated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "member",
+            (
+                "account_id",
+                "id",
+                "email",
+                "email_key",
+                "name",
+                "status",
+                "source",
+                "directory_user_id",
+                "synced_version",
+                "synced_rev",
+                "created_at",
+                "updated_at",
+                "deactivated_at",
+            ),
             inserts,
         )
         raw.executemany(
@@ -740,12 +768,9 @@ class _Run:
             "WHERE account_id = ? AND id = ?",
             updates,
         )
-        raw.executemany(
-            conn,
-            "UPDATE member SET synced_version = ?, synced_rev = ? WHERE account_id = ? AND id = ?",
-            markers,
-        )
+        store.set_sync_markers(conn, aid, markers)
         member_store.delete_values(conn, aid, deletes)
+        member_store.insert_new_values(conn, fresh)
         member_store.upsert_values(conn, upserts)
 
     def _reference_pass(self) -> None:
@@ -796,13 +821,12 @@ class _Run:
                 if not self.dry:
                     member_store.upsert_values(conn, upserts)
                     # Resolved now: in sync, unless something failed (then retried next run).
-                    raw.executemany(
+                    store.set_sync_markers(
                         conn,
-                        "UPDATE member SET synced_version = ?, synced_rev = ? "
-                        "WHERE account_id = ? AND id = ?",
+                        aid,
                         list(
                             {
-                                d.member_id: (d.version, self.rev, aid, d.member_id)
+                                d.member_id: (d.member_id, d.version, self.rev)
                                 for d in chunk
                                 if d.member_id not in failed
                             }.values()
@@ -818,12 +842,12 @@ class _Run:
         while True:
             with self._tx() as conn:
                 rows = raw.execute(conn, store.TEAMS_TO_WRITE, (aid, after, size)).fetchall()
-                t = raw.to_db_time(conn, now)
+                t, tc = raw.to_db_time(conn, now), store.copy_time(conn, now)
                 inserts, renames = [], []
                 for group_id, group_name, team_id, team_name in rows:
                     if team_id is None:
                         team_id = member_store.new_id()
-                        inserts.append((aid, team_id, group_name, group_id, t, t))
+                        inserts.append((aid, team_id, group_name, group_id, tc, tc))
                         self.counts["teams_created"] += 1
                         self._event(
                             (
@@ -859,9 +883,17 @@ class _Run:
                             "changes": {"name": [team_name, group_name]},
                         }
                 if not self.dry:
-                    raw.executemany(
+                    store.insert_rows(
                         conn,
-                        "INSERT INTO team (account_id, id, name, directory_group_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                        "team",
+                        (
+                            "account_id",
+                            "id",
+                            "name",
+                            "directory_group_id",
+                            "created_at",
+                            "updated_at",
+                        ),
                         inserts,
                     )
                     raw.executemany(
@@ -934,9 +966,10 @@ class _Run:
                     rows = raw.execute(
                         conn, store.MEMBERSHIPS_TO_ADD, (aid, group, user, size)
                     ).fetchall()
-                    raw.executemany(
+                    store.insert_rows(
                         conn,
-                        "INSERT INTO team_member (account_id, team_id, member_id) VALUES (?, ?, ?)",
+                        "team_member",
+                        ("account_id", "team_id", "member_id"),
                         [(aid, r[2], r[3]) for r in rows],
                     )
                     for r in rows:
