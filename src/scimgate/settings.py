@@ -41,14 +41,19 @@ class Settings(BaseSettings):
 
     # Limits and deadlines on every surface (docs/operations.md).
     workers: int = Field(default=1, ge=1, le=64)  # set by `serve --workers`; limits are shared out
-    request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # one request's database work
+    request_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300
+    )  # one request's database work
     db_statement_timeout_ms: int = Field(default=5000, ge=100)  # PostgreSQL statement_timeout
     db_lock_timeout_ms: int = Field(default=2000, ge=10)  # PostgreSQL lock_timeout
     sqlite_busy_timeout_ms: int = Field(default=2000, ge=10)  # wait for SQLite's write lock
     db_threads: int = Field(default=8, ge=1, le=64)  # threads doing SCIM database work per process
     db_queue_seconds: float = Field(default=2.0, gt=0)  # wait for a free thread, then 503
-    account_concurrency: int = Field(default=4, ge=1)  # one account's requests in the database at once
+    account_concurrency: int = Field(
+        default=4, ge=1
+    )  # one account's requests in the database at once
     filter_budget: int = Field(default=100, ge=1)  # cost of one SCIM filter (docs/operations.md)
+    group_member_page: int = Field(default=5000, ge=1, le=100_000)  # a bigger Group GET streams
     rate_limits: bool = True
     # Sustained rates far above an IdP's (Entra: under 25/s per tenant) and bursts that let a
     # first sync or a conformance suite run at full speed for a while (docs/operations.md).

@@ -50,6 +50,13 @@ def get(
     return row
 
 
+def member_page(
+    conn: Connection, account_id: int, group_id: str, *, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """One page of a group's members in member-id order (a large group is read page by page)."""
+    return store.member_page(conn, account_id, group_id, after=after, limit=limit)
+
+
 def check_version(row: dict[str, Any], if_match: str | None) -> None:
     """If-Match (RFC 7644 §3.14): a stale version is a PreconditionFailedError."""
     if if_match is None or if_match.strip() == "*":

@@ -31,6 +31,19 @@ def etag(version: int) -> str:
     return f'W/"{version}"'
 
 
+def render_member(member: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """One member of a Group as SCIM shows it (value, $ref, type, display)."""
+    endpoint = "Users" if member["type"] == "User" else "Groups"
+    out = {
+        "value": member["value"],
+        "$ref": f"{base_url}/{endpoint}/{member['value']}",
+        "type": member["type"],
+    }
+    if member.get("display") is not None:
+        out["display"] = member["display"]
+    return out
+
+
 def render_resource(
     kind: str,
     row: dict[str, Any],
@@ -57,15 +70,7 @@ def render_resource(
             for g in groups
         ]
     if members is not None:
-        out["members"] = [
-            {
-                "value": m["value"],
-                "$ref": f"{base_url}/{'Users' if m['type'] == 'User' else 'Groups'}/{m['value']}",
-                "type": m["type"],
-                **({"display": m["display"]} if m.get("display") is not None else {}),
-            }
-            for m in members
-        ]
+        out["members"] = [render_member(m, base_url) for m in members]
     out["meta"] = {
         "resourceType": kind,
         "created": timestamp(row["created_at"]),
@@ -139,6 +144,11 @@ class Projection:
         if self.include is None:
             return True
         return any(urn is None and attr == attribute for urn, attr, _sub in self.include)
+
+    @property
+    def plain(self) -> bool:
+        """Neither attributes nor excludedAttributes: the resource as rendered."""
+        return self.include is None and not self.exclude
 
     def apply(self, resource: dict[str, Any]) -> dict[str, Any]:
         """The resource with only the requested attributes (always `schemas` and `id`)."""

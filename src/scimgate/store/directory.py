@@ -521,6 +521,23 @@ def members_of(
     return out
 
 
+def member_page(
+    conn: Connection, account_id: int, group_id: str, *, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Members of one group in member-id order, after `after` (keyset: each page costs its size)."""
+    cursor = raw.execute(
+        conn,
+        "SELECT m.member_id, m.member_type, COALESCE(m.display, u.display_name, u.user_name, g.display_name) "
+        "FROM directory_membership m "
+        "LEFT JOIN directory_user u ON u.account_id = m.account_id AND u.id = m.member_id "
+        "LEFT JOIN directory_group g ON g.account_id = m.account_id AND g.id = m.member_id "
+        "WHERE m.account_id = ? AND m.group_id = ? AND m.member_id > ? "
+        "ORDER BY m.member_id LIMIT ?",
+        (account_id, group_id, after or "", limit),
+    )
+    return [{"value": v, "type": t, "display": d} for v, t, d in cursor.fetchall()]
+
+
 def groups_of(
     conn: Connection, account_id: int, user_ids: Sequence[str]
 ) -> dict[str, list[dict[str, Any]]]:

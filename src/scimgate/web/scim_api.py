@@ -37,6 +37,7 @@ from scimgate.web.scim_endpoint import (
     scim_response,
 )
 from scimgate.web.scim_routes import ScimDispatch, ScimRoute
+from scimgate.web.scim_stream import StreamedMembers
 
 # -- handlers ----------------------------------------------------------------------------------------
 
@@ -51,12 +52,17 @@ def _projection(call: Call, kind: str) -> Projection:
 
 
 def _render_rows(
-    call: Call, kind: str, rows: list[dict[str, Any]], projection: Projection
+    call: Call,
+    kind: str,
+    rows: list[dict[str, Any]],
+    projection: Projection,
+    members: dict[str, list[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
     ids = [r["id"] for r in rows]
     with_members = kind == "Group" and projection.wants("members")
     with_groups = kind == "User" and projection.wants("groups")
-    members = store.members_of(call.conn, call.account_id, ids) if with_members and ids else {}
+    if members is None:
+        members = store.members_of(call.conn, call.account_id, ids) if with_members and ids else {}
     missing = [r["id"] for r in rows if "groups" not in r] if with_groups else []
     groups = store.groups_of(call.conn, call.account_id, missing) if missing else {}
     return [
@@ -79,9 +85,11 @@ def _single(
     row: dict[str, Any],
     status: int = 200,
     projection: Projection | None = None,
+    members: list[dict[str, Any]] | None = None,
 ) -> Response:
     projection = projection or _projection(call, kind)
-    resource = _render_rows(call, kind, [row], projection)[0]
+    known = {row["id"]: members} if members is not None else None
+    resource = _render_rows(call, kind, [row], projection, known)[0]
     headers = {"ETag": etag(row["version"])}
     if status == 201:
         headers["Location"] = (
@@ -273,7 +281,7 @@ def make_handlers(kind: str) -> dict[str, Callable[[Call], Response]]:
         if_none_match = call.request.headers.get("if-none-match")
         if if_none_match and etag(row["version"]) in [t.strip() for t in if_none_match.split(",")]:
             return Response(status_code=304, headers={"ETag": etag(row["version"])})
-        return _single(call, kind, row)
+        return _single(call, kind, row) if kind == "User" else _group(call, row)
 
     def replace(call: Call) -> Response:
         resource_id = call.request.path_params["id"]
@@ -331,6 +339,32 @@ def make_handlers(kind: str) -> dict[str, Callable[[Call], Response]]:
         "patch": patch,
         "delete": delete,
     }
+
+
+def _group(call: Call, row: dict[str, Any]) -> Response:
+    """A Group by id: members read a page at a time, streamed past the first page."""
+    projection = _projection(call, "Group")
+    if not projection.wants("members"):
+        return _single(call, "Group", row, projection=projection)
+    page_size = call.settings.group_member_page
+    first = directory.member_page(
+        call.conn, call.account_id, row["id"], after=None, limit=page_size
+    )
+    if len(first) < page_size:
+        return _single(call, "Group", row, projection=projection, members=first)
+    if not projection.plain:
+        # attributes/excludedAttributes reshape each member: built whole (not streamed).
+        return _single(call, "Group", row, projection=projection)
+    resource = render_resource("Group", row, base_url=call.base_url, members=[])
+    return StreamedMembers(
+        resource,
+        first,
+        account_id=call.account_id,
+        group_id=row["id"],
+        page_size=page_size,
+        base_url=call.base_url,
+        headers={"ETag": etag(row["version"])},
+    )
 
 
 def root_search(call: Call) -> Response:

@@ -26,6 +26,7 @@ from starlette.responses import Response
 
 from scimgate import errors as domain
 from scimgate.accounts.service import Principal, authenticate, needs_touch, record_use
+from scimgate.provisioning import directory
 from scimgate.scim import errors as scim_errors
 from scimgate.scim.constants import (
     ACCEPTED_REQUEST_TYPES,
@@ -215,6 +216,20 @@ class ScimEndpoint:
         elapsed = time.perf_counter() - started
         self._record(request, outcome, elapsed, raw_body)
         return outcome.response
+
+    async def read_member_page(
+        self, account_id: int, group_id: str, after: str
+    ) -> list[dict[str, Any]]:
+        """The next page of a streamed group's members, read on a request thread in the
+        account's share (a failure here cuts the stream: the status has been sent)."""
+
+        def read(kept: KeptConnection) -> list[dict[str, Any]]:
+            with kept.transaction(writes=False) as conn:
+                return directory.member_page(
+                    conn, account_id, group_id, after=after, limit=self.settings.group_member_page
+                )
+
+        return await self.rt.threads.run(read, share=account_id)
 
     def log_unhandled(self, scope: dict[str, Any]) -> None:
         """An error that escaped the endpoint itself (a bug): logged with its traceback."""

@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from scimgate.scim import errors as scim_errors
 from scimgate.web.scim_endpoint import ScimEndpoint, error_response
+from scimgate.web.scim_stream import StreamedMembers
 
 _PARAM = re.compile(r"\{(\w+)(?::path)?\}")
 
@@ -93,6 +94,9 @@ class ScimDispatch:
         except Exception:  # noqa: BLE001 - ScimEndpoint answers every error; a last resort
             endpoint.log_unhandled(scope)
             response = error_response(scim_errors.InternalError())
+        if isinstance(response, StreamedMembers):
+            await response.stream(send, endpoint.read_member_page)
+            return
         await send(
             {
                 "type": "http.response.start",
