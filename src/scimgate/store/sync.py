@@ -206,6 +206,81 @@ def set_run(conn: Connection, account_id: int, run_id: int, **values: Any) -> No
     )
 
 
+# ---- member references a run resolves at its end ----
+
+# A temporary table (per connection, never seen by others), so that a run holds one
+# batch of them in memory whatever the account's size.
+_DEFERRED = "scimgate_sync_deferred"
+_DEFERRED_COLUMNS = (
+    "seq",
+    "member_id",
+    "prop_id",
+    "target",
+    "label",
+    "action",
+    "clean",
+    "old",
+    "source",
+    "version",
+)
+
+
+def create_deferred_table(conn: Connection) -> None:
+    """The run's table of deferred references, empty (a pooled connection may have one)."""
+    raw.execute(
+        conn,
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_DEFERRED} (seq INTEGER PRIMARY KEY, "
+        "member_id TEXT NOT NULL, prop_id TEXT NOT NULL, target TEXT NOT NULL, label TEXT, "
+        "action TEXT NOT NULL, clean INTEGER NOT NULL, old TEXT NOT NULL, source TEXT, "
+        "version INTEGER NOT NULL)",
+    )
+    raw.execute(conn, f"DELETE FROM {_DEFERRED}")
+
+
+def drop_deferred_table(conn: Connection) -> None:
+    raw.execute(conn, f"DROP TABLE IF EXISTS {_DEFERRED}")
+
+
+def insert_deferred(conn: Connection, last_seq: int, deferred: Sequence[Any]) -> int:
+    """Keep deferred references (objects with the fields of `_DEFERRED_COLUMNS` but seq);
+    they are written in the batch's transaction and go with it if it fails. Returns the
+    last sequence number used."""
+    insert_rows(
+        conn,
+        _DEFERRED,
+        _DEFERRED_COLUMNS,
+        [
+            (
+                last_seq + i + 1,
+                d.member_id,
+                d.prop_id,
+                d.target,
+                d.label,
+                d.action,
+                int(d.clean),
+                raw.dump_json(d.old),
+                d.source,
+                d.version,
+            )
+            for i, d in enumerate(deferred)
+        ],
+    )
+    return last_seq + len(deferred)
+
+
+def deferred_batch(conn: Connection, after: int, limit: int) -> list[tuple[Any, ...]]:
+    """Deferred references after sequence number `after`, in order: (seq, member_id,
+    prop_id, target, label, action, clean, old, source, version) with `old` and `clean`
+    as they were handed in."""
+    rows = raw.execute(
+        conn,
+        f"SELECT {', '.join(_DEFERRED_COLUMNS)} FROM {_DEFERRED} WHERE seq > ? "
+        "ORDER BY seq LIMIT ?",
+        (after, limit),
+    ).fetchall()
+    return [(*r[:6], bool(r[6]), raw.load_json(r[7]), *r[8:]) for r in rows]
+
+
 def insert_items(
     conn: Connection, account_id: int, run_id: int, items: Sequence[dict[str, Any]]
 ) -> None:

@@ -196,7 +196,12 @@ class _Run:
         self.items: list[dict[str, Any]] = []
         self.events: list[tuple[str, str | None, dict[str, Any]]] = []  # team events of the batch
         self.sample: list[dict[str, Any]] = []
+        # Member references still to resolve: a dry run keeps them here; a run that
+        # writes keeps only the current batch's here and the rest in a temporary table
+        # (so memory does not grow with the account: 450,000 of them at 1,000,000 users).
         self.deferred: list[_Deferred] = []
+        self._spilling = False
+        self._deferred_seq = 0
         self.mapper: Mapper
         self.names: dict[str, str] = {}
         self.rev = 0
@@ -296,13 +301,26 @@ class _Run:
         except Exception as exc:
             self.items = []  # they belonged to the transaction that failed
             self.events = []
+            self.deferred = []
             try:
                 self._finish("failed", f"{type(exc).__name__}: {exc}"[:2000])
             except Exception:  # the database itself may be what failed
                 log.exception("could not record the failure of sync run %s", self.run_id)
             raise
+        finally:
+            if self._spilling:
+                self._drop_deferred()
         self._finish("succeeded", None)
         return RunResult(self.run_id, "succeeded", self.counts)
+
+    def _drop_deferred(self) -> None:
+        """The temporary table goes with the run (a pooled connection outlives it)."""
+        try:
+            with self._tx() as conn:
+                store.drop_deferred_table(conn)
+        except Exception:  # noqa: BLE001 - the database may be what failed; the session's end drops it
+            log.warning("could not drop the deferred-reference table of sync run %s", self.run_id)
+        self._spilling = False
 
     # ---- lease ----
 
@@ -452,6 +470,9 @@ class _Run:
         transaction."""
         if self.dry or self.run_id is None:
             return
+        if self._spilling and self.deferred:
+            self._deferred_seq = store.insert_deferred(conn, self._deferred_seq, self.deferred)
+            self.deferred = []
         store.insert_items(conn, self.account_id, self.run_id, self.items)
         if not self.holding:  # a held run's items are its plan, not changes
             events = [e for item in self.items if (e := self._member_event(item))] + self.events
@@ -537,6 +558,10 @@ class _Run:
 
     def _member_pass(self) -> None:
         aid, size = self.account_id, self.options.batch_size
+        if not self.dry:
+            with self._tx() as conn:
+                store.create_deferred_table(conn)
+            self._spilling = True
         with self._tx(writes=False) as conn:
             self.counts["unchanged"] += store.count(conn, store.IN_SYNC, (aid, self.rev))
         after = ""
@@ -777,10 +802,18 @@ class _Run:
         """Member references to members that did not exist yet when their holder was written."""
         aid, size = self.account_id, self.options.batch_size
         pending, self.deferred = self.deferred, []
-        for start in range(0, len(pending), size):
-            chunk = pending[start : start + size]
+        after = 0
+        while True:
             now = self.clock()
             with self._tx() as conn:
+                if self._spilling:
+                    rows = store.deferred_batch(conn, after, size)
+                    chunk = [_Deferred(*r[1:]) for r in rows]
+                    after = rows[-1][0] if rows else after
+                else:
+                    chunk, after = pending[after : after + size], after + size
+                if not chunk:
+                    break
                 targets = [d.target for d in chunk]
                 resolved = store.members_of_directory_users(conn, aid, targets)
                 if self.dry:
