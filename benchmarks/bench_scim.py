@@ -787,7 +787,7 @@ def start_scimgate(args: argparse.Namespace, workdir: Path) -> Server:
             "--port",
             str(port),
             "--workers",
-            "1",
+            str(args.workers),
         ]
         logp = workdir / "scimgate.log"
         with open(logp, "wb") as out:
@@ -1684,6 +1684,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick", action="store_true", help="small fast run: 1,000 users, 2.5 s per kind (< 2 min)"
     )
     p.add_argument("--scimgate-only", action="store_true", help="do not start scim2-server")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="scimgate serve --workers (default 1); with more, use --no-pin to give them every core",
+    )
+    p.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="pin neither servers nor client (scale-out runs: bench_workers.py)",
+    )
     p.add_argument("--scim2-server-only", action="store_true", help="do not start scimgate")
     p.add_argument(
         "--sizes",
@@ -1806,7 +1817,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         a.create_pool = 5_000 if a.quick else 20_000
     if a.scimgate_only and a.scim2_server_only:
         p.error("--scimgate-only and --scim2-server-only exclude each other")
-    if os.cpu_count() and os.cpu_count() < 2:
+    if a.no_pin:
+        a.client_cpu = a.server_cpu = None
+    elif os.cpu_count() and os.cpu_count() < 2:
         log("fewer than 2 cpus: not pinning")
         a.client_cpu = a.server_cpu = None
     return a

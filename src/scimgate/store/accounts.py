@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -99,6 +101,50 @@ def find_live_token(conn: Connection, token_hash: str) -> dict[str, Any] | None:
         "last_used_at": raw.from_db_time(found[3]) if found[3] is not None else None,
         "provisioning_active": bool(found[4]),
     }
+
+
+@dataclass
+class TokenGuard:
+    """A bearer token's check made inside a read's own statement (PostgreSQL).
+
+    The request's account is taken from a token that authenticated lately; the read
+    joins the live-token check for that token and account, so the answer and the
+    check come in one round trip. `live` is what the database said in that same
+    statement: a revoked token or a deactivated account is refused on its next request.
+    """
+
+    token_hash: str
+    account_id: int
+    checked: bool = False
+    live: bool = False
+    token_id: int | None = None
+    last_used_at: datetime | None = None
+
+
+_GUARD_SQL = (
+    "SELECT t.id, t.last_used_at FROM provisioning_token t JOIN account a ON a.id = t.account_id "
+    "WHERE t.token_hash = ? AND t.revoked_at IS NULL AND a.provisioning_active AND t.account_id = ?"
+)
+
+
+def guarded_rows(
+    conn: Connection, guard: TokenGuard, select_sql: str, params: Sequence[Any]
+) -> list[tuple[Any, ...]]:
+    """Rows of `select_sql` (ordered by its first column, `id`) with the guard's check in
+    the same statement; no rows when the token is not live (and `guard.live` says so)."""
+    found = raw.execute(
+        conn,
+        f"SELECT g.id, g.last_used_at, r.* FROM ({_GUARD_SQL}) g "
+        f"LEFT JOIN LATERAL ({select_sql}) r ON true ORDER BY r.id",
+        (guard.token_hash, guard.account_id, *params),
+    ).fetchall()
+    guard.checked = True
+    guard.live = bool(found)
+    if not found:
+        return []
+    guard.token_id = found[0][0]
+    guard.last_used_at = raw.from_db_time(found[0][1]) if found[0][1] is not None else None
+    return [tuple(values[2:]) for values in found if values[2] is not None]
 
 
 def touch_token(conn: Connection, token_id: int, now: datetime) -> None:

@@ -230,6 +230,10 @@ class KeptConnection:
             if gate is not None:
                 gate.leave()
 
+    @property
+    def postgres(self) -> bool:
+        return self._postgres
+
     def close(self) -> None:
         """Return the connection to the pool (at shutdown)."""
         if self._conn is not None:

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Connection, Table, and_, func, select
 
 from scimgate.errors import ConflictError, InvalidValueError
 from scimgate.store import raw
+from scimgate.store.accounts import TokenGuard, guarded_rows
 from scimgate.store.tables import directory_group, directory_user
 
 _CHUNK = 500
@@ -357,12 +358,14 @@ def lookup_resources(
     offset: int,
     limit: int,
     with_groups: bool = False,
+    guard: TokenGuard | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """A page for a pre-written condition (lookups.py) or none, counting only when the page is full.
 
     The page's ids are picked from the index first (`id IN (SELECT id … OFFSET n)`), so
     skipping n rows walks index entries, not n documents. Users come with their groups
-    when `with_groups`.
+    when `with_groups`. With a `guard` (PostgreSQL), the bearer token is checked in the
+    page's own statement (accounts.TokenGuard).
     """
     table = _TABLE[kind]
     columns = _columns(conn, kind, with_groups)
@@ -375,10 +378,14 @@ def lookup_resources(
                 f"SELECT {columns} FROM {table} WHERE account_id = ? AND id IN "
                 f"(SELECT id FROM {table} WHERE {condition} ORDER BY id LIMIT ? OFFSET ?) ORDER BY id"
             )
-            found = raw.execute(conn, sql, (account_id, *bound, limit, offset)).fetchall()
+            page_params: tuple[Any, ...] = (account_id, *bound, limit, offset)
         else:
             sql = f"SELECT {columns} FROM {table} WHERE {condition} ORDER BY id LIMIT ?"
-            found = raw.execute(conn, sql, (*bound, limit)).fetchall()
+            page_params = (*bound, limit)
+        if guard is not None and raw.is_pg(conn):
+            found = guarded_rows(conn, guard, sql, page_params)
+        else:
+            found = raw.execute(conn, sql, page_params).fetchall()
         rows = [_row(r) for r in found]
     if len(rows) < limit and (rows or offset == 0):
         return offset + len(rows), rows  # the page holds the last match: no need to count

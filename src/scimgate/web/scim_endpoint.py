@@ -25,7 +25,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from scimgate import errors as domain
-from scimgate.accounts.service import Principal, authenticate, needs_touch, record_use
+from scimgate.accounts.service import (
+    Principal,
+    authenticate,
+    hash_token,
+    needs_touch,
+    record_use,
+)
 from scimgate.provisioning import directory
 from scimgate.scim import errors as scim_errors
 from scimgate.scim.constants import (
@@ -34,6 +40,7 @@ from scimgate.scim.constants import (
     MEDIA_TYPE,
 )
 from scimgate.settings import Settings
+from scimgate.store.accounts import TokenGuard
 from scimgate.store.database import KeptConnection, utcnow
 from scimgate.web.access_log import AccessLog
 from scimgate.web.db_threads import AccountBusyError, PoolBusyError, RequestThreads, retry_after
@@ -83,6 +90,7 @@ class Call:
     body: Any = None
     ignored: list[str] = field(default_factory=list)
     resource_id: str | None = None
+    guard: TokenGuard | None = None  # the token check a read may make in its own statement
     _params: dict[str, str] | None = None
 
     @property
@@ -165,9 +173,11 @@ class ScimEndpoint:
         runtime: ScimRuntime,
         *,
         reads_body: bool = True,
+        fuse_auth: bool = False,
     ) -> None:
         self.handler = handler
         self.reads_body = reads_body
+        self.fuse_auth = fuse_auth
         self.rt = runtime
         self.settings = runtime.settings
 
@@ -270,13 +280,16 @@ class ScimEndpoint:
     ) -> _Outcome:
         """The database part, on a request thread: auth, account limits, handler, one transaction."""
         outcome = _Outcome()
+        guard = self._guard(kept, request, token, early)
         try:
-            with kept.transaction(writes=request.method != "GET") as conn:
-                outcome.principal = authenticate(conn, token) if token else None
-                if outcome.principal is None:
-                    raise scim_errors.UnauthorizedError()
-                account_id = outcome.principal.account_id
-                wait = self.rt.limits.check_account(account_id)
+            with kept.transaction(writes=request.method not in ("GET", "HEAD")) as conn:
+                if guard is None:
+                    outcome.principal = authenticate(conn, token) if token else None
+                    if outcome.principal is None:
+                        raise scim_errors.UnauthorizedError()
+                # With a guard, the account is the one this token had lately, checked below.
+                principal = outcome.principal or Principal(_account_of(guard), 0)
+                wait = self.rt.limits.check_account(principal.account_id)
                 if wait:
                     raise self._limited("account", wait, "Too many requests for this account")
                 if early is not None:
@@ -284,16 +297,25 @@ class ScimEndpoint:
                 outcome.call = Call(
                     request=request,
                     conn=conn,
-                    principal=outcome.principal,
+                    principal=principal,
                     settings=self.settings,
                     body=body,
+                    guard=guard,
                 )
-                outcome.response = self.handler(outcome.call)
+                response = self.handler(outcome.call)
+                if guard is not None:
+                    outcome.principal = self._verified(conn, token, guard)
+                outcome.response = response
             self.rt.outage.succeeded()
-        except scim_errors.ScimError as exc:
-            outcome.error = exc
-        except domain.ServiceError as exc:
-            outcome.error = translate(exc)
+        except (scim_errors.ScimError, domain.ServiceError) as exc:
+            if guard is not None and outcome.principal is None:
+                outcome.principal = self._verified_apart(kept, token, guard)
+            if outcome.principal is None:
+                outcome.error = scim_errors.UnauthorizedError()
+            elif isinstance(exc, scim_errors.ScimError):
+                outcome.error = exc
+            else:
+                outcome.error = translate(exc)
         except (DataError, psycopg.DataError):
             # e.g. a NUL character, which PostgreSQL text cannot hold (SQLite can)
             outcome.error = scim_errors.InvalidValueError(
@@ -307,6 +329,47 @@ class ScimEndpoint:
         if outcome.principal is not None:
             self._record_use(kept, outcome.principal)
         return outcome
+
+    def _guard(
+        self,
+        kept: KeptConnection,
+        request: Request,
+        token: str | None,
+        early: scim_errors.ScimError | None,
+    ) -> TokenGuard | None:
+        """A fused token check for a read on PostgreSQL by a token that authenticated lately."""
+        if not (self.fuse_auth and token and early is None and kept.postgres):
+            return None
+        if request.method not in ("GET", "HEAD"):
+            return None
+        account_id = self.rt.known_good.account(token)
+        return None if account_id is None else TokenGuard(hash_token(token), account_id)
+
+    @staticmethod
+    def _verified(conn: Connection, token: str | None, guard: TokenGuard) -> Principal | None:
+        """Who the token speaks for: from the read's own check, or (no read made it) asked now."""
+        if not guard.checked:
+            principal = authenticate(conn, token) if token else None
+            if principal is None or principal.account_id != guard.account_id:
+                raise scim_errors.UnauthorizedError()
+            return principal
+        if not guard.live or guard.token_id is None:
+            raise scim_errors.UnauthorizedError()
+        return Principal(guard.account_id, guard.token_id, guard.last_used_at)
+
+    def _verified_apart(
+        self, kept: KeptConnection, token: str | None, guard: TokenGuard
+    ) -> Principal | None:
+        """The token checked before an error is told (a refused token hears only 401)."""
+        if guard.checked:
+            if not guard.live or guard.token_id is None:
+                return None
+            return Principal(guard.account_id, guard.token_id, guard.last_used_at)
+        try:
+            with kept.transaction(writes=False) as conn:
+                return self._verified(conn, token, guard)
+        except (OperationalError, SATimeoutError, scim_errors.ScimError):
+            return None
 
     def _database_error(self, exc: Exception) -> scim_errors.ScimError:
         """A deadline passed (this request was too slow) or the database is gone (an outage)."""
@@ -391,6 +454,11 @@ class ScimEndpoint:
                 "response_body": response.body if status >= 400 or request.method != "GET" else b"",
             }
         )
+
+
+def _account_of(guard: TokenGuard | None) -> int:
+    assert guard is not None
+    return guard.account_id
 
 
 def _parse_body(raw: bytes) -> Any:
