@@ -284,11 +284,12 @@ class ScimEndpoint:
         try:
             with kept.transaction(writes=request.method not in ("GET", "HEAD")) as conn:
                 if guard is None:
-                    outcome.principal = authenticate(conn, token) if token else None
-                    if outcome.principal is None:
+                    principal = authenticate(conn, token) if token else None
+                    if principal is None:
                         raise scim_errors.UnauthorizedError()
-                # With a guard, the account is the one this token had lately, checked below.
-                principal = outcome.principal or Principal(_account_of(guard), 0)
+                    outcome.principal = principal
+                else:  # the account this token had lately, checked in the read below
+                    principal = Principal(guard.account_id, 0)
                 wait = self.rt.limits.check_account(principal.account_id)
                 if wait:
                     raise self._limited("account", wait, "Too many requests for this account")
@@ -454,11 +455,6 @@ class ScimEndpoint:
                 "response_body": response.body if status >= 400 or request.method != "GET" else b"",
             }
         )
-
-
-def _account_of(guard: TokenGuard | None) -> int:
-    assert guard is not None
-    return guard.account_id
 
 
 def _parse_body(raw: bytes) -> Any:
