@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,6 +118,23 @@ class Backend:
         """Workers that have counted a request in /metrics (prometheus-client's multiprocess
         files are named `counter_<pid>.db` and made at a process's first count)."""
         return {int(p.stem.split("_", 1)[1]) for p in self.metrics_dir.glob("counter_*.db")}
+
+    def until_every_worker_served(self, rounds: int = 40) -> set[int]:
+        """Send bursts of new connections until every worker has answered one (a worker
+        still importing when the first requests come leaves them all to the other), and
+        return the workers that have."""
+        workers = self.worker_pids()
+        for _ in range(rounds):
+            if self.pids_that_counted_requests() >= workers:
+                break
+            with ThreadPoolExecutor(8) as pool:
+                codes = set(pool.map(self._livez, range(8)))
+            assert codes == {200}, codes
+        return self.pids_that_counted_requests()
+
+    def _livez(self, _: int) -> int:
+        """One request on a new connection."""
+        return httpx.get(self.base + "/livez", timeout=30, trust_env=False).status_code
 
 
 @contextlib.contextmanager
