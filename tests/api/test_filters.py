@@ -227,7 +227,7 @@ def test_lookup_fast_path_agrees_with_general_compiler(scim, people, engine, tem
     """The pre-written lookup SQL and the general compiler return the same rows."""
     from scimgate.scim.filter import parse_filter
     from scimgate.scim.schema import user_schema
-    from scimgate.store import directory as store
+    from scimgate.store import list_pages as store
     from scimgate.store.filter_sql import compile_filter
     from scimgate.store.lookups import compile_lookup
 

@@ -15,11 +15,16 @@ from typing import Any
 from sqlalchemy import Connection
 
 from scimgate.errors import ConflictError, NotFoundError, PreconditionFailedError
+from scimgate.scim.filter import FilterNode
 from scimgate.scim.patch import MemberOp, apply_patch
 from scimgate.scim.render import etag
 from scimgate.scim.resource import normalise
 from scimgate.scim.schema import schema_for
 from scimgate.store import directory as store
+from scimgate.store import list_pages, memberships
+from scimgate.store.accounts import TokenGuard
+from scimgate.store.filter_sql import compile_filter, sort_expression
+from scimgate.store.lookups import compile_lookup
 
 _RETRIES = 5
 
@@ -50,11 +55,73 @@ def get(
     return row
 
 
+def search(
+    conn: Connection,
+    account_id: int,
+    kind: str,
+    ast: FilterNode | None,
+    *,
+    sort_by: str | None,
+    descending: bool,
+    offset: int,
+    limit: int,
+    with_groups: bool,
+    guard: TokenGuard | None,
+    unknown_is_false: bool,
+) -> tuple[int, list[dict[str, Any]]]:
+    """One page of a list or filter and its total: the lookups IdPs make (and a plain list)
+    by pre-written SQL, anything else by the general filter compiler."""
+    postgres = conn.dialect.name == "postgresql"
+    if not sort_by:
+        fast = (
+            (None, [])
+            if ast is None
+            else compile_lookup(ast, kind, account_id=account_id, postgres=postgres)
+        )
+        if fast is not None:
+            return list_pages.lookup_resources(
+                conn,
+                account_id,
+                kind,
+                where=fast[0],
+                params=fast[1],
+                offset=offset,
+                limit=limit,
+                with_groups=with_groups,
+                guard=guard,
+            )
+    schema = schema_for(kind)
+    where = None
+    if ast is not None:
+        where = compile_filter(
+            ast, schema, conn.dialect.name, account_id=account_id, unknown_is_false=unknown_is_false
+        )
+    order = "descending" if descending else "ascending"
+    order_by = [sort_expression(schema, sort_by, order)] if sort_by else []
+    return list_pages.query_resources(
+        conn, account_id, kind, where=where, order_by=order_by, offset=offset, limit=limit
+    )
+
+
+def members_of(
+    conn: Connection, account_id: int, group_ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Members of these groups with their display names, for rendering them."""
+    return memberships.members_of(conn, account_id, group_ids)
+
+
+def groups_of(
+    conn: Connection, account_id: int, user_ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Groups these users are direct members of (the read-only `groups` attribute)."""
+    return memberships.groups_of(conn, account_id, user_ids)
+
+
 def member_page(
     conn: Connection, account_id: int, group_id: str, *, after: str | None, limit: int
 ) -> list[dict[str, Any]]:
     """One page of a group's members in member-id order (a large group is read page by page)."""
-    return store.member_page(conn, account_id, group_id, after=after, limit=limit)
+    return memberships.member_page(conn, account_id, group_id, after=after, limit=limit)
 
 
 def check_version(row: dict[str, Any], if_match: str | None) -> None:
@@ -72,7 +139,7 @@ def create(conn: Connection, account_id: int, kind: str, body: Any, *, now: date
     normalised = normalise(body, schema_for(kind))
     row = store.insert_resource(conn, account_id, kind, doc=normalised.doc, now=now)
     if kind == "Group" and normalised.members:
-        store.add_members(conn, account_id, row["id"], normalised.members)
+        memberships.add_members(conn, account_id, row["id"], normalised.members)
     return Written(row=row, ignored=normalised.ignored)
 
 
@@ -171,16 +238,20 @@ def _apply_member_ops(
     moved = 0
     for op in ops:
         if op.kind == "add":
-            moved += store.add_members(conn, account_id, group_id, op.members)
+            moved += memberships.add_members(conn, account_id, group_id, op.members)
         elif op.kind == "remove":
-            moved += store.remove_members(conn, account_id, group_id, None if op.all else op.ids)
+            moved += memberships.remove_members(
+                conn, account_id, group_id, None if op.all else op.ids
+            )
         else:
             wanted = {m["value"]: m for m in op.members}
-            current = {m["value"] for m in store.members_of(conn, account_id, [group_id])[group_id]}
+            current = {
+                m["value"] for m in memberships.members_of(conn, account_id, [group_id])[group_id]
+            }
             doomed = [i for i in current if i not in wanted]
             fresh = [m for i, m in wanted.items() if i not in current]
-            moved += store.remove_members(conn, account_id, group_id, doomed) if doomed else 0
-            moved += store.add_members(conn, account_id, group_id, fresh) if fresh else 0
+            moved += memberships.remove_members(conn, account_id, group_id, doomed) if doomed else 0
+            moved += memberships.add_members(conn, account_id, group_id, fresh) if fresh else 0
     return moved
 
 

@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import ColumnElement, Connection, Table, and_, func, select
+from sqlalchemy import Connection, Table
 
-from scimgate.errors import ConflictError, InvalidValueError
+from scimgate.errors import ConflictError
 from scimgate.store import raw
-from scimgate.store.accounts import TokenGuard, guarded_rows
 from scimgate.store.tables import directory_group, directory_user
 
-_CHUNK = 500
 _INTEGRITY = (sqlite3.IntegrityError, psycopg.IntegrityError)
 _COLUMNS = "id, doc, version, created_at, updated_at"
-_TABLE = {"User": "directory_user", "Group": "directory_group"}
+TABLE_NAME = {"User": "directory_user", "Group": "directory_group"}
 
 
 def new_id() -> str:
@@ -54,14 +52,14 @@ _GROUPS_COLUMN = {
 }
 
 
-def _columns(conn: Connection, kind: str, with_groups: bool) -> str:
-    """The columns `_row` reads, with the groups column for Users when asked."""
+def columns_sql(conn: Connection, kind: str, with_groups: bool) -> str:
+    """The columns `row_of` reads, with the groups column for Users when asked."""
     if kind == "User" and with_groups:
         return f"{_COLUMNS}, {_GROUPS_COLUMN[conn.dialect.name]}"
     return _COLUMNS
 
 
-def _row(values: Sequence[Any]) -> dict[str, Any]:
+def row_of(values: Sequence[Any]) -> dict[str, Any]:
     row = {
         "id": values[0],
         "doc": raw.load_json(values[1]),
@@ -186,7 +184,7 @@ def insert_resource(
         stamp,
     ]
     placeholders = ", ".join(raw.json_param(conn) if n == "doc" else "?" for n in names)
-    insert = f"INSERT INTO {_TABLE[kind]} ({', '.join(names)}) VALUES ({placeholders})"
+    insert = f"INSERT INTO {TABLE_NAME[kind]} ({', '.join(names)}) VALUES ({placeholders})"
     try:
         if raw.is_pg(conn):
             # One round trip: the row, its e-mail rows and the count in one statement.
@@ -213,8 +211,9 @@ def insert_resource(
 
 
 _COUNT_UPSERT = (
-    "INSERT INTO directory_count (account_id, kind, n) VALUES (?, ?, ?) "
-    "ON CONFLICT (account_id, kind) DO UPDATE SET n = directory_count.n + excluded.n"
+    "INSERT INTO directory_count (account_id, kind, n, changes) VALUES (?, ?, ?, 1) "
+    "ON CONFLICT (account_id, kind) DO UPDATE "
+    "SET n = directory_count.n + excluded.n, changes = directory_count.changes + 1"
 )
 
 
@@ -236,10 +235,10 @@ def get_resource(
     """One User or Group of this account by id (a User with its groups when asked)."""
     found = raw.execute(
         conn,
-        f"SELECT {_columns(conn, kind, with_groups)} FROM {_TABLE[kind]} WHERE account_id = ? AND id = ?",
+        f"SELECT {columns_sql(conn, kind, with_groups)} FROM {TABLE_NAME[kind]} WHERE account_id = ? AND id = ?",
         (account_id, resource_id),
     ).fetchone()
-    return _row(found) if found else None
+    return row_of(found) if found else None
 
 
 def update_resource(
@@ -260,7 +259,7 @@ def update_resource(
     """
     sets = ", ".join(f"{n} = ?" for n in _KEY_NAMES[kind])
     sql = (
-        f"UPDATE {_TABLE[kind]} SET {sets}, doc = {raw.json_param(conn)}, version = ?, updated_at = ? "
+        f"UPDATE {TABLE_NAME[kind]} SET {sets}, doc = {raw.json_param(conn)}, version = ?, updated_at = ? "
         "WHERE account_id = ? AND id = ? AND version = ?"
     )
     params = [
@@ -322,7 +321,7 @@ def touch_resource(
     """Bump version and lastModified (a group whose members changed)."""
     raw.execute(
         conn,
-        f"UPDATE {_TABLE[kind]} SET version = version + 1, updated_at = ? WHERE account_id = ? AND id = ?",
+        f"UPDATE {TABLE_NAME[kind]} SET version = version + 1, updated_at = ? WHERE account_id = ? AND id = ?",
         (raw.to_db_time(conn, now), account_id, resource_id),
     )
 
@@ -341,223 +340,10 @@ def delete_resource(conn: Connection, account_id: int, kind: str, resource_id: s
     raw.execute(
         conn, "DELETE FROM directory_membership WHERE account_id = ? AND member_id = ?", key
     )
-    cursor = raw.execute(conn, f"DELETE FROM {_TABLE[kind]} WHERE account_id = ? AND id = ?", key)
+    cursor = raw.execute(
+        conn, f"DELETE FROM {TABLE_NAME[kind]} WHERE account_id = ? AND id = ?", key
+    )
     if cursor.rowcount != 1:
         return False
     _count(conn, account_id, kind, -1)
     return True
-
-
-def lookup_resources(
-    conn: Connection,
-    account_id: int,
-    kind: str,
-    *,
-    where: str | None,
-    params: Sequence[Any],
-    offset: int,
-    limit: int,
-    with_groups: bool = False,
-    guard: TokenGuard | None = None,
-) -> tuple[int, list[dict[str, Any]]]:
-    """A page for a pre-written condition (lookups.py) or none, counting only when the page is full.
-
-    The page's ids are picked from the index first (`id IN (SELECT id … OFFSET n)`), so
-    skipping n rows walks index entries, not n documents. Users come with their groups
-    when `with_groups`. With a `guard` (PostgreSQL), the bearer token is checked in the
-    page's own statement (accounts.TokenGuard).
-    """
-    table = _TABLE[kind]
-    columns = _columns(conn, kind, with_groups)
-    condition = f"account_id = ? AND {where}" if where else "account_id = ?"
-    bound = (account_id, *params)
-    rows: list[dict[str, Any]] = []
-    if limit > 0:
-        if offset:
-            sql = (
-                f"SELECT {columns} FROM {table} WHERE account_id = ? AND id IN "
-                f"(SELECT id FROM {table} WHERE {condition} ORDER BY id LIMIT ? OFFSET ?) ORDER BY id"
-            )
-            page_params: tuple[Any, ...] = (account_id, *bound, limit, offset)
-        else:
-            sql = f"SELECT {columns} FROM {table} WHERE {condition} ORDER BY id LIMIT ?"
-            page_params = (*bound, limit)
-        if guard is not None and raw.is_pg(conn):
-            found = guarded_rows(conn, guard, sql, page_params)
-        else:
-            found = raw.execute(conn, sql, page_params).fetchall()
-        rows = [_row(r) for r in found]
-    if len(rows) < limit and (rows or offset == 0):
-        return offset + len(rows), rows  # the page holds the last match: no need to count
-    if not where:
-        return count_resources(conn, account_id, kind), rows
-    counted = raw.execute(conn, f"SELECT count(*) FROM {table} WHERE {condition}", bound)
-    return counted.fetchone()[0], rows
-
-
-def query_resources(
-    conn: Connection,
-    account_id: int,
-    kind: str,
-    *,
-    where: ColumnElement[bool] | None,
-    order_by: Sequence[Any],
-    offset: int,
-    limit: int,
-) -> tuple[int, list[dict[str, Any]]]:
-    """One page of a general (SQLAlchemy) filter and the total count of the same query."""
-    table = table_for(kind)
-    condition = table.c.account_id == account_id
-    if where is not None:
-        condition = and_(condition, where)
-    rows: list[dict[str, Any]] = []
-    if limit > 0:
-        columns = (table.c.id, table.c.doc, table.c.version, table.c.created_at, table.c.updated_at)
-        result = conn.execute(
-            select(*columns)
-            .where(condition)
-            .order_by(*order_by, table.c.id)
-            .offset(offset)
-            .limit(limit)
-        )
-        rows = [_row(r) for r in result]
-    if len(rows) < limit and (rows or offset == 0):
-        return offset + len(rows), rows  # the page holds the last match: no need to count
-    total = conn.execute(select(func.count()).select_from(table).where(condition)).scalar_one()
-    return total, rows
-
-
-# -- memberships ------------------------------------------------------------------------------
-
-
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
-def _in(n: int) -> str:
-    return ", ".join("?" * n)
-
-
-def existing_ids(conn: Connection, account_id: int, ids: Sequence[str]) -> dict[str, str]:
-    """Which of these ids are Users or Groups of this account: id -> "User" | "Group"."""
-    found: dict[str, str] = {}
-    for chunk in _chunks(list(dict.fromkeys(ids))):
-        for kind, table in _TABLE.items():
-            cursor = raw.execute(
-                conn,
-                f"SELECT id FROM {table} WHERE account_id = ? AND id IN ({_in(len(chunk))})",
-                (account_id, *chunk),
-            )
-            for (resource_id,) in cursor.fetchall():
-                found[resource_id] = kind
-    return found
-
-
-def add_members(
-    conn: Connection, account_id: int, group_id: str, members: Sequence[dict[str, Any]]
-) -> int:
-    """Add members (O(batch)); unknown ids are an InvalidValueError; returns how many were new."""
-    ids = list(dict.fromkeys(m["value"] for m in members))
-    if not ids:
-        return 0
-    if group_id in ids:
-        raise InvalidValueError("A group cannot be a member of itself")
-    kinds = existing_ids(conn, account_id, ids)
-    missing = [i for i in ids if i not in kinds]
-    if missing:
-        shown = ", ".join(repr(i) for i in missing[:5])
-        raise InvalidValueError(f"No User or Group with id {shown} in this account")
-    present: set[str] = set()
-    for chunk in _chunks(ids):
-        cursor = raw.execute(
-            conn,
-            f"SELECT member_id FROM directory_membership WHERE account_id = ? AND group_id = ? AND member_id IN ({_in(len(chunk))})",
-            (account_id, group_id, *chunk),
-        )
-        present.update(r[0] for r in cursor.fetchall())
-    displays = {m["value"]: m.get("display") for m in members}
-    rows = [(account_id, group_id, i, kinds[i], displays.get(i)) for i in ids if i not in present]
-    # DO NOTHING covers a concurrent PATCH adding the same member between our read and write.
-    raw.executemany(
-        conn,
-        "INSERT INTO directory_membership (account_id, group_id, member_id, member_type, display) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        rows,
-    )
-    return len(rows)
-
-
-def remove_members(
-    conn: Connection, account_id: int, group_id: str, ids: Sequence[str] | None
-) -> int:
-    """Remove these members (None: all of them); returns how many rows went."""
-    if ids is None:
-        return raw.execute(
-            conn,
-            "DELETE FROM directory_membership WHERE account_id = ? AND group_id = ?",
-            (account_id, group_id),
-        ).rowcount
-    removed = 0
-    for chunk in _chunks(list(dict.fromkeys(ids))):
-        removed += raw.execute(
-            conn,
-            f"DELETE FROM directory_membership WHERE account_id = ? AND group_id = ? AND member_id IN ({_in(len(chunk))})",
-            (account_id, group_id, *chunk),
-        ).rowcount
-    return removed
-
-
-def members_of(
-    conn: Connection, account_id: int, group_ids: Sequence[str]
-) -> dict[str, list[dict[str, Any]]]:
-    """Members of these groups with display names: group id -> [{value, type, display}]."""
-    out: dict[str, list[dict[str, Any]]] = {gid: [] for gid in group_ids}
-    for chunk in _chunks(list(group_ids)):
-        cursor = raw.execute(
-            conn,
-            "SELECT m.group_id, m.member_id, m.member_type, COALESCE(m.display, u.display_name, u.user_name, g.display_name) "
-            "FROM directory_membership m "
-            "LEFT JOIN directory_user u ON u.account_id = m.account_id AND u.id = m.member_id "
-            "LEFT JOIN directory_group g ON g.account_id = m.account_id AND g.id = m.member_id "
-            f"WHERE m.account_id = ? AND m.group_id IN ({_in(len(chunk))}) ORDER BY m.group_id, m.member_id",
-            (account_id, *chunk),
-        )
-        for group_id, member_id, member_type, display in cursor.fetchall():
-            out[group_id].append({"value": member_id, "type": member_type, "display": display})
-    return out
-
-
-def member_page(
-    conn: Connection, account_id: int, group_id: str, *, after: str | None, limit: int
-) -> list[dict[str, Any]]:
-    """Members of one group in member-id order, after `after` (keyset: each page costs its size)."""
-    cursor = raw.execute(
-        conn,
-        "SELECT m.member_id, m.member_type, COALESCE(m.display, u.display_name, u.user_name, g.display_name) "
-        "FROM directory_membership m "
-        "LEFT JOIN directory_user u ON u.account_id = m.account_id AND u.id = m.member_id "
-        "LEFT JOIN directory_group g ON g.account_id = m.account_id AND g.id = m.member_id "
-        "WHERE m.account_id = ? AND m.group_id = ? AND m.member_id > ? "
-        "ORDER BY m.member_id LIMIT ?",
-        (account_id, group_id, after or "", limit),
-    )
-    return [{"value": v, "type": t, "display": d} for v, t, d in cursor.fetchall()]
-
-
-def groups_of(
-    conn: Connection, account_id: int, user_ids: Sequence[str]
-) -> dict[str, list[dict[str, Any]]]:
-    """Groups these users are direct members of: user id -> [{value, display}]."""
-    out: dict[str, list[dict[str, Any]]] = {uid: [] for uid in user_ids}
-    for chunk in _chunks(list(user_ids)):
-        cursor = raw.execute(
-            conn,
-            "SELECT m.member_id, m.group_id, g.display_name FROM directory_membership m "
-            "JOIN directory_group g ON g.account_id = m.account_id AND g.id = m.group_id "
-            f"WHERE m.account_id = ? AND m.member_id IN ({_in(len(chunk))}) ORDER BY m.member_id, g.display_name",
-            (account_id, *chunk),
-        )
-        for member_id, group_id, display in cursor.fetchall():
-            out[member_id].append({"value": group_id, "display": display})
-    return out

@@ -31,15 +31,26 @@ def _pg(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
-    """Run one statement on the connection's DBAPI cursor; returns the cursor."""
+def execute(
+    conn: Connection, sql: str, params: Sequence[Any] = (), *, planned_each_time: bool = False
+) -> Any:
+    """Run one statement on the connection's DBAPI cursor; returns the cursor.
+
+    psycopg prepares a statement it has run a few times, and PostgreSQL may then keep a
+    generic plan, one that cannot see the parameters. `planned_each_time` is for the
+    statements whose best plan depends on them (a group of 100,000 members versus one of
+    ten: measured 160 ms instead of 0.4 ms for 50 ids against the big group).
+    """
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
+    options: dict[str, Any] = {}
     if conn.dialect.name == "postgresql":
         sql = _pg(sql)
+        if planned_each_time:
+            options["prepare"] = False
     cursor = dbapi.cursor()
     try:
-        cursor.execute(sql, tuple(params))
+        cursor.execute(sql, tuple(params), **options)
     except _UNAVAILABLE as exc:  # a deadline or an outage, as SQLAlchemy would report it
         raise OperationalError(sql, None, exc) from exc
     return cursor

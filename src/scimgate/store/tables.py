@@ -172,6 +172,9 @@ directory_count = Table(
     Column("account_id", Id, nullable=False),
     Column("kind", String(8), nullable=False),
     Column("n", BigInteger, nullable=False),
+    # Inserts and deletes so far: a list page may continue from a remembered id while it
+    # has not moved (store/page_marks.py).
+    Column("changes", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("account_id", "kind"),
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
 )

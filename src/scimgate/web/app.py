@@ -104,6 +104,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.request_engine = request_engine
     app.state.request_log = buffer
     app.state.metrics = metrics
     app.state.outage = outage

@@ -26,10 +26,7 @@ from scimgate.scim.render import (
 )
 from scimgate.scim.schema import schema_for
 from scimgate.scim.text import undecodable_param
-from scimgate.store import directory as store
 from scimgate.store.database import utcnow
-from scimgate.store.filter_sql import compile_filter, sort_expression
-from scimgate.store.lookups import compile_lookup
 from scimgate.web.scim_endpoint import (
     Call,
     ScimEndpoint,
@@ -62,9 +59,11 @@ def _render_rows(
     with_members = kind == "Group" and projection.wants("members")
     with_groups = kind == "User" and projection.wants("groups")
     if members is None:
-        members = store.members_of(call.conn, call.account_id, ids) if with_members and ids else {}
+        members = (
+            directory.members_of(call.conn, call.account_id, ids) if with_members and ids else {}
+        )
     missing = [r["id"] for r in rows if "groups" not in r] if with_groups else []
-    groups = store.groups_of(call.conn, call.account_id, missing) if missing else {}
+    groups = directory.groups_of(call.conn, call.account_id, missing) if missing else {}
     return [
         projection.apply(
             render_resource(
@@ -146,7 +145,6 @@ def _search(call: Call, kinds: list[str], params: dict[str, Any]) -> Response:
     order = str(params.get("sortOrder") or "ascending").lower()
     if order not in ("ascending", "descending"):
         raise scim_errors.InvalidValueError("sortOrder is 'ascending' or 'descending'")
-    dialect = call.conn.dialect.name
     resources: list[dict[str, Any]] = []
     total = 0
     offset = start - 1
@@ -154,49 +152,19 @@ def _search(call: Call, kinds: list[str], params: dict[str, Any]) -> Response:
     for kind in kinds:
         schema = schema_for(kind)
         projection = Projection(schema, params["attributes"], params["excludedAttributes"])
-        fast: tuple[str | None, list[Any]] | None = None
-        if not sort_by:
-            fast = (
-                (None, [])
-                if ast is None
-                else compile_lookup(
-                    ast, kind, account_id=call.account_id, postgres=dialect == "postgresql"
-                )
-            )
-        if fast is not None:
-            kind_total, rows = store.lookup_resources(
-                call.conn,
-                call.account_id,
-                kind,
-                where=fast[0],
-                params=fast[1],
-                offset=offset,
-                limit=remaining,
-                with_groups=kind == "User" and projection.wants("groups"),
-                guard=call.guard if len(kinds) == 1 else None,
-            )
-        else:
-            where = (
-                compile_filter(
-                    ast,
-                    schema,
-                    dialect,
-                    account_id=call.account_id,
-                    unknown_is_false=len(kinds) > 1,
-                )
-                if ast is not None
-                else None
-            )
-            order_by = [sort_expression(schema, sort_by, order)] if sort_by else []
-            kind_total, rows = store.query_resources(
-                call.conn,
-                call.account_id,
-                kind,
-                where=where,
-                order_by=order_by,
-                offset=offset,
-                limit=remaining,
-            )
+        kind_total, rows = directory.search(
+            call.conn,
+            call.account_id,
+            kind,
+            ast,
+            sort_by=sort_by,
+            descending=order == "descending",
+            offset=offset,
+            limit=remaining,
+            with_groups=kind == "User" and projection.wants("groups"),
+            guard=call.guard if len(kinds) == 1 else None,
+            unknown_is_false=len(kinds) > 1,
+        )
         total += kind_total
         offset = max(0, offset - kind_total)
         resources.extend(_render_rows(call, kind, rows, projection))

@@ -1,0 +1,153 @@
+"""Group memberships of the staging directory as rows: a change costs its batch, never the group.
+
+Every statement names the account. A membership (account, group, member) is the
+primary key, so adding a member twice, even from two requests at once, leaves one row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+
+from scimgate.errors import InvalidValueError
+from scimgate.store import raw
+
+_CHUNK = 500
+_TABLE = {"User": "directory_user", "Group": "directory_group"}
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _in(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def existing_ids(conn: Connection, account_id: int, ids: Sequence[str]) -> dict[str, str]:
+    """Which of these ids are Users or Groups of this account: id -> "User" | "Group"."""
+    found: dict[str, str] = {}
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        for kind, table in _TABLE.items():
+            cursor = raw.execute(
+                conn,
+                f"SELECT id FROM {table} WHERE account_id = ? AND id IN ({_in(len(chunk))})",
+                (account_id, *chunk),
+            )
+            for (resource_id,) in cursor.fetchall():
+                found[resource_id] = kind
+    return found
+
+
+def add_members(
+    conn: Connection, account_id: int, group_id: str, members: Sequence[dict[str, Any]]
+) -> int:
+    """Add members (O(batch)); unknown ids are an InvalidValueError; returns how many were new."""
+    ids = list(dict.fromkeys(m["value"] for m in members))
+    if not ids:
+        return 0
+    if group_id in ids:
+        raise InvalidValueError("A group cannot be a member of itself")
+    kinds = existing_ids(conn, account_id, ids)
+    missing = [i for i in ids if i not in kinds]
+    if missing:
+        shown = ", ".join(repr(i) for i in missing[:5])
+        raise InvalidValueError(f"No User or Group with id {shown} in this account")
+    present: set[str] = set()
+    for chunk in _chunks(ids):
+        cursor = raw.execute(
+            conn,
+            f"SELECT member_id FROM directory_membership WHERE account_id = ? AND group_id = ? AND member_id IN ({_in(len(chunk))})",
+            (account_id, group_id, *chunk),
+            planned_each_time=True,  # a generic plan walks a big group instead of probing
+        )
+        present.update(r[0] for r in cursor.fetchall())
+    displays = {m["value"]: m.get("display") for m in members}
+    rows = [(account_id, group_id, i, kinds[i], displays.get(i)) for i in ids if i not in present]
+    # DO NOTHING covers a concurrent PATCH adding the same member between our read and write.
+    raw.executemany(
+        conn,
+        "INSERT INTO directory_membership (account_id, group_id, member_id, member_type, display) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        rows,
+    )
+    return len(rows)
+
+
+def remove_members(
+    conn: Connection, account_id: int, group_id: str, ids: Sequence[str] | None
+) -> int:
+    """Remove these members (None: all of them); returns how many rows went."""
+    if ids is None:
+        return raw.execute(
+            conn,
+            "DELETE FROM directory_membership WHERE account_id = ? AND group_id = ?",
+            (account_id, group_id),
+        ).rowcount
+    removed = 0
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        removed += raw.execute(
+            conn,
+            f"DELETE FROM directory_membership WHERE account_id = ? AND group_id = ? AND member_id IN ({_in(len(chunk))})",
+            (account_id, group_id, *chunk),
+            planned_each_time=True,  # a generic plan walks a big group instead of probing
+        ).rowcount
+    return removed
+
+
+def members_of(
+    conn: Connection, account_id: int, group_ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Members of these groups with display names: group id -> [{value, type, display}]."""
+    out: dict[str, list[dict[str, Any]]] = {gid: [] for gid in group_ids}
+    for chunk in _chunks(list(group_ids)):
+        cursor = raw.execute(
+            conn,
+            "SELECT m.group_id, m.member_id, m.member_type, COALESCE(m.display, u.display_name, u.user_name, g.display_name) "
+            "FROM directory_membership m "
+            "LEFT JOIN directory_user u ON u.account_id = m.account_id AND u.id = m.member_id "
+            "LEFT JOIN directory_group g ON g.account_id = m.account_id AND g.id = m.member_id "
+            f"WHERE m.account_id = ? AND m.group_id IN ({_in(len(chunk))}) ORDER BY m.group_id, m.member_id",
+            (account_id, *chunk),
+        )
+        for group_id, member_id, member_type, display in cursor.fetchall():
+            out[group_id].append({"value": member_id, "type": member_type, "display": display})
+    return out
+
+
+def member_page(
+    conn: Connection, account_id: int, group_id: str, *, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Members of one group in member-id order, after `after` (keyset: each page costs its size)."""
+    cursor = raw.execute(
+        conn,
+        "SELECT m.member_id, m.member_type, COALESCE(m.display, u.display_name, u.user_name, g.display_name) "
+        "FROM directory_membership m "
+        "LEFT JOIN directory_user u ON u.account_id = m.account_id AND u.id = m.member_id "
+        "LEFT JOIN directory_group g ON g.account_id = m.account_id AND g.id = m.member_id "
+        "WHERE m.account_id = ? AND m.group_id = ? AND m.member_id > ? "
+        "ORDER BY m.member_id LIMIT ?",
+        (account_id, group_id, after or "", limit),
+    )
+    return [{"value": v, "type": t, "display": d} for v, t, d in cursor.fetchall()]
+
+
+def groups_of(
+    conn: Connection, account_id: int, user_ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Groups these users are direct members of: user id -> [{value, display}]."""
+    out: dict[str, list[dict[str, Any]]] = {uid: [] for uid in user_ids}
+    for chunk in _chunks(list(user_ids)):
+        cursor = raw.execute(
+            conn,
+            "SELECT m.member_id, m.group_id, g.display_name FROM directory_membership m "
+            "JOIN directory_group g ON g.account_id = m.account_id AND g.id = m.group_id "
+            f"WHERE m.account_id = ? AND m.member_id IN ({_in(len(chunk))}) ORDER BY m.member_id, g.display_name",
+            (account_id, *chunk),
+        )
+        for member_id, group_id, display in cursor.fetchall():
+            out[member_id].append({"value": group_id, "display": display})
+    return out
