@@ -1080,6 +1080,9 @@ class Run:
                 lambda: rng.randint(min(max(1, n - n // 50), max(1, n - 99)), max(1, n - 99)),
             ),
             ("list_page_first", tb, lambda: 1),
+            # An import paging through the directory in order (Okta's), from its middle:
+            # the first page walks there, each next one continues from the last page's id.
+            ("list_page_next", tb, iter(range(n // 2 + 1, n * 2, 100)).__next__),
             ("list_page_small_account", ts, lambda: rng.randint(1, max(1, a.small_users - 99))),
         ]
         for name, t, pick in specs:
@@ -1092,7 +1095,7 @@ class Run:
             lp[name] = r
             self.mem(name)
         self.res["phases"]["list_pages"] = lp
-        for name in ("list_page_random", "list_page_deep"):
+        for name in ("list_page_random", "list_page_deep", "list_page_next"):
             r = lp[name]
             self.fig(
                 f"{name} (count=100) p50 at {n:,} users",

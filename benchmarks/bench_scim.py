@@ -1693,7 +1693,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--no-pin",
         action="store_true",
-        help="pin neither servers nor client (scale-out runs: bench_workers.py)",
+        help="pin neither servers nor client (scale-out runs with --workers N: every process may use every core)",
     )
     p.add_argument("--scim2-server-only", action="store_true", help="do not start scimgate")
     p.add_argument(

@@ -19,7 +19,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SQLITE_MMAP_BYTES = 1 << 30
+# SQLite page cache per connection (KiB, negative as the pragma takes it), and no memory
+# map: a mapped 1.4 GB database counted once per connection in the resident size (4.7 GiB
+# VmRSS at 1,000,000 users with 8 request threads); 16 MiB of cache per connection keeps
+# the upper levels of every index in memory and the rest comes from the OS page cache.
+SQLITE_CACHE_KIB = 16 * 1024
+SQLITE_MMAP_BYTES = 0
 
 
 def utcnow() -> datetime:
@@ -131,10 +136,10 @@ def _sqlite_pragmas(dbapi_connection: Any, busy_ms: int) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    # Reads through a memory map and a larger page cache: at 100,000 users the database
-    # outgrows SQLite's 2 MB default cache, and every miss was a read() system call.
+    # A larger page cache than SQLite's 2 MB default: at 100,000 users the hot index pages
+    # outgrow it, and every miss was a read() system call.
     cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
-    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.close()
 
 

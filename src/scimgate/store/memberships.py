@@ -27,8 +27,31 @@ def _in(n: int) -> str:
     return ", ".join("?" * n)
 
 
+_PG_EXISTING = (
+    "SELECT id, 'User' FROM directory_user WHERE account_id = ? AND id = ANY(CAST(? AS TEXT[])) "
+    "UNION ALL "
+    "SELECT id, 'Group' FROM directory_group WHERE account_id = ? AND id = ANY(CAST(? AS TEXT[]))"
+)
+# The batch in one statement; RETURNING tells which rows were new (DO NOTHING: those
+# already there, a concurrent PATCH's included).
+_PG_ADD = (
+    "INSERT INTO directory_membership (account_id, group_id, member_id, member_type, display) "
+    "SELECT ?, ?, m.id, m.kind, m.display "
+    "FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS m(id, kind, display) "
+    "ON CONFLICT DO NOTHING RETURNING 1"
+)
+_PG_REMOVE = (
+    "DELETE FROM directory_membership "
+    "WHERE account_id = ? AND group_id = ? AND member_id = ANY(CAST(? AS TEXT[]))"
+)
+
+
 def existing_ids(conn: Connection, account_id: int, ids: Sequence[str]) -> dict[str, str]:
     """Which of these ids are Users or Groups of this account: id -> "User" | "Group"."""
+    if raw.is_pg(conn):  # one statement whatever the count (an array, not a list of ids)
+        unique = list(dict.fromkeys(ids))
+        cursor = raw.execute(conn, _PG_EXISTING, (account_id, unique, account_id, unique))
+        return dict(cursor.fetchall())
     found: dict[str, str] = {}
     for chunk in _chunks(list(dict.fromkeys(ids))):
         for kind, table in _TABLE.items():
@@ -56,6 +79,15 @@ def add_members(
     if missing:
         shown = ", ".join(repr(i) for i in missing[:5])
         raise InvalidValueError(f"No User or Group with id {shown} in this account")
+    displays = {m["value"]: m.get("display") for m in members}
+    if raw.is_pg(conn):
+        kinds_of = [kinds[i] for i in ids]
+        added = raw.execute(
+            conn,
+            _PG_ADD,
+            (account_id, group_id, ids, kinds_of, [displays.get(i) for i in ids]),
+        )
+        return len(added.fetchall())
     present: set[str] = set()
     for chunk in _chunks(ids):
         cursor = raw.execute(
@@ -65,7 +97,6 @@ def add_members(
             planned_each_time=True,  # a generic plan walks a big group instead of probing
         )
         present.update(r[0] for r in cursor.fetchall())
-    displays = {m["value"]: m.get("display") for m in members}
     rows = [(account_id, group_id, i, kinds[i], displays.get(i)) for i in ids if i not in present]
     # DO NOTHING covers a concurrent PATCH adding the same member between our read and write.
     raw.executemany(
@@ -86,6 +117,13 @@ def remove_members(
             conn,
             "DELETE FROM directory_membership WHERE account_id = ? AND group_id = ?",
             (account_id, group_id),
+        ).rowcount
+    if raw.is_pg(conn):
+        return raw.execute(
+            conn,
+            _PG_REMOVE,
+            (account_id, group_id, list(dict.fromkeys(ids))),
+            planned_each_time=True,  # a generic plan walks a big group instead of probing
         ).rowcount
     removed = 0
     for chunk in _chunks(list(dict.fromkeys(ids))):
