@@ -21,9 +21,9 @@ from sqlalchemy.pool import NullPool
 MIGRATIONS = Path(__file__).parent / "migrations"
 # SQLite page cache per connection (KiB, negative as the pragma takes it), and no memory
 # map: a mapped 1.4 GB database counted once per connection in the resident size (4.7 GiB
-# VmRSS at 1,000,000 users with 8 request threads); 16 MiB of cache per connection keeps
+# VmRSS at 1,000,000 users with 8 request threads); 8 MiB of cache per connection keeps
 # the upper levels of every index in memory and the rest comes from the OS page cache.
-SQLITE_CACHE_KIB = 16 * 1024
+SQLITE_CACHE_KIB = 8 * 1024
 SQLITE_MMAP_BYTES = 0
 
 

@@ -40,6 +40,7 @@ from scimgate.store import members as member_store
 from scimgate.store import raw
 from scimgate.store import sync as store
 from scimgate.store.database import as_utc, bulk_session, utcnow
+from scimgate.store.statistics import refresh_statistics
 from scimgate.store.tables import account
 from scimgate.sync.plan import MemberChange, MemberState, compare
 
@@ -151,6 +152,7 @@ def synchronize(
     with engine.connect() as conn, bulk_session(conn):
         run.conn = conn  # one connection for the whole run, one transaction per batch
         run.postgres = conn.dialect.name == "postgresql"
+        refresh_statistics(conn)  # PostgreSQL: plans for what staging holds now
         if dry_run:
             return run.plan()
         return run.apply(confirm)
