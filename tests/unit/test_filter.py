@@ -1,7 +1,7 @@
 """Filter parsing: scim2-models' grammar plus our bounded length and Entra's unquoted values."""
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from scimgate.scim.errors import InvalidFilterError
 from scimgate.scim.filter import (
@@ -140,3 +140,31 @@ def test_parser_never_raises_anything_but_invalid_filter(text):
         parse_filter(text)
     except InvalidFilterError:
         pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    attr=st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,20}", fullmatch=True),
+    op=st.sampled_from(["eq", "EQ", "Eq"]),
+    value=st.text(
+        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters='"\\'),
+        max_size=40,
+    ),
+    spaces=st.tuples(*[st.sampled_from(["", " ", "  "])] * 2, *[st.sampled_from([" ", "  "])] * 2),
+)
+@example(attr="not", op="eq", value="x", spaces=("", "", " ", " "))
+def test_the_simple_eq_lookup_reads_as_the_grammar_does(attr, op, value, spaces):
+    """`attr eq "text"` skips the grammar (filter.py's fast path): same tree or same refusal."""
+    from scim2_models import InvalidFilterException, ScimFilter
+
+    lead, trail, before, after = spaces
+    expression = f'{lead}{attr}{before}{op}{after}"{value}"{trail}'
+    try:
+        expected = ScimFilter(expression).ast
+    except InvalidFilterException:
+        expected = None
+    if expected is None:
+        with pytest.raises(InvalidFilterError):
+            parse_filter(expression)
+    else:
+        assert parse_filter(expression) == expected
