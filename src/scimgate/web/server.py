@@ -369,9 +369,14 @@ def build_config(
 def run(config: ServeConfig) -> None:
     """What uvicorn.run does with a ready config: one process, or a supervisor of workers."""
     if config.workers > 1:
-        from uvicorn.supervisors import Multiprocess
+        from scimgate.web.workers import SpreadWorkers, reuseport_sockets
 
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        try:
+            sockets = reuseport_sockets(config.host, config.port, config.workers)
+        except OSError as exc:
+            log.error("cannot listen on %s:%s: %s", config.host, config.port, exc)
+            sys.exit(STARTUP_FAILURE)
+        SpreadWorkers(config, sockets).run()
         return
     server = uvicorn.Server(config)
     with contextlib.suppress(KeyboardInterrupt):
