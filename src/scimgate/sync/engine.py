@@ -23,6 +23,7 @@ import os
 import socket
 import sqlite3
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -566,26 +567,64 @@ class _Run:
             self._spilling = True
         with self._tx(writes=False) as conn:
             self.counts["unchanged"] += store.count(conn, store.IN_SYNC, (aid, self.rev))
+        # Overlap: batch k+1's staged rows are read at the start of batch k's transaction
+        # (which rows are out of date does not depend on batch k's writes: those touch only
+        # batch k's own directory users) and decoded and mapped in a helper thread while
+        # this thread compares batch k and waits for PostgreSQL to write and commit it (the
+        # database waits release the GIL). Everything that reads what earlier batches
+        # wrote (owners of emails, references, values) stays in the batch's transaction.
         after = ""
-        while True:
+        ahead: tuple[list[Any], Future[list[Any]]] | None = None
+        exhausted = False  # a read ahead found nothing after the batch
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scimgate-sync-map") as pool:
             try:
-                with self._tx() as conn:
-                    rows = store.staged_batch(conn, aid, self.rev, after, size)
-                    if not rows:
+                while True:
+                    exhausted = False
+                    try:
+                        with self._tx() as conn:
+                            if ahead is not None:
+                                rows, mapping = ahead
+                                ahead = None
+                            else:
+                                rows = store.staged_batch(conn, aid, self.rev, after, size)
+                                if not rows:
+                                    return
+                                mapping = pool.submit(self._map_rows, rows)
+                            if len(rows) == size:
+                                following = store.staged_batch(
+                                    conn, aid, self.rev, rows[-1][0], size
+                                )
+                                if following:
+                                    ahead = (following, pool.submit(self._map_rows, following))
+                                else:
+                                    exhausted = True
+                            self._member_batch(conn, rows, careful=False, mapping=mapping)
+                            self._flush(conn)
+                    except _INTEGRITY:
+                        # A concurrent write (a member added by the API) broke a uniqueness
+                        # rule: redo the batch one member at a time, reporting the ones that
+                        # conflict (the rows read ahead are read again).
+                        self._rollback_batch_state()
+                        if ahead is not None:
+                            ahead[1].cancel()
+                            ahead = None
+                        exhausted = False
+                        with self._tx() as conn:
+                            rows = store.staged_batch(conn, aid, self.rev, after, size)
+                            self._member_batch(conn, rows, careful=True)
+                            self._flush(conn)
+                    after = rows[-1][0]
+                    if len(rows) < size or exhausted:
                         return
-                    self._member_batch(conn, rows, careful=False)
-                    self._flush(conn)
-            except _INTEGRITY:
-                # A concurrent write (a member added by the API) broke a uniqueness rule:
-                # redo the batch one member at a time, reporting the ones that conflict.
-                self._rollback_batch_state()
-                with self._tx() as conn:
-                    rows = store.staged_batch(conn, aid, self.rev, after, size)
-                    self._member_batch(conn, rows, careful=True)
-                    self._flush(conn)
-            after = rows[-1][0]
-            if len(rows) < size:
-                return
+            finally:
+                if ahead is not None:
+                    ahead[1].cancel()
+
+    def _map_rows(self, rows: list[Any]) -> list[Any]:
+        """Decode and map staged documents (no database access: runs in the helper thread)."""
+        apply = self.mapper.apply
+        load = raw.load_json
+        return [apply(load(r[1])) for r in rows]
 
     def _rollback_batch_state(self) -> None:
         self.items = []
@@ -594,13 +633,19 @@ class _Run:
         self.seq = self._seq_at_batch
         del self.deferred[self._deferred_at_batch :]
 
-    def _member_batch(self, conn: Connection, rows: list[Any], *, careful: bool) -> None:
+    def _member_batch(
+        self,
+        conn: Connection,
+        rows: list[Any],
+        *,
+        careful: bool,
+        mapping: Future[list[Any]] | None = None,
+    ) -> None:
         self._counts_at_batch = dict(self.counts)
         self._seq_at_batch = self.seq
         self._deferred_at_batch = len(self.deferred)
         aid, now = self.account_id, self.clock()
-        docs = [raw.load_json(r[1]) for r in rows]
-        mapped = [self.mapper.apply(d) for d in docs]
+        mapped = mapping.result() if mapping is not None else self._map_rows(rows)
         emails = {m.fields["email"].lower() for m in mapped if m.fields.get("email")}
         owners = store.members_by_email(conn, aid, list(emails)) if emails else {}
         refs = [
