@@ -9,15 +9,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from scimgate.sync import engine as sync_engine
-from tests.sync.conftest import (
-    ENT,
-    create_user,
-    create_users,
-    items,
-    member_docs,
-    patch_user,
-    sync,
-)
+from tests.sync.conftest import ENT, create_user, create_users, items, member_docs, sync
 
 
 @pytest.mark.parametrize("n", [4, 5])
@@ -74,22 +66,3 @@ def test_a_batch_redone_after_a_conflict_reads_the_next_batch_again(scim, engine
     monkeypatch.setattr(sync_engine._Run, "_write", write)
     again = sync(engine, scim.account_id, batch_size=2)
     assert again.counts["unchanged"] == 5, again.counts
-
-
-def test_an_email_a_batch_gives_up_is_free_for_the_next_batch(scim, engine):
-    a = create_user(scim, "old@example.com")
-    assert sync(engine, scim.account_id).counts["created"] == 1
-    b = create_user(scim, "b@example.com", emails=[{"type": "work", "value": "old@example.com"}])
-    patch_user(scim, a, 'emails[type eq "work"].value', "new@example.com")
-    result = sync(engine, scim.account_id, batch_size=1)
-    assert result.status == "succeeded"
-    docs = member_docs(engine, scim.account_id)
-    assert docs["new@example.com"]["directory_user_id"] == a
-    if a < b:  # a's batch gives the email up before b's batch reads who owns it
-        assert result.counts["created"] == 1 and result.counts["errors"] == 0, result.counts
-        assert docs["old@example.com"]["directory_user_id"] == b
-    else:  # b's batch comes first: the email is still a's, b waits for the next run
-        assert result.counts["created"] == 0 and result.counts["errors"] == 1, result.counts
-        again = sync(engine, scim.account_id, batch_size=1)
-        assert again.counts["created"] == 1 and again.counts["errors"] == 0, again.counts
-    assert result.counts["updated"] == 1, result.counts

@@ -174,42 +174,6 @@ class _Deferred:
     version: int  # the holder's directory version, its sync marker once resolved
 
 
-@dataclass(slots=True)
-class _Overlay:
-    """What a batch being written does to members that the next batch reads: the owner
-    of each email it writes (key -> the row `members_by_email` gives), the emails its
-    members no longer have, and the directory users it links (-> member id)."""
-
-    owners: dict[str, tuple[Any, ...]]
-    freed: set[str]
-    linked: dict[str, str]
-
-    @classmethod
-    def of(cls, changes: list[tuple[Any, MemberChange, bool]]) -> _Overlay:
-        owners: dict[str, tuple[Any, ...]] = {}
-        freed: set[str] = set()
-        linked: dict[str, str] = {}
-        for row, change, _link in changes:
-            if change.action != "create" and not change.writes_member:
-                continue  # only its sync marker is written
-            du_id = row[0]
-            key = change.email.lower() if change.email else None
-            if row[5] is not None and row[6] and row[6].lower() != key:
-                freed.add(row[6].lower())
-            if key:
-                owners[key] = (
-                    change.member_id,
-                    change.email,
-                    change.name,
-                    change.status,
-                    "scim",
-                    du_id,
-                )
-            linked[du_id] = change.member_id
-        freed.difference_update(owners)
-        return cls(owners, freed, linked)
-
-
 class _Run:
     """State of one run: counts, item sequence, the compiled mapping."""
 
@@ -509,30 +473,18 @@ class _Run:
         transaction."""
         if self.dry or self.run_id is None:
             return
-        deferred: list[_Deferred] = []
         if self._spilling and self.deferred:
-            deferred, self.deferred = self.deferred, []
-        items, events = self.items, self.events
+            self._deferred_seq = store.insert_deferred(conn, self._deferred_seq, self.deferred)
+            self.deferred = []
+        store.insert_items(conn, self.account_id, self.run_id, self.items)
+        if not self.holding:  # a held run's items are its plan, not changes
+            events = [e for item in self.items if (e := self._member_event(item))] + self.events
+            store.append_events(conn, self.account_id, events, self.clock())
         self.items = []
         self.events = []
-        self._write_progress(conn, items, events, deferred, self.counts)
-
-    def _write_progress(
-        self,
-        conn: Connection,
-        items: list[dict[str, Any]],
-        team_events: list[tuple[str, str | None, dict[str, Any]]],
-        deferred: list[_Deferred],
-        counts: dict[str, int],
-    ) -> None:
-        """A batch's items, events, deferred references and the heartbeat (with `counts`)."""
-        if deferred:
-            self._deferred_seq = store.insert_deferred(conn, self._deferred_seq, deferred)
-        store.insert_items(conn, self.account_id, self.run_id, items)
-        if not self.holding:  # a held run's items are its plan, not changes
-            events = [e for item in items if (e := self._member_event(item))] + team_events
-            store.append_events(conn, self.account_id, events, self.clock())
-        store.set_run(conn, self.account_id, self.run_id, heartbeat_at=self.clock(), counts=counts)
+        store.set_run(
+            conn, self.account_id, self.run_id, heartbeat_at=self.clock(), counts=self.counts
+        )
 
     def _event(self, event: tuple[str, str | None, dict[str, Any]]) -> None:
         """Queue a team Event for the batch's transaction (a plan writes none)."""
@@ -615,9 +567,6 @@ class _Run:
             self._spilling = True
         with self._tx(writes=False) as conn:
             self.counts["unchanged"] += store.count(conn, store.IN_SYNC, (aid, self.rev))
-        if self.postgres and not self.dry:
-            self._member_pass_overlapped()
-            return
         # Overlap: batch k+1's staged rows are read at the start of batch k's transaction
         # (which rows are out of date does not depend on batch k's writes: those touch only
         # batch k's own directory users) and decoded and mapped in a helper thread while
@@ -671,92 +620,6 @@ class _Run:
                 if ahead is not None:
                     ahead[1].cancel()
 
-    def _member_pass_overlapped(self) -> None:
-        """The member pass on PostgreSQL, writing one batch while comparing the next.
-
-        Batch k is written and committed on the run's connection by a writer thread
-        (PostgreSQL's waits release the GIL) while this thread reads batch k+1 on a
-        second connection and compares it. That connection sees every batch up to k-1
-        committed; what batch k changes that batch k+1 reads (which member owns an
-        email, which directory user a member is linked to) is laid over it from batch
-        k's changes. One batch is in flight at a time; each commits with its items and
-        heartbeat as before. If batch k fails on a uniqueness rule (a concurrent write),
-        batch k+1's comparison is dropped, k is redone member by member, and k+1 is read
-        again."""
-        aid, size = self.account_id, self.options.batch_size
-        pending: tuple[Future[None], str, tuple[Any, ...], _Overlay] | None = None
-        after, done = "", False
-        reader = self.engine.connect()
-        with (
-            reader,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="scimgate-sync-write") as pool,
-        ):
-            try:
-                while True:
-                    mark = (dict(self.counts), self.seq)
-                    rows: list[Any] = []
-                    changes: list[tuple[Any, MemberChange, bool]] = []
-                    now = self.clock()
-                    if not done:
-                        with reader.begin():
-                            rows = store.staged_batch(reader, aid, self.rev, after, size)
-                            if rows:
-                                overlay = pending[3] if pending is not None else None
-                                changes = self._changes(reader, rows, self._map_rows(rows), overlay)
-                        for row, change, _link in changes:
-                            self._record(row, change)
-                    if pending is not None:
-                        future, batch_after, batch_mark, _overlay = pending
-                        pending = None
-                        try:
-                            future.result()
-                        except _INTEGRITY:
-                            # Drop this batch's comparison, redo the failed one carefully.
-                            self.counts, self.seq = dict(batch_mark[0]), batch_mark[1]
-                            self.items, self.events, self.deferred = [], [], []
-                            with self._tx() as conn:
-                                rows = store.staged_batch(conn, aid, self.rev, batch_after, size)
-                                self._member_batch(conn, rows, careful=True)
-                                self._flush(conn)
-                            if len(rows) < size:
-                                return
-                            after, done = rows[-1][0], False
-                            continue
-                    if not rows:
-                        return
-                    batch = (self.items, self.events, self.deferred, dict(self.counts))
-                    self.items, self.events, self.deferred = [], [], []
-                    pending = (
-                        pool.submit(self._write_batch, changes, now, *batch),
-                        after,
-                        mark,
-                        _Overlay.of(changes),
-                    )
-                    after, done = rows[-1][0], len(rows) < size
-            finally:
-                if pending is not None:
-                    # Let the batch in flight end (its commit or its failure) before the
-                    # run's connection is used again; a failure here is the run's own
-                    # failure, already being raised.
-                    try:
-                        pending[0].result()
-                    except Exception:  # noqa: BLE001
-                        log.debug("sync run %s: batch in flight failed", self.run_id)
-
-    def _write_batch(
-        self,
-        changes: list[tuple[Any, MemberChange, bool]],
-        now: datetime,
-        items: list[dict[str, Any]],
-        events: list[tuple[str, str | None, dict[str, Any]]],
-        deferred: list[_Deferred],
-        counts: dict[str, int],
-    ) -> None:
-        """One batch's writes and progress in their transaction (the writer thread)."""
-        with self._tx() as conn:
-            self._write(conn, changes, now)
-            self._write_progress(conn, items, events, deferred, counts)
-
     def _map_rows(self, rows: list[Any]) -> list[Any]:
         """Decode and map staged documents (no database access: runs in the helper thread)."""
         apply = self.mapper.apply
@@ -781,50 +644,14 @@ class _Run:
         self._counts_at_batch = dict(self.counts)
         self._seq_at_batch = self.seq
         self._deferred_at_batch = len(self.deferred)
-        now = self.clock()
+        aid, now = self.account_id, self.clock()
         mapped = mapping.result() if mapping is not None else self._map_rows(rows)
-        changes = self._changes(conn, rows, mapped, None)
-        if careful:
-            for row, change, link in changes:
-                try:
-                    with conn.begin_nested():
-                        self._write(conn, [(row, change, link)], now)
-                except _INTEGRITY:
-                    self._item(
-                        kind="member",
-                        action=change.action,
-                        subject_id=change.member_id,
-                        directory_id=row[0],
-                        label=change.email or change.name,
-                        error="conflict with a concurrent change (email already used); retried next run",
-                    )
-                    continue
-                self._record(row, change)
-        else:
-            if not self.dry:
-                self._write(conn, changes, now)
-            for row, change, _link in changes:
-                self._record(row, change)
-
-    def _changes(
-        self, conn: Connection, rows: list[Any], mapped: list[Any], overlay: _Overlay | None
-    ) -> list[tuple[Any, MemberChange, bool]]:
-        """Compare a batch of staged users with their members (reads, no writes).
-
-        `overlay`: what the batch still being written (on another connection) does to
-        the members' emails and links, laid over what this connection reads."""
-        aid = self.account_id
         emails = {m.fields["email"].lower() for m in mapped if m.fields.get("email")}
         owners = store.members_by_email(conn, aid, list(emails)) if emails else {}
         refs = [
             v for m in mapped for pid, v in m.values.items() if pid in self.mapper.reference_ids
         ]
         resolved = store.members_of_directory_users(conn, aid, refs) if refs else {}
-        if overlay is not None:
-            for key in overlay.freed:
-                owners.pop(key, None)
-            owners.update({k: v for k, v in overlay.owners.items() if k in emails})
-            resolved.update({r: overlay.linked[r] for r in refs if r in overlay.linked})
         if self.dry and refs:
             staged = store.staged_user_names(conn, aid, refs)
             resolved.update(
@@ -881,7 +708,27 @@ class _Run:
                 email_taken=taken,
             )
             changes.append((row, change, link))
-        return changes
+        if careful:
+            for row, change, link in changes:
+                try:
+                    with conn.begin_nested():
+                        self._write(conn, [(row, change, link)], now)
+                except _INTEGRITY:
+                    self._item(
+                        kind="member",
+                        action=change.action,
+                        subject_id=change.member_id,
+                        directory_id=row[0],
+                        label=change.email or change.name,
+                        error="conflict with a concurrent change (email already used); retried next run",
+                    )
+                    continue
+                self._record(row, change)
+        else:
+            if not self.dry:
+                self._write(conn, changes, now)
+            for row, change, _link in changes:
+                self._record(row, change)
 
     def _record(self, row: Any, change: MemberChange) -> None:
         """Count the change, keep its item, remember references still to resolve."""
