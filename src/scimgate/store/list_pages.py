@@ -110,6 +110,8 @@ def _listed_page(
     mark = marks.nearest(account_id, kind, offset) if offset else None
     if mark is not None:
         found = _stated_page(conn, account_id, kind, columns, offset, limit, guard, mark)
+        if guard is not None and guard.checked and not guard.live:
+            return 0, []  # a refused token: answered 401 by the caller, marks untouched
         if found and found[0][-2] == mark[0] and found[0][-1]:
             return _remembered(marks, account_id, kind, offset, limit, found)
         marks.forget(account_id, kind)
