@@ -472,9 +472,9 @@ def seed_account_bulk(url: str, w: Workload, log_every: int = 100_000) -> dict[s
     from scimgate.members.service import create_property
     from scimgate.scim.resource import normalise
     from scimgate.scim.schema import schema_for
+    from scimgate.store import bulk as bulk_store
     from scimgate.store import directory as dstore
     from scimgate.store import raw
-    from scimgate.store import sync as sync_store
     from scimgate.store.database import make_engine, utcnow
 
     engine = make_engine(url, pool=False)
@@ -522,8 +522,8 @@ def seed_account_bulk(url: str, w: Workload, log_every: int = 100_000) -> dict[s
                     )
                 )
                 emails.extend(dstore._email_rows(aid, uid, doc, conn))
-            sync_store.insert_rows(conn, "directory_user", user_cols, users)
-            sync_store.insert_rows(conn, "directory_user_email", email_cols, emails)
+            bulk_store.insert_rows(conn, "directory_user", user_cols, users)
+            bulk_store.insert_rows(conn, "directory_user_email", email_cols, emails)
             count(conn, "User", len(users))
         done = min(w.n, start + step)
         if done % log_every == 0 or done == w.n:
@@ -555,8 +555,8 @@ def seed_account_bulk(url: str, w: Workload, log_every: int = 100_000) -> dict[s
                 # as add_members: each id once, every one a User of this account
                 displays = {m["value"]: m.get("display") for m in normalised.members or []}
                 ships.extend((aid, gid, uid, "User", displays[uid]) for uid in displays)
-            sync_store.insert_rows(conn, "directory_group", group_cols, groups)
-            sync_store.insert_rows(conn, "directory_membership", ship_cols, ships)
+            bulk_store.insert_rows(conn, "directory_group", group_cols, groups)
+            bulk_store.insert_rows(conn, "directory_membership", ship_cols, ships)
             count(conn, "Group", len(groups))
     t_all = time.perf_counter() - t0
     engine.dispose()
@@ -899,9 +899,9 @@ class SqlTimer:
 
         raw.execute, raw.executemany = execute, executemany
 
-        from scimgate.store import sync as sync_store
+        from scimgate.store import bulk
 
-        orig_insert_rows = sync_store.insert_rows
+        orig_insert_rows = bulk.insert_rows
 
         def insert_rows(conn: Any, table: str, columns: Any, rows: Any) -> None:
             if conn.dialect.name != "postgresql":  # an executemany: timed as one
@@ -912,7 +912,7 @@ class SqlTimer:
             orig_insert_rows(conn, table, columns, rows)
             timer.add(f"COPY {table} ({', '.join(columns)}) FROM STDIN", perf() - t, len(rows))
 
-        sync_store.insert_rows = insert_rows
+        bulk.insert_rows = insert_rows
 
         @event.listens_for(engine, "before_cursor_execute")
         def _before(conn, cursor, statement, params, context, executemany):

@@ -8,14 +8,16 @@ misses an event that commits later (on SQLite the database write lock does the s
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
-from scimgate.store import raw
+from scimgate.store import bulk, raw
+
+# From this many events on, COPY (a sync batch); below, one prepared INSERT per event.
+_COPY_FROM = 50
 
 
 def append(
@@ -33,13 +35,25 @@ def append(
         (len(events), account_id),
     ).fetchone()[0]
     first = int(last) - len(events) + 1
+    if len(events) >= _COPY_FROM:  # a sync batch's thousands: one COPY
+        t, dump = bulk.copy_time(conn, now), raw.dump_json
+        bulk.insert_rows(
+            conn,
+            "event",
+            ("account_id", "seq", "id", "type", "subject_id", "data", "created_at"),
+            (
+                (account_id, first + i, bulk.new_id(), kind, subject, dump(data), t)
+                for i, (kind, subject, data) in enumerate(events)
+            ),
+        )
+        return int(last)
     t = raw.to_db_time(conn, now)
     raw.executemany(
         conn,
         "INSERT INTO event (account_id, seq, id, type, subject_id, data, created_at) "
         f"VALUES (?, ?, ?, ?, ?, {raw.json_param(conn)}, ?)",
         [
-            (account_id, first + i, str(uuid.uuid4()), kind, subject, raw.dump_json(data), t)
+            (account_id, first + i, bulk.new_id(), kind, subject, raw.dump_json(data), t)
             for i, (kind, subject, data) in enumerate(events)
         ],
     )

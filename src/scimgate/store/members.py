@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scimgate.errors import ConflictError, NotFoundError
-from scimgate.store import raw
+from scimgate.store import bulk, raw
 from scimgate.store import sync as sync_store
 from scimgate.store.tables import (
     account,
@@ -31,7 +31,7 @@ _CHUNK = 500
 
 def new_id() -> str:
     """Member, Property and team ids: UUIDs, like directory ids."""
-    return sync_store.new_id()
+    return bulk.new_id()
 
 
 # ---- members ----
@@ -230,8 +230,8 @@ def insert_new_values(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None
     if not rows:
         return
     times: dict[datetime, Any] = {}
-    copy_time = sync_store.copy_time
-    sync_store.insert_rows(
+    copy_time = bulk.copy_time
+    bulk.insert_rows(
         conn,
         "property_value",
         VALUE_COLUMNS,

@@ -37,8 +37,9 @@ from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.mapping.mapper import Mapper
 from scimgate.mapping.service import ensure_defaults, load_mapper
 from scimgate.settings import Settings
+from scimgate.store import bulk, raw
+from scimgate.store import events as event_store
 from scimgate.store import members as member_store
-from scimgate.store import raw
 from scimgate.store import sync as store
 from scimgate.store.database import as_utc, bulk_session, utcnow
 from scimgate.store.statistics import refresh_statistics
@@ -479,7 +480,7 @@ class _Run:
         store.insert_items(conn, self.account_id, self.run_id, self.items)
         if not self.holding:  # a held run's items are its plan, not changes
             events = [e for item in self.items if (e := self._member_event(item))] + self.events
-            store.append_events(conn, self.account_id, events, self.clock())
+            event_store.append(conn, self.account_id, events, self.clock())
         self.items = []
         self.events = []
         store.set_run(
@@ -764,7 +765,7 @@ class _Run:
     ) -> None:
         aid = self.account_id
         t = raw.to_db_time(conn, now)
-        tc = store.copy_time(conn, now)  # for the inserted rows
+        tc = bulk.copy_time(conn, now)  # for the inserted rows
         inserts, updates, markers, upserts, fresh, deletes = [], [], [], [], [], []
         for row, change, _link in changes:
             du_id, version = row[0], row[2]
@@ -812,7 +813,7 @@ class _Run:
             for prop_id, value in change.upserts.items():
                 into.append((aid, change.member_id, prop_id, value, "scim", now))
             deletes.extend((change.member_id, p) for p in change.deletes)
-        store.insert_rows(
+        bulk.insert_rows(
             conn,
             "member",
             (
@@ -922,7 +923,7 @@ class _Run:
         while True:
             with self._tx() as conn:
                 rows = raw.execute(conn, store.TEAMS_TO_WRITE, (aid, after, size)).fetchall()
-                t, tc = raw.to_db_time(conn, now), store.copy_time(conn, now)
+                t, tc = raw.to_db_time(conn, now), bulk.copy_time(conn, now)
                 inserts, renames = [], []
                 for group_id, group_name, team_id, team_name in rows:
                     if team_id is None:
@@ -963,7 +964,7 @@ class _Run:
                             "changes": {"name": [team_name, group_name]},
                         }
                 if not self.dry:
-                    store.insert_rows(
+                    bulk.insert_rows(
                         conn,
                         "team",
                         (
@@ -1046,7 +1047,7 @@ class _Run:
                     rows = raw.execute(
                         conn, store.MEMBERSHIPS_TO_ADD, (aid, group, user, size)
                     ).fetchall()
-                    store.insert_rows(
+                    bulk.insert_rows(
                         conn,
                         "team_member",
                         ("account_id", "team_id", "member_id"),
