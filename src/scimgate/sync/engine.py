@@ -160,6 +160,10 @@ def synchronize(
         return run.apply(confirm)
 
 
+# A batch of staged rows read ahead, and the pool's mapping of them.
+_Ahead = tuple[list[Any], Future[list[Any]]]
+
+
 @dataclass(slots=True)
 class _Deferred:
     """A member reference to resolve once every member of the run exists."""
@@ -575,51 +579,55 @@ class _Run:
         # database waits release the GIL). Everything that reads what earlier batches
         # wrote (owners of emails, references, values) stays in the batch's transaction.
         after = ""
-        ahead: tuple[list[Any], Future[list[Any]]] | None = None
-        exhausted = False  # a read ahead found nothing after the batch
+        ahead: _Ahead | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scimgate-sync-map") as pool:
-            try:
-                while True:
-                    exhausted = False
-                    try:
-                        with self._tx() as conn:
-                            if ahead is not None:
-                                rows, mapping = ahead
-                                ahead = None
-                            else:
-                                rows = store.staged_batch(conn, aid, self.rev, after, size)
-                                if not rows:
-                                    return
-                                mapping = pool.submit(self._map_rows, rows)
-                            if len(rows) == size:
-                                following = store.staged_batch(
-                                    conn, aid, self.rev, rows[-1][0], size
-                                )
-                                if following:
-                                    ahead = (following, pool.submit(self._map_rows, following))
-                                else:
-                                    exhausted = True
-                            self._member_batch(conn, rows, careful=False, mapping=mapping)
-                            self._flush(conn)
-                    except _INTEGRITY:
-                        # A concurrent write (a member added by the API) broke a uniqueness
-                        # rule: redo the batch one member at a time, reporting the ones that
-                        # conflict (the rows read ahead are read again).
-                        self._rollback_batch_state()
-                        if ahead is not None:
-                            ahead[1].cancel()
-                            ahead = None
-                        exhausted = False
-                        with self._tx() as conn:
-                            rows = store.staged_batch(conn, aid, self.rev, after, size)
-                            self._member_batch(conn, rows, careful=True)
-                            self._flush(conn)
-                    after = rows[-1][0]
-                    if len(rows) < size or exhausted:
-                        return
-            finally:
+            while True:
+                try:
+                    rows, ahead = self._batch_reading_ahead(pool, after, ahead, size)
+                    last = len(rows) < size or ahead is None
+                except _INTEGRITY:
+                    # A concurrent write (a member added by the API) broke a uniqueness
+                    # rule: redo the batch one member at a time, reporting the ones that
+                    # conflict (the rows read ahead are read again).
+                    self._rollback_batch_state()
+                    ahead = None
+                    with self._tx() as conn:
+                        rows = store.staged_batch(conn, aid, self.rev, after, size)
+                        self._member_batch(conn, rows, careful=True)
+                        self._flush(conn)
+                    last = len(rows) < size
+                if not rows or last:
+                    return
+                after = rows[-1][0]
+
+    def _batch_reading_ahead(
+        self, pool: ThreadPoolExecutor, after: str, ahead: _Ahead | None, size: int
+    ) -> tuple[list[Any], _Ahead | None]:
+        """One batch (the one read ahead, or read now) in its transaction, and the batch
+        after it read and handed to the pool to map (None: there is none)."""
+        nxt: _Ahead | None = None
+        try:
+            with self._tx() as conn:
                 if ahead is not None:
-                    ahead[1].cancel()
+                    rows, mapping = ahead
+                else:
+                    rows = store.staged_batch(conn, self.account_id, self.rev, after, size)
+                    if not rows:
+                        return rows, None
+                    mapping = pool.submit(self._map_rows, rows)
+                if len(rows) == size:
+                    following = store.staged_batch(
+                        conn, self.account_id, self.rev, rows[-1][0], size
+                    )
+                    if following:
+                        nxt = (following, pool.submit(self._map_rows, following))
+                self._member_batch(conn, rows, careful=False, mapping=mapping)
+                self._flush(conn)
+        except BaseException:  # the batch read ahead is read again (or the run ends)
+            if nxt is not None:
+                nxt[1].cancel()
+            raise
+        return rows, nxt
 
     def _map_rows(self, rows: list[Any]) -> list[Any]:
         """Decode and map staged documents (no database access: runs in the helper thread)."""
