@@ -13,9 +13,9 @@ from sqlalchemy import Connection
 
 from scimgate.errors import InvalidValueError
 from scimgate.store import raw
+from scimgate.store.directory import TABLE_NAME
 
 _CHUNK = 500
-_TABLE = {"User": "directory_user", "Group": "directory_group"}
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -54,7 +54,7 @@ def existing_ids(conn: Connection, account_id: int, ids: Sequence[str]) -> dict[
         return dict(cursor.fetchall())
     found: dict[str, str] = {}
     for chunk in _chunks(list(dict.fromkeys(ids))):
-        for kind, table in _TABLE.items():
+        for kind, table in TABLE_NAME.items():
             cursor = raw.execute(
                 conn,
                 f"SELECT id FROM {table} WHERE account_id = ? AND id IN ({_in(len(chunk))})",
@@ -136,6 +136,16 @@ def remove_members(
     return removed
 
 
+# A member as the Group's `members` shows it: id, type, and the display name it was sent
+# with, else the user's or group's own.
+_MEMBER_COLUMNS = (
+    "m.member_id, m.member_type, COALESCE(m.display, u.display_name, u.user_name, g.display_name) "
+    "FROM directory_membership m "
+    "LEFT JOIN directory_user u ON u.account_id = m.account_id AND u.id = m.member_id "
+    "LEFT JOIN directory_group g ON g.account_id = m.account_id AND g.id = m.member_id"
+)
+
+
 def members_of(
     conn: Connection, account_id: int, group_ids: Sequence[str]
 ) -> dict[str, list[dict[str, Any]]]:
@@ -144,10 +154,7 @@ def members_of(
     for chunk in _chunks(list(group_ids)):
         cursor = raw.execute(
             conn,
-            "SELECT m.group_id, m.member_id, m.member_type, COALESCE(m.display, u.display_name, u.user_name, g.display_name) "
-            "FROM directory_membership m "
-            "LEFT JOIN directory_user u ON u.account_id = m.account_id AND u.id = m.member_id "
-            "LEFT JOIN directory_group g ON g.account_id = m.account_id AND g.id = m.member_id "
+            f"SELECT m.group_id, {_MEMBER_COLUMNS} "
             f"WHERE m.account_id = ? AND m.group_id IN ({_in(len(chunk))}) ORDER BY m.group_id, m.member_id",
             (account_id, *chunk),
         )
@@ -162,10 +169,7 @@ def member_page(
     """Members of one group in member-id order, after `after` (keyset: each page costs its size)."""
     cursor = raw.execute(
         conn,
-        "SELECT m.member_id, m.member_type, COALESCE(m.display, u.display_name, u.user_name, g.display_name) "
-        "FROM directory_membership m "
-        "LEFT JOIN directory_user u ON u.account_id = m.account_id AND u.id = m.member_id "
-        "LEFT JOIN directory_group g ON g.account_id = m.account_id AND g.id = m.member_id "
+        f"SELECT {_MEMBER_COLUMNS} "
         "WHERE m.account_id = ? AND m.group_id = ? AND m.member_id > ? "
         "ORDER BY m.member_id LIMIT ?",
         (account_id, group_id, after or "", limit),
