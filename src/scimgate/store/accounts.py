@@ -82,10 +82,13 @@ def revoke_token(conn: Connection, account_id: int, token_id: int, now: datetime
     return result.rowcount == 1
 
 
-_AUTH_SQL = (
-    "SELECT t.id, t.account_id, t.token_hash, t.last_used_at, a.provisioning_active "
+# A live (unrevoked) token by its hash, with its account: every bearer check reads this.
+_LIVE_TOKEN = (
     "FROM provisioning_token t JOIN account a ON a.id = t.account_id "
     "WHERE t.token_hash = ? AND t.revoked_at IS NULL"
+)
+_AUTH_SQL = (
+    "SELECT t.id, t.account_id, t.token_hash, t.last_used_at, a.provisioning_active " + _LIVE_TOKEN
 )
 
 
@@ -122,8 +125,7 @@ class TokenGuard:
 
 
 _GUARD_SQL = (
-    "SELECT t.id, t.last_used_at FROM provisioning_token t JOIN account a ON a.id = t.account_id "
-    "WHERE t.token_hash = ? AND t.revoked_at IS NULL AND a.provisioning_active AND t.account_id = ?"
+    f"SELECT t.id, t.last_used_at {_LIVE_TOKEN} AND a.provisioning_active AND t.account_id = ?"
 )
 
 
