@@ -725,8 +725,8 @@ def check_seed(
 
 def mem_of(pid: int) -> dict[str, int]:
     """bench_scim's VmRSS/VmHWM/RssAnon/RssFile plus Pss from smaps_rollup: VmRSS counts a
-    file page once per mapping, and SQLite maps its file once per connection (mmap_size),
-    so on SQLite VmRSS counts the page cache of the database several times; Pss does not."""
+    file page once per mapping (a SQLite file mapped by several connections would count
+    several times; the server's connections no longer map it); Pss counts it once."""
     m = proc_mem(pid)
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
@@ -1554,9 +1554,11 @@ class Run:
                     )
                     c.rollback()
         else:
-            c = sqlite3.connect(self.db.sqlite_path)
-            c.execute("PRAGMA mmap_size=1073741824")
-            c.execute("PRAGMA cache_size=-65536")
+            from scimgate.store.database import SQLITE_CACHE_KIB, SQLITE_MMAP_BYTES
+
+            c = sqlite3.connect(self.db.sqlite_path)  # as the server's connections are set
+            c.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+            c.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             for label, sql, params in stmts:
                 plan = "\n".join(
                     f"{r[1]}|{r[3]}"
