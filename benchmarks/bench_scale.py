@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import datetime as dt
 import http.client
+import itertools
 import json
 import math
 import os
@@ -34,6 +35,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -723,6 +725,12 @@ def check_seed(
 # ---------------------------------------------------------------------------
 
 
+def _in_order(start: int, span: int) -> Callable[[], int]:
+    """startIndex values of pages of 100 in order from `start`, wrapping within `span`."""
+    pages = itertools.count()
+    return lambda: 1 + (start + 100 * next(pages)) % span
+
+
 def mem_of(pid: int) -> dict[str, int]:
     """bench_scim's VmRSS/VmHWM/RssAnon/RssFile plus Pss from smaps_rollup: VmRSS counts a
     file page once per mapping (a SQLite file mapped by several connections would count
@@ -1082,7 +1090,8 @@ class Run:
             ("list_page_first", tb, lambda: 1),
             # An import paging through the directory in order (Okta's), from its middle:
             # the first page walks there, each next one continues from the last page's id.
-            ("list_page_next", tb, iter(range(n // 2 + 1, n * 2, 100)).__next__),
+            # (wrapping round to the start past the end of a small account)
+            ("list_page_next", tb, _in_order(n // 2, max(1, n - 99))),
             ("list_page_small_account", ts, lambda: rng.randint(1, max(1, a.small_users - 99))),
         ]
         for name, t, pick in specs:
