@@ -167,6 +167,39 @@ def test_revoked_token_and_deactivated_account(scim, engine):
     assert_error(scim.get("/Users"), 401)
 
 
+def test_a_token_revoked_after_use_is_refused_by_every_method_and_writes_nothing(scim, engine):
+    """Reads and writes by id check the token inside their first read on PostgreSQL (the
+    token authenticated moments ago): revocation still takes effect on the next request,
+    before anything is read back or written, and a missing id is not told apart."""
+    from scimgate.accounts import service
+    from scimgate.store import accounts as store
+
+    uid = scim.post("/Users", json=user_body()).json()["id"]
+    gid = scim.post("/Groups", json={"displayName": "G", "members": [{"value": uid}]}).json()["id"]
+    assert scim.get(f"/Users/{uid}").status_code == 200
+    assert scim.get(f"/Groups/{gid}").status_code == 200
+    with engine.begin() as conn:
+        account = store.get_account(conn, scim.slug)
+        (live,) = store.list_tokens(conn, account["id"])
+        spare = service.issue_token(conn, account["id"], name="rotation")
+        service.revoke_token(conn, scim.slug, live["id"])
+    rename = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Replace", "path": "displayName", "value": "Changed"}],
+    }
+    for path in (f"/Users/{uid}", f"/Groups/{gid}", "/Users/not-there"):
+        assert_error(scim.get(path), 401)
+        assert_error(scim.patch(path, json=rename), 401)
+        assert_error(scim.delete(path), 401)
+    assert_error(scim.put(f"/Users/{uid}", json=user_body(displayName="Changed")), 401)
+    assert_error(scim.post("/Users", json=user_body("new@example.com")), 401)
+    scim.token = spare.token
+    assert scim.get(f"/Users/{uid}").json()["displayName"] == "Barbara Jensen"
+    group = scim.get(f"/Groups/{gid}").json()
+    assert group["displayName"] == "G" and [m["value"] for m in group["members"]] == [uid]
+    assert scim.get("/Users").json()["totalResults"] == 1
+
+
 def test_token_last_used_is_recorded_without_a_write_per_request(scim, engine):
     from scimgate.store import accounts as store
 
@@ -240,8 +273,8 @@ def test_request_log_records_outcome_and_ignored_without_secrets(scim, app, engi
 def test_request_log_is_bounded(engine, scim):
     from sqlalchemy import func, select
 
-    from scimgate.store.tables import request_log
     from scimgate.store.database import utcnow
+    from scimgate.store.tables import request_log
     from scimgate.web.request_log import RequestLogBuffer
 
     buffer = RequestLogBuffer(engine, max_rows=5, max_days=30, flush_seconds=1)

@@ -43,13 +43,22 @@ def _not_found(kind: str, resource_id: str) -> NotFoundError:
 
 
 def get(
-    conn: Connection, account_id: int, kind: str, resource_id: str, *, with_groups: bool = False
+    conn: Connection,
+    account_id: int,
+    kind: str,
+    resource_id: str,
+    *,
+    with_groups: bool = False,
+    guard: TokenGuard | None = None,
 ) -> dict[str, Any]:
-    """One resource of this account (a User with its groups when asked), or NotFoundError."""
+    """One resource of this account (a User with its groups when asked), or NotFoundError;
+    a guard's token check rides in the read (a refused token finds nothing)."""
     if "\x00" in resource_id:
         # No id holds NUL (PostgreSQL text cannot): it names nothing, on either database.
         raise _not_found(kind, resource_id)
-    row = store.get_resource(conn, account_id, kind, resource_id, with_groups=with_groups)
+    row = store.get_resource(
+        conn, account_id, kind, resource_id, with_groups=with_groups, guard=guard
+    )
     if row is None:
         raise _not_found(kind, resource_id)
     return row
@@ -152,6 +161,7 @@ def replace(
     *,
     now: datetime,
     if_match: str | None,
+    guard: TokenGuard | None = None,
 ) -> Written:
     """PUT: the body becomes the resource; a group's members are replaced only if `members` is sent."""
     normalised = normalise(body, schema_for(kind))
@@ -164,7 +174,9 @@ def replace(
     def change(_doc: dict[str, Any]) -> tuple[dict[str, Any], list[MemberOp], list[str]]:
         return normalised.doc, member_ops, normalised.ignored
 
-    return _write(conn, account_id, kind, resource_id, change, now=now, if_match=if_match)
+    return _write(
+        conn, account_id, kind, resource_id, change, now=now, if_match=if_match, guard=guard
+    )
 
 
 def patch(
@@ -177,6 +189,7 @@ def patch(
     now: datetime,
     if_match: str | None,
     max_operations: int,
+    guard: TokenGuard | None = None,
 ) -> Written:
     """PATCH: apply operations to the stored document; member operations become row changes."""
     schema = schema_for(kind)
@@ -185,7 +198,9 @@ def patch(
         outcome = apply_patch(doc, body, schema, max_operations=max_operations)
         return outcome.doc, outcome.member_ops, outcome.ignored
 
-    return _write(conn, account_id, kind, resource_id, change, now=now, if_match=if_match)
+    return _write(
+        conn, account_id, kind, resource_id, change, now=now, if_match=if_match, guard=guard
+    )
 
 
 def _write(
@@ -197,6 +212,7 @@ def _write(
     *,
     now: datetime,
     if_match: str | None,
+    guard: TokenGuard | None,
 ) -> Written:
     """Read, check If-Match, compute the new document, write it if the version still holds.
 
@@ -205,7 +221,7 @@ def _write(
     """
     for _ in range(_RETRIES):
         # A User's groups come with it (the response shows them; a User write never moves them).
-        row = get(conn, account_id, kind, resource_id, with_groups=kind == "User")
+        row = get(conn, account_id, kind, resource_id, with_groups=kind == "User", guard=guard)
         check_version(row, if_match)
         doc, member_ops, ignored = change(row["doc"])
         changed = doc != row["doc"]
@@ -256,10 +272,16 @@ def _apply_member_ops(
 
 
 def delete(
-    conn: Connection, account_id: int, kind: str, resource_id: str, *, if_match: str | None
+    conn: Connection,
+    account_id: int,
+    kind: str,
+    resource_id: str,
+    *,
+    if_match: str | None,
+    guard: TokenGuard | None = None,
 ) -> None:
     """DELETE: the resource and its memberships; NotFoundError if it is not there."""
-    row = get(conn, account_id, kind, resource_id)
+    row = get(conn, account_id, kind, resource_id, guard=guard)
     check_version(row, if_match)
     if not store.delete_resource(conn, account_id, kind, resource_id):
         raise _not_found(kind, resource_id)

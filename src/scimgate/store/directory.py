@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Table
 
 from scimgate.errors import ConflictError
 from scimgate.store import raw
+from scimgate.store.accounts import TokenGuard, guarded_rows
 from scimgate.store.tables import directory_group, directory_user
 
 _INTEGRITY = (sqlite3.IntegrityError, psycopg.IntegrityError)
@@ -230,14 +231,24 @@ def count_resources(conn: Connection, account_id: int, kind: str) -> int:
 
 
 def get_resource(
-    conn: Connection, account_id: int, kind: str, resource_id: str, *, with_groups: bool = False
+    conn: Connection,
+    account_id: int,
+    kind: str,
+    resource_id: str,
+    *,
+    with_groups: bool = False,
+    guard: TokenGuard | None = None,
 ) -> dict[str, Any] | None:
-    """One User or Group of this account by id (a User with its groups when asked)."""
-    found = raw.execute(
-        conn,
-        f"SELECT {columns_sql(conn, kind, with_groups)} FROM {TABLE_NAME[kind]} WHERE account_id = ? AND id = ?",
-        (account_id, resource_id),
-    ).fetchone()
+    """One User or Group of this account by id (a User with its groups when asked); with a
+    guard (PostgreSQL) the bearer check rides in the same statement: None if the token is not live."""
+    sql = (
+        f"SELECT {columns_sql(conn, kind, with_groups)} FROM {TABLE_NAME[kind]} "
+        "WHERE account_id = ? AND id = ?"
+    )
+    if guard is not None and raw.is_pg(conn):
+        rows = guarded_rows(conn, guard, sql, (account_id, resource_id))
+        return row_of(rows[0]) if rows else None
+    found = raw.execute(conn, sql, (account_id, resource_id)).fetchone()
     return row_of(found) if found else None
 
 

@@ -338,10 +338,9 @@ class ScimEndpoint:
         token: str | None,
         early: scim_errors.ScimError | None,
     ) -> TokenGuard | None:
-        """A fused token check for a read on PostgreSQL by a token that authenticated lately."""
+        """A fused token check on PostgreSQL for a token that authenticated lately: made in the
+        request's first read (a write's too), or, when no read made it, before the commit."""
         if not (self.fuse_auth and token and early is None and kept.postgres):
-            return None
-        if request.method not in ("GET", "HEAD"):
             return None
         account_id = self.rt.known_good.account(token)
         return None if account_id is None else TokenGuard(hash_token(token), account_id)
