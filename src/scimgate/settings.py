@@ -5,6 +5,11 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEV_SECRET_KEY = "dev-insecure-change-me"
+DOCS_SECRET_KEY = "REPLACE_WITH_OUTPUT_OF_openssl_rand_-hex_32"  # docs/deploy.md's example
+MIN_SECRET_KEY_BYTES = 32  # outside development (docs/deploy.md)
+_MAKE_KEY = "make one with: openssl rand -hex 32"
+
 
 class Settings(BaseSettings):
     """Everything a scimgate process is configured with; built by the entry point, never global."""
@@ -13,7 +18,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///scimgate.db"
     public_url: str = "http://127.0.0.1:8000"
-    secret_key: str = "dev-insecure-change-me"
+    secret_key: str = DEV_SECRET_KEY
     environment: str = "development"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_page_size: int = Field(default=1000, ge=1)
@@ -96,9 +101,18 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     def check_production(self) -> None:
-        """Refuse an unsafe default secret outside development."""
-        if self.environment != "development" and self.secret_key == "dev-insecure-change-me":
-            raise ValueError("SCIMGATE_SECRET_KEY must be set outside development")
+        """Refuse a default, short or one-note secret outside development: it signs the
+        console's cookies, so guessing it is signing in."""
+        if self.environment == "development":
+            return
+        key = self.secret_key
+        if key in (DEV_SECRET_KEY, DOCS_SECRET_KEY):
+            raise ValueError(f"SCIMGATE_SECRET_KEY must be set outside development; {_MAKE_KEY}")
+        if len(key.encode("utf-8")) < MIN_SECRET_KEY_BYTES or len(set(key)) < 8:
+            raise ValueError(
+                f"SCIMGATE_SECRET_KEY is too weak for SCIMGATE_ENVIRONMENT={self.environment}: "
+                f"it needs at least {MIN_SECRET_KEY_BYTES} bytes of random text; {_MAKE_KEY}"
+            )
 
     @property
     def tenant_url(self) -> str:

@@ -269,20 +269,55 @@ def bulk_session(conn: Connection) -> Iterator[None]:
 
 def head_revision() -> str:
     """The newest Alembic revision this code ships (what a ready database must be at)."""
-    from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return str(ScriptDirectory.from_config(config).get_current_head())
+    return str(ScriptDirectory.from_config(_alembic_config()).get_current_head())
 
 
-def migrate(database_url: str) -> None:
-    """Create or upgrade the schema to the newest Alembic revision."""
-    from alembic import command
+@dataclass(frozen=True)
+class MigrationReport:
+    """What `migrate` did, for the operator: the revision before (None: no schema), after,
+    and the (revision, title) of each migration applied, oldest first."""
+
+    before: str | None
+    after: str | None
+    applied: tuple[tuple[str, str], ...]
+
+
+def _alembic_config(database_url: str | None = None) -> Any:
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    if database_url is not None:
+        config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def current_revision(database_url: str) -> str | None:
+    """The revision a database's schema is at, or None when it has none yet."""
+    from alembic.migration import MigrationContext
+
+    engine = make_engine(database_url, pool=False)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def migrate(database_url: str) -> MigrationReport:
+    """Create or upgrade the schema to the newest Alembic revision, and say what changed."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    config = _alembic_config(database_url)
+    before = current_revision(database_url)
     command.upgrade(config, "head")
+    after = current_revision(database_url)
+    script = ScriptDirectory.from_config(config)
+    applied: tuple[tuple[str, str], ...] = ()
+    if after is not None and after != before:
+        walked = script.iterate_revisions(after, before or "base")
+        applied = tuple((str(r.revision), str(r.doc or "")) for r in reversed(list(walked)))
+    return MigrationReport(before=before, after=after, applied=applied)
