@@ -52,13 +52,18 @@ def test_activate_shows_tenant_url_and_token_once(make_console):
     page = console.get("/provisioning").text
     assert "Activate user provisioning</button>" in page
     r = console.post("/provisioning/activate", page="/provisioning")
-    assert r.status_code == 200
-    token = re.search(r'id="secret-token" value="(sgp_[^"]+)"', r.text).group(1)
-    assert 'id="tenant-url" value="https://scim.example.test/scim/v2"' in r.text
-    assert r.text.count('class="copy"') == 2
-    # It works, and it is never shown again.
+    assert r.status_code == 303  # post-redirect-get: a reload does not post again
+    location = r.headers["location"]
+    assert location == "/console/provisioning?done=activated"
+    shown = console.get(location.removeprefix("/console")).text
+    token = re.search(r'id="secret-token" value="(sgp_[^"]+)"', shown).group(1)
+    assert 'id="tenant-url" value="https://scim.example.test/scim/v2"' in shown
+    assert shown.count('class="copy"') == 2 and "User provisioning is activated." in shown
+    # It works, and it is never shown again, not even by reloading the page it was on.
     console.token = token
     assert console.scim("GET", "/Users").status_code == 200
+    reloaded = console.get(location.removeprefix("/console")).text
+    assert token not in reloaded and "It was shown once" in reloaded
     assert token not in console.get("/provisioning").text
     assert token[:12] in console.get("/provisioning").text  # the prefix is listed
 
@@ -66,8 +71,10 @@ def test_activate_shows_tenant_url_and_token_once(make_console):
 def test_tokens_rotate_and_revoke(make_console):
     console = make_console()
     r = console.post("/provisioning/tokens", {"name": "Entra prod"}, page="/provisioning")
-    new = re.search(r'id="secret-token" value="(sgp_[^"]+)"', r.text).group(1)
-    assert "Entra prod" in r.text
+    assert r.status_code == 303 and "sgp_" not in r.headers["location"]
+    shown = console.get(r.headers["location"].removeprefix("/console")).text
+    new = re.search(r'id="secret-token" value="(sgp_[^"]+)"', shown).group(1)
+    assert "Entra prod" in shown and "A new Secret Token is ready." in shown
     old = console.token
     page = console.get("/provisioning").text
     ids = re.findall(r"/provisioning/tokens/(\d+)/revoke", page)
@@ -81,6 +88,23 @@ def test_tokens_rotate_and_revoke(make_console):
     again = console.post(f"/provisioning/tokens/{min(map(int, ids))}/revoke", page="/provisioning")
     assert again.status_code == 404
     assert old
+
+
+def test_reloading_after_generate_issues_no_other_token(make_console):
+    """A reload of the page after "Generate new token" shows the list: one new token, and
+    its secret never appears in a URL or on a second page."""
+    console = make_console()
+    r = console.post("/provisioning/tokens", {"name": "rotation"}, page="/provisioning")
+    after = r.headers["location"].removeprefix("/console")
+    first = console.get(after).text
+    token = re.search(r'id="secret-token" value="(sgp_[^"]+)"', first).group(1)
+    for _ in range(3):
+        again = console.get(after).text
+        assert token not in again and 'id="secret-token"' not in again
+    assert len(re.findall(r"/provisioning/tokens/(\d+)/revoke", again)) == 2
+    # Another admin session of the same account never sees it.
+    other = make_console()
+    assert token not in other.get(after).text
 
 
 def test_deactivate_needs_the_confirmation_box(make_console):

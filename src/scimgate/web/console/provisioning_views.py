@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.responses import RedirectResponse, Response
 
+from scimgate import audit
 from scimgate.accounts import service as accounts
 from scimgate.store import accounts as account_store
 from scimgate.store import request_logs
@@ -37,8 +38,24 @@ def _page(ctx: Ctx, **extra: Any) -> Page:
 
 
 def show(ctx: Ctx) -> Page:
-    """The page in whichever state the account is: not entitled, inactive or active."""
-    return _page(ctx, notice=_notice(ctx.arg("done")))
+    """The page in whichever state the account is: not entitled, inactive or active; a
+    token issued by the post just before is shown here, once."""
+    assert ctx.session is not None
+    done = ctx.arg("done")
+    flash = ctx.shared["flash"].pop(ctx.session.id) if done in _ISSUED else None
+    if flash is not None and flash.get("account_id") == ctx.account_id:
+        return _page(ctx, new_token=flash["token"], notice=_ISSUED[done])
+    return _page(ctx, notice=_notice(done))
+
+
+_ISSUED = {
+    "activated": "User provisioning is activated.",
+    "issued": "A new Secret Token is ready.",
+}
+_SHOWN_ONCE = (
+    "It was shown once, on the page right after it was made, and is not kept: if you did "
+    "not copy it, revoke it below and generate another."
+)
 
 
 def _notice(done: str) -> str | None:
@@ -46,14 +63,26 @@ def _notice(done: str) -> str | None:
         "revoked": "The token is revoked: requests with it are refused from now on.",
         "deactivated": "User provisioning is deactivated: every token is refused until you "
         "activate it again. Staged users and members are kept.",
+        "activated": f"User provisioning is activated with a Secret Token. {_SHOWN_ONCE}",
+        "issued": f"A new Secret Token was generated. {_SHOWN_ONCE}",
     }.get(done)
 
 
-def activate(ctx: Ctx) -> Page:
+def _show_once(ctx: Ctx, token: str, done: str) -> Response:
+    """Post-redirect-get: the token waits for the next page of this session, never in a URL,
+    so a reload shows the list instead of issuing another token."""
+    assert ctx.session is not None
+    ctx.shared["flash"].put(ctx.session.id, token=token, account_id=ctx.account_id)
+    return RedirectResponse(f"{PAGE}?done={done}", status_code=303)
+
+
+def activate(ctx: Ctx) -> Response:
     """Turn provisioning on and show the first Secret Token, once."""
     assert ctx.session is not None
-    issued = accounts.activate_provisioning(ctx.conn, ctx.session.account_slug)
-    return _page(ctx, new_token=issued.token, notice="User provisioning is activated.")
+    issued = accounts.activate_provisioning(
+        ctx.conn, ctx.session.account_slug, actor=audit.console_actor(ctx.session.email)
+    )
+    return _show_once(ctx, issued.token, "activated")
 
 
 def deactivate(ctx: Ctx) -> Page | Response:
@@ -66,23 +95,32 @@ def deactivate(ctx: Ctx) -> Page | Response:
                 "confirm": "Tick the box to confirm that the identity provider will be refused."
             },
         )
-    accounts.deactivate_provisioning(ctx.conn, ctx.session.account_slug)
+    accounts.deactivate_provisioning(
+        ctx.conn, ctx.session.account_slug, actor=audit.console_actor(ctx.session.email)
+    )
     return RedirectResponse(f"{PAGE}?done=deactivated", status_code=303)
 
 
-def new_token(ctx: Ctx) -> Page:
+def new_token(ctx: Ctx) -> Page | Response:
     """Another live token (rotation): shown once; the old ones work until revoked."""
     name = ctx.form.get("name", "")[:255]
     account = account_store.get_account(ctx.conn, ctx.session.account_slug)  # type: ignore[union-attr]
     if not account["provisioning_active"]:
         return _page(ctx, errors={"token": "Activate user provisioning first."})
-    issued = accounts.issue_token(ctx.conn, ctx.account_id, name=name)
-    return _page(ctx, new_token=issued.token, notice="A new Secret Token is ready.")
+    issued = accounts.issue_token(
+        ctx.conn,
+        ctx.account_id,
+        name=name,
+        actor=audit.console_actor(ctx.session.email),  # type: ignore[union-attr]
+    )
+    return _show_once(ctx, issued.token, "issued")
 
 
 def revoke(ctx: Ctx) -> Response:
     """Revoke one token of this account (another account's id is simply not found)."""
     assert ctx.session is not None
     token_id = ctx.path["token_id"]
-    accounts.revoke_token(ctx.conn, ctx.session.account_slug, token_id)
+    accounts.revoke_token(
+        ctx.conn, ctx.session.account_slug, token_id, actor=audit.console_actor(ctx.session.email)
+    )
     return RedirectResponse(f"{PAGE}?done=revoked", status_code=303)
