@@ -28,7 +28,6 @@ from scimgate.admins import service as admins
 from scimgate.errors import ServiceError
 from scimgate.logs import configure_logging
 from scimgate.mapping import service as mapping
-from scimgate.members import listing, properties
 from scimgate.members import service as members
 from scimgate.settings import Settings
 from scimgate.store import accounts as account_store
@@ -627,158 +626,19 @@ def property_list(
         typer.echo(f"{row['name']:<30} {row['type']}{options}{mapped}")
 
 
-@property_app.command("show")
-@guarded
-def property_show(
-    slug: str,
-    name: str,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
-) -> None:
-    """Show a Property: its type, what fills it, and how many members hold each value."""
-    with _tx(_settings()) as conn:
-        account_id = _account_id(conn, slug)
-        row = properties.detail(conn, account_id, properties.find(conn, account_id, name)["id"])
-    if as_json:
-        _print_json(row)
-        return
-    typer.echo(f"{row['name']} ({row['type']}, id {row['id']})")
-    typer.echo(f"mapped from: {row['mapped_from'] or '-'}")
-    typer.echo(f"members with a value: {row['usage']['members']}")
-    for option, count in row["usage"].get("options", {}).items():
-        typer.echo(f"  {option:<30} {count}")
-
-
-@property_app.command("rename")
-@guarded
-def property_rename(slug: str, name: str, new_name: str) -> None:
-    """Rename a Property (its mapping and member values stay with it)."""
-    with _tx(_settings()) as conn:
-        account_id = _account_id(conn, slug)
-        prop = properties.find(conn, account_id, name)
-        row = properties.rename(conn, account_id, prop["id"], new_name)
-    typer.echo(f"renamed Property {prop['name']!r} to {row['name']!r}")
-
-
-def _renames(pairs: list[str]) -> dict[str, str]:
-    """OLD=NEW arguments of --rename."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        old, sep, new = pair.partition("=")
-        if not sep or not old.strip() or not new.strip():
-            raise CliError(f"--rename takes OLD=NEW, not {pair!r}")
-        out[old.strip()] = new.strip()
-    return out
-
-
-@property_app.command("options")
-@guarded
-def property_options(
-    slug: str,
-    name: str,
-    add: list[str] = typer.Option([], "--add", help="A new option (repeat)."),
-    rename: list[str] = typer.Option(
-        [], "--rename", help="OLD=NEW: members holding OLD now hold NEW (repeat)."
-    ),
-    remove: list[str] = typer.Option([], "--remove", help="An option to remove (repeat)."),
-    clear: bool = typer.Option(
-        False, "--clear", help="Clear the value of members holding a removed option."
-    ),
-) -> None:
-    """Change a select Property's options (with none: list them with member counts).
-
-    Removing an option members still hold is refused unless --clear is given.
-    """
-    with _tx(_settings()) as conn:
-        account_id = _account_id(conn, slug)
-        prop = properties.find(conn, account_id, name)
-        if add or rename or remove:
-            options, renamed = properties.edit_options(
-                list(prop["options"] or []), add=add, rename=_renames(rename), remove=remove
-            )
-            try:
-                properties.update_options(
-                    conn, account_id, prop["id"], options, renamed=renamed, clear_removed=clear
-                )
-            except properties.OptionsInUseError as exc:
-                raise CliError(f"{exc.detail} (pass --clear to clear them)") from None
-        row = properties.detail(conn, account_id, prop["id"])
-    if row["type"] != "select":
-        raise CliError(f"{row['name']!r} is a {row['type']} Property: only select has options")
-    for option, count in row["usage"]["options"].items():
-        typer.echo(f"{option:<30} {count} member{'' if count == 1 else 's'}")
-
-
-@property_app.command("delete")
-@guarded
-def property_delete(
-    slug: str,
-    name: str,
-    yes: bool = typer.Option(False, "--yes", help="Confirm: the mapping and values go too."),
-) -> None:
-    """Delete a Property, the mapping onto it and every member's value of it."""
-    with _tx(_settings()) as conn:
-        account_id = _account_id(conn, slug)
-        prop = properties.find(conn, account_id, name)
-        impact = properties.delete_impact(conn, account_id, prop["id"])
-        what = _delete_summary(impact)
-        if not yes:
-            raise CliError(f"deleting {what}: run again with --yes to confirm")
-        properties.delete(conn, account_id, prop["id"])
-    typer.echo(f"deleted {what}")
-
-
-def _delete_summary(impact: dict[str, Any]) -> str:
-    """What a Property's deletion takes with it, in one line."""
-    n = impact["members"]
-    mapped = f", its mapping from {impact['mapped_from']}" if impact["mapped_from"] else ""
-    return (
-        f"Property {impact['property']['name']!r}{mapped} and the value{'' if n == 1 else 's'} "
-        f"of {n} member{'' if n == 1 else 's'}"
-    )
-
-
 @team_app.command("list")
 @guarded
 def team_list(
-    slug: str,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON array."),
-    with_members: bool = typer.Option(
-        False, "--members", help="List each team's members under it, one per line."
-    ),
+    slug: str, as_json: bool = typer.Option(False, "--json", help="Print one JSON array.")
 ) -> None:
-    """List teams, one a line with its member count."""
+    """List teams with their members' emails."""
     with _tx(_settings()) as conn:
-        account_id = _account_id(conn, slug)
-        if as_json:
-            _print_json(members.list_teams(conn, account_id))
-            return
-        rows = listing.teams_with_counts(conn, account_id)
-        for row in rows:
-            count = row["member_count"]
-            typer.echo(f"{row['name']}\t{count} member{'' if count == 1 else 's'}")
-            if with_members:
-                for person in listing.all_team_members(conn, account_id, row["id"]):
-                    typer.echo(f"  {person['email'] or person['name']}")
-
-
-@team_app.command("show")
-@guarded
-def team_show(
-    slug: str,
-    team: str = typer.Argument(..., help="The team's name or id."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
-) -> None:
-    """Show one team and its members, one per line."""
-    with _tx(_settings()) as conn:
-        account_id = _account_id(conn, slug)
-        found = listing.find_team(conn, account_id, team)
-        people = listing.all_team_members(conn, account_id, found["id"])
+        rows = members.list_teams(conn, _account_id(conn, slug))
     if as_json:
-        _print_json({**found, "members": people})
+        _print_json(rows)
         return
-    typer.echo(f"{found['name']} ({found['member_count']} members, id {found['id']})")
-    for person in people:
-        typer.echo(f"{person['email'] or '-'}\t{person['name']}\t{person['status']}")
+    for row in rows:
+        typer.echo(f"{row['name']} ({len(row['members'])}): {', '.join(row['members'])}")
 
 
 # ---- attribute mapping ----
