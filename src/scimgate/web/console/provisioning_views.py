@@ -7,7 +7,6 @@ from typing import Any
 
 from starlette.responses import RedirectResponse, Response
 
-from scimgate import audit
 from scimgate.accounts import service as accounts
 from scimgate.store import accounts as account_store
 from scimgate.store import request_logs
@@ -79,9 +78,7 @@ def _show_once(ctx: Ctx, token: str, done: str) -> Response:
 def activate(ctx: Ctx) -> Response:
     """Turn provisioning on and show the first Secret Token, once."""
     assert ctx.session is not None
-    issued = accounts.activate_provisioning(
-        ctx.conn, ctx.session.account_slug, actor=audit.console_actor(ctx.session.email)
-    )
+    issued = accounts.activate_provisioning(ctx.conn, ctx.session.account_slug)
     return _show_once(ctx, issued.token, "activated")
 
 
@@ -95,9 +92,7 @@ def deactivate(ctx: Ctx) -> Page | Response:
                 "confirm": "Tick the box to confirm that the identity provider will be refused."
             },
         )
-    accounts.deactivate_provisioning(
-        ctx.conn, ctx.session.account_slug, actor=audit.console_actor(ctx.session.email)
-    )
+    accounts.deactivate_provisioning(ctx.conn, ctx.session.account_slug)
     return RedirectResponse(f"{PAGE}?done=deactivated", status_code=303)
 
 
@@ -107,12 +102,7 @@ def new_token(ctx: Ctx) -> Page | Response:
     account = account_store.get_account(ctx.conn, ctx.session.account_slug)  # type: ignore[union-attr]
     if not account["provisioning_active"]:
         return _page(ctx, errors={"token": "Activate user provisioning first."})
-    issued = accounts.issue_token(
-        ctx.conn,
-        ctx.account_id,
-        name=name,
-        actor=audit.console_actor(ctx.session.email),  # type: ignore[union-attr]
-    )
+    issued = accounts.issue_token(ctx.conn, ctx.account_id, name=name)
     return _show_once(ctx, issued.token, "issued")
 
 
@@ -120,7 +110,5 @@ def revoke(ctx: Ctx) -> Response:
     """Revoke one token of this account (another account's id is simply not found)."""
     assert ctx.session is not None
     token_id = ctx.path["token_id"]
-    accounts.revoke_token(
-        ctx.conn, ctx.session.account_slug, token_id, actor=audit.console_actor(ctx.session.email)
-    )
+    accounts.revoke_token(ctx.conn, ctx.session.account_slug, token_id)
     return RedirectResponse(f"{PAGE}?done=revoked", status_code=303)
