@@ -439,9 +439,43 @@ def test_times_are_shown_in_utc_whatever_zone_the_database_answers_in():
     from scimgate.web.console.endpoint import _when
 
     paris = timezone(timedelta(hours=1))
-    assert _when(datetime(2026, 1, 1, 12, 0, tzinfo=paris)) == "2026-01-01 11:00:00 UTC"
-    assert _when(datetime(2026, 1, 1, 12, 0)) == "2026-01-01 12:00:00 UTC"  # SQLite: naive UTC
+    eleven = '<time datetime="2026-01-01T11:00:00Z">2026-01-01 11:00:00 UTC</time>'
+    assert _when(datetime(2026, 1, 1, 12, 0, 0, 999, tzinfo=paris)) == eleven
+    noon = '<time datetime="2026-01-01T12:00:00Z">2026-01-01 12:00:00 UTC</time>'
+    assert _when(datetime(2026, 1, 1, 12, 0)) == noon  # SQLite: naive UTC
+    assert _when("2026-01-01T12:00:00+00:00") == noon  # a service's ISO text
     assert _when(None) == "never"
+
+
+def test_every_page_time_is_a_time_element_in_one_format(make_console, app):
+    """Pages write ISO 8601 in <time datetime> with the UTC text inside (static/console.js
+    shows it in the viewer's zone); no other spelling of a time is left on them."""
+    console = make_console()
+    stage(console, "ann@acme.example")
+    app.state.request_log.flush()
+    synchronize(console)
+    console.post(
+        "/sync/settings",
+        {
+            "daily": "on",
+            "time": "04:00",
+            "timezone": "Europe/Paris",
+            "hold_percent": "5",
+            "hold_minimum": "1",
+        },
+    )
+    stamp = r'<time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time>'
+    for path in ("/provisioning", "/log", "/sync/runs", "/sync/settings", "/account/sessions"):
+        page = console.get(path).text
+        assert re.search(stamp, page), path
+        bare = re.sub(stamp, "", page)
+        assert not re.search(r"\d\d:\d\d:\d\d", bare), (
+            path,
+            re.findall(r".{40}\d\d:\d\d:\d\d.{20}", bare),
+        )
+    assert "(UTC)" not in console.get("/sync/settings").text
+    script = console.get("/static/console.js").text
+    assert 'querySelectorAll("time[datetime]")' in script
 
 
 def test_a_slow_plan_shows_checking_and_refreshes_until_ready(make_console, monkeypatch):

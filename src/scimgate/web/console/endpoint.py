@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError
 from starlette.concurrency import run_in_threadpool
@@ -141,6 +142,7 @@ class Renderer:
         )
         self.env.globals.update(prefix=PREFIX, tenant_url=settings.tenant_url)
         self.env.filters["when"] = _when
+        self.env.filters["when_text"] = _when_text
         self.env.filters["query"] = _with_query
         self.env.filters["field_name"] = _field_name
 
@@ -154,14 +156,35 @@ class Renderer:
         )
 
 
-def _when(value: Any) -> str:
-    """A timestamp as people read it (UTC, to the second)."""
+def _utc(value: Any) -> datetime | None:
+    """A stored time (datetime, or ISO 8601 text) in UTC, to the second."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    # SQLite hands back naive UTC, PostgreSQL answers in its session's time zone.
+    return as_utc(value).astimezone(UTC).replace(microsecond=0)
+
+
+def _when_text(value: Any) -> str:
+    """A timestamp as text (UTC, to the second): for attributes and no-script readers."""
     if value is None:
         return "never"
-    if isinstance(value, datetime):  # PostgreSQL answers in its session's time zone
-        value = as_utc(value).astimezone(UTC)
-    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
-    return text.replace("T", " ")[:19] + " UTC"
+    at = _utc(value)
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC") if at else str(value)
+
+
+def _when(value: Any) -> Markup | str:
+    """A timestamp in a <time> element: ISO 8601 for machines, UTC text that
+    static/console.js rewrites in the viewer's time zone."""
+    at = _utc(value)
+    if at is None:
+        return _when_text(value)
+    iso = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Markup('<time datetime="{}">{}</time>').format(iso, _when_text(at))
 
 
 def _field_name(name: str) -> str:

@@ -1,6 +1,34 @@
-// scimgate console: copy buttons, confirmations, sync progress. Everything works without it.
+// scimgate console: local times, copy buttons, confirmations, sync progress. Everything works without it.
 (function () {
   "use strict";
+
+  // Times: the server writes <time datetime="...Z">UTC text</time>; show them in the
+  // viewer's time zone, in the same layout, with the UTC text kept as the tooltip.
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function zoneName(date) {
+    try {
+      var parts = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" }).formatToParts(date);
+      for (var i = 0; i < parts.length; i++) {
+        if (parts[i].type === "timeZoneName") { return parts[i].value; }
+      }
+    } catch (e) { /* no Intl: the offset below */ }
+    var offset = -date.getTimezoneOffset();
+    var sign = offset < 0 ? "-" : "+";
+    offset = Math.abs(offset);
+    return "UTC" + sign + pad(Math.floor(offset / 60)) + ":" + pad(offset % 60);
+  }
+  function localTime(date) {
+    return date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) + " " +
+      pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds()) + " " +
+      zoneName(date);
+  }
+  var times = document.querySelectorAll("time[datetime]");
+  for (var t = 0; t < times.length; t++) {
+    var at = new Date(times[t].getAttribute("datetime"));
+    if (isNaN(at.getTime())) { continue; }
+    times[t].title = times[t].textContent;
+    times[t].textContent = localTime(at);
+  }
 
   // The menu is open on wide screens; on a phone it starts folded.
   var menu = document.querySelector("details.menu");
