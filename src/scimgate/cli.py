@@ -32,7 +32,7 @@ from scimgate.members import service as members
 from scimgate.settings import Settings
 from scimgate.store import accounts as account_store
 from scimgate.store import sync as sync_store
-from scimgate.store.database import MigrationReport, as_utc, is_timeout, make_engine
+from scimgate.store.database import MigrationReport, as_utc, is_timeout, iso_utc, make_engine
 from scimgate.store.database import migrate as run_migrations
 from scimgate.sync import schedule
 from scimgate.sync.engine import SyncBusyError, SyncOptions, synchronize
@@ -150,9 +150,9 @@ def _print_json(value: Any) -> None:
 
 
 def _json_default(value: Any) -> Any:
-    """Datetimes as ISO 8601 in UTC."""
+    """Datetimes as ISO 8601 in UTC with a Z, as /api/v1 and webhooks write them."""
     if isinstance(value, datetime):
-        return as_utc(value).isoformat()
+        return iso_utc(value)
     return str(value)
 
 
@@ -295,7 +295,7 @@ def admin_list(
         return
     for row in rows:
         last = row["last_signin_at"]
-        typer.echo(f"{row['email']}\tlast sign-in {as_utc(last).isoformat() if last else 'never'}")
+        typer.echo(f"{row['email']}\tlast sign-in {iso_utc(last) if last else 'never'}")
 
 
 @apikey_app.command("create")
@@ -332,7 +332,7 @@ def apikey_list(
         return
     for row in rows:
         state = "revoked" if row["revoked_at"] else "live"
-        used = as_utc(row["last_used_at"]).isoformat() if row["last_used_at"] else "never"
+        used = iso_utc(row["last_used_at"]) if row["last_used_at"] else "never"
         typer.echo(f"{row['id']}\t{row['prefix']}…\t{state}\tlast used {used}\t{row['name']}")
 
 
@@ -413,7 +413,7 @@ def webhook_deliveries(
         return
     for r in rows:
         typer.echo(
-            f"{as_utc(r['at']).isoformat()}\tevent {r['event_seq']} {r['event_type']}\t"
+            f"{iso_utc(r['at'])}\tevent {r['event_seq']} {r['event_type']}\t"
             f"attempt {r['attempt']}\t{r['status_code'] or '-'}\t{r['error'] or ''}"
         )
 
@@ -827,9 +827,13 @@ def sync_settings_command(
     if as_json:
         _print_json(row)
         return
-    state = f"daily at {row['time']} {row['timezone']}" if row["daily"] else "daily sync off"
+    if row["daily"]:
+        state = f"daily at {row['time']} {row['timezone']}; next run "
+        state += row["next_run_at"] or "at the scheduler's next tick"
+    else:
+        state = "daily sync off: runs only when started"
     typer.echo(
-        f"{state}; next run {row['next_run_at'] or 'at the scheduler next tick'}; hold above "
+        f"{state}; hold above "
         f"{row['hold_percent']}% and at least {row['hold_minimum']} deactivations"
     )
 

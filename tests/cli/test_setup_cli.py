@@ -78,3 +78,30 @@ def test_a_long_random_key_passes_and_development_needs_none():
     Settings(environment="development", secret_key="x").check_production()
     with pytest.raises(ValueError, match="at least 32 bytes"):
         Settings(environment="staging", secret_key="kP9-QwErTy-zx8").check_production()
+
+
+def test_json_times_are_iso_8601_in_utc_with_a_z(database_url, monkeypatch):
+    """Every time a --json document carries ends in Z, as /api/v1 writes them (SQLite hands
+    them back naive and PostgreSQL in its session's zone; both printed +00:00 or worse)."""
+    import json
+    import re
+
+    monkeypatch.setenv("SCIMGATE_DATABASE_URL", database_url)
+    assert run("account", "create", "acme", "--entitled").exit_code == 0
+    assert run("provisioning", "activate", "acme").exit_code == 0
+    assert run("apikey", "create", "acme").exit_code == 0
+    assert run("sync", "acme").exit_code == 0
+    times = []
+    for args in (
+        ("token", "list", "acme", "--json"),
+        ("apikey", "list", "acme", "--json"),
+        ("sync-runs", "acme", "--json"),
+        ("sync-settings", "acme", "--daily", "--json"),
+    ):
+        r = run(*args)
+        assert r.exit_code == 0, r.output
+        found = re.findall(r'"(\d{4}-\d\d-\d\dT[^"]*)"', r.stdout)
+        assert found, args
+        times += found
+        json.loads(r.stdout)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", t) for t in times), times

@@ -372,8 +372,13 @@ def test_sync_settings_show_change_and_validate(scim, cli):
     assert changed["time"] == "06:30" and changed["timezone"] == "Europe/Paris"
     assert changed["daily"] is True and changed["hold_percent"] == 10
     assert changed["next_run_at"][11:16] in ("04:30", "05:30")  # 06:30 in Paris, in UTC
+    assert changed["next_run_at"].endswith(":00Z")  # ISO 8601 in UTC, as /api/v1 writes it
     off = cli("sync-settings", slug, "--no-daily").ok().out
-    assert off.startswith("daily sync off; next run ") and "hold above 10%" in off
+    assert off.startswith("daily sync off: no run is scheduled; ") and "hold above 10%" in off
+    assert "next run" not in off
+    assert cli("sync-settings", slug, "--json").json()["next_run_at"] is None
+    on = cli("sync-settings", slug, "--daily").ok().out
+    assert "daily at 06:30 Europe/Paris; next run 20" in on and on.count("Z;") == 1
 
 
 # ---- SQLite: another writer holds the lock ----

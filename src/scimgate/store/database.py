@@ -38,6 +38,12 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+def iso_utc(value: datetime) -> str:
+    """ISO 8601 in UTC with a Z: how CLI JSON, /api/v1 and webhooks write every time
+    (PostgreSQL answers in its session's zone, SQLite naive)."""
+    return as_utc(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 @dataclass(frozen=True)
 class RequestLimits:
     """Deadlines for the connections that answer requests (sync and other batch jobs have none)."""

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Connection, Engine, and_, select, update
 
 from scimgate.errors import InvalidValueError
-from scimgate.store.database import as_utc, utcnow
+from scimgate.store.database import as_utc, iso_utc, utcnow
 from scimgate.store.tables import account
 from scimgate.sync.engine import RunResult, SyncBusyError, SyncOptions, synchronize
 
@@ -203,7 +203,10 @@ def sync_settings(conn: Connection, account_id: int) -> dict[str, Any]:
         "daily": bool(row.sync_daily_enabled),
         "time": row.sync_daily_time,
         "timezone": row.sync_timezone,
-        "next_run_at": as_utc(row.sync_next_at).isoformat() if row.sync_next_at else None,
+        # No next run while the daily sync is off, whatever time was computed before.
+        "next_run_at": iso_utc(row.sync_next_at)
+        if row.sync_next_at and row.sync_daily_enabled
+        else None,
         "hold_percent": row.sync_hold_percent,
         "hold_minimum": row.sync_hold_minimum,
     }
