@@ -29,6 +29,7 @@ from scimgate.web.api_v1 import create_api
 from scimgate.web.console.endpoint import MAX_FORM_BYTES
 from scimgate.web.console.routes import console_mount
 from scimgate.web.db_threads import RequestThreads
+from scimgate.web.docs_views import docs_mount
 from scimgate.web.guard import Guard
 from scimgate.web.health import Health
 from scimgate.web.metrics import Metrics
@@ -124,6 +125,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
     scim = scim_router(SCIM_PREFIX, runtime)
 
     app.router.routes.append(console_mount(engine, settings, outage))
+    app.router.routes.append(docs_mount(settings))  # the guides, for the console's links
     api_limits = SurfaceLimits(
         settings.api_rate_per_second,
         settings.api_rate_burst,
