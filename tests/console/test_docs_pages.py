@@ -4,7 +4,9 @@ and every link the console and the pages make to them lands on a page and an anc
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,9 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
+from typer.testing import CliRunner
 
+from scimgate.cli import app as cli_app
 from scimgate.settings import Settings
 from scimgate.web import docs_views
 from scimgate.web.console.endpoint import TEMPLATES
@@ -180,6 +184,71 @@ def test_a_page_edited_on_disk_is_shown_without_a_restart(tmp_path: Path) -> Non
     assert load_page(tmp_path, "sync").title == "First"
     (tmp_path / "sync.md").write_text("# Second, longer\n")
     assert load_page(tmp_path, "sync").title == "Second, longer"
+
+
+# ---- the commands the pages show run as written ---------------------------------------
+
+
+@pytest.fixture
+def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("SCIMGATE_DATABASE_URL", database_url)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(cli_app, list(args))
+
+
+def test_sync_md_mapping_commands_work_on_a_new_account(cli: Any) -> None:
+    """docs/sync.md's mapping sequence runs as written on a new account; its custom
+    extension example fails as the page says it does."""
+    assert cli("account", "create", "acme", "--entitled").exit_code == 0
+    assert cli("provisioning", "activate", "acme").exit_code == 0
+    text = (ROOT / "docs" / "sync.md").read_text()
+    works, refused = _sh_blocks(text, "On a new account")[:2]
+    for args in _commands(works):
+        r = cli(*args)
+        assert r.exit_code == 0, f"{shlex.join(args)}: {r.stderr}"
+    *setup, mapping = _commands(refused)
+    for args in setup:
+        assert cli(*args).exit_code == 0
+    r = cli(*mapping)
+    assert r.exit_code == 1
+    shown = " ".join(line.lstrip("# ") for line in refused.splitlines() if line.startswith("#"))
+    assert " ".join(r.stderr.split()) == shown
+
+
+def test_api_md_examples_work_on_a_fresh_demo(cli: Any, app: Any) -> None:
+    """docs/api.md's manual member and PATCH examples answer as documented on `scimgate
+    demo`, with the Properties the page makes first."""
+    assert cli("demo", "--no-serve").exit_code == 0
+    block = _sh_blocks((ROOT / "docs" / "api.md").read_text(), "ACCOUNT=demo")[0]
+    account = re.search(r"ACCOUNT=(\S+)", block).group(1)
+    for args in _commands(block.replace("$ACCOUNT", account)):
+        if args[:2] == ["property", "create"]:
+            assert cli(*args).exit_code == 0, args
+    created = json.loads(cli("apikey", "create", account, "--json").stdout)
+    bodies = [json.loads(b) for b in re.findall(r"-d '(\{.*?\})'", block, re.DOTALL)]
+    post = next(b for b in bodies if "email" in b)
+    patch = next(b for b in bodies if "Start date" in json.dumps(b))
+    documented = re.search(r'# -> \{…, "properties": (\{[^}]*\})', block).group(1)
+    auth = {"Authorization": f"Bearer {created['key']}"}
+    with TestClient(app, base_url="https://testserver") as http:
+        r = http.post("/api/v1/members", json=post, headers=auth)
+        assert r.status_code == 201, r.text
+        r = http.patch(f"/api/v1/members/{r.json()['id']}", json=patch, headers=auth)
+        assert r.status_code == 200, r.text
+        assert r.json()["properties"] == json.loads(documented)
+
+
+def _sh_blocks(text: str, after: str) -> list[str]:
+    """The ```sh blocks of a page that hold or follow the first `after`."""
+    at = text.index(after)
+    blocks = re.finditer(r"```sh\n(.*?)```", text, re.DOTALL)
+    return [m.group(1) for m in blocks if m.end() > at]
+
+
+def _commands(block: str) -> list[list[str]]:
+    """Each `scimgate ...` line of a block as arguments (comments dropped)."""
+    lines = [line for line in block.splitlines() if line.startswith("scimgate ")]
+    return [shlex.split(line, comments=True)[1:] for line in lines]
 
 
 def _resolves(href: str) -> bool:
