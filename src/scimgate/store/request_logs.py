@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, and_, case, func, not_, select
 
 from scimgate.store.tables import request_log
 
@@ -23,6 +23,39 @@ _LIST_COLUMNS = (
 )
 
 
+def _deleted(account_id: int) -> Any:
+    """Paths the identity provider deleted (a 2xx DELETE), with the first delete's id."""
+    d = request_log
+    return (
+        select(d.c.path, func.min(d.c.id).label("deleted_id"))
+        .where(d.c.account_id == account_id, d.c.method == "DELETE", d.c.status < 300)
+        .group_by(d.c.path)
+        .subquery("deleted")
+    )
+
+
+def _expected(deleted: Any) -> Any:
+    """A GET answered 404 after the same path was deleted: the identity provider checking
+    that what it deleted is gone (Entra does), not a problem."""
+    t = request_log
+    # Never NULL (outer join, no delete): NOT of a NULL would drop the row from both sides.
+    return and_(
+        t.c.method == "GET",
+        t.c.status == 404,
+        func.coalesce(deleted.c.deleted_id, t.c.id) < t.c.id,
+    )
+
+
+def _with_expected(account_id: int, *columns: Any) -> tuple[Any, Any]:
+    """A select of `columns` plus `expected`, and the condition itself."""
+    deleted = _deleted(account_id)
+    expected = _expected(deleted)
+    query = select(*columns, case((expected, True), else_=False).label("expected")).select_from(
+        request_log.outerjoin(deleted, deleted.c.path == request_log.c.path)
+    )
+    return query, expected
+
+
 def list_entries(
     conn: Connection,
     account_id: int,
@@ -35,7 +68,8 @@ def list_entries(
 ) -> list[dict[str, Any]]:
     """Newest first, filtered by status class (2 for 2xx...), method and path fragment."""
     t = request_log
-    query = select(*_LIST_COLUMNS).where(t.c.account_id == account_id)
+    query, _ = _with_expected(account_id, *_LIST_COLUMNS)
+    query = query.where(t.c.account_id == account_id)
     if status_class is not None:
         query = query.where(t.c.status >= status_class * 100, t.c.status < status_class * 100 + 100)
     if method:
@@ -46,25 +80,31 @@ def list_entries(
     if before is not None:
         query = query.where(t.c.id < before)
     rows = conn.execute(query.order_by(t.c.id.desc()).limit(limit)).mappings()
-    return [dict(r) for r in rows]
+    return [_flagged(r) for r in rows]
+
+
+def _flagged(row: Any) -> dict[str, Any]:
+    found = dict(row)
+    found["expected"] = bool(found["expected"])
+    return found
 
 
 def get_entry(conn: Connection, account_id: int, entry_id: int) -> dict[str, Any] | None:
     """One entry with its bodies, only if it belongs to this account."""
+    query, _ = _with_expected(account_id, *request_log.columns)
     row = (
         conn.execute(
-            select(request_log).where(
-                request_log.c.account_id == account_id, request_log.c.id == entry_id
-            )
+            query.where(request_log.c.account_id == account_id, request_log.c.id == entry_id)
         )
         .mappings()
         .first()
     )
-    return dict(row) if row else None
+    return _flagged(row) if row else None
 
 
 def connection_status(conn: Connection, account_id: int, since: datetime) -> dict[str, Any]:
-    """Last request, last error, and how many requests arrived since `since`."""
+    """Last request, last error (an expected 404 is none), and how many requests, and
+    how many refused, arrived since `since`."""
     t = request_log
     last = (
         conn.execute(
@@ -76,24 +116,55 @@ def connection_status(conn: Connection, account_id: int, since: datetime) -> dic
         .mappings()
         .first()
     )
+    query, expected = _with_expected(account_id, *_LIST_COLUMNS)
     last_error = (
         conn.execute(
-            select(*_LIST_COLUMNS)
-            .where(t.c.account_id == account_id, t.c.status >= 400)
+            query.where(t.c.account_id == account_id, t.c.status >= 400, not_(expected))
             .order_by(t.c.id.desc())
             .limit(1)
         )
         .mappings()
         .first()
     )
+    deleted = _deleted(account_id)
+    refused = and_(t.c.status >= 400, not_(_expected(deleted)))
     recent = conn.execute(
-        select(func.count(), func.sum(case((t.c.status >= 400, 1), else_=0))).where(
-            t.c.account_id == account_id, t.c.at >= since
-        )
+        select(func.count(), func.sum(case((refused, 1), else_=0)))
+        .select_from(t.outerjoin(deleted, deleted.c.path == t.c.path))
+        .where(t.c.account_id == account_id, t.c.at >= since)
     ).one()
     return {
         "last": dict(last) if last else None,
-        "last_error": dict(last_error) if last_error else None,
+        "last_error": _flagged(last_error) if last_error else None,
         "requests_24h": int(recent[0] or 0),
         "errors_24h": int(recent[1] or 0),
     }
+
+
+def hourly_counts(
+    conn: Connection, account_id: int, since: datetime
+) -> list[tuple[datetime, int, int]]:
+    """(hour, requests, refused) for each hour since `since` that had requests, oldest
+    first: what the provisioning page charts. An expected 404 is not refused."""
+    t = request_log
+    deleted = _deleted(account_id)
+    refused = and_(t.c.status >= 400, not_(_expected(deleted)))
+    if conn.dialect.name == "postgresql":
+        hour = func.date_trunc("hour", func.timezone("UTC", t.c.at))
+    else:  # SQLite keeps UTC text: the first 13 characters are the hour
+        hour = func.substr(t.c.at, 1, 13)
+    rows = conn.execute(
+        select(hour.label("hour"), func.count(), func.sum(case((refused, 1), else_=0)))
+        .select_from(t.outerjoin(deleted, deleted.c.path == t.c.path))
+        .where(t.c.account_id == account_id, t.c.at >= since)
+        .group_by(hour)
+        .order_by(hour)
+    ).all()
+    return [(_hour(r[0]), int(r[1]), int(r[2] or 0)) for r in rows]
+
+
+def _hour(value: Any) -> datetime:
+    """The bucket as an aware UTC datetime, from either database's spelling."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value).replace(" ", "T") + ":00").replace(tzinfo=UTC)

@@ -143,6 +143,7 @@ class Renderer:
         self.env.globals.update(prefix=PREFIX, tenant_url=settings.tenant_url)
         self.env.filters["when"] = _when
         self.env.filters["when_text"] = _when_text
+        self.env.filters["ms"] = _milliseconds
         self.env.filters["query"] = _with_query
         self.env.filters["field_name"] = _field_name
 
@@ -185,6 +186,13 @@ def _when(value: Any) -> Markup | str:
         return _when_text(value)
     iso = at.strftime("%Y-%m-%dT%H:%M:%SZ")
     return Markup('<time datetime="{}">{}</time>').format(iso, _when_text(at))
+
+
+def _milliseconds(value: int | None) -> str:
+    """A logged duration in the whole milliseconds the log keeps: 0 was under one."""
+    if value is None:
+        return "—"
+    return "< 1 ms" if value <= 0 else f"{value:,} ms"
 
 
 def _field_name(name: str) -> str:

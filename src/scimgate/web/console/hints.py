@@ -25,6 +25,8 @@ def hint_for(entry: dict[str, Any]) -> str | None:
             "Yes with precedence 1, and userPrincipalName → userName to No, then restart "
             "provisioning."
         )
+    if entry.get("expected"):
+        return None  # a GET after the resource's DELETE: the provider checking it is gone
     if status == 404 and method in ("PATCH", "PUT", "DELETE", "GET") and "/" in path.strip("/"):
         return (
             "The identity provider refers to a user or group that is no longer here (it was "
@@ -43,10 +45,23 @@ def hint_for(entry: dict[str, Any]) -> str | None:
             "or a malformed email). Check the attribute mapping in the identity provider: the "
             "detail above names the attribute."
         )
-    if scim_type in ("noTarget", "invalidPath", "mutability"):
+    if scim_type == "invalidPath":
         return (
-            "A PATCH operation pointed at an attribute that cannot be changed that way. If it "
-            "names a custom attribute, make sure its schema URN is spelled the same in every "
+            "A PATCH operation's path could not be read or names no attribute of a SCIM "
+            "User or Group (a misspelled attribute, a custom attribute without its schema "
+            "URN, or a filter in brackets that does not parse). The detail above quotes the "
+            "path: correct the target attribute in the identity provider's attribute mapping."
+        )
+    if scim_type == "noTarget":
+        return (
+            "A PATCH operation had nothing to act on: a remove without a path, or a path "
+            "whose filter no value meets (for example on emails or members). The detail "
+            "above says which; check that attribute's mapping in the identity provider."
+        )
+    if scim_type == "mutability":
+        return (
+            "A request tried to change an attribute that cannot be changed (such as id or "
+            "meta, which scimgate sets). Remove that attribute from the identity provider's "
             "mapping."
         )
     if status == 412:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from starlette.responses import RedirectResponse, Response
 
 from scimgate.accounts import service as accounts
+from scimgate.provisioning import activity
 from scimgate.store import accounts as account_store
-from scimgate.store import request_logs
-from scimgate.store.database import utcnow
+from scimgate.web.console import page_charts
 from scimgate.web.console.endpoint import PREFIX, Ctx, Page
 from scimgate.web.console.hints import hint_for
 
@@ -23,15 +22,14 @@ def _page(ctx: Ctx, **extra: Any) -> Page:
     context: dict[str, Any] = {"account": account, "new_token": None, "errors": {}, **extra}
     if account["provisioning_active"]:
         tokens = account_store.list_tokens(ctx.conn, account["id"])
-        status = request_logs.connection_status(
-            ctx.conn, account["id"], since=utcnow() - timedelta(hours=24)
-        )
+        status = activity.connection_status(ctx.conn, account["id"])
         if status["last_error"]:
             status["last_error"]["hint"] = hint_for(status["last_error"])
         context.update(
             tokens=[t for t in tokens if t["revoked_at"] is None],
             revoked=[t for t in tokens if t["revoked_at"] is not None][:10],
             status=status,
+            requests=page_charts.requests_per_hour(ctx.conn, account["id"], ctx.arg("range")),
         )
     return Page("provisioning.html", context, status=400 if context["errors"] else 200)
 

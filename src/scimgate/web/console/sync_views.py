@@ -13,6 +13,7 @@ from scimgate.store import directory as directory_store
 from scimgate.store import sync as store
 from scimgate.sync import background, schedule
 from scimgate.sync.engine import SyncBusyError, SyncOptions
+from scimgate.web.console import page_charts
 from scimgate.web.console.endpoint import PREFIX, Ctx, Page
 
 ITEMS_PER_PAGE = 100
@@ -85,8 +86,14 @@ def confirm(ctx: Ctx) -> Response | Page:
 
 
 def runs(ctx: Ctx) -> Page:
-    """Sync history, newest first."""
-    return Page("sync_runs.html", {"runs": store.list_runs(ctx.conn, ctx.account_id, limit=100)})
+    """Sync history, newest first, under charts of members and durations."""
+    return Page(
+        "sync_runs.html",
+        {
+            "runs": store.list_runs(ctx.conn, ctx.account_id, limit=100),
+            "charts": page_charts.sync_history(ctx.conn, ctx.account_id),
+        },
+    )
 
 
 def run(ctx: Ctx) -> Page:
