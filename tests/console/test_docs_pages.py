@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -236,6 +239,27 @@ def test_api_md_examples_work_on_a_fresh_demo(cli: Any, app: Any) -> None:
         r = http.patch(f"/api/v1/members/{r.json()['id']}", json=patch, headers=auth)
         assert r.status_code == 200, r.text
         assert r.json()["properties"] == json.loads(documented)
+
+
+def test_readme_example_runs_as_written(tmp_path: Path) -> None:
+    """README's command-line example, `serve` aside, runs in a fresh directory under
+    `bash -eu`: no variable it uses is left unset, and every command succeeds."""
+    block = _sh_blocks((ROOT / "README.md").read_text(), "--json` prints exactly one")[0]
+    script = "\n".join(line for line in block.splitlines() if "scimgate serve" not in line)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {k: v for k, v in env.items() if not k.startswith("SCIMGATE_")}
+    r = subprocess.run(
+        ["bash", "-eu", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    password = re.search(r"console password of it@acme.example: (\S+)", r.stdout).group(1)
+    assert len(password) >= 12
+    assert "created admin it@acme.example" in r.stdout
 
 
 def _sh_blocks(text: str, after: str) -> list[str]:
