@@ -28,6 +28,9 @@ def test_ready_and_live_when_all_is_well(http: TestClient) -> None:
     assert r.json()["checks"] == {"database": "ok", "migrations": "ok", "request_log": "ok"}
     assert http.get("/healthz").json()["status"] == "ok"
     assert http.get("/livez").json()["status"] == "ok"
+    for path in ("/livez", "/readyz", "/healthz"):  # load balancers probe with HEAD too
+        head = http.head(path)
+        assert head.status_code == 200 and head.content == b"", path
 
 
 def test_not_ready_before_migrations(tmp_path: Path) -> None:
@@ -36,6 +39,7 @@ def test_not_ready_before_migrations(tmp_path: Path) -> None:
         r = client.get("/readyz")
         assert r.status_code == 503 and r.headers["Retry-After"] == "5"
         assert "scimgate migrate" in r.json()["checks"]["migrations"]
+        assert client.head("/readyz").status_code == 503
         assert client.get("/livez").status_code == 200
 
 

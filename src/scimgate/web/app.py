@@ -149,7 +149,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
         """People who open the bare address land on the console."""
         return RedirectResponse("/console/", status_code=307)
 
-    @app.get("/livez", include_in_schema=False)
+    # HEAD too: load balancers often probe with it (Starlette sends the headers, no body).
+    @app.api_route("/livez", methods=["GET", "HEAD"], include_in_schema=False)
     async def livez() -> dict[str, Any]:
         """The process answers: restart it only when this fails."""
         return {"status": "ok", "version": __version__}
@@ -166,8 +167,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
             headers=headers,
         )
 
-    app.add_api_route("/readyz", ready, include_in_schema=False, methods=["GET"])
-    app.add_api_route("/healthz", ready, include_in_schema=False, methods=["GET"])
+    app.add_api_route("/readyz", ready, include_in_schema=False, methods=["GET", "HEAD"])
+    app.add_api_route("/healthz", ready, include_in_schema=False, methods=["GET", "HEAD"])
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_page(request: Request) -> Response:
