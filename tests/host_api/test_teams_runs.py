@@ -154,7 +154,7 @@ def test_sync_runs_list_and_get(api, synced):
     assert actions.count(("member", "create")) == 8
     assert ("team", "create") in actions
     labels = {i["label"] for i in doc["items"] if i["kind"] == "member"}
-    assert labels == {f"user{i:02d}@example.com" for i in range(8)}
+    assert labels == {f"User{i:02d} (user{i:02d}@example.com)" for i in range(8)}
 
 
 def test_sync_runs_newest_first_with_limit(api, engine, synced):
@@ -275,7 +275,7 @@ def test_a_held_run_lists_the_planned_deactivations(api, held):
     assert held["counts"]["deactivated"] == 3
     assert "Held" in held["detail"] and "3 of 8" in held["detail"]
     assert {(i["action"], i["label"]) for i in held["items"]} == {
-        ("deactivate", f"user{i:02d}@example.com") for i in range(3)
+        ("deactivate", f"User{i:02d} (user{i:02d}@example.com)") for i in range(3)
     }
     # nothing was applied
     assert api.ok("GET", "/members?status=deactivated")["data"] == []

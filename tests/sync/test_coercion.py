@@ -37,7 +37,7 @@ def test_number_property_fed_text_is_an_item_error_and_the_member_is_still_writt
     assert result.status == "succeeded"
     assert result.counts["created"] == 2 and result.counts["errors"] == 1, result.counts
     (error,) = errors_of(engine, scim.account_id, result.run_id)
-    assert error["label"] == "ada@example.com" and error["action"] == "create"
+    assert error["label"] == "Ada (ada@example.com)" and error["action"] == "create"
     assert "Level" in error["error"] and "'abc' is not a number" in error["error"]
     ada = member_docs(engine, scim.account_id)["ada@example.com"]
     assert ada["name"] == "Ada" and ada["status"] == "active"
@@ -66,7 +66,7 @@ def test_select_option_unknown_is_an_error_known_is_matched_case_insensitively(s
     assert result.status == "succeeded"
     assert result.counts["created"] == 2 and result.counts["errors"] == 1
     (error,) = errors_of(engine, scim.account_id, result.run_id)
-    assert error["label"] == "bob@example.com"
+    assert error["label"] == "Bob (bob@example.com)"
     assert "Tier" in error["error"] and "'Platinum' is not one of the options" in error["error"]
     docs = member_docs(engine, scim.account_id)
     assert docs["ada@example.com"]["properties"]["Tier"] == "Gold"
@@ -101,7 +101,7 @@ def test_date_property(scim, engine):
     assert result.status == "succeeded"
     assert result.counts["created"] == 3 and result.counts["errors"] == 1
     (error,) = errors_of(engine, scim.account_id, result.run_id)
-    assert error["label"] == "eve@example.com" and "is not a date" in error["error"]
+    assert error["label"] == "Eve (eve@example.com)" and "is not a date" in error["error"]
     docs = member_docs(engine, scim.account_id)
     assert docs["ada@example.com"]["properties"]["Hired"] == "2024-05-01"
     assert docs["bob@example.com"]["properties"]["Hired"] == "2023-01-15"

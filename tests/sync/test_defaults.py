@@ -120,11 +120,19 @@ def test_manager_resolved_across_batches_even_when_sorting_after_the_report(scim
     assert again.counts["updated"] == again.counts["errors"] == 0, again.counts
 
 
-def test_manager_that_is_not_staged_is_an_error_and_the_member_is_kept(scim, engine):
+def test_manager_that_is_not_staged_is_left_empty_with_a_note_and_no_error(scim, engine):
+    """Entra sends the manager of users whose manager is not assigned to the app: the
+    member is created without one (the plan says why), and nothing is left to do."""
     create_user(scim, "orphan@example.com", **{ENT: {"manager": {"value": "no-such-user"}}})
+    plan = sync(engine, scim.account_id, dry_run=True)
+    (item,) = plan.items
+    assert "Manager" not in item["changes"]
+    assert item["notes"] == [
+        "Manager left empty: directory user no-such-user is not in the staging directory"
+    ]
     result = sync(engine, scim.account_id)
     assert result.status == "succeeded"
-    assert result.counts["created"] == 1 and result.counts["errors"] == 1
-    errors = items(engine, scim.account_id, result.run_id, errors_only=True)
-    assert len(errors) == 1 and "Manager" in errors[0]["error"]
+    assert result.counts["created"] == 1 and result.counts["errors"] == 0, result.counts
     assert member_docs(engine, scim.account_id)["orphan@example.com"]["properties"] == {}
+    again = sync(engine, scim.account_id)
+    assert (again.counts["updated"], again.counts["errors"], again.counts["unchanged"]) == (0, 0, 1)

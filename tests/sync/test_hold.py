@@ -57,7 +57,9 @@ def test_too_many_deactivations_hold_the_run_and_change_nothing(scim, engine, th
     # the held run lists who it would deactivate, for the admin deciding on it
     held_items = items(engine, scim.account_id, result.run_id)
     assert len(held_items) == 12 and {i["action"] for i in held_items} == {"deactivate"}
-    assert {i["label"] for i in held_items} == {f"user{i:02d}@example.com" for i in range(12)}
+    assert {i["label"] for i in held_items} == {
+        f"User{i:02d} (user{i:02d}@example.com)" for i in range(12)
+    }
 
 
 @pytest.mark.parametrize("how", ["patch", "delete"])

@@ -41,7 +41,7 @@ def test_create_records_an_item_with_every_field(scim, engine):
     member = member_docs(engine, scim.account_id)["ada@example.com"]
     assert item["kind"] == "member" and item["action"] == "create"
     assert item["subject_id"] == member["id"] and item["directory_id"] == uid
-    assert item["label"] == "ada@example.com" and item["error"] is None
+    assert item["label"] == "Ada (ada@example.com)" and item["error"] is None
     assert item["changes"] == {
         "name": [None, "Ada"],
         "email": [None, "ada@example.com"],

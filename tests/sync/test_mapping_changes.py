@@ -25,7 +25,7 @@ def test_changing_a_mapping_recomputes_and_updates_everyone(scim, engine):
     assert result.status == "succeeded"
     assert result.counts["updated"] == 5 and result.counts["unchanged"] == 0, result.counts
     changes = {i["label"]: i["changes"] for i in items(engine, scim.account_id, result.run_id)}
-    assert changes["u3@example.com"] == {"Job title": ["Title 3", "nick3"]}
+    assert changes["U3 (u3@example.com)"] == {"Job title": ["Title 3", "nick3"]}
     assert {
         d["properties"]["Job title"] for d in member_docs(engine, scim.account_id).values()
     } == {f"nick{i}" for i in range(5)}
@@ -66,8 +66,8 @@ def test_removing_a_mapping_clears_scim_values_on_the_next_sync_and_keeps_manual
     assert result.counts["updated"] == 2 and result.counts["unchanged"] == 1, result.counts
     changes = {i["label"]: i["changes"] for i in items(engine, scim.account_id, result.run_id)}
     assert changes == {
-        "ada@example.com": {"Department": ["Sales", None]},
-        "bob@example.com": {"Department": ["Finance", None]},
+        "Ada (ada@example.com)": {"Department": ["Sales", None]},
+        "Bob (bob@example.com)": {"Department": ["Finance", None]},
     }
     docs = member_docs(engine, scim.account_id)
     assert docs["ada@example.com"]["properties"] == {"Job title": "Engineer"}

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, func, or_, select, text, update
 
 from scimgate.store import raw
 from scimgate.store.bulk import insert_rows
@@ -110,14 +110,14 @@ def get_run(conn: Connection, account_id: int, run_id: int) -> dict[str, Any] | 
     return dict(row) if row else None
 
 
-def list_runs(conn: Connection, account_id: int, *, limit: int = 20) -> list[dict[str, Any]]:
-    """Newest runs first."""
-    rows = conn.execute(
-        select(sync_run)
-        .where(sync_run.c.account_id == account_id)
-        .order_by(sync_run.c.id.desc())
-        .limit(limit)
-    ).mappings()
+def list_runs(
+    conn: Connection, account_id: int, *, limit: int = 20, before: int | None = None
+) -> list[dict[str, Any]]:
+    """Newest runs first; `before` continues a page after the run with that id."""
+    query = select(sync_run).where(sync_run.c.account_id == account_id)
+    if before is not None:
+        query = query.where(sync_run.c.id < before)
+    rows = conn.execute(query.order_by(sync_run.c.id.desc()).limit(limit)).mappings()
     return [dict(r) for r in rows]
 
 
@@ -141,6 +141,8 @@ _DEFERRED_COLUMNS = (
     "prop_id",
     "target",
     "label",
+    "email",
+    "directory_id",
     "action",
     "clean",
     "old",
@@ -155,7 +157,7 @@ def create_deferred_table(conn: Connection) -> None:
         conn,
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {_DEFERRED} (seq INTEGER PRIMARY KEY, "
         "member_id TEXT NOT NULL, prop_id TEXT NOT NULL, target TEXT NOT NULL, label TEXT, "
-        "action TEXT NOT NULL, clean INTEGER NOT NULL, old TEXT NOT NULL, source TEXT, "
+        "email TEXT, directory_id TEXT NOT NULL, action TEXT NOT NULL, clean INTEGER NOT NULL, old TEXT NOT NULL, source TEXT, "
         "version INTEGER NOT NULL)",
     )
     raw.execute(conn, f"DELETE FROM {_DEFERRED}")
@@ -180,6 +182,8 @@ def insert_deferred(conn: Connection, last_seq: int, deferred: Sequence[Any]) ->
                 d.prop_id,
                 d.target,
                 d.label,
+                d.email,
+                d.directory_id,
                 d.action,
                 int(d.clean),
                 raw.dump_json(d.old),
@@ -194,15 +198,15 @@ def insert_deferred(conn: Connection, last_seq: int, deferred: Sequence[Any]) ->
 
 def deferred_batch(conn: Connection, after: int, limit: int) -> list[tuple[Any, ...]]:
     """Deferred references after sequence number `after`, in order: (seq, member_id,
-    prop_id, target, label, action, clean, old, source, version) with `old` and `clean`
-    as they were handed in."""
+    prop_id, target, label, email, directory_id, action, clean, old, source, version) with
+    `old` and `clean` as they were handed in."""
     rows = raw.execute(
         conn,
         f"SELECT {', '.join(_DEFERRED_COLUMNS)} FROM {_DEFERRED} WHERE seq > ? "
         "ORDER BY seq LIMIT ?",
         (after, limit),
     ).fetchall()
-    return [(*r[:6], bool(r[6]), raw.load_json(r[7]), *r[8:]) for r in rows]
+    return [(*r[:8], bool(r[8]), raw.load_json(r[9]), *r[10:]) for r in rows]
 
 
 def insert_items(
@@ -242,23 +246,68 @@ def insert_items(
     )
 
 
+# What an admin filters a run's items by (sync_item.action values per filter).
+ITEM_ACTIONS = {
+    "created": ("create",),
+    "updated": ("update", "rename"),
+    "deactivated": ("deactivate", "remove"),
+    "reactivated": ("reactivate",),
+}
+
+
+def _items_query(
+    account_id: int, run_id: int, *, errors_only: bool, action: str | None, search: str | None
+) -> Any:
+    where = [sync_item.c.account_id == account_id, sync_item.c.run_id == run_id]
+    if errors_only:
+        where.append(sync_item.c.error.is_not(None))
+    if action:
+        where.append(sync_item.c.action.in_(ITEM_ACTIONS[action]))
+    if search:
+        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        where.append(
+            or_(
+                func.lower(sync_item.c.label).like(pattern, escape="\\"),
+                sync_item.c.directory_id == search,
+                sync_item.c.subject_id == search,
+            )
+        )
+    return where
+
+
 def list_items(
     conn: Connection,
     account_id: int,
     run_id: int,
     *,
     errors_only: bool = False,
+    action: str | None = None,
+    search: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Items of one run in the order they happened."""
-    query = select(sync_item).where(
-        sync_item.c.account_id == account_id, sync_item.c.run_id == run_id
-    )
-    if errors_only:
-        query = query.where(sync_item.c.error.is_not(None))
-    rows = conn.execute(query.order_by(sync_item.c.seq).limit(limit).offset(offset)).mappings()
+    """Items of one run in the order they happened, optionally only errors, one kind of
+    action (a key of ITEM_ACTIONS) or those whose person or team matches `search`."""
+    where = _items_query(account_id, run_id, errors_only=errors_only, action=action, search=search)
+    rows = conn.execute(
+        select(sync_item).where(*where).order_by(sync_item.c.seq).limit(limit).offset(offset)
+    ).mappings()
     return [dict(r) for r in rows]
+
+
+def count_items(
+    conn: Connection,
+    account_id: int,
+    run_id: int,
+    *,
+    errors_only: bool = False,
+    action: str | None = None,
+    search: str | None = None,
+) -> int:
+    """How many items of one run match the same filters as list_items."""
+    where = _items_query(account_id, run_id, errors_only=errors_only, action=action, search=search)
+    return int(conn.execute(select(func.count()).select_from(sync_item).where(*where)).scalar_one())
 
 
 # ---- counts for the safety hold and the plan ----
@@ -297,7 +346,8 @@ def staged_batch(
 ) -> list[tuple[Any, ...]]:
     """Staged users whose member is missing or out of date, from `after` on.
 
-    Rows: (du id, doc, version, active, user_name, m.id, m.email, m.name, m.status, m.source);
+    Rows: (du id, doc, version, active, user_name, m.id, m.email, m.name, m.status, m.source,
+    display_name);
     the document as JSON text on both databases (psycopg would parse it with the json
     module, `raw.load_json` does it with orjson).
     """
@@ -305,7 +355,7 @@ def staged_batch(
     return raw.execute(
         conn,
         f"SELECT du.id, {doc}, du.version, du.active, du.user_name, "
-        "m.id, m.email, m.name, m.status, m.source "
+        "m.id, m.email, m.name, m.status, m.source, du.display_name "
         "FROM directory_user du LEFT JOIN member m "
         "ON m.account_id = du.account_id AND m.directory_user_id = du.id "
         "WHERE du.account_id = ? AND du.id > ? AND (m.id IS NULL OR m.synced_version IS NULL "
@@ -381,15 +431,18 @@ def members_of_directory_users(
     return {r[0]: r[1] for r in rows}
 
 
-def staged_user_names(conn: Connection, account_id: int, user_ids: Sequence[str]) -> dict[str, str]:
-    """Which of these directory user ids are staged, with their userNames."""
+def staged_users(
+    conn: Connection, account_id: int, user_ids: Sequence[str]
+) -> dict[str, tuple[str, str | None, bool]]:
+    """Which of these directory user ids are staged: id -> (userName, displayName, active)."""
     rows = select_in(
         conn,
-        "SELECT id, user_name FROM directory_user WHERE account_id = ? AND id IN ({keys})",
+        "SELECT id, user_name, display_name, active FROM directory_user "
+        "WHERE account_id = ? AND id IN ({keys})",
         account_id,
         user_ids,
     )
-    return {r[0]: r[1] for r in rows}
+    return {r[0]: (r[1], r[2], bool(r[3])) for r in rows}
 
 
 def memberships_of(conn: Connection, account_id: int, user_ids: Sequence[str]) -> int:

@@ -45,6 +45,8 @@ from scimgate.store.database import as_utc, bulk_session, utcnow
 from scimgate.store.statistics import refresh_statistics
 from scimgate.store.tables import account
 from scimgate.sync.plan import MemberChange, MemberState, compare
+from scimgate.sync.references import Deferred, ReferencePass, person_label
+from scimgate.sync.teams import TeamPass
 
 log = logging.getLogger("scimgate.sync")
 
@@ -164,22 +166,7 @@ def synchronize(
 _Ahead = tuple[list[Any], Future[list[Any]]]
 
 
-@dataclass(slots=True)
-class _Deferred:
-    """A member reference to resolve once every member of the run exists."""
-
-    member_id: str
-    prop_id: str
-    target: str  # the referenced directory user
-    label: str | None
-    action: str  # what the holder's own comparison decided
-    clean: bool  # the holder had no other error
-    old: Any  # the value before the run, and its source
-    source: str | None
-    version: int  # the holder's directory version, its sync marker once resolved
-
-
-class _Run:
+class _Run(ReferencePass, TeamPass):
     """State of one run: counts, item sequence, the compiled mapping."""
 
     def __init__(
@@ -198,18 +185,25 @@ class _Run:
         self.counts = dict.fromkeys(COUNT_KEYS, 0)
         self.dry = False
         self.holding = False
-        self.memberless: list[str] = []  # staged users a conflict keeps from becoming members
+        self.memberless: set[str] = set()  # staged users a conflict keeps from becoming members
         self.run_id: int | None = None
         self.seq = 0
         self.items: list[dict[str, Any]] = []
         self.events: list[tuple[str, str | None, dict[str, Any]]] = []  # team events of the batch
         self.sample: list[dict[str, Any]] = []
+        self.sampled: dict[str, dict[str, Any]] = {}  # the last of them per member
         # Member references still to resolve: a dry run keeps them here; a run that
         # writes keeps only the current batch's here and the rest in a temporary table
         # (so memory does not grow with the account: 450,000 of them at 1,000,000 users).
-        self.deferred: list[_Deferred] = []
+        self.deferred: list[Deferred] = []
         self._spilling = False
         self._deferred_seq = 0
+        self._unsettled: set[str] = set()  # holders of a reference left to do: not in sync
+        # A dry run writes nothing, so what its earlier batches would have written is kept
+        # here for the later ones (memory grows with what it would write): members by
+        # directory user, and emails taken (an owner like members_by_email's) or freed (None).
+        self.planned: dict[str, tuple[str, str]] = {}
+        self.planned_emails: dict[str, tuple[Any, ...] | None] = {}
         self.mapper: Mapper
         self.names: dict[str, str] = {}
         self.rev = 0
@@ -467,6 +461,8 @@ class _Run:
         if self.dry:
             if len(self.sample) < self.options.sample_items:
                 self.sample.append(item)
+                if item.get("subject_id"):
+                    self.sampled[item["subject_id"]] = item
             if self.holding and item["action"] == "deactivate" and len(self.items) < HELD_ITEMS:
                 # A held run keeps who it would deactivate, for the admin deciding on it.
                 self.items.append(item)
@@ -497,15 +493,17 @@ class _Run:
             self.events.append(event)
 
     def _member_event(self, item: dict[str, Any]) -> tuple[str, str | None, dict[str, Any]] | None:
-        """The Event of a member item: what changed, by field and Property name."""
+        """The Event of a member item: what changed, by field and Property name. An item
+        that changed nothing (an error that kept a user from becoming a member, a write
+        that failed) has none."""
         if item["kind"] != "member" or item["action"] not in _MEMBER_EVENTS:
             return None
         changes = item.get("changes") or {}
-        if item["action"] == "update" and not changes:
+        if not changes or not item.get("subject_id"):
             return None
         data = {
-            "member_id": item.get("subject_id"),
-            "email": item.get("label"),
+            "member_id": item["subject_id"],
+            "email": item.get("email"),
             "changes": changes,
             "sync_run_id": self.run_id,
         }
@@ -542,13 +540,23 @@ class _Run:
         for conn, rows in self._batches(lambda c, after: store.removed_batch(c, aid, after, size)):
             updates = []
             for member_id, email, name, status in rows:
+                if self.dry and email:  # unlinked: a staged user with its email may take it
+                    self.planned_emails[email.lower()] = (
+                        member_id,
+                        email,
+                        name,
+                        "deactivated",
+                        "scim",
+                        None,
+                    )
                 if status == "active":
                     self.counts["deactivated"] += 1
                     self._item(
                         kind="member",
                         action="deactivate",
                         subject_id=member_id,
-                        label=email or name,
+                        label=f"{name} ({email})" if email and name != email else name,
+                        email=email,
                         changes={
                             "status": ["active", "deactivated"],
                             "reason": [None, "removed from the directory"],
@@ -650,58 +658,20 @@ class _Run:
         careful: bool,
         mapping: Future[list[Any]] | None = None,
     ) -> None:
+        """Compare one batch of staged users with their members and write what differs."""
         self._counts_at_batch = dict(self.counts)
         self._seq_at_batch = self.seq
         self._deferred_at_batch = len(self.deferred)
         aid, now = self.account_id, self.clock()
         mapped = mapping.result() if mapping is not None else self._map_rows(rows)
-        emails = {m.fields["email"].lower() for m in mapped if m.fields.get("email")}
-        owners = store.members_by_email(conn, aid, list(emails)) if emails else {}
-        refs = [
-            v for m in mapped for pid, v in m.values.items() if pid in self.mapper.reference_ids
-        ]
-        resolved = store.members_of_directory_users(conn, aid, refs) if refs else {}
-        if self.dry and refs:
-            staged = store.staged_user_names(conn, aid, refs)
-            resolved.update(
-                {r: f"(new member {n})" for r, n in staged.items() if r not in resolved}
-            )
-        claimed: dict[str, str] = {}
-        todo: list[tuple[Any, Any, MemberState | None, bool, bool]] = []
-        for row, result in zip(rows, mapped, strict=True):
-            du_id, active, m_id = row[0], bool(row[3]), row[5]
-            email = result.fields.get("email")
-            key = email.lower() if email else None
-            state: MemberState | None = None
-            link = taken = False
-            if m_id is not None:
-                state = MemberState(m_id, row[6], row[7], row[8], row[9])
-                owner = owners.get(key) if key else None
-                taken = bool(key) and (
-                    (owner is not None and owner[0] != m_id) or claimed.get(key, du_id) != du_id
-                )
-            elif key and (key in claimed or (key in owners and owners[key][5] is not None)):
-                other = claimed.get(key) or owners[key][5]
-                self.memberless.append(du_id)
-                self._item(
-                    kind="member",
-                    action="create",
-                    directory_id=du_id,
-                    label=email,
-                    error=f"email {email!r} is also the email of directory user {other}",
-                )
-                continue
-            elif key and key in owners:
-                state, link = MemberState(*owners[key][:5]), True  # a manual member: linked
-            if state is None and not active:
-                # Never a member and inactive in the identity provider: nothing to do.
-                self.counts["unchanged"] += 1
-                continue
-            if key and not taken:
-                claimed[key] = du_id
-            todo.append((row, result, state, link, taken))
+        todo = self._claim_emails(conn, rows, mapped)
+        ref_ids = self.mapper.reference_ids
+        refs = [v for t in todo for pid, v in t[1].values.items() if pid in ref_ids]
+        resolved, absent = self._find_references(conn, refs)
         linked = [t[2].id for t in todo if t[2] is not None]
         values = member_store.values_of(conn, aid, linked) if linked else {}
+        olds = [v for vals in values.values() for pid, (v, _s) in vals.items() if pid in ref_ids]
+        labels = self._reference_labels(conn, [*resolved.values(), *olds])
         changes: list[tuple[Any, MemberChange, bool]] = []
         for row, result, state, link, taken in todo:
             change = compare(
@@ -714,6 +684,8 @@ class _Run:
                 new_member_id=member_store.new_id(),
                 values=values.get(state.id, {}) if state else {},
                 resolved=resolved,
+                absent=absent,
+                labels=labels,
                 email_taken=taken,
             )
             changes.append((row, change, link))
@@ -728,44 +700,127 @@ class _Run:
                         action=change.action,
                         subject_id=change.member_id,
                         directory_id=row[0],
-                        label=change.email or change.name,
+                        label=person_label(row[10], row[4]),
                         error="conflict with a concurrent change (email already used); retried next run",
                     )
                     continue
                 self._record(row, change)
+            return
+        self._resolve_in_batch(changes, labels)
+        if self.dry:
+            self._plan_batch(changes)
         else:
-            if not self.dry:
-                self._write(conn, changes, now)
-            for row, change, _link in changes:
-                self._record(row, change)
+            self._write(conn, changes, now)
+        for row, change, _link in changes:
+            self._record(row, change)
+
+    def _claim_emails(
+        self, conn: Connection, rows: list[Any], mapped: list[Any]
+    ) -> list[tuple[Any, Any, MemberState | None, bool, str | None]]:
+        """Who gets which email in this batch: the users to compare, each with its member
+        (or the manual member it links to) and who already uses its email, if someone
+        does. A new user whose email is another directory user's gets an error item."""
+        people = {r[0]: person_label(r[10], r[4]) for r in rows}
+        emails = {m.fields["email"].lower() for m in mapped if m.fields.get("email")}
+        owners = store.members_by_email(conn, self.account_id, list(emails)) if emails else {}
+        if self.dry:  # what earlier batches would have written
+            for key in emails & self.planned_emails.keys():
+                owner = self.planned_emails[key]
+                if owner is None:
+                    owners.pop(key, None)
+                else:
+                    owners[key] = owner
+        claimed: dict[str, str] = {}
+        todo: list[tuple[Any, Any, MemberState | None, bool, Any]] = []
+        conflicts: list[tuple[Any, str, str]] = []
+        for row, result in zip(rows, mapped, strict=True):
+            du_id, active, m_id = row[0], bool(row[3]), row[5]
+            email = result.fields.get("email")
+            key = email.lower() if email else None
+            state: MemberState | None = None
+            link, taken = False, None
+            if m_id is not None:
+                state = MemberState(m_id, row[6], row[7], row[8], row[9])
+                owner = owners.get(key) if key else None
+                if owner is not None and owner[0] != m_id:
+                    taken = owner
+                elif key and claimed.get(key, du_id) != du_id:
+                    taken = claimed[key]
+            elif key and (key in claimed or (key in owners and owners[key][5] is not None)):
+                conflicts.append((row, email, claimed.get(key) or owners[key][5]))
+                continue
+            elif key and key in owners:
+                state, link = MemberState(*owners[key][:5]), True  # a manual member: linked
+            if state is None and not active:
+                # Never a member and inactive in the identity provider: nothing to do.
+                self.counts["unchanged"] += 1
+                continue
+            if key and taken is None:
+                claimed[key] = du_id
+            todo.append((row, result, state, link, taken))
+        others = [c[2] for c in conflicts] + [
+            t[4] if isinstance(t[4], str) else t[4][5] for t in todo if t[4] is not None
+        ]
+        unknown = [o for o in others if o and o not in people]
+        if unknown:
+            for du_id, (user_name, display, _active) in store.staged_users(
+                conn, self.account_id, unknown
+            ).items():
+                people[du_id] = person_label(display, user_name)
+
+        def who(other: Any) -> str:
+            du_id = other if isinstance(other, str) else other[5]
+            if du_id in people:
+                return f"directory user {people[du_id]}"
+            if isinstance(other, str):
+                return f"directory user {other}"
+            return f"the member {other[2]} ({other[1]})"
+
+        for row, email, other in conflicts:
+            self.memberless.add(row[0])
+            self._item(
+                kind="member",
+                action="create",
+                directory_id=row[0],
+                label=people[row[0]],
+                error=f"the e-mail {email} is already used by {who(other)}",
+            )
+        return [(r, m, st, ln, who(tk) if tk is not None else None) for r, m, st, ln, tk in todo]
+
+    def _plan_batch(self, changes: list[tuple[Any, MemberChange, bool]]) -> None:
+        """A dry run: remember what this batch would have written, for the batches after it."""
+        for row, change, link in changes:
+            if change.action == "create" or link:
+                self.planned[row[0]] = (change.member_id, change.email or change.name)
+            if change.email:
+                self.planned_emails[change.email.lower()] = (
+                    change.member_id,
+                    change.email,
+                    change.name,
+                    change.status,
+                    "scim",
+                    row[0],
+                )
+            old = change.changes.get("email", (None, None))[0]
+            if old and old.lower() != (change.email or "").lower():
+                self.planned_emails[old.lower()] = None
 
     def _record(self, row: Any, change: MemberChange) -> None:
         """Count the change, keep its item, remember references still to resolve."""
         self.counts[_ACTION_COUNT[change.action]] += 1
-        for prop_id, target in change.deferred.items():
-            old, source = change.previous.get(prop_id, (None, None))
-            self.deferred.append(
-                _Deferred(
-                    change.member_id,
-                    prop_id,
-                    target,
-                    change.email or change.name,
-                    change.action,
-                    not change.errors,
-                    old,
-                    source,
-                    row[2],
-                )
-            )
+        label = person_label(row[10], row[4])
+        self._defer(row, change, label)
         if change.action != "unchanged" or change.errors:
             self._item(
                 kind="member",
                 action=change.action,
                 subject_id=change.member_id,
                 directory_id=row[0],
-                label=change.email or change.name,
+                label=label,
+                email=change.email,
                 changes=change.changes,
                 error="; ".join(f"{k}: {v}" for k, v in change.errors.items()) or None,
+                notes=change.notes,
             )
 
     def _write(
@@ -777,7 +832,7 @@ class _Run:
         inserts, updates, markers, upserts, fresh, deletes = [], [], [], [], [], []
         for row, change, _link in changes:
             du_id, version = row[0], row[2]
-            synced = None if change.errors or change.deferred else version
+            synced = None if change.errors or change.deferred or change.dangling else version
             key = change.email.lower() if change.email else None
             if change.action == "create":
                 inserts.append(
@@ -853,241 +908,3 @@ class _Run:
         member_store.delete_values(conn, aid, deletes)
         member_store.insert_new_values(conn, fresh)
         member_store.upsert_values(conn, upserts)
-
-    def _reference_pass(self) -> None:
-        """Member references to members that did not exist yet when their holder was written."""
-        aid, size = self.account_id, self.options.batch_size
-        pending, self.deferred = self.deferred, []
-        after = 0
-        while True:
-            now = self.clock()
-            with self._tx() as conn:
-                if self._spilling:
-                    rows = store.deferred_batch(conn, after, size)
-                    chunk = [_Deferred(*r[1:]) for r in rows]
-                    after = rows[-1][0] if rows else after
-                else:
-                    chunk, after = pending[after : after + size], after + size
-                if not chunk:
-                    break
-                targets = [d.target for d in chunk]
-                resolved = store.members_of_directory_users(conn, aid, targets)
-                if self.dry:
-                    staged = store.staged_user_names(conn, aid, targets)
-                    resolved.update(
-                        {r: f"(new member {n})" for r, n in staged.items() if r not in resolved}
-                    )
-                upserts: list[tuple[Any, ...]] = []
-                failed: set[str] = {d.member_id for d in chunk if not d.clean}
-                for d in chunk:
-                    name = self.names.get(d.prop_id, d.prop_id)
-                    found = resolved.get(d.target)
-                    if found is None:
-                        failed.add(d.member_id)
-                        self._item(
-                            kind="member",
-                            action="update",
-                            subject_id=d.member_id,
-                            label=d.label,
-                            error=f"{name}: directory user {d.target} is not a member (not staged, or inactive)",
-                        )
-                        continue
-                    if d.old == found and d.source == "scim":
-                        continue
-                    upserts.append((aid, d.member_id, d.prop_id, found, "scim", now))
-                    if d.action == "create":
-                        continue  # its create item stands for it
-                    if d.action == "unchanged":
-                        self.counts["updated"] += 1
-                        self.counts["unchanged"] -= 1
-                    self._item(
-                        kind="member",
-                        action="update",
-                        subject_id=d.member_id,
-                        label=d.label,
-                        changes={name: [d.old, found]},
-                    )
-                if not self.dry:
-                    member_store.upsert_values(conn, upserts)
-                    # Resolved now: in sync, unless something failed (then retried next run).
-                    store.set_sync_markers(
-                        conn,
-                        aid,
-                        list(
-                            {
-                                d.member_id: (d.member_id, d.version, self.rev)
-                                for d in chunk
-                                if d.member_id not in failed
-                            }.values()
-                        ),
-                    )
-                self._flush(conn)
-
-    def _team_pass(self) -> None:
-        aid, size, now = self.account_id, self.options.batch_size, self.clock()
-        team_items: dict[str, dict[str, Any]] = {}
-        # Teams to create or rename.
-        after = ""
-        while True:
-            with self._tx() as conn:
-                rows = raw.execute(conn, store.TEAMS_TO_WRITE, (aid, after, size)).fetchall()
-                t, tc = raw.to_db_time(conn, now), bulk.copy_time(conn, now)
-                inserts, renames = [], []
-                for group_id, group_name, team_id, team_name in rows:
-                    if team_id is None:
-                        team_id = member_store.new_id()
-                        inserts.append((aid, team_id, group_name, group_id, tc, tc))
-                        self.counts["teams_created"] += 1
-                        self._event(
-                            (
-                                "team.created",
-                                team_id,
-                                {
-                                    "team_id": team_id,
-                                    "name": group_name,
-                                    "directory_group_id": group_id,
-                                },
-                            )
-                        )
-                        team_items[team_id] = {
-                            "action": "create",
-                            "label": group_name,
-                            "directory_id": group_id,
-                            "changes": {"name": [None, group_name]},
-                        }
-                    else:
-                        renames.append((group_name, t, aid, team_id))
-                        self.counts["teams_renamed"] += 1
-                        self._event(
-                            (
-                                "team.renamed",
-                                team_id,
-                                {"team_id": team_id, "name": [team_name, group_name]},
-                            )
-                        )
-                        team_items[team_id] = {
-                            "action": "rename",
-                            "label": group_name,
-                            "directory_id": group_id,
-                            "changes": {"name": [team_name, group_name]},
-                        }
-                if not self.dry:
-                    bulk.insert_rows(
-                        conn,
-                        "team",
-                        (
-                            "account_id",
-                            "id",
-                            "name",
-                            "directory_group_id",
-                            "created_at",
-                            "updated_at",
-                        ),
-                        inserts,
-                    )
-                    raw.executemany(
-                        conn,
-                        "UPDATE team SET name = ?, updated_at = ? WHERE account_id = ? AND id = ?",
-                        renames,
-                    )
-                self._flush(conn)
-            if len(rows) < size:
-                break
-            after = rows[-1][0]
-        # Teams whose group is gone.
-        after = ""
-        while True:
-            with self._tx() as conn:
-                rows = raw.execute(conn, store.TEAMS_TO_REMOVE, (aid, after, size)).fetchall()
-                for team_id, name, group_id in rows:
-                    self.counts["teams_removed"] += 1
-                    self._event(("team.removed", team_id, {"team_id": team_id, "name": name}))
-                    self._item(
-                        kind="team",
-                        action="remove",
-                        subject_id=team_id,
-                        directory_id=group_id,
-                        label=name,
-                        changes={"name": [name, None]},
-                    )
-                if not self.dry:
-                    raw.executemany(
-                        conn,
-                        "DELETE FROM team WHERE account_id = ? AND id = ?",
-                        [(aid, r[0]) for r in rows],
-                    )
-                self._flush(conn)
-            if len(rows) < size:
-                break
-            after = rows[-1][0]
-        self._membership_pass(team_items)
-        with self._tx() as conn:
-            names = dict(
-                raw.execute(
-                    conn, "SELECT id, name FROM team WHERE account_id = ?", (aid,)
-                ).fetchall()
-            )
-            for team_id, item in team_items.items():
-                item["label"] = item.get("label") or names.get(team_id)
-                self._item(kind="team", subject_id=team_id, **item)
-            self._flush(conn)
-
-    def _membership_pass(self, team_items: dict[str, dict[str, Any]]) -> None:
-        aid, size = self.account_id, self.options.batch_size
-
-        def note(team_id: str, key: str) -> None:
-            item = team_items.setdefault(
-                team_id, {"action": "update", "label": None, "changes": {}}
-            )
-            changes = item["changes"]
-            changes.setdefault(key, [0, 0])
-            changes[key][1] += 1
-
-        if self.dry:
-            with self._tx(writes=False) as conn:
-                self.counts["memberships_added"] += store.count(
-                    conn, store.PLANNED_MEMBERSHIP_ADDS, (aid, raw.to_db_bool(conn, True))
-                ) - store.memberships_of(conn, aid, self.memberless)
-        else:
-            group, user = "", ""
-            while True:
-                with self._tx() as conn:
-                    rows = raw.execute(
-                        conn, store.MEMBERSHIPS_TO_ADD, (aid, group, user, size)
-                    ).fetchall()
-                    bulk.insert_rows(
-                        conn,
-                        "team_member",
-                        ("account_id", "team_id", "member_id"),
-                        [(aid, r[2], r[3]) for r in rows],
-                    )
-                    for r in rows:
-                        note(r[2], "members_added")
-                        self._event(
-                            ("team.member_added", r[2], {"team_id": r[2], "member_id": r[3]})
-                        )
-                    self.counts["memberships_added"] += len(rows)
-                    self._flush(conn)
-                if len(rows) < size:
-                    break
-                group, user = rows[-1][0], rows[-1][1]
-        team, member_id = "", ""
-        while True:
-            with self._tx() as conn:
-                rows = raw.execute(
-                    conn, store.MEMBERSHIPS_TO_REMOVE, (aid, team, member_id, size)
-                ).fetchall()
-                if not self.dry:
-                    raw.executemany(
-                        conn,
-                        "DELETE FROM team_member WHERE account_id = ? AND team_id = ? AND member_id = ?",
-                        [(aid, r[0], r[1]) for r in rows],
-                    )
-                for r in rows:
-                    note(r[0], "members_removed")
-                    self._event(("team.member_removed", r[0], {"team_id": r[0], "member_id": r[1]}))
-                self.counts["memberships_removed"] += len(rows)
-                self._flush(conn)
-            if len(rows) < size:
-                break
-            team, member_id = rows[-1][0], rows[-1][1]

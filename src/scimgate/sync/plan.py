@@ -2,6 +2,12 @@
 
 No I/O: the engine hands in the mapped values, the member as it is (if any), its current
 Property values and the member references it could resolve, and gets back the change.
+
+A member reference (the manager) is stored as the referenced member's id and shown, in
+changes, items and Events, as that member's email (its name when it has none): what
+/api/v1/members shows. A reference to someone who is not a member and will not become one
+in this run (not staged, or inactive in the identity provider) leaves the Property empty,
+with a note; the member is compared again next run, when that person may be a member.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ class MemberChange:
     deferred: dict[str, str] = field(default_factory=dict)  # property id -> directory user id
     previous: dict[str, tuple[Any, str | None]] = field(default_factory=dict)  # of deferred ones
     errors: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what a reader of the plan should know
+    dangling: bool = False  # a reference left empty: compare again next run
 
     @property
     def writes_member(self) -> bool:
@@ -58,14 +66,21 @@ def compare(
     new_member_id: str,
     values: dict[str, tuple[Any, str]],
     resolved: dict[str, str],
-    email_taken: bool,
+    absent: dict[str, str],
+    labels: dict[str, str],
+    email_taken: str | None,
 ) -> MemberChange:
-    """Compare what staging says with the member (None: a member will be created)."""
+    """Compare what staging says with the member (None: a member will be created).
+
+    `resolved`: directory user -> member id for references that are members; `absent`:
+    directory user -> why it is not and will not be a member in this run; `labels`: member
+    id -> how a reference is shown; `email_taken`: who already uses the mapped email.
+    """
     errors = dict(mapped.errors)
     status = "active" if active else "deactivated"
     email = mapped.fields.get("email")
     if email_taken:
-        errors["email"] = f"{email!r} is already the email of another member"
+        errors["email"] = f"the e-mail {email} is already used by {email_taken}"
     keep_email = "email" in errors
     keep_name = "name" in errors
     name = mapped.fields.get("name") or fallback_name
@@ -100,22 +115,29 @@ def compare(
         if label in errors:
             continue
         new = mapped.values.get(prop_id)
-        if new is not None and prop_id in mapper.reference_ids:
-            target = resolved.get(new)
-            if target is None:
-                change.deferred[prop_id] = new
-                change.previous[prop_id] = values.get(prop_id, (None, None))
-                continue
-            new = target
+        shown: dict[str, str] = {}
+        if prop_id in mapper.reference_ids:
+            shown = labels
+            if new is not None and new in absent:
+                change.notes.append(f"{label} left empty: {absent[new]}")
+                change.dangling = True
+                new = None
+            elif new is not None:
+                target = resolved.get(new)
+                if target is None:
+                    change.deferred[prop_id] = new
+                    change.previous[prop_id] = values.get(prop_id, (None, None))
+                    continue
+                new = target
         old, source = values.get(prop_id, (None, None))
         if new is None:
             if old is not None and source == "scim":
                 change.deletes.append(prop_id)
-                changes[label] = [old, None]
+                changes[label] = [shown.get(old, old), None]
         elif new != old or source != "scim":
             change.upserts[prop_id] = new
             if new != old:
-                changes[label] = [old, new]
+                changes[label] = [shown.get(old, old), shown.get(new, new)]
     for prop_id, (old, source) in values.items():
         if source == "scim" and prop_id not in mapper.mapped_property_ids and prop_id in names:
             change.deletes.append(prop_id)
