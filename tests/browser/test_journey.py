@@ -132,7 +132,7 @@ def overflowing(page: Page) -> list[str]:
 
 
 def test_azure_user_provisioning_journey(server, open_console):
-    console = open_console()
+    console = open_console(timezone_id="Europe/Paris")
     page = console.page
     console.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.base_url)
 
@@ -162,6 +162,21 @@ def test_azure_user_provisioning_journey(server, open_console):
     if clipboard is not None:  # headless Chromium may keep no clipboard at all
         assert clipboard == token
     console.shot("provisioning-copied")
+
+    # Post-redirect-get: a reload shows the token list, not the token, and issues none.
+    page.reload()
+    expect(page.locator("#secret-token")).to_have_count(0)
+    expect(page.locator("p.notice")).to_contain_text("shown only on the page right after")
+    expect(page.locator("form[action$='/revoke']")).to_have_count(1)
+    assert token not in page.content() and token not in page.url
+    # Times are shown in the viewer's zone (Paris, UTC+1 in December), UTC as the tooltip.
+    created = page.locator("td[data-label=Created] time").first
+    utc_text = created.get_attribute("title")
+    assert utc_text.endswith(" UTC") and created.get_attribute("datetime").endswith("Z")
+    local = created.inner_text()
+    assert not local.endswith("UTC") and len(local) > len("2026-12-07 15:53:42 ")
+    shift = (int(local[11:13]) - int(utc_text[11:13])) % 24
+    assert shift in (1, 2), (local, utc_text)  # CET, or CEST if the clock says summer
 
     # -- Entra ID: Test Connection, then a provisioning cycle -------------------------------
     ids: dict[str, str] = {}

@@ -75,7 +75,7 @@ def sync_history(conn: Connection, account_id: int) -> dict[str, Chart] | None:
         row_header="Run",
         row_labels=names,
     )
-    seconds = [round(p.seconds or 0, 1) for p in points]
+    seconds = [round(p.seconds or 0, 2) for p in points]
     longest = max(range(len(points)), key=lambda i: seconds[i])
     durations = bar_chart(
         "durations-chart",

@@ -50,8 +50,8 @@ _ISSUED = {
     "issued": "A new Secret Token is ready.",
 }
 _SHOWN_ONCE = (
-    "It was shown once, on the page right after it was made, and is not kept: if you did "
-    "not copy it, revoke it below and generate another."
+    "It is shown only on the page right after it is made, and is not kept: if you did not "
+    "copy it, revoke it below and generate another."
 )
 
 
