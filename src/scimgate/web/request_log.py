@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -27,7 +28,7 @@ from sqlalchemy import Engine, String, delete, insert, select
 from sqlalchemy import exc as sa_exc
 
 from scimgate.store.database import utcnow
-from scimgate.store.tables import request_log
+from scimgate.store.tables import account, request_log
 from scimgate.web.redaction import (
     MAX_BODY_CHARS,
     redact_body,
@@ -42,6 +43,8 @@ UNREDACTABLE = "[not logged: it could not be redacted]"
 _KEEP_BODIES = 10_000  # pending entries beyond which new ones are queued without bodies
 _MAX_BACKLOG = 100_000  # entries kept while the database is away; the oldest go first
 _PRUNE_EVERY = 10  # flushes: small, frequent prunes instead of one large delete a minute
+_SWEEP_SECONDS = 3600.0  # every account, written to lately or not, is pruned this often
+_PRUNE_ACCOUNTS = 500  # accounts per prune: a sweep of many accounts is spread over prunes
 _TEXT_LIMITS = {"query": 2000, "detail": 2000, "ignored": 4000}
 _COLUMNS = [c.name for c in request_log.columns if c.name != "id"]
 _LIMITS = {
@@ -146,6 +149,7 @@ class RequestLogBuffer:
         self._flush_lock = threading.Lock()  # one flush at a time (the task, a test, stop)
         self._flushes = 0
         self._touched: set[int] = set()  # accounts written since the last prune
+        self._swept_at: float | None = None  # monotonic time of the last sweep of every account
         self.written_total = 0
         self.dropped_total = 0
         self.failures_total = 0
@@ -325,17 +329,22 @@ class RequestLogBuffer:
                 self._shed()
 
     def prune(self) -> None:
-        """Keep at most `max_rows` entries and none older than `max_days`, per account written to.
+        """Keep at most `max_rows` entries and none older than `max_days`, per account.
 
-        Only accounts that received entries since the last prune can be over a bound, and
-        each is pruned through its (account_id, id) and (account_id, at) indexes.
+        Accounts written to since the last prune are pruned at once; every account (an idle
+        one's entries age too) once an hour. Each through its (account_id, id) and
+        (account_id, at) indexes, at most _PRUNE_ACCOUNTS per call.
         """
-        accounts, self._touched = self._touched, set()
-        accounts.discard(None)
+        accounts: set[int] = set()
         cutoff = utcnow() - timedelta(days=self.max_days)
         t = request_log
         try:
             with self.engine.begin() as conn:
+                if self._sweep_due():
+                    self._touched |= set(conn.execute(select(account.c.id)).scalars())
+                self._touched.discard(None)  # type: ignore[arg-type]
+                accounts = set(sorted(self._touched)[:_PRUNE_ACCOUNTS])
+                self._touched -= accounts
                 for account_id in accounts:
                     conn.execute(delete(t).where(t.c.account_id == account_id, t.c.at < cutoff))
                     boundary = conn.execute(
@@ -352,6 +361,14 @@ class RequestLogBuffer:
         except Exception as exc:  # noqa: BLE001 - reported, counted, never fatal
             self._report(f"could not prune: {_describe(exc)}", failing=False, exc=exc)
             self._touched |= accounts
+
+    def _sweep_due(self) -> bool:
+        """Whether every account is due a prune (the first prune of a process sweeps)."""
+        now = time.monotonic()
+        if self._swept_at is not None and now - self._swept_at < _SWEEP_SECONDS:
+            return False
+        self._swept_at = now
+        return True
 
     # ---- the writer task ----
 
