@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import secrets
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from scimgate.accounts import api_keys
+from scimgate.accounts import demo as demo_account
 from scimgate.accounts import service as accounts
 from scimgate.admins import service as admins
 from scimgate.errors import ServiceError
@@ -211,28 +211,37 @@ def demo(
         settings = _settings()
     run_migrations(settings.database_url)
     with _tx(settings) as conn:
-        try:
-            account_store.get_account(conn, "demo")
-        except ServiceError:
-            accounts.create_account(conn, "demo", name="Demo Company", entitled=True)
-        issued = accounts.activate_provisioning(conn, "demo")
-        password = secrets.token_urlsafe(12)
-        try:
-            admins.create_admin(conn, "demo", DEMO_ADMIN, password)
-        except ServiceError:  # the demo ran before: a fresh password for the same admin
-            admins.reset_password(conn, "demo", DEMO_ADMIN, password)
-    typer.echo("")
-    typer.echo("scimgate demo account 'demo' is ready")
-    typer.echo(f"  Tenant URL:    {settings.tenant_url}")
-    typer.echo(f"  Secret Token:  {issued.token}")
-    typer.echo(f"  Console:       {settings.public_url}/console/login?account=demo")
-    typer.echo(f"  Console login: account demo, email {DEMO_ADMIN}, password {password}")
-    typer.echo(
-        f"  Try:           curl -H 'Authorization: Bearer {issued.token}' {settings.tenant_url}/Users"
-    )
-    typer.echo("")
+        setup = demo_account.prepare_demo(conn, admin_email=DEMO_ADMIN)
+    _print_demo(settings, setup)
     if not no_serve:
         serve(host=host, port=port, workers=1)
+
+
+def _print_demo(settings: Settings, setup: demo_account.DemoSetup) -> None:
+    """The demo's addresses, and its secrets when this run made them (else how to get new)."""
+    typer.echo("")
+    state = "is ready" if setup.created else "was set up before and is kept as it was"
+    typer.echo(f"scimgate demo account 'demo' {state}")
+    typer.echo(f"  Tenant URL:    {settings.tenant_url}")
+    if setup.token:
+        typer.echo(f"  Secret Token:  {setup.token}")
+    else:
+        live = ", ".join(f"{prefix}…" for prefix in setup.token_prefixes)
+        typer.echo(f"  Secret Token:  live ({live}), printed when it was made; not kept in clear")
+    typer.echo(f"  Console:       {settings.public_url}/console/login?account=demo")
+    password = setup.password or "as printed on the first run"
+    typer.echo(f"  Console login: account demo, email {DEMO_ADMIN}, password {password}")
+    if setup.token:
+        typer.echo(
+            f"  Try:           curl -H 'Authorization: Bearer {setup.token}' {settings.tenant_url}/Users"
+        )
+    typer.echo("")
+    if setup.token or setup.password:
+        typer.echo("Copy what is printed above now: it is not shown again.", err=True)
+    if not setup.token:
+        typer.echo("A new Secret Token: scimgate token issue demo", err=True)
+    if not setup.password:
+        typer.echo(f"A new password: scimgate admin password demo {DEMO_ADMIN}", err=True)
 
 
 def _read_password(from_stdin: bool) -> str:

@@ -107,16 +107,37 @@ def test_demo_without_serving(cli):
     assert "Secret Token:  sgp_" in r.stdout
     login = re.search(r"Console login: account demo, email (\S+), password (\S+)", r.stdout)
     assert login and "/console/login?account=demo" in r.stdout
-    # The printed login works, and a second demo prints a new password that works too.
+    assert "not shown again" in r.stderr
+    token = re.search(r"Secret Token:  (sgp_\S+)", r.stdout).group(1)
+    from scimgate.accounts import service as accounts
     from scimgate.admins import service as admins
     from scimgate.store.database import make_engine
 
     engine = make_engine(os.environ["SCIMGATE_DATABASE_URL"], pool=False)
-    with engine.begin() as conn:
-        assert admins.sign_in(conn, "demo", login.group(1), login.group(2))[0]
-    again = re.search(r"password (\S+)", cli("demo", "--no-serve").stdout).group(1)
-    with engine.begin() as conn:
-        assert admins.sign_in(conn, "demo", login.group(1), again)[0]
+
+    def still_works() -> None:
+        with engine.begin() as conn:
+            assert admins.sign_in(conn, "demo", login.group(1), login.group(2))[0]
+            assert accounts.authenticate(conn, token) is not None
+
+    still_works()
+    # A re-run (`make run` again) finds the account: no new token, the same password.
+    again = cli("demo", "--no-serve")
+    assert again.exit_code == 0, again.output
+    assert "was set up before" in again.stdout and "sgp_" + token[4:] not in again.stdout
+    assert f"live ({token[:12]}…), printed when it was made" in again.stdout
+    assert "password as printed on the first run" in again.stdout
+    assert "scimgate token issue demo" in again.stderr
+    assert f"scimgate admin password demo {login.group(1)}" in again.stderr
+    still_works()
+    tokens = cli("token", "list", "demo", "--json")
+    assert len([t for t in json.loads(tokens.stdout) if t["revoked_at"] is None]) == 1
+    # Every token revoked: the next run makes one (and only that).
+    token_id = json.loads(tokens.stdout)[0]["id"]
+    assert cli("token", "revoke", "demo", str(token_id)).exit_code == 0
+    third = cli("demo", "--no-serve")
+    assert re.search(r"Secret Token:  sgp_\S+", third.stdout)
+    assert "password as printed on the first run" in third.stdout
     engine.dispose()
 
 
