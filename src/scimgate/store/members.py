@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, or_, select, update
+from sqlalchemy import Connection, delete, func, literal, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from scimgate.errors import ConflictError, NotFoundError
@@ -69,13 +69,18 @@ def list_members(
     status: str | None = None,
     source: str | None = None,
     search: str | None = None,
-    after: str | None = None,
+    after: str | Sequence[str] | None = None,
     limit: int | None = None,
     member_id: str | None = None,
+    sort: str = "id",
+    descending: bool = False,
 ) -> list[dict[str, Any]]:
-    """Members in id order (stable for cursor pagination), optionally filtered."""
+    """Members in a stable order (`sort`, then id: keyset pages), optionally filtered; each
+    row's `sort_key` is what to continue after."""
     m = member
+    keys = sort_columns(sort)
     query = select(
+        *(k.label(f"k{i}") for i, k in enumerate(keys)),
         m.c.id,
         m.c.email,
         m.c.name,
@@ -98,11 +103,30 @@ def list_members(
     if member_id is not None:
         query = query.where(m.c.id == member_id)
     if after:
-        query = query.where(m.c.id > after)
-    query = query.order_by(m.c.id)
+        position = (after,) if isinstance(after, str) else tuple(after)
+        row_key, bound = tuple_(*keys), tuple_(*(literal(v) for v in position))
+        query = query.where(row_key < bound if descending else row_key > bound)
+    query = query.order_by(*(k.desc() if descending else k for k in keys))
     if limit:
         query = query.limit(limit)
-    return [dict(r) for r in conn.execute(query).mappings()]
+    rows = []
+    for r in conn.execute(query).mappings():
+        row = dict(r)
+        row["sort_key"] = [row.pop(f"k{i}") for i in range(len(keys))]
+        rows.append(row)
+    return rows
+
+
+def sort_columns(sort: str) -> list[Any]:
+    """The key a member list is ordered by: the sort column(s), then the id to break ties."""
+    m = member
+    columns = {
+        "id": [],
+        "name": [func.lower(m.c.name)],
+        "email": [func.coalesce(m.c.email_key, "")],
+        "status": [m.c.status, func.lower(m.c.name)],
+    }[sort]
+    return [*columns, m.c.id]
 
 
 def count_members(conn: Connection, account_id: int, **where: Any) -> int:
