@@ -1,5 +1,7 @@
 """Groups and their membership rows."""
 
+import json
+
 from tests.conftest import user_body
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -103,7 +105,22 @@ def test_group_display_name_is_unique_case_insensitively(scim):
     assert r.status_code == 409 and r.json()["scimType"] == "uniqueness"
 
 
-def test_unknown_member_is_400_and_nothing_is_written(scim):
+def _logged_ignored(app, engine):
+    """The request log's `ignored` entries, oldest request first."""
+    from sqlalchemy import select
+
+    from scimgate.store.tables import request_log
+
+    app.state.request_log.flush()
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(request_log.c.method, request_log.c.ignored).order_by(request_log.c.id)
+        ).all()
+    return [(method, json.loads(ignored) if ignored else []) for method, ignored in rows]
+
+
+def test_unknown_member_is_left_out_and_logged_and_the_rest_applies(scim, app, engine):
+    """Issue 13 item 12: an unknown member id no longer fails the whole PATCH with 400."""
     users = make_users(scim, 1)
     gid = scim.post("/Groups", json={"displayName": "G"}).json()["id"]
     r = scim.patch(
@@ -113,11 +130,59 @@ def test_unknown_member_is_400_and_nothing_is_written(scim):
             {"op": "add", "path": "members", "value": [{"value": users[0]}, {"value": "ghost"}]},
         ),
     )
+    assert r.status_code == 204, r.text
+    group = scim.get(f"/Groups/{gid}").json()
+    assert group["displayName"] == "G2"
+    assert [m["value"] for m in group["members"]] == [users[0]]
+    assert ("PATCH", ["members: no User or Group 'ghost' in this account"]) in _logged_ignored(
+        app, engine
+    )
+
+
+def test_unknown_members_in_post_and_put_are_left_out_and_logged(scim, app, engine):
+    users = make_users(scim, 2)
+    r = scim.post(
+        "/Groups",
+        json={"displayName": "G", "members": [{"value": "ghost-1"}, {"value": users[0]}]},
+    )
+    assert r.status_code == 201, r.text
+    gid = r.json()["id"]
+    assert [m["value"] for m in r.json()["members"]] == [users[0]]
+    r = scim.put(
+        f"/Groups/{gid}",
+        json={"displayName": "G", "members": [{"value": users[1]}, {"value": "ghost-2"}]},
+    )
+    assert r.status_code == 200, r.text
+    assert [m["value"] for m in r.json()["members"]] == [users[1]]
+    logged = _logged_ignored(app, engine)
+    assert ("POST", ["members: no User or Group 'ghost-1' in this account"]) in logged
+    assert ("PUT", ["members: no User or Group 'ghost-2' in this account"]) in logged
+
+
+def test_many_unknown_members_are_counted_past_twenty(scim, app, engine):
+    gid = scim.post("/Groups", json={"displayName": "G"}).json()["id"]
+    ghosts = [{"value": f"ghost-{i:02d}"} for i in range(25)]
+    r = scim.patch(f"/Groups/{gid}", json=ops({"op": "add", "path": "members", "value": ghosts}))
+    assert r.status_code == 204, r.text
+    (ignored,) = [i for method, i in _logged_ignored(app, engine) if method == "PATCH"]
+    assert len(ignored) == 21 and ignored[-1] == "members: 5 more unknown ids"
+    assert scim.get(f"/Groups/{gid}").json()["meta"]["version"] == 'W/"1"', "nothing changed"
+
+
+def test_a_failed_group_patch_leaves_nothing_half_written(scim):
+    users = make_users(scim, 1)
+    gid = scim.post("/Groups", json={"displayName": "G"}).json()["id"]
+    r = scim.patch(
+        f"/Groups/{gid}",
+        json=ops(
+            {"op": "replace", "path": "displayName", "value": "G2"},
+            {"op": "add", "path": "members", "value": [{"value": users[0]}]},
+            {"op": "add", "path": "members", "value": [{"value": gid}]},
+        ),
+    )
     assert r.status_code == 400 and r.json()["scimType"] == "invalidValue"
     group = scim.get(f"/Groups/{gid}").json()
-    assert group["displayName"] == "G" and group["members"] == [], (
-        "a failed PATCH leaves nothing half-written"
-    )
+    assert group["displayName"] == "G" and group["members"] == []
 
 
 def test_nested_group_member_and_self_membership(scim):
@@ -174,7 +239,8 @@ def test_put_group_replaces_members_only_when_sent(scim):
 
 def test_large_group_patch_touches_only_the_batch(scim, engine, monkeypatch):
     """A 50-member add to a group of 2,000 costs statements and rows in proportion to 50, not 2,000."""
-    from scimgate.store import directory as store, memberships, raw
+    from scimgate.store import directory as store
+    from scimgate.store import memberships, raw
     from scimgate.store.database import utcnow
 
     users = make_users(scim, 50, prefix="batch")

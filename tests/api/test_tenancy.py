@@ -69,7 +69,7 @@ def test_filters_and_searches_see_only_own_rows(scim, other, theirs):
     assert other.get("/Users").json()["totalResults"] == 1
 
 
-def test_cannot_add_another_accounts_user_to_own_group(scim, theirs):
+def test_cannot_add_another_accounts_user_to_own_group(scim, other, theirs):
     uid, gid = theirs
     mine = scim.post("/Groups", json={"displayName": "A team"}).json()["id"]
     r = scim.patch(
@@ -81,12 +81,14 @@ def test_cannot_add_another_accounts_user_to_own_group(scim, theirs):
             ],
         },
     )
-    assert r.status_code == 400
-    assert (
-        scim.post("/Groups", json={"displayName": "A2", "members": [{"value": uid}]}).status_code
-        == 400
-    )
+    assert r.status_code == 204, "left out (and logged), never linked"
+    r = scim.post("/Groups", json={"displayName": "A2", "members": [{"value": uid}]})
+    assert r.status_code == 201 and r.json()["members"] == []
     assert scim.get(f"/Groups/{mine}").json()["members"] == []
+    r = scim.put(f"/Groups/{mine}", json={"displayName": "A team", "members": [{"value": gid}]})
+    assert r.status_code == 200 and r.json()["members"] == []
+    assert scim.get("/Groups", params={"filter": f'members eq "{uid}"'}).json()["totalResults"] == 0
+    assert [m["value"] for m in other.get(f"/Groups/{gid}").json()["members"]] == [uid]
 
 
 def test_same_names_in_two_accounts_do_not_conflict(scim, other, theirs):
@@ -109,8 +111,8 @@ def test_removing_members_cannot_touch_another_account(scim, other, theirs):
 
 def test_concurrent_duplicate_creates_give_one_201_and_one_409(settings, make_account):
     """Uniqueness comes from the database constraint, so racing creates cannot both win."""
-    from scimgate.provisioning import directory
     from scimgate.errors import ConflictError
+    from scimgate.provisioning import directory
     from scimgate.store.database import make_engine, utcnow
 
     _slug, _token, account_id = make_account("race")

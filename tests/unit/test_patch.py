@@ -1,7 +1,8 @@
 """PATCH on stored documents (RFC 7644 §3.5.2), including Entra's documented habits."""
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scimgate.scim.errors import ScimError
 from scimgate.scim.patch import MemberOp, apply_patch
@@ -185,9 +186,9 @@ def test_no_op_patch_reports_unchanged():
 
 
 def test_unknown_and_read_only_attributes_are_ignored_and_reported():
-    out = patch([{"op": "replace", "value": {"id": "x", "bogusAttr": 1, "meta": {}}}])
+    out = patch([{"op": "replace", "value": {"bogusAttr": 1, "meta": {}}}])
     assert not out.changed
-    assert set(out.ignored) >= {"id", "bogusAttr", "meta"}
+    assert set(out.ignored) >= {"bogusAttr", "meta"}
 
 
 def test_custom_extension_attribute_is_kept():
@@ -295,3 +296,88 @@ def test_pathless_custom_extension_object():
     assert out.doc[urn] == {"costCode": "y"}
     out = patch([{"op": "replace", "value": {ENT: {"department": "D"}}}])
     assert out.doc[ENT] == {"department": "D"}
+
+
+# -- read-only attributes (issue 13 item 13): an echo passes, a change is 400 mutability -----
+
+SERVER = {
+    "id": "u-1",
+    "meta": {
+        "resourceType": "User",
+        "created": "2026-12-01T10:00:00.000Z",
+        "lastModified": "2026-12-02T10:00:00.000Z",
+        "location": "/Users/u-1",
+        "version": 'W/"3"',
+    },
+    "groups": [{"value": "g-1", "$ref": "/Groups/g-1", "display": "G", "type": "direct"}],
+}
+
+
+def patch_with_server(ops, doc=DOC):
+    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}
+    return apply_patch(doc, body, user_schema(), server=lambda: SERVER)
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"op": "replace", "path": "id", "value": "u-1"},
+        {"op": "replace", "value": {"id": "u-1"}},
+        {
+            "op": "replace",
+            "path": "meta.location",
+            "value": "https://scim.example/scim/v2/Users/u-1",
+        },
+        {"op": "replace", "path": "meta.version", "value": '"3"'},
+        {"op": "replace", "path": "meta.created", "value": "2026-12-01T10:00:00Z"},
+        {"op": "replace", "path": "meta.created", "value": "2026-12-01T11:00:00+01:00"},
+        {"op": "replace", "path": "meta.resourceType", "value": "User"},
+        {"op": "add", "path": "groups", "value": [{"value": "g-1"}]},
+        {"op": "replace", "path": "groups.value", "value": ["g-1"]},
+        {"op": "remove", "path": 'groups[value eq "g-2"]'},
+        {"op": "replace", "path": 'groups[value eq "g-1"].display', "value": "G"},
+    ],
+)
+def test_an_echo_of_a_read_only_value_is_accepted_and_reported(operation):
+    out = patch_with_server([operation])
+    assert not out.changed and out.ignored
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"op": "replace", "path": "ID", "value": "u-2"},
+        {"op": "add", "value": {"id": "u-2"}},
+        {"op": "replace", "path": "id", "value": ""},
+        {"op": "replace", "path": "meta.location", "value": "https://scim.example/Users/u-2"},
+        {"op": "replace", "path": "meta.version", "value": 'W/"4"'},
+        {"op": "replace", "path": "meta.created", "value": "2026-12-01T10:00:01Z"},
+        {"op": "replace", "path": "meta.created", "value": "not a time"},
+        {"op": "replace", "path": "meta", "value": {"resourceType": "User", "bogus": 1}},
+        {"op": "remove", "path": "meta.version"},
+        {"op": "add", "path": "groups", "value": [{"value": "g-2"}]},
+        {"op": "remove", "path": "groups"},
+        {"op": "replace", "path": 'groups[value eq "g-1"].display', "value": "H"},
+        {"op": "add", "path": 'groups[value eq "g-2"]', "value": {"value": "g-2"}},
+        {"op": "replace", "path": f"{ENT}:manager.displayName", "value": "Boss"},
+    ],
+)
+def test_a_change_to_a_read_only_value_is_mutability(operation):
+    with pytest.raises(ScimError) as caught:
+        patch_with_server([operation])
+    assert caught.value.status == 400 and caught.value.scim_type == "mutability"
+
+
+def test_the_server_view_is_read_only_when_an_operation_names_it():
+    calls = []
+
+    def server():
+        calls.append(1)
+        return SERVER
+
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "title", "value": "T"}],
+    }
+    apply_patch(DOC, body, user_schema(), server=server)
+    assert calls == []

@@ -17,8 +17,8 @@ from sqlalchemy import Connection
 from scimgate.errors import ConflictError, NotFoundError, PreconditionFailedError
 from scimgate.scim.filter import FilterNode
 from scimgate.scim.patch import MemberOp, apply_patch
-from scimgate.scim.render import etag
-from scimgate.scim.resource import normalise
+from scimgate.scim.render import etag, server_attributes
+from scimgate.scim.resource import check_put_id, normalise
 from scimgate.scim.schema import schema_for
 from scimgate.store import directory as store
 from scimgate.store import list_pages, memberships
@@ -147,9 +147,22 @@ def create(conn: Connection, account_id: int, kind: str, body: Any, *, now: date
     """Validate a POST body and insert it (and a group's members as rows)."""
     normalised = normalise(body, schema_for(kind))
     row = store.insert_resource(conn, account_id, kind, doc=normalised.doc, now=now)
+    ignored = normalised.ignored
     if kind == "Group" and normalised.members:
-        memberships.add_members(conn, account_id, row["id"], normalised.members)
-    return Written(row=row, ignored=normalised.ignored)
+        added = memberships.add_members(conn, account_id, row["id"], normalised.members)
+        ignored = ignored + _unknown_members(added.unknown)
+    return Written(row=row, ignored=ignored)
+
+
+_UNKNOWN_SHOWN = 20  # ids of unknown members named in the request log; the rest counted
+
+
+def _unknown_members(ids: Sequence[str]) -> list[str]:
+    """The request log's `ignored` entries for member ids that name nothing in the account."""
+    shown = [f"members: no User or Group {i!r} in this account" for i in ids[:_UNKNOWN_SHOWN]]
+    if len(ids) > _UNKNOWN_SHOWN:
+        shown.append(f"members: {len(ids) - _UNKNOWN_SHOWN} more unknown ids")
+    return shown
 
 
 def replace(
@@ -164,6 +177,7 @@ def replace(
     guard: TokenGuard | None = None,
 ) -> Written:
     """PUT: the body becomes the resource; a group's members are replaced only if `members` is sent."""
+    check_put_id(body, resource_id)
     normalised = normalise(body, schema_for(kind))
     member_ops = (
         []
@@ -171,7 +185,7 @@ def replace(
         else [MemberOp("replace", members=tuple(normalised.members))]
     )
 
-    def change(_doc: dict[str, Any]) -> tuple[dict[str, Any], list[MemberOp], list[str]]:
+    def change(_row: dict[str, Any]) -> tuple[dict[str, Any], list[MemberOp], list[str]]:
         return normalised.doc, member_ops, normalised.ignored
 
     return _write(
@@ -194,8 +208,14 @@ def patch(
     """PATCH: apply operations to the stored document; member operations become row changes."""
     schema = schema_for(kind)
 
-    def change(doc: dict[str, Any]) -> tuple[dict[str, Any], list[MemberOp], list[str]]:
-        outcome = apply_patch(doc, body, schema, max_operations=max_operations)
+    def change(row: dict[str, Any]) -> tuple[dict[str, Any], list[MemberOp], list[str]]:
+        outcome = apply_patch(
+            row["doc"],
+            body,
+            schema,
+            max_operations=max_operations,
+            server=lambda: server_attributes(kind, row),
+        )
         return outcome.doc, outcome.member_ops, outcome.ignored
 
     return _write(
@@ -223,7 +243,7 @@ def _write(
         # A User's groups come with it (the response shows them; a User write never moves them).
         row = get(conn, account_id, kind, resource_id, with_groups=kind == "User", guard=guard)
         check_version(row, if_match)
-        doc, member_ops, ignored = change(row["doc"])
+        doc, member_ops, ignored = change(row)
         changed = doc != row["doc"]
         if changed:
             updated = store.update_resource(
@@ -239,7 +259,11 @@ def _write(
             if updated is None:
                 continue
             row = {**row, **updated}
-        moved = _apply_member_ops(conn, account_id, resource_id, member_ops) if member_ops else 0
+        moved, unknown = (
+            _apply_member_ops(conn, account_id, resource_id, member_ops) if member_ops else (0, [])
+        )
+        if unknown:
+            ignored = ignored + _unknown_members(unknown)
         if moved and not changed:
             store.touch_resource(conn, account_id, kind, resource_id, now=now)
             row = {**row, "version": row["version"] + 1, "updated_at": now}
@@ -249,12 +273,16 @@ def _write(
 
 def _apply_member_ops(
     conn: Connection, account_id: int, group_id: str, ops: Sequence[MemberOp]
-) -> int:
-    """Apply member operations in order; returns how many rows changed (cost: the batch size)."""
+) -> tuple[int, list[str]]:
+    """Apply member operations in order (cost: the batch size); returns how many rows changed
+    and the member ids left out because they name no User or Group of the account."""
     moved = 0
+    unknown: dict[str, None] = {}
     for op in ops:
         if op.kind == "add":
-            moved += memberships.add_members(conn, account_id, group_id, op.members)
+            added = memberships.add_members(conn, account_id, group_id, op.members)
+            moved += added.count
+            unknown.update(dict.fromkeys(added.unknown))
         elif op.kind == "remove":
             moved += memberships.remove_members(
                 conn, account_id, group_id, None if op.all else op.ids
@@ -267,8 +295,11 @@ def _apply_member_ops(
             doomed = [i for i in current if i not in wanted]
             fresh = [m for i, m in wanted.items() if i not in current]
             moved += memberships.remove_members(conn, account_id, group_id, doomed) if doomed else 0
-            moved += memberships.add_members(conn, account_id, group_id, fresh) if fresh else 0
-    return moved
+            if fresh:
+                added = memberships.add_members(conn, account_id, group_id, fresh)
+                moved += added.count
+                unknown.update(dict.fromkeys(added.unknown))
+    return moved, list(unknown)
 
 
 def delete(

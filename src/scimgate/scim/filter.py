@@ -28,7 +28,7 @@ from scim2_models.path import (
 from scimgate.scim.constants import MAX_FILTER_LENGTH
 from scimgate.scim.errors import InvalidFilterError, InvalidPathError
 from scimgate.scim.schema import AttrDef
-from scimgate.scim.text import encodable
+from scimgate.scim.text import storable
 
 __all__ = [
     "AttrPath",
@@ -77,11 +77,13 @@ def parse_filter(expression: str) -> FilterNode:
         raise InvalidFilterError(f"The filter is longer than {MAX_FILTER_LENGTH} characters")
     if not expression.strip():
         raise InvalidFilterError("The filter is empty")
-    if not encodable(expression):
+    if not storable(expression):
         raise InvalidFilterError(_SURROGATE)
     simple = _SIMPLE_EQ.fullmatch(expression)
     if simple is not None and simple.group(1).lower() != "not":  # `not eq …` is a syntax error
-        return Comparison(AttrPath(simple.group(1), None, None), CompareOperator.eq, simple.group(2))
+        return Comparison(
+            AttrPath(simple.group(1), None, None), CompareOperator.eq, simple.group(2)
+        )
     try:
         return _checked(ScimFilter(expression).ast, InvalidFilterError)
     except InvalidFilterException as first:
@@ -100,7 +102,7 @@ def parse_path(path: str) -> Any:
     """Parse a PATCH path: AttrPath, or ValuePath (optionally with a sub-attribute)."""
     if len(path) > MAX_FILTER_LENGTH:
         raise InvalidPathError("The path is too long")
-    if not encodable(path):
+    if not storable(path):
         raise InvalidPathError(_SURROGATE)
     try:
         return _checked(Path(path).ast, InvalidPathError)
@@ -116,7 +118,7 @@ def parse_path(path: str) -> Any:
         raise InvalidPathError(f"Invalid path {path!r}: {exc}") from None
 
 
-_SURROGATE = "A lone surrogate (such as \\ud800) is not valid Unicode text"
+_SURROGATE = "A NUL or a lone surrogate (such as \\ud800) is not text a directory holds"
 
 
 def _checked(ast: Any, error: type[InvalidFilterError | InvalidPathError]) -> Any:
@@ -133,7 +135,7 @@ def _checked(ast: Any, error: type[InvalidFilterError | InvalidPathError]) -> An
         elif (
             isinstance(node, Comparison)
             and isinstance(node.value, str)
-            and not encodable(node.value)
+            and not storable(node.value)
         ):
             raise error(_SURROGATE)
     return ast

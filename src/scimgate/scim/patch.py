@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from scimgate.scim import mutability
 from scimgate.scim.constants import PATCH_OP, URN_PREFIX
 from scimgate.scim.errors import (
     InvalidFilterError,
@@ -42,7 +43,8 @@ from scimgate.scim.resource import coerce_members, normalise, split_urn_attr
 from scimgate.scim.schema import AttrDef, ResourceSchema
 
 _OPS = {"add", "remove", "replace"}
-_IGNORED_KEYS = {"schemas", "id", "meta", "groups"}
+_IGNORED_KEYS = {"schemas"}
+_SERVER_KEYS = {"id", "meta", "groups"}  # read-only, checked against `server` (mutability.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +104,21 @@ def read_operations(body: Any, *, max_operations: int) -> list[tuple[str, str | 
 
 
 def apply_patch(
-    doc: dict[str, Any], body: Any, schema: ResourceSchema, *, max_operations: int = 1000
+    doc: dict[str, Any],
+    body: Any,
+    schema: ResourceSchema,
+    *,
+    max_operations: int = 1000,
+    server: mutability.ServerView | None = None,
 ) -> PatchOutcome:
-    """Apply a PatchOp message to a copy of `doc`; raise a ScimError for a bad request."""
+    """Apply a PatchOp message to a copy of `doc`; raise a ScimError for a bad request.
+
+    `server` gives the read-only attributes' current values, asked for only when an
+    operation names one (an echo of them passes, a change is 400 `mutability`).
+    """
     operations = read_operations(body, max_operations=max_operations)
     work = orjson.loads(orjson.dumps(doc))
-    patcher = _Patcher(work, schema)
+    patcher = _Patcher(work, schema, server)
     for op, path, value, has_value in operations:
         patcher.apply(op, path, value, has_value)
     result = normalise(work, schema)
@@ -124,11 +135,14 @@ def _empty(value: Any) -> bool:
 class _Patcher:
     """Applies operations one by one to a working copy (it is only ever used once)."""
 
-    def __init__(self, doc: dict[str, Any], schema: ResourceSchema) -> None:
+    def __init__(
+        self, doc: dict[str, Any], schema: ResourceSchema, server: mutability.ServerView | None
+    ) -> None:
         self.doc = doc
         self.schema = schema
         self.ignored: list[str] = []
         self.member_ops: list[MemberOp] = []
+        self.read_only = mutability.ReadOnly(server, self.ignored)
 
     def apply(self, op: str, path: str | None, value: Any, has_value: bool) -> None:
         if path is None:
@@ -162,8 +176,9 @@ class _Patcher:
         if not isinstance(value, dict):
             raise InvalidValueError(f"The value for path {urn!r} must be an object")
         target = None if urn == self.schema.core_urn else urn
+        skipped = _IGNORED_KEYS if target is None else _IGNORED_KEYS | _SERVER_KEYS
         for name, item in value.items():
-            if isinstance(name, str) and name.lower() not in _IGNORED_KEYS:
+            if isinstance(name, str) and name.lower() not in skipped:
                 self._apply_attr(op, target, name, None, item, True)
 
     def _parse(self, path: str) -> Any:
@@ -228,6 +243,8 @@ class _Patcher:
         label = f"{uri + ':' if uri else ''}{attr}{'.' + sub if sub else ''}"
         uri = self._core_as_none(uri)
         if self.schema.name == "Group" and uri is None and attr.lower() == "members":
+            if sub is not None:
+                raise mutability.member_sub_attribute_error(self.schema, sub)
             self._members(op, value, has_value)
             return
         resolved = self._resolve(uri, attr)
@@ -237,7 +254,8 @@ class _Patcher:
         container, definition, key = resolved
         assert container is not None
         if definition.mutability == "readOnly":
-            self.ignored.append(label)
+            current = self.read_only.current(definition.name) if uri is None else container.get(key)
+            self.read_only.check(op, label, definition, value, current, sub=sub)
             return
         if op == "remove" and definition.required and sub is None:
             raise MutabilityError(
@@ -291,10 +309,11 @@ class _Patcher:
         if sub_def is None:
             raise InvalidPathError(f"{definition.name!r} has no sub-attribute {sub!r}")
         sub_key = sub_def.name
-        if sub_def.mutability == "readOnly":
-            self.ignored.append(f"{definition.name}.{sub}")
-            return
         current = container.get(key)
+        if sub_def.mutability == "readOnly":
+            label = f"{definition.name}.{sub_key}"
+            self.read_only.check(op, label, definition, value, current, sub=sub_key)
+            return
         clear = op == "remove" or _empty(value)
         if definition.multi:
             items = current if isinstance(current, list) else []
@@ -344,7 +363,10 @@ class _Patcher:
                 f"{definition.name!r} is not multi-valued: it takes no value filter"
             )
         if definition.mutability == "readOnly":
-            self.ignored.append(str(node))
+            current = self.read_only.current(definition.name) if uri is None else None
+            items = current if isinstance(current, list) else []
+            matches = self._matches(node, [i for i in items if isinstance(i, dict)], definition)
+            self.read_only.check_filtered(op, node, definition, value, matches)
             return
         items = container.get(key)
         if not isinstance(items, list):

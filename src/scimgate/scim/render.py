@@ -81,6 +81,13 @@ def render_resource(
     return out
 
 
+def server_attributes(kind: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The attributes the server keeps (`id`, `meta`, a User's `groups`) as a read renders
+    them, `meta.location` without the tenant URL: what a PATCH that echoes them is held to."""
+    rendered = render_resource(kind, row, base_url="", groups=row.get("groups"))
+    return {key: rendered[key] for key in ("id", "meta", "groups") if key in rendered}
+
+
 def list_response(
     resources: list[dict[str, Any]], *, total: int, start_index: int
 ) -> dict[str, Any]:
@@ -95,13 +102,71 @@ def list_response(
 
 
 def parse_attribute_list(raw: str | None) -> list[str] | None:
-    """`attributes=userName,name.givenName` to a list; None when absent."""
+    """`attributes=userName,name.givenName` to a list; None when absent.
+
+    A comma inside a value filter (`emails[value co ","]`) does not split the list.
+    """
     if raw is None:
         return None
-    names = [part.strip() for part in raw.split(",") if part.strip()]
+    names = [part.strip() for part in _split_outside_filters(raw) if part.strip()]
     if len(names) > MAX_ATTRIBUTES_PARAM:
         raise InvalidValueError(f"At most {MAX_ATTRIBUTES_PARAM} attribute names")
     return names
+
+
+def _split_outside_filters(raw: str) -> list[str]:
+    """Split on commas that are outside brackets and quoted strings."""
+    parts: list[str] = []
+    start = depth = 0
+    quoted = escaped = False
+    for at, char in enumerate(raw):
+        if quoted:
+            quoted, escaped = _in_string(char, escaped)
+        elif char == '"':
+            quoted = True
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            parts.append(raw[start:at])
+            start = at + 1
+    parts.append(raw[start:])
+    return parts
+
+
+def _in_string(char: str, escaped: bool) -> tuple[bool, bool]:
+    """Inside a quoted filter literal: (still inside, next character escaped)."""
+    if escaped:
+        return True, False
+    if char == "\\":
+        return True, True
+    return char != '"', False
+
+
+def _without_value_filter(name: str) -> str:
+    """`emails[type eq "work"].value` -> `emails.value`.
+
+    RFC 7644 §3.4.2.5 names attributes, not values, but Microsoft's SCIM test collection
+    sends `attributes=emails[type eq "work"]`: it is read as the attribute it filters.
+    """
+    if "[" not in name:
+        return name
+    out: list[str] = []
+    depth = 0
+    quoted = escaped = False
+    for char in name:
+        if quoted:
+            quoted, escaped = _in_string(char, escaped)
+        elif depth and char == '"':
+            quoted = True
+        elif char == "[":
+            depth += 1
+        elif char == "]" and depth:
+            depth -= 1
+        elif not depth:
+            out.append(char)
+    return "".join(out).strip()
 
 
 class Projection:
@@ -117,7 +182,8 @@ class Projection:
     def _resolve(self, names: Iterable[str]) -> list[tuple[str | None, str | None, str | None]]:
         """Each name to (extension urn | None, attribute | None for a whole extension, sub-attribute)."""
         out: list[tuple[str | None, str | None, str | None]] = []
-        for name in names:
+        for sent in names:
+            name = _without_value_filter(sent)
             urn: str | None = None
             rest = name
             if name.lower().startswith(URN_PREFIX):

@@ -13,9 +13,9 @@ from typing import Any
 
 from scimgate.scim import quirks
 from scimgate.scim.constants import MAX_STRING_LENGTH, URN_PREFIX
-from scimgate.scim.errors import InvalidSyntaxError, InvalidValueError
+from scimgate.scim.errors import InvalidSyntaxError, InvalidValueError, MutabilityError
 from scimgate.scim.schema import AttrDef, ResourceSchema
-from scimgate.scim.text import encodable, encodable_value
+from scimgate.scim.text import encodable_value, storable
 
 # Read-only or server-computed attributes a client may echo back; never stored from input.
 _SERVER_ATTRS = {"id", "meta", "groups"}
@@ -77,8 +77,8 @@ def coerce(value: Any, attr: AttrDef, where: str, ignored: list[str]) -> Any:
         raise InvalidValueError(
             f"Attribute {where!r} is longer than {MAX_STRING_LENGTH} characters"
         )
-    if not encodable(value):
-        raise InvalidValueError(f"Attribute {where!r} holds a lone surrogate (not valid Unicode)")
+    if not storable(value):
+        raise InvalidValueError(f"Attribute {where!r} holds a NUL or a lone surrogate (not text)")
     return value
 
 
@@ -149,8 +149,25 @@ def normalise(body: Any, schema: ResourceSchema) -> Normalised:
     doc = {"schemas": doc.pop("schemas"), **doc}
     if not encodable_value(doc):
         # An IdP's own extension is kept as sent: its strings are checked here, once.
-        raise InvalidValueError("A value holds a lone surrogate (not valid Unicode)")
+        raise InvalidValueError("A value holds a NUL or a lone surrogate (not text)")
     return Normalised(doc=doc, ignored=ignored, members=members)
+
+
+def check_put_id(body: Any, resource_id: str) -> None:
+    """A PUT body naming another resource's `id` is 400 mutability, not silently ignored.
+
+    RFC 7644 §3.5.1 ignores readOnly values in a PUT, but `id` also names the resource
+    (RFC 7643 §3.1: it never changes): a body with another id is most likely another
+    resource's, sent to the wrong URL, and would overwrite this one. The same id, or none,
+    passes (IdPs echo it); `meta` and `groups` are ignored as §3.5.1 says.
+    """
+    if not isinstance(body, dict):
+        return
+    for key, value in body.items():
+        if isinstance(key, str) and key.lower() == "id" and value not in (None, resource_id):
+            raise MutabilityError(
+                f"The body's id is not this resource's ({resource_id!r}): id cannot change"
+            )
 
 
 def _absorb_core_key(
@@ -278,8 +295,8 @@ def coerce_members(value: Any) -> list[dict[str, Any]]:
             raise InvalidValueError("A member 'value' is longer than 255 characters")
         kind = lowered.get("type")
         display = lowered.get("display")
-        if not encodable(member_id) or (isinstance(display, str) and not encodable(display)):
-            raise InvalidValueError("A member holds a lone surrogate (not valid Unicode)")
+        if not storable(member_id) or (isinstance(display, str) and not storable(display)):
+            raise InvalidValueError("A member holds a NUL or a lone surrogate (not text)")
         if member_id in seen:
             continue
         seen.add(member_id)

@@ -147,6 +147,13 @@ COMMON_ATTRS = {
 }
 
 
+_DESCRIPTIONS = {
+    USER_SCHEMA: "User Account",
+    GROUP_SCHEMA: "Group",
+    ENTERPRISE_USER_SCHEMA: "Enterprise User",
+}
+
+
 @cache
 def schema_documents() -> dict[str, dict[str, Any]]:
     """The /Schemas resources, keyed by schema URN, as scim2-models describes them."""
@@ -154,6 +161,9 @@ def schema_documents() -> dict[str, dict[str, Any]]:
     for model in (User, EnterpriseUser, Group):
         doc = model.to_schema().model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
         docs[doc["id"]] = doc
+    # RFC 7643 §8.7.1/§8.7.2 name them so (scim2-models uses the class names).
+    for urn, description in _DESCRIPTIONS.items():
+        docs[urn]["description"] = description
     # Entra requires unique group names and so do we: say so.
     for attr in docs[GROUP_SCHEMA]["attributes"]:
         if attr["name"] == "displayName":

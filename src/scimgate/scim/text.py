@@ -1,4 +1,4 @@
-"""Text a database and a JSON encoder can take: UTF-8 encodable, so no lone surrogates.
+"""Text a database and a JSON encoder can take: UTF-8 encodable (no lone surrogates), no NUL.
 
 A JSON escape such as `"\\ud800"` (in a filter literal, or a body read by a lenient
 parser) yields a Python string UTF-8 cannot encode; SQLite, psycopg and orjson all
@@ -20,13 +20,23 @@ def encodable(text: str) -> bool:
     return True
 
 
+def storable(text: str) -> bool:
+    """Whether both databases hold `text` as sent: UTF-8 encodable and without NUL.
+
+    PostgreSQL's text and jsonb refuse NUL while SQLite keeps it; refused here on both, a
+    NUL is the same 400 whichever database is behind (and a filter for one finds nothing
+    to be told apart).
+    """
+    return "\x00" not in text and encodable(text)
+
+
 def encodable_value(value: Any) -> bool:
-    """Whether every string in a JSON value (keys included) encodes as UTF-8; iterative, for deep values."""
+    """Whether every string in a JSON value (keys included) is `storable`; iterative, for deep values."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if not encodable(item):
+            if not storable(item):
                 return False
         elif isinstance(item, dict):
             stack.extend(item.keys())

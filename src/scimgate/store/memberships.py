@@ -7,6 +7,7 @@ primary key, so adding a member twice, even from two requests at once, leaves on
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
@@ -65,20 +66,30 @@ def existing_ids(conn: Connection, account_id: int, ids: Sequence[str]) -> dict[
     return found
 
 
+@dataclass(frozen=True)
+class Added:
+    """How many memberships were new, and the ids that name no User or Group of the account."""
+
+    count: int
+    unknown: tuple[str, ...] = ()
+
+
 def add_members(
     conn: Connection, account_id: int, group_id: str, members: Sequence[dict[str, Any]]
-) -> int:
-    """Add members (O(batch)); unknown ids are an InvalidValueError; returns how many were new."""
+) -> Added:
+    """Add members (O(batch)). An id that is not a User or Group of this account (unknown, or
+    another account's) is left out and returned, never linked; the group itself is refused."""
     ids = list(dict.fromkeys(m["value"] for m in members))
     if not ids:
-        return 0
+        return Added(0)
     if group_id in ids:
         raise InvalidValueError("A group cannot be a member of itself")
     kinds = existing_ids(conn, account_id, ids)
-    missing = [i for i in ids if i not in kinds]
-    if missing:
-        shown = ", ".join(repr(i) for i in missing[:5])
-        raise InvalidValueError(f"No User or Group with id {shown} in this account")
+    unknown = tuple(i for i in ids if i not in kinds)
+    if unknown:
+        ids = [i for i in ids if i in kinds]
+        if not ids:
+            return Added(0, unknown)
     displays = {m["value"]: m.get("display") for m in members}
     if raw.is_pg(conn):
         kinds_of = [kinds[i] for i in ids]
@@ -87,7 +98,7 @@ def add_members(
             _PG_ADD,
             (account_id, group_id, ids, kinds_of, [displays.get(i) for i in ids]),
         )
-        return len(added.fetchall())
+        return Added(len(added.fetchall()), unknown)
     present: set[str] = set()
     for chunk in _chunks(ids):
         cursor = raw.execute(
@@ -105,7 +116,7 @@ def add_members(
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         rows,
     )
-    return len(rows)
+    return Added(len(rows), unknown)
 
 
 def remove_members(

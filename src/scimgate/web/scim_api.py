@@ -450,6 +450,8 @@ def scim_routes(runtime: ScimRuntime) -> list[ScimRoute]:
     routes += [
         route("/.search", POST=root_search),
         route("/ServiceProviderConfig", GET=discovery_spc),
+        # The name of drafts before RFC 7644, still sent by Microsoft's SCIM test collection.
+        route("/ServiceConfiguration", GET=discovery_spc),
         route("/ResourceTypes", GET=discovery_resource_types),
         route("/ResourceTypes/{name}", GET=discovery_resource_type),
         route("/Schemas", GET=discovery_schemas),

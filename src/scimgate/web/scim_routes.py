@@ -6,6 +6,8 @@ needs none of them (ScimEndpoint turns every error into a SCIM Error body itself
 The semantics are the router's: templates in order, `{name}` is one path segment and
 `{name:path}` the rest; a GET route also answers HEAD; a path that exists with another
 method is 405 and an unknown path 404, both as SCIM errors after the token check.
+The fixed parts of a template match in any case (`/users`, `/USERS/{id}`, `/schemas`:
+outside test suites and hand-written clients send them so); parameters (ids) stay exact.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def _compile(template: str) -> re.Pattern[str]:
         wide = match.group(0).endswith(":path}")
         pattern += f"(?P<{match.group(1)}>{'.*' if wide else '[^/]+'})"
         last = match.end()
-    return re.compile(pattern + re.escape(template[last:]))
+    # IGNORECASE reaches only the literal parts: a parameter matches any characters as sent.
+    return re.compile(pattern + re.escape(template[last:]), re.IGNORECASE)
 
 
 class ScimDispatch:
@@ -64,12 +67,12 @@ class ScimDispatch:
             if _PARAM.search(route.template):
                 self._patterns.append((_compile(route.template), methods))
             else:
-                self._static.setdefault(route.template, {}).update(methods)
+                self._static.setdefault(route.template.lower(), {}).update(methods)
 
     def resolve(self, path: str, method: str) -> tuple[ScimEndpoint, dict[str, str]]:
         """The endpoint and path parameters for this method and path (below the prefix)."""
         known_path = False
-        methods = self._static.get(path)
+        methods = self._static.get(path.lower())
         if methods is not None:
             endpoint = methods.get(method)
             if endpoint is not None:
