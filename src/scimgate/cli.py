@@ -220,7 +220,12 @@ def demo(
 def _print_demo(settings: Settings, setup: demo_account.DemoSetup) -> None:
     """The demo's addresses, and its secrets when this run made them (else how to get new)."""
     typer.echo("")
-    state = "is ready" if setup.created else "was set up before and is kept as it was"
+    if setup.created:
+        state = "is ready"
+    elif setup.token or setup.password:
+        state = "was set up before; what no longer worked is made again"
+    else:
+        state = "was set up before and is kept as it was"
     typer.echo(f"scimgate demo account 'demo' {state}")
     typer.echo(f"  Tenant URL:    {settings.tenant_url}")
     if setup.token:

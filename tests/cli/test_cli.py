@@ -137,6 +137,13 @@ def test_demo_without_serving(cli):
     assert cli("token", "revoke", "demo", str(token_id)).exit_code == 0
     third = cli("demo", "--no-serve")
     assert re.search(r"Secret Token:  sgp_\S+", third.stdout)
+    assert "what no longer worked is made again" in third.stdout
+    # Provisioning deactivated: the next run activates it again with a new token.
+    assert cli("provisioning", "deactivate", "demo").exit_code == 0
+    fourth = cli("demo", "--no-serve")
+    fresh = re.search(r"Secret Token:  (sgp_\S+)", fourth.stdout).group(1)
+    with engine.begin() as conn:
+        assert accounts.authenticate(conn, fresh) is not None
     assert "password as printed on the first run" in third.stdout
     engine.dispose()
 
