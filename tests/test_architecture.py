@@ -33,6 +33,21 @@ RULES = {
     "members": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
     "admins": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
     "webhooks": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
+    # Every service records into it: it may only reach down, to the store.
+    "audit": {
+        "forbidden": [
+            "scimgate.web",
+            "scimgate.cli",
+            "scimgate.accounts",
+            "scimgate.admins",
+            "scimgate.mapping",
+            "scimgate.members",
+            "scimgate.sync",
+            "scimgate.webhooks",
+            "starlette",
+            "fastapi",
+        ]
+    },
     "sync": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
     "mapping": {
         "forbidden": ["scimgate.web", "scimgate.cli", "scimgate.sync", "starlette", "fastapi"]

@@ -22,9 +22,11 @@ from tests.sync.conftest import (
 )
 
 
-def all_events(engine, account_id):
+def all_events(engine, account_id, *, audit=False):
+    """The account's member and team events (and with `audit`, its audit.recorded ones)."""
     with engine.connect() as conn:
-        return event_store.read(conn, account_id, after=0, limit=100_000)
+        rows = event_store.read(conn, account_id, after=0, limit=100_000)
+    return [r for r in rows if audit or r["type"] != "audit.recorded"]
 
 
 def test_a_sync_writes_one_event_per_change_in_a_sensible_order(scim, engine):
@@ -32,17 +34,21 @@ def test_a_sync_writes_one_event_per_change_in_a_sensible_order(scim, engine):
     bob = create_user(scim, "bob@example.com")
     group = create_group(scim, "Builders", [ann, bob])
     sync(engine, scim.account_id)
+    everything = all_events(engine, scim.account_id, audit=True)
+    assert [e["seq"] for e in everything] == list(range(1, len(everything) + 1))
     events = all_events(engine, scim.account_id)
-    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     kinds = Counter(e["type"] for e in events)
     assert kinds == {"member.created": 2, "team.created": 1, "team.member_added": 2}
     created = {e["data"]["email"]: e for e in events if e["type"] == "member.created"}
     assert created["ann@example.com"]["data"]["changes"]["Department"] == [None, "R&D"]
     team_seq = next(e["seq"] for e in events if e["type"] == "team.created")
     assert all(e["seq"] > team_seq for e in events if e["type"] == "team.member_added")
-    # Nothing changed: a second sync writes no event.
+    # Nothing changed: a second sync writes no member or team event (only its start's audit).
     sync(engine, scim.account_id)
     assert len(all_events(engine, scim.account_id)) == len(events)
+    assert all_events(engine, scim.account_id, audit=True)[-1]["data"]["action"] == (
+        "sync_run.started"
+    )
     # Changes in the IdP: an update, a deactivation, a rename, a membership removed, a removal.
     scim.patch(f"/Users/{ann}", json=ops({"op": "Replace", "path": "title", "value": "Lead"}))
     set_active(scim, bob, "False")
@@ -78,6 +84,8 @@ def test_plans_and_held_runs_write_no_event(scim, engine):
     held = sync(engine, scim.account_id)
     assert held.status == "held"
     assert len(all_events(engine, scim.account_id)) == before
+    audited = all_events(engine, scim.account_id, audit=True)[-1]["data"]
+    assert (audited["action"], audited["details"]["run_id"]) == ("sync_run.started", held.run_id)
     sync(engine, scim.account_id, confirm=held.run_id)
     after = all_events(engine, scim.account_id)[before:]
     assert [e["type"] for e in after] == ["member.deactivated", "member.deactivated"]
@@ -85,25 +93,30 @@ def test_plans_and_held_runs_write_no_event(scim, engine):
 
 def test_manual_changes_write_events_and_the_feed_reads_them_in_order(scim, other, engine, http):
     with engine.begin() as conn:
+        key = api_keys.create_key(conn, scim.slug).key
+        other_key = api_keys.create_key(conn, other.slug).key
+        # account creation, activation and the keys were audited: events up to here
+        start, theirs_start = (event_store.last_seq(conn, a.account_id) for a in (scim, other))
+    with engine.begin() as conn:
         created = members.create_member(conn, scim.account_id, "x@example.com", name="X")
         members.update_member(conn, scim.account_id, created["id"], properties={"Job title": "CTO"})
         members.update_member(conn, scim.account_id, created["id"], name="X")  # no change, no event
-        key = api_keys.create_key(conn, scim.slug).key
-        other_key = api_keys.create_key(conn, other.slug).key
         members.create_member(conn, other.account_id, "y@example.com")
-    feed = http.get(
-        "/api/v1/events?after=0&limit=1", headers={"Authorization": f"Bearer {key}"}
-    ).json()
-    assert [e["type"] for e in feed["data"]] == ["member.created"] and feed["next_after"] == 1
-    feed = http.get(
-        f"/api/v1/events?after={feed['next_after']}", headers={"Authorization": f"Bearer {key}"}
-    ).json()
-    assert [(e["seq"], e["type"]) for e in feed["data"]] == [(2, "member.updated")]
+    auth = {"Authorization": f"Bearer {key}"}
+    feed = http.get(f"/api/v1/events?after={start}&limit=1", headers=auth).json()
+    assert [e["type"] for e in feed["data"]] == ["member.created"]
+    assert feed["next_after"] == start + 1
+    feed = http.get(f"/api/v1/events?after={feed['next_after']}", headers=auth).json()
+    assert [(e["seq"], e["type"]) for e in feed["data"]] == [(start + 2, "member.updated")]
     assert feed["data"][0]["data"]["changes"] == {"Job title": [None, "CTO"]}
-    empty = http.get("/api/v1/events?after=2", headers={"Authorization": f"Bearer {key}"}).json()
-    assert empty == {"data": [], "next_after": 2}
-    theirs = http.get("/api/v1/events", headers={"Authorization": f"Bearer {other_key}"}).json()
-    assert [(e["seq"], e["data"]["email"]) for e in theirs["data"]] == [(1, "y@example.com")]
+    empty = http.get(f"/api/v1/events?after={start + 2}", headers=auth).json()
+    assert empty == {"data": [], "next_after": start + 2}
+    theirs = http.get(
+        f"/api/v1/events?after={theirs_start}", headers={"Authorization": f"Bearer {other_key}"}
+    ).json()
+    assert [(e["seq"], e["data"]["email"]) for e in theirs["data"]] == [
+        (theirs_start + 1, "y@example.com")
+    ]
 
 
 def test_concurrent_writers_never_leave_a_gap_a_reader_could_skip(scim, engine):
@@ -129,6 +142,8 @@ def test_concurrent_writers_never_leave_a_gap_a_reader_could_skip(scim, engine):
                 with conn.begin():
                     members.create_member(conn, scim.account_id, f"w{n}-{i}@example.com")
 
+    with engine.connect() as conn:
+        start = event_store.last_seq(conn, scim.account_id)  # the account's audit events
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
     read = threading.Thread(target=reader)
     read.start()
@@ -138,4 +153,4 @@ def test_concurrent_writers_never_leave_a_gap_a_reader_could_skip(scim, engine):
         t.join()
     done.set()
     read.join()
-    assert seen == list(range(1, 61))
+    assert seen == list(range(1, start + 61))

@@ -91,12 +91,12 @@ def test_removing_an_endpoint_during_its_delivery(scim, engine, receiver, make_d
     receiver.release("/gone")
     thread.join(15)
     assert "error" not in result, repr(result.get("error"))[:300]
-    assert [r.seq for r in receiver.ok("/other")] == [1]
+    assert [r.doc["type"] for r in receiver.ok("/other")] == ["member.created"]
 
 
 def test_the_timeout_bounds_a_whole_delivery(scim, engine, receiver):
     add_members(engine, scim.account_id, "m", 1)
-    (event,) = all_events(engine, scim.account_id)
+    event = all_events(engine, scim.account_id)[-1]  # after the account's audit events
     receiver.trickle("/t", 0.03)  # about 1.7 s for the whole answer, no pause over 0.03 s
     started = time.monotonic()
     outcome = send(

@@ -19,6 +19,11 @@ from tests.webhooks.conftest import (
 )
 
 
+def changes(engine, account_id):
+    """Member and team events (an endpoint without a list of types gets no audit.recorded)."""
+    return [e for e in all_events(engine, account_id) if e["type"] != "audit.recorded"]
+
+
 def assert_once_in_order(received, events):
     """Each event exactly once (by webhook-id), in sequence order."""
     assert [r.id for r in received] == [e["id"] for e in events]
@@ -80,7 +85,7 @@ def test_many_processes_deliver_once(make_account, engine, receiver, make_delive
         for t in threads:
             t.join(30)
     assert errors == []
-    events = all_events(engine, account_id)
+    events = changes(engine, account_id)
     assert len(events) == 40
     assert_once_in_order(receiver.on("/p1"), events)
     assert_once_in_order(receiver.on("/p2"), [e for e in events if e["type"] == "member.created"])
@@ -99,12 +104,12 @@ def test_two_serve_processes_deliver_once(make_account, engine, receiver, make_s
     receiver.slow("/two", 0.01)
     b.cli("member", "add", slug, "cli@example.com")
     add_members(engine, account_id, "m", 24)
-    total = last_seq(engine, account_id)
+    total = len(changes(engine, account_id))
     assert total == 25
     receiver.wait(lambda: len(receiver.ok("/two")) >= total, timeout=30)
     time.sleep(0.8)  # a few more ticks of both processes: no duplicate
-    assert_once_in_order(receiver.on("/two"), all_events(engine, account_id))
-    assert endpoint(engine, slug, hook["id"])["cursor"] == total
+    assert_once_in_order(receiver.on("/two"), changes(engine, account_id))
+    assert endpoint(engine, slug, hook["id"])["cursor"] == last_seq(engine, account_id)
     assert len(delivery_log(engine, slug, hook["id"])) == total
     assert a.stop() and b.stop()
     assert "Traceback" not in a.log() + b.log()
@@ -134,12 +139,12 @@ def test_no_loss_across_restart(make_account, engine, receiver, make_serve):
 
     receiver.slow("/hook", 0)
     srv.start()
-    total = last_seq(engine, account_id)
+    total = len(changes(engine, account_id))
     assert total == 1 + 4 + 8 + 6 + 1
     receiver.wait(lambda: len({r.id for r in receiver.ok("/hook")}) >= total, timeout=30)
     time.sleep(0.5)
-    events = all_events(engine, account_id)
+    events = changes(engine, account_id)
     assert_all_in_order(receiver.ok("/hook"), events)
-    assert endpoint(engine, slug, hook["id"])["cursor"] == total
+    assert endpoint(engine, slug, hook["id"])["cursor"] == last_seq(engine, account_id)
     assert srv.stop()
     assert "Traceback" not in srv.log()

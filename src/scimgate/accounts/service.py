@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from scimgate import audit
 from scimgate.errors import ForbiddenError, InvalidValueError, NotFoundError
 from scimgate.mapping.service import ensure_defaults
 from scimgate.store import accounts as store
@@ -46,9 +47,18 @@ def hash_token(token: str) -> str:
 
 
 def create_account(
-    conn: Connection, slug: str, *, name: str | None = None, entitled: bool = False
+    conn: Connection,
+    slug: str,
+    *,
+    name: str | None = None,
+    entitled: bool = False,
+    actor: str | None = None,
 ) -> dict[str, Any]:
-    """Create an account; the slug is lower-case letters, digits and dashes."""
+    """Create an account; the slug is lower-case letters, digits and dashes.
+
+    `actor` (here and in every function below that changes something) is who the audit
+    log names: see scimgate.audit; None names the OS user of this process.
+    """
     if not _SLUG.match(slug):
         raise InvalidValueError(
             "A slug is 1-63 lower-case letters, digits or dashes, starting with a letter or digit"
@@ -56,19 +66,30 @@ def create_account(
     name = (name or slug).strip()
     if not name or len(name) > 255:
         raise InvalidValueError("A name is 1-255 characters")
-    store.insert_account(conn, slug=slug, name=name, entitled=entitled, now=utcnow())
+    account_id = store.insert_account(conn, slug=slug, name=name, entitled=entitled, now=utcnow())
+    audit.record(
+        conn,
+        account_id,
+        actor=actor,
+        action="account.created",
+        target=f"account {slug}",
+        details={"name": name, "entitled": entitled},
+    )
     return store.get_account(conn, slug)
 
 
-def entitle(conn: Connection, slug: str) -> dict[str, Any]:
+def entitle(conn: Connection, slug: str, *, actor: str | None = None) -> dict[str, Any]:
     """The operator turns the enterprise feature on for an account."""
     row = store.get_account(conn, slug)
-    store.update_account(conn, row["id"], provisioning_entitled=True)
+    if not row["provisioning_entitled"]:
+        store.update_account(conn, row["id"], provisioning_entitled=True)
+        audit.record(
+            conn, row["id"], actor=actor, action="account.entitled", target=f"account {slug}"
+        )
     return store.get_account(conn, slug)
 
 
-def issue_token(conn: Connection, account_id: int, *, name: str = "") -> IssuedToken:
-    """A new live token; earlier ones stay live until revoked (rotation)."""
+def _new_token(conn: Connection, account_id: int, name: str) -> IssuedToken:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     prefix = token[:12]
     token_id = store.insert_token(
@@ -77,7 +98,23 @@ def issue_token(conn: Connection, account_id: int, *, name: str = "") -> IssuedT
     return IssuedToken(id=token_id, token=token, prefix=prefix)
 
 
-def activate_provisioning(conn: Connection, slug: str) -> IssuedToken:
+def issue_token(
+    conn: Connection, account_id: int, *, name: str = "", actor: str | None = None
+) -> IssuedToken:
+    """A new live token; earlier ones stay live until revoked (rotation)."""
+    issued = _new_token(conn, account_id, name)
+    audit.record(
+        conn,
+        account_id,
+        actor=actor,
+        action="token.issued",
+        target=f"token {issued.id}",
+        details={"token_id": issued.id, "prefix": issued.prefix, "name": name[:255]},
+    )
+    return issued
+
+
+def activate_provisioning(conn: Connection, slug: str, *, actor: str | None = None) -> IssuedToken:
     """Turn provisioning on and issue a Secret Token; refused unless the account is entitled."""
     row = store.get_account(conn, slug)
     if not row["provisioning_entitled"]:
@@ -87,20 +124,46 @@ def activate_provisioning(conn: Connection, slug: str) -> IssuedToken:
         )
     store.update_account(conn, row["id"], provisioning_active=True)
     ensure_defaults(conn, row["id"])
-    return issue_token(conn, row["id"], name="activation")
+    issued = _new_token(conn, row["id"], "activation")
+    audit.record(
+        conn,
+        row["id"],
+        actor=actor,
+        action="provisioning.activated",
+        target="user provisioning",
+        details={"token_id": issued.id, "prefix": issued.prefix},
+    )
+    return issued
 
 
-def deactivate_provisioning(conn: Connection, slug: str) -> None:
+def deactivate_provisioning(conn: Connection, slug: str, *, actor: str | None = None) -> None:
     """Turn provisioning off: every token stops working at once (401), none is deleted."""
     row = store.get_account(conn, slug)
-    store.update_account(conn, row["id"], provisioning_active=False)
+    if row["provisioning_active"]:
+        store.update_account(conn, row["id"], provisioning_active=False)
+        audit.record(
+            conn,
+            row["id"],
+            actor=actor,
+            action="provisioning.deactivated",
+            target="user provisioning",
+        )
 
 
-def revoke_token(conn: Connection, slug: str, token_id: int) -> None:
+def revoke_token(conn: Connection, slug: str, token_id: int, *, actor: str | None = None) -> None:
     """Revoke a token; the next request with it gets 401."""
     row = store.get_account(conn, slug)
     if not store.revoke_token(conn, row["id"], token_id, utcnow()):
         raise NotFoundError(f"No live token {token_id} in account {slug!r}")
+    token = next(t for t in store.list_tokens(conn, row["id"]) if t["id"] == token_id)
+    audit.record(
+        conn,
+        row["id"],
+        actor=actor,
+        action="token.revoked",
+        target=f"token {token_id}",
+        details={"token_id": token_id, "prefix": token["prefix"], "name": token["name"]},
+    )
 
 
 def authenticate(conn: Connection, token: str) -> Principal | None:

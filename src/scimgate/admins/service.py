@@ -22,6 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection
 
+from scimgate import audit
 from scimgate.accounts.service import LAST_USED_RESOLUTION, hash_token
 from scimgate.admins import throttle
 from scimgate.admins.throttle import Attempt, ThrottlePolicy
@@ -97,8 +98,11 @@ def check_password(password: str) -> str:
     return password
 
 
-def create_admin(conn: Connection, slug: str, email: str, password: str) -> dict[str, object]:
-    """A new admin of an account, with an argon2id hash of the password."""
+def create_admin(
+    conn: Connection, slug: str, email: str, password: str, *, actor: str | None = None
+) -> dict[str, object]:
+    """A new admin of an account, with an argon2id hash of the password (`actor`: who the
+    audit log names, see scimgate.audit)."""
     row = account_store.get_account(conn, slug)
     try:
         email = types.to_email(email)
@@ -107,6 +111,14 @@ def create_admin(conn: Connection, slug: str, email: str, password: str) -> dict
     check_password(password)
     admin_id = store.insert_admin(
         conn, row["id"], email=email, password_hash=_hasher.hash(password), now=utcnow()
+    )
+    audit.record(
+        conn,
+        row["id"],
+        actor=actor,
+        action="admin.created",
+        target=f"admin {email}",
+        details={"admin_id": admin_id},
     )
     return {"id": admin_id, "account": slug, "email": email}
 
@@ -207,7 +219,9 @@ def sign_out(conn: Connection, session: Session) -> None:
     store.delete_session(conn, session.id)
 
 
-def reset_password(conn: Connection, slug: str, email: str, password: str) -> int:
+def reset_password(
+    conn: Connection, slug: str, email: str, password: str, *, actor: str | None = None
+) -> int:
     """The operator sets a new password: every session of the admin ends (how many did).
 
     The address's failure count starts again too.
@@ -218,7 +232,28 @@ def reset_password(conn: Connection, slug: str, email: str, password: str) -> in
     check_password(password)
     store.set_password_hash(conn, found["id"], _hasher.hash(password))
     throttle.forget_email(conn, slug, email)
-    return store.delete_sessions(conn, found["account_id"], found["id"])
+    ended = store.delete_sessions(conn, found["account_id"], found["id"])
+    _record(conn, found["account_id"], actor, "admin.password_reset", found, sessions_ended=ended)
+    return ended
+
+
+def _record(
+    conn: Connection,
+    account_id: int,
+    actor: str | None,
+    action: str,
+    admin: dict[str, Any],
+    **details: Any,
+) -> None:
+    """An audit entry about one admin (named by email; never a password or session secret)."""
+    audit.record(
+        conn,
+        account_id,
+        actor=actor,
+        action=action,
+        target=f"admin {admin['email']}",
+        details={"admin_id": admin["id"], **details},
+    )
 
 
 def change_password(
@@ -252,7 +287,16 @@ def change_password(
     check_password(new)
     store.set_password_hash(conn, found["id"], _hasher.hash(new))
     throttle.record_success(conn, attempt)
-    return store.delete_sessions(conn, session.account_id, session.admin_id, keep=session.id)
+    ended = store.delete_sessions(conn, session.account_id, session.admin_id, keep=session.id)
+    _record(
+        conn,
+        session.account_id,
+        audit.console_actor(session.email),
+        "admin.password_changed",
+        found,
+        sessions_ended=ended,
+    )
+    return ended
 
 
 def list_sessions(
@@ -280,12 +324,31 @@ def revoke_session(conn: Connection, session: Session, handle: str) -> bool:
     if len(matches) != 1:
         raise NotFoundError("No such session")
     store.delete_session_of(conn, session.account_id, session.admin_id, matches[0])
+    _record(
+        conn,
+        session.account_id,
+        audit.console_actor(session.email),
+        "admin.session_revoked",
+        {"id": session.admin_id, "email": session.email},
+        session=handle,
+        current=matches[0] == session.id,
+    )
     return matches[0] == session.id
 
 
 def sign_out_others(conn: Connection, session: Session) -> int:
     """End every other session of the signed-in admin (how many there were)."""
-    return store.delete_sessions(conn, session.account_id, session.admin_id, keep=session.id)
+    ended = store.delete_sessions(conn, session.account_id, session.admin_id, keep=session.id)
+    if ended:
+        _record(
+            conn,
+            session.account_id,
+            audit.console_actor(session.email),
+            "admin.sessions_revoked",
+            {"id": session.admin_id, "email": session.email},
+            sessions_ended=ended,
+        )
+    return ended
 
 
 def list_admins(conn: Connection, slug: str) -> list[dict[str, object]]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from scimgate import audit
 from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.mapping.expression import MappingPathError, SourcePath, parse_source
 from scimgate.mapping.mapper import Mapper, PropertyDef
@@ -91,22 +92,48 @@ def _checked(
     return key, prop, " || ".join(p.text for p in paths)
 
 
-def set_mapping(conn: Connection, account_id: int, target: str, source: str) -> dict[str, Any]:
-    """Map a SCIM path (or `a || b` alternatives) onto a member field or Property."""
+def set_mapping(
+    conn: Connection, account_id: int, target: str, source: str, *, actor: str | None = None
+) -> dict[str, Any]:
+    """Map a SCIM path (or `a || b` alternatives) onto a member field or Property (`actor`:
+    who the audit log names, see scimgate.audit)."""
     ensure_defaults(conn, account_id)
     key, prop, normalised = _checked(conn, account_id, target, source)
+    before = dict(store.list_mappings(conn, account_id)).get(key)
     store.put_mapping(conn, account_id, key, normalised, utcnow())
     store.bump_mapping_rev(conn, account_id)
-    return {"target": prop["name"] if prop else key, "source": normalised}
+    name = prop["name"] if prop else key
+    if before != normalised:
+        audit.record(
+            conn,
+            account_id,
+            actor=actor,
+            action="mapping.set",
+            target=f"mapping {name}",
+            details={"target": name, "changes": {"source": [before, normalised]}},
+        )
+    return {"target": name, "source": normalised}
 
 
-def remove_mapping(conn: Connection, account_id: int, target: str) -> None:
+def remove_mapping(
+    conn: Connection, account_id: int, target: str, *, actor: str | None = None
+) -> None:
     """Stop filling a target from SCIM; values already synced stay until the next sync clears them."""
     ensure_defaults(conn, account_id)
-    key, _prop = _target(conn, account_id, target)
+    key, prop = _target(conn, account_id, target)
+    before = dict(store.list_mappings(conn, account_id)).get(key)
     if not store.delete_mapping(conn, account_id, key):
         raise NotFoundError(f"{target!r} is not mapped")
     store.bump_mapping_rev(conn, account_id)
+    name = prop["name"] if prop else key
+    audit.record(
+        conn,
+        account_id,
+        actor=actor,
+        action="mapping.removed",
+        target=f"mapping {name}",
+        details={"target": name, "changes": {"source": [before, None]}},
+    )
 
 
 def list_mappings(conn: Connection, account_id: int) -> list[dict[str, Any]]:

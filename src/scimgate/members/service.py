@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from scimgate import audit
 from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.mapping import types
 from scimgate.store import events
@@ -119,9 +120,16 @@ def member_documents(
 
 
 def create_property(
-    conn: Connection, account_id: int, name: str, kind: str, options: list[str] | None = None
+    conn: Connection,
+    account_id: int,
+    name: str,
+    kind: str,
+    options: list[str] | None = None,
+    *,
+    actor: str | None = None,
 ) -> dict[str, Any]:
-    """A typed member field; select Properties need options."""
+    """A typed member field; select Properties need options (`actor`: who the audit log
+    names, see scimgate.audit)."""
     name = (name or "").strip()
     if not _PROPERTY_NAME.match(name):
         raise InvalidValueError("A Property name is 1-64 printable characters")
@@ -137,6 +145,14 @@ def create_property(
         raise InvalidValueError(str(exc)) from None
     prop_id = store.insert_property(
         conn, account_id, name=name, kind=kind, options=cleaned, now=utcnow()
+    )
+    audit.record(
+        conn,
+        account_id,
+        actor=actor,
+        action="property.created",
+        target=f"Property {name}",
+        details={"property_id": prop_id, "type": kind, "options": cleaned},
     )
     return {"id": prop_id, "name": name, "type": kind, "options": cleaned}
 

@@ -49,9 +49,9 @@ def find_live_key(conn: Connection, key_hash: str) -> dict[str, Any] | None:
     k = api_key
     row = (
         conn.execute(
-            select(k.c.id, k.c.account_id, k.c.key_hash, k.c.last_used_at).where(
-                k.c.key_hash == key_hash, k.c.revoked_at.is_(None)
-            )
+            select(
+                k.c.id, k.c.account_id, k.c.key_hash, k.c.last_used_at, k.c.prefix, k.c.name
+            ).where(k.c.key_hash == key_hash, k.c.revoked_at.is_(None))
         )
         .mappings()
         .first()

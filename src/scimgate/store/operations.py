@@ -62,10 +62,12 @@ def read_figures(conn: Connection) -> Figures:
 
 
 def _seconds(conn: Connection) -> Any:
-    """finished_at - started_at in seconds, in this dialect's date arithmetic."""
+    """finished_at - started_at in seconds, in this dialect's date arithmetic (a confirmed
+    held run from its confirmation: the wait for an admin is not work)."""
+    began = func.coalesce(sync_run.c.confirmed_at, sync_run.c.started_at)
     if conn.dialect.name == "postgresql":
-        return func.extract("epoch", sync_run.c.finished_at - sync_run.c.started_at)
-    return (func.julianday(sync_run.c.finished_at) - func.julianday(sync_run.c.started_at)) * 86400
+        return func.extract("epoch", sync_run.c.finished_at - began)
+    return (func.julianday(sync_run.c.finished_at) - func.julianday(began)) * 86400
 
 
 def _age(moment: datetime | None) -> float:

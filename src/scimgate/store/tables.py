@@ -436,7 +436,9 @@ sync_run = Table(
     Column("allow_deactivations", Integer),  # set by a confirmation: the hold's ceiling
     Column("owner", String(128)),  # host:pid of the process running it
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("started_at", DateTime(timezone=True)),
+    Column("started_at", DateTime(timezone=True)),  # a confirmed held run keeps its first
+    Column("confirmed_at", DateTime(timezone=True)),  # when a held run was confirmed
+    Column("confirmed_by", String(320)),  # who confirmed it (an audit actor)
     Column("heartbeat_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
@@ -468,6 +470,26 @@ sync_item = Table(
     PrimaryKeyConstraint("account_id", "run_id", "seq"),
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
     ForeignKeyConstraint(["run_id"], ["sync_run.id"], ondelete="CASCADE"),
+)
+
+# ---- Audit log (docs/console.md, docs/api.md) ----
+
+# Who changed what in an account's configuration: tokens, API keys, webhooks, mappings,
+# Properties, settings, admins' passwords and sessions, started and confirmed runs.
+# Written in the transaction of the change; ids are numbered per account under the
+# account row's lock (store/audit.py).
+audit_entry = Table(
+    "audit_entry",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("id", Id, nullable=False, autoincrement=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(320), nullable=False),  # admin email, cli:<user>, apikey:<prefix>…
+    Column("action", String(64), nullable=False),  # e.g. api_key.created
+    Column("target", String(512), nullable=False),
+    Column("details", Document, nullable=False),  # never a secret
+    PrimaryKeyConstraint("account_id", "id"),
+    ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
 )
 
 # ---- Console sign-in throttling (docs/console.md) ----

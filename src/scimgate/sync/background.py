@@ -36,11 +36,15 @@ def start(
     account_id: int,
     *,
     trigger: str,
+    actor: str,
     confirm: int | None = None,
     options: SyncOptions | None = None,
     wait: float = 5.0,
 ) -> Started:
     """Run a sync on a new thread; return when it finished or its run row exists.
+
+    `actor` is who asked (an admin's email, an API key): the audit log and a confirmed
+    run name them.
 
     Errors the run raises before it exists (busy, not held, no such run) are raised here.
     """
@@ -61,7 +65,7 @@ def start(
     def target() -> None:
         try:
             outcome["result"] = synchronize(
-                engine, account_id, trigger=trigger, confirm=confirm, options=options
+                engine, account_id, trigger=trigger, confirm=confirm, options=options, actor=actor
             )
         except ServiceError as exc:
             outcome["error"] = exc

@@ -33,6 +33,7 @@ import psycopg
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
+from scimgate import audit
 from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.mapping.mapper import Mapper
 from scimgate.mapping.service import ensure_defaults, load_mapper
@@ -108,16 +109,22 @@ class RunResult:
     detail: str | None = None
     would_hold: bool = False
     items: list[dict[str, Any]] = field(default_factory=list)
+    confirmed_by: str | None = None  # a confirmed held run: who confirmed it, and when
+    confirmed_at: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
-        """The `sync --json` document (product.md)."""
-        return {
+        """The `sync --json` document (product.md); a confirmation adds who and when."""
+        doc = {
             "run_id": self.run_id,
             "status": self.status,
             **self.counts,
             "detail": self.detail,
             "would_hold": self.would_hold,
         }
+        if self.confirmed_by is not None:
+            at = as_utc(self.confirmed_at).isoformat() if self.confirmed_at else None
+            doc.update(confirmed_by=self.confirmed_by, confirmed_at=at)
+        return doc
 
 
 def owner_tag() -> str:
@@ -150,16 +157,25 @@ def synchronize(
     confirm: int | None = None,
     options: SyncOptions | None = None,
     clock: Callable[[], datetime] = utcnow,
+    actor: str | None = None,
 ) -> RunResult:
-    """Plan (dry run) or apply a synchronization of one account."""
+    """Plan (dry run) or apply a synchronization of one account.
+
+    Starting a run, or confirming a held one, is audited in the transaction that claims
+    it: `actor` is who the audit log names (see scimgate.audit; the scheduler passes
+    `daily sync`). A confirmed run keeps its start time and records who confirmed it.
+    """
     run = _Run(engine, account_id, trigger, options or SyncOptions(), clock)
+    run.actor = actor
     with engine.connect() as conn, bulk_session(conn):
         run.conn = conn  # one connection for the whole run, one transaction per batch
         run.postgres = conn.dialect.name == "postgresql"
         refresh_statistics(conn)  # PostgreSQL: plans for what staging holds now
         if dry_run:
             return run.plan()
-        return run.apply(confirm)
+        result = run.apply(confirm)
+        result.confirmed_by, result.confirmed_at = run.confirmed
+        return result
 
 
 # A batch of staged rows read ahead, and the pool's mapping of them.
@@ -214,6 +230,8 @@ class _Run(ReferencePass, TeamPass):
 
     conn: Connection
     postgres = False
+    actor: str | None = None  # who the audit log names for this start or confirmation
+    confirmed: tuple[str | None, datetime | None] = (None, None)
 
     @contextmanager
     def _tx(self, *, writes: bool = True) -> Iterator[Connection]:
@@ -360,6 +378,7 @@ class _Run(ReferencePass, TeamPass):
                         finished_at=now,
                     )
                 allowance = None
+                actor = (self.actor or audit.local_actor())[:320]
                 if confirm is not None:
                     held = store.get_run(conn, self.account_id, confirm)
                     if held is None:
@@ -375,18 +394,22 @@ class _Run(ReferencePass, TeamPass):
                         "DELETE FROM sync_item WHERE account_id = ? AND run_id = ?",
                         (self.account_id, confirm),
                     )
+                    # started_at stays the hold's: the confirmation has its own time.
                     store.set_run(
                         conn,
                         self.account_id,
                         confirm,
                         status="running",
                         owner=owner_tag(),
-                        started_at=now,
+                        confirmed_at=now,
+                        confirmed_by=actor,
                         heartbeat_at=now,
                         finished_at=None,
                         allow_deactivations=allowance,
                     )
                     self.run_id = confirm
+                    self.confirmed = (actor, now)
+                    action, details = "sync_run.confirmed", {"deactivations": allowance}
                 else:
                     self.run_id = store.insert_run(
                         conn,
@@ -396,6 +419,15 @@ class _Run(ReferencePass, TeamPass):
                         owner=owner_tag(),
                         now=now,
                     )
+                    action, details = "sync_run.started", {"trigger": self.trigger}
+                audit.record(
+                    conn,
+                    self.account_id,
+                    actor=actor,
+                    action=action,
+                    target=f"sync run {self.run_id}",
+                    details={"run_id": self.run_id, **details},
+                )
                 return allowance
         except _INTEGRITY:
             raise SyncBusyError("A synchronization of this account is already running") from None

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, Engine, and_, select, update
 
+from scimgate import audit
 from scimgate.errors import InvalidValueError
 from scimgate.store.database import as_utc, iso_utc, utcnow
 from scimgate.store.tables import account
@@ -130,7 +131,7 @@ def _run_one(
     run: Callable[..., RunResult],
 ) -> Fired:
     try:
-        result = run(engine, account_id, trigger="daily", options=options)
+        result = run(engine, account_id, trigger="daily", actor=audit.SCHEDULER, options=options)
     except SyncBusyError:
         # A manual run is going on: try again shortly rather than skip the day.
         _claim(engine, account_id, following, now + BUSY_RETRY)
@@ -222,8 +223,13 @@ def configure(
     hold_percent: int | None = None,
     hold_minimum: int | None = None,
     now: datetime | None = None,
+    actor: str | None = None,
 ) -> dict[str, Any]:
-    """Change the daily schedule or the safety threshold; the next run time follows at once."""
+    """Change the daily schedule or the safety threshold; the next run time follows at once.
+
+    A change is audited (`actor`: who the audit log names, see scimgate.audit); settings
+    set to what they were are no change.
+    """
     current = sync_settings(conn, account_id)
     values: dict[str, Any] = {}
     if daily is not None:
@@ -251,4 +257,19 @@ def configure(
         )
     if values:
         conn.execute(update(account).where(account.c.id == account_id).values(**values))
-    return sync_settings(conn, account_id)
+    after = sync_settings(conn, account_id)
+    changed = {
+        k: [current[k], after[k]]
+        for k in ("daily", "time", "timezone", "hold_percent", "hold_minimum")
+        if current[k] != after[k]
+    }
+    if changed:
+        audit.record(
+            conn,
+            account_id,
+            actor=actor,
+            action="sync_settings.changed",
+            target="sync settings",
+            details={"changes": changed},
+        )
+    return after

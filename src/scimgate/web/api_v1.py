@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from scimgate import __version__
+from scimgate import __version__, audit
 from scimgate.accounts import api_keys
 from scimgate.accounts.api_keys import ApiPrincipal
 from scimgate.errors import (
@@ -156,8 +156,12 @@ class SyncRun(BaseModel):
     counts: dict[str, int]
     detail: str | None
     created_at: Time
-    started_at: Time | None
+    started_at: Time | None = Field(description="a confirmed held run keeps the hold's")
     finished_at: Time | None
+    confirmed_at: Time | None = Field(default=None, description="when a held run was confirmed")
+    confirmed_by: str | None = Field(
+        default=None, description="who confirmed it: an admin's email, cli:<user>, apikey:<prefix>"
+    )
     items: list[dict[str, Any]] | None = None
 
 
@@ -173,11 +177,29 @@ class Event(BaseModel):
     id: str = Field(description="stable id (webhook-id of its deliveries)")
     type: str = Field(
         description="member.created|updated|deactivated|reactivated, "
-        "team.created|renamed|removed|member_added|member_removed"
+        "team.created|renamed|removed|member_added|member_removed, audit.recorded"
     )
     subject_id: str | None
     data: dict[str, Any]
     created_at: Time
+
+
+class AuditEntry(BaseModel):
+    id: int = Field(description="numbered per account; newer entries have higher ids")
+    at: Time
+    actor: str = Field(
+        description="an admin's email, cli:<OS user>, apikey:<prefix> (name), or daily sync"
+    )
+    action: str = Field(description="e.g. api_key.created, mapping.set, sync_run.confirmed")
+    target: str = Field(description="what was changed, for people")
+    details: dict[str, Any] = Field(description="ids, names and {field: [old, new]} changes")
+
+
+class AuditPage(BaseModel):
+    data: list[AuditEntry]
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next (older) page; null at the end"
+    )
 
 
 class EventPage(BaseModel):
@@ -505,6 +527,16 @@ def create_api(
             rows = event_store.read(conn, who.account_id, after=after, limit=limit)
         return {"data": rows, "next_after": rows[-1]["seq"] if rows else after}
 
+    # ---- audit log ----
+
+    @api.get("/audit-log", response_model=AuditPage, tags=["audit"])
+    def list_audit_log(who: Caller, cursor: Cursor = None, limit: Limit = 50) -> dict[str, Any]:
+        """Who changed the account's configuration, newest first (each entry is also an
+        `audit.recorded` event). A cursor this list did not hand out is a 400."""
+        with tx() as conn:
+            rows, next_cursor = audit.list_page(conn, who.account_id, cursor=cursor, limit=limit)
+        return {"data": rows, "next_cursor": next_cursor}
+
     # ---- sync runs ----
 
     @api.get("/sync-runs", response_model=list[SyncRun], tags=["sync"])
@@ -551,7 +583,9 @@ def create_api(
             plan = synchronize(engine, who.account_id, dry_run=True, options=options)
             doc = SyncPlan(counts=plan.counts, would_hold=plan.would_hold, items=plan.items)
             return JSONResponse(doc.model_dump(mode="json"), status_code=200)
-        started = background.start(engine, who.account_id, trigger="api", options=options)
+        started = background.start(
+            engine, who.account_id, trigger="api", actor=who.actor, options=options
+        )
         return _started(who, started.run_id)
 
     @api.post(
@@ -569,6 +603,7 @@ def create_api(
             engine,
             who.account_id,
             trigger="api",
+            actor=who.actor,
             confirm=run_id,
             options=SyncOptions.from_settings(settings),
         )

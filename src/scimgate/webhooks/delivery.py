@@ -42,7 +42,7 @@ from scimgate.store import events as event_store
 from scimgate.store import webhooks as store
 from scimgate.store.database import as_utc, utcnow
 from scimgate.sync.engine import owner_tag
-from scimgate.webhooks.service import refuse_private
+from scimgate.webhooks.service import CHANGE_TYPES, refuse_private
 
 log = logging.getLogger("scimgate.webhooks")
 
@@ -308,7 +308,7 @@ class Deliverer:
             if endpoint is None or endpoint["status"] != "active":
                 return 0
             slug = account_store.get_account_by_id(conn, account_id)["slug"]
-        wanted = set(endpoint["event_types"] or [])
+        wanted = set(endpoint["event_types"] or CHANGE_TYPES)
         attempts = 0
         while True:
             with self.engine.connect() as conn:
@@ -318,7 +318,7 @@ class Deliverer:
             for event in events:
                 if lease_until - utcnow() < self.reserve or self.stopping.is_set():
                     return attempts  # the lease runs out (or we stop): the next holder goes on
-                if wanted and event["type"] not in wanted:
+                if event["type"] not in wanted:
                     with self.engine.begin() as conn:
                         store.set_endpoint(conn, endpoint_id, cursor=event["seq"])
                     endpoint["cursor"] = event["seq"]

@@ -11,13 +11,15 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection
 
+from scimgate import audit
 from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.store import accounts as account_store
 from scimgate.store import events as event_store
 from scimgate.store import webhooks as store
 from scimgate.store.database import utcnow
 
-EVENT_TYPES = (
+# What an endpoint without a list of types receives: every member and team change.
+CHANGE_TYPES = (
     "member.created",
     "member.updated",
     "member.deactivated",
@@ -28,6 +30,9 @@ EVENT_TYPES = (
     "team.member_added",
     "team.member_removed",
 )
+# Audit entries are delivered only to endpoints that name `audit.recorded` (endpoints made
+# before the audit log keep receiving exactly what they did).
+EVENT_TYPES = (*CHANGE_TYPES, audit.EVENT_TYPE)
 MAX_ENDPOINTS = 20
 
 
@@ -115,6 +120,34 @@ def refuse_private(host: str, port: int, *, allow_private: bool) -> list[str]:
     return addresses
 
 
+def _origin(url: str) -> str:
+    """What the audit log keeps of a webhook URL: scheme and host (a path or query may
+    carry the receiver's own secret, as Slack's hook URLs do)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _record(
+    conn: Connection,
+    account: dict[str, Any],
+    actor: str | None,
+    action: str,
+    endpoint: dict[str, Any],
+) -> None:
+    audit.record(
+        conn,
+        account["id"],
+        actor=actor,
+        action=action,
+        target=f"webhook {endpoint['id']} ({_origin(endpoint['url'])})",
+        details={
+            "endpoint_id": endpoint["id"],
+            "origin": _origin(endpoint["url"]),
+            "event_types": list(endpoint["event_types"] or []),
+        },
+    )
+
+
 def add_endpoint(
     conn: Connection,
     slug: str,
@@ -122,8 +155,12 @@ def add_endpoint(
     *,
     event_types: list[str] | None = None,
     allow_private: bool = False,
+    actor: str | None = None,
 ) -> dict[str, Any]:
-    """A new endpoint: it receives events written from now on. Returns id and secret."""
+    """A new endpoint: it receives events written from now on. Returns id and secret.
+
+    `actor` (here and below) is who the audit log names: see scimgate.audit.
+    """
     account = account_store.get_account(conn, slug)
     types = sorted(set(event_types or []))
     unknown = [t for t in types if t not in EVENT_TYPES]
@@ -144,7 +181,11 @@ def add_endpoint(
         cursor=event_store.last_seq(conn, account["id"]),
         now=utcnow(),
     )
-    return {"id": endpoint_id, "secret": secret, "url": url, "event_types": types}
+    added = {"id": endpoint_id, "url": url, "event_types": types}
+    _record(conn, account, actor, "webhook.added", added)
+    # Its own addition is not news to it: it starts after that audit event too.
+    store.set_endpoint(conn, endpoint_id, cursor=event_store.last_seq(conn, account["id"]))
+    return {**added, "secret": secret}
 
 
 def list_endpoints(conn: Connection, slug: str) -> list[dict[str, Any]]:
@@ -152,18 +193,24 @@ def list_endpoints(conn: Connection, slug: str) -> list[dict[str, Any]]:
     return store.list_endpoints(conn, account_store.get_account(conn, slug)["id"])
 
 
-def remove_endpoint(conn: Connection, slug: str, endpoint_id: int) -> None:
+def remove_endpoint(
+    conn: Connection, slug: str, endpoint_id: int, *, actor: str | None = None
+) -> None:
     """Stop delivering to an endpoint and forget it."""
     account = account_store.get_account(conn, slug)
-    if not store.delete_endpoint(conn, account["id"], endpoint_id):
+    found = store.get_endpoint(conn, account["id"], endpoint_id)
+    if found is None or not store.delete_endpoint(conn, account["id"], endpoint_id):
         raise NotFoundError(f"No webhook endpoint {endpoint_id} in account {slug!r}")
+    _record(conn, account, actor, "webhook.removed", found)
 
 
-def resume(conn: Connection, slug: str, endpoint_id: int) -> None:
+def resume(conn: Connection, slug: str, endpoint_id: int, *, actor: str | None = None) -> None:
     """Retry a failing endpoint now, from the event it is stuck on."""
     account = account_store.get_account(conn, slug)
-    if store.get_endpoint(conn, account["id"], endpoint_id) is None:
+    found = store.get_endpoint(conn, account["id"], endpoint_id)
+    if found is None:
         raise NotFoundError(f"No webhook endpoint {endpoint_id} in account {slug!r}")
+    _record(conn, account, actor, "webhook.resumed", found)
     store.set_endpoint(
         conn,
         endpoint_id,

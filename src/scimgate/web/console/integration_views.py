@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from starlette.responses import RedirectResponse, Response
 
+from scimgate import audit
 from scimgate.accounts import api_keys
 from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.store import webhooks as webhook_store
@@ -46,14 +47,24 @@ def show(ctx: Ctx) -> Page:
 def create_key(ctx: Ctx) -> Page:
     """A new API key, shown once."""
     assert ctx.session is not None
-    issued = api_keys.create_key(ctx.conn, ctx.session.account_slug, name=ctx.form.get("name", ""))
+    issued = api_keys.create_key(
+        ctx.conn,
+        ctx.session.account_slug,
+        name=ctx.form.get("name", ""),
+        actor=audit.console_actor(ctx.session.email),
+    )
     return _page(ctx, new_key=issued.key, notice="A new API key is ready.")
 
 
 def revoke_key(ctx: Ctx) -> Response:
     """Revoke an API key of this account."""
     assert ctx.session is not None
-    api_keys.revoke_key(ctx.conn, ctx.session.account_slug, ctx.path["key_id"])
+    api_keys.revoke_key(
+        ctx.conn,
+        ctx.session.account_slug,
+        ctx.path["key_id"],
+        actor=audit.console_actor(ctx.session.email),
+    )
     return RedirectResponse(f"{PAGE}?done=revoked", status_code=303)
 
 
@@ -68,6 +79,7 @@ def add_endpoint(ctx: Ctx) -> Page:
             values["url"],
             event_types=values["events"],
             allow_private=ctx.settings.webhooks_allow_private,
+            actor=audit.console_actor(ctx.session.email),
         )
     except InvalidValueError as exc:
         return _page(ctx, errors={"url": exc.detail}, values=values)
@@ -77,14 +89,24 @@ def add_endpoint(ctx: Ctx) -> Page:
 def remove_endpoint(ctx: Ctx) -> Response:
     """Remove an endpoint of this account."""
     assert ctx.session is not None
-    webhooks.remove_endpoint(ctx.conn, ctx.session.account_slug, ctx.path["endpoint_id"])
+    webhooks.remove_endpoint(
+        ctx.conn,
+        ctx.session.account_slug,
+        ctx.path["endpoint_id"],
+        actor=audit.console_actor(ctx.session.email),
+    )
     return RedirectResponse(f"{PAGE}?done=removed", status_code=303)
 
 
 def resume(ctx: Ctx) -> Response:
     """Resume a failing endpoint."""
     assert ctx.session is not None
-    webhooks.resume(ctx.conn, ctx.session.account_slug, ctx.path["endpoint_id"])
+    webhooks.resume(
+        ctx.conn,
+        ctx.session.account_slug,
+        ctx.path["endpoint_id"],
+        actor=audit.console_actor(ctx.session.email),
+    )
     return RedirectResponse(
         f"{PAGE}/webhooks/{ctx.path['endpoint_id']}?done=resumed", status_code=303
     )

@@ -6,6 +6,7 @@ from typing import Any
 
 from starlette.responses import RedirectResponse, Response
 
+from scimgate import audit
 from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.mapping import service as mappings
 from scimgate.mapping.types import MEMBER_FIELDS, TYPES
@@ -20,6 +21,12 @@ TYPE_LABELS = {
     "select": "Select (one of a list)",
     "member": "Member (e.g. a manager)",
 }
+
+
+def _actor(ctx: Ctx) -> str:
+    """The signed-in admin, as the audit log names them."""
+    assert ctx.session is not None
+    return audit.console_actor(ctx.session.email)
 
 
 def properties(ctx: Ctx) -> Page:
@@ -37,7 +44,12 @@ def properties(ctx: Ctx) -> Page:
         else:
             try:
                 created = members.create_property(
-                    ctx.conn, ctx.account_id, values["name"], values["type"], options
+                    ctx.conn,
+                    ctx.account_id,
+                    values["name"],
+                    values["type"],
+                    options,
+                    actor=_actor(ctx),
                 )
             except ConflictError as exc:
                 errors["name"] = exc.detail
@@ -79,7 +91,11 @@ def mapping(ctx: Ctx) -> Page:
             try:
                 if action == "save":
                     saved = mappings.set_mapping(
-                        ctx.conn, ctx.account_id, values["target"], values["source"]
+                        ctx.conn,
+                        ctx.account_id,
+                        values["target"],
+                        values["source"],
+                        actor=_actor(ctx),
                     )
                     notice = (
                         f"{saved['target']} now comes from {saved['source']}. The next "
@@ -119,7 +135,7 @@ def remove(ctx: Ctx) -> Response | Page:
     """Stop filling a target from SCIM (its values stay until the next Synchronize)."""
     target = ctx.form.get("target", "")
     try:
-        mappings.remove_mapping(ctx.conn, ctx.account_id, target)
+        mappings.remove_mapping(ctx.conn, ctx.account_id, target, actor=_actor(ctx))
     except NotFoundError as exc:
         return _page(ctx, values={"target": "", "source": ""}, errors={"remove": exc.detail})
     return RedirectResponse(f"{PREFIX}/mapping", status_code=303)

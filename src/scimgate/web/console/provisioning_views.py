@@ -6,6 +6,7 @@ from typing import Any
 
 from starlette.responses import RedirectResponse, Response
 
+from scimgate import audit
 from scimgate.accounts import service as accounts
 from scimgate.provisioning import activity
 from scimgate.store import accounts as account_store
@@ -76,7 +77,9 @@ def _show_once(ctx: Ctx, token: str, done: str) -> Response:
 def activate(ctx: Ctx) -> Response:
     """Turn provisioning on and show the first Secret Token, once."""
     assert ctx.session is not None
-    issued = accounts.activate_provisioning(ctx.conn, ctx.session.account_slug)
+    issued = accounts.activate_provisioning(
+        ctx.conn, ctx.session.account_slug, actor=audit.console_actor(ctx.session.email)
+    )
     return _show_once(ctx, issued.token, "activated")
 
 
@@ -90,7 +93,9 @@ def deactivate(ctx: Ctx) -> Page | Response:
                 "confirm": "Tick the box to confirm that the identity provider will be refused."
             },
         )
-    accounts.deactivate_provisioning(ctx.conn, ctx.session.account_slug)
+    accounts.deactivate_provisioning(
+        ctx.conn, ctx.session.account_slug, actor=audit.console_actor(ctx.session.email)
+    )
     return RedirectResponse(f"{PAGE}?done=deactivated", status_code=303)
 
 
@@ -100,7 +105,12 @@ def new_token(ctx: Ctx) -> Page | Response:
     account = account_store.get_account(ctx.conn, ctx.session.account_slug)  # type: ignore[union-attr]
     if not account["provisioning_active"]:
         return _page(ctx, errors={"token": "Activate user provisioning first."})
-    issued = accounts.issue_token(ctx.conn, ctx.account_id, name=name)
+    issued = accounts.issue_token(
+        ctx.conn,
+        ctx.account_id,
+        name=name,
+        actor=audit.console_actor(ctx.session.email),  # type: ignore[union-attr]
+    )
     return _show_once(ctx, issued.token, "issued")
 
 
@@ -108,5 +118,7 @@ def revoke(ctx: Ctx) -> Response:
     """Revoke one token of this account (another account's id is simply not found)."""
     assert ctx.session is not None
     token_id = ctx.path["token_id"]
-    accounts.revoke_token(ctx.conn, ctx.session.account_slug, token_id)
+    accounts.revoke_token(
+        ctx.conn, ctx.session.account_slug, token_id, actor=audit.console_actor(ctx.session.email)
+    )
     return RedirectResponse(f"{PAGE}?done=revoked", status_code=303)

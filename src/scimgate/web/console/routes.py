@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 from scimgate.settings import Settings
 from scimgate.web.console import (
     account_views,
+    audit_views,
     auth_views,
     directory_views,
     integration_views,
@@ -93,6 +94,7 @@ def console_mount(engine: Engine, settings: Settings, outage: OutageLog | None =
         ),
         Route("/log", page(log_views.entries), methods=get),
         Route("/log/{entry_id:int}", page(log_views.entry), methods=get),
+        Route("/audit", page(audit_views.entries), methods=get),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         Route("/{rest:path}", page(auth_views.not_found), methods=["GET", "POST"]),
     ]

@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from scimgate import audit
 from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.store import accounts as account_store
 from scimgate.store import directory as directory_store
@@ -62,6 +63,7 @@ def _launch(ctx: Ctx, confirm: int | None) -> Response | Page:
             ctx.engine,
             ctx.account_id,
             trigger="manual",
+            actor=audit.console_actor(ctx.session.email),  # type: ignore[union-attr]
             confirm=confirm,
             options=SyncOptions.from_settings(ctx.settings),
         )
@@ -185,7 +187,12 @@ def settings_page(ctx: Ctx) -> Page:
             errors, "hold_minimum", values["hold_minimum"], 0, 1_000_000
         )
         if not errors:
-            current = schedule.configure(ctx.conn, ctx.account_id, **changes)
+            current = schedule.configure(
+                ctx.conn,
+                ctx.account_id,
+                **changes,
+                actor=audit.console_actor(ctx.session.email),  # type: ignore[union-attr]
+            )
             values = dict(current)
             notice = "Daily sync settings saved."
     return Page(
