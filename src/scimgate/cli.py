@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from scimgate import audit
 from scimgate.accounts import api_keys
 from scimgate.accounts import demo as demo_account
 from scimgate.accounts import service as accounts
@@ -211,7 +212,7 @@ def demo(
         settings = _settings()
     run_migrations(settings.database_url)
     with _tx(settings) as conn:
-        setup = demo_account.prepare_demo(conn, admin_email=DEMO_ADMIN)
+        setup = demo_account.prepare_demo(conn, admin_email=DEMO_ADMIN, actor=audit.cli_actor())
     _print_demo(settings, setup)
     if not no_serve:
         serve(host=host, port=port, workers=1)
@@ -272,7 +273,7 @@ def admin_create(
     settings = _settings()
     password = admins.check_password(_read_password(password_stdin))
     with _tx(settings) as conn:
-        created = admins.create_admin(conn, slug, email, password)
+        created = admins.create_admin(conn, slug, email, password, actor=audit.cli_actor())
     typer.echo(f"created admin {created['email']} of account {slug!r}")
     typer.echo(f"sign in at {settings.public_url}/console/login?account={slug}")
 
@@ -290,7 +291,7 @@ def admin_password(
     settings = _settings()
     password = admins.check_password(_read_password(password_stdin))
     with _tx(settings) as conn:
-        ended = admins.reset_password(conn, slug, email, password)
+        ended = admins.reset_password(conn, slug, email, password, actor=audit.cli_actor())
     typer.echo(f"password of {email} in account {slug!r} changed")
     typer.echo(f"{ended} console session{'' if ended == 1 else 's'} signed out")
 
@@ -322,7 +323,7 @@ def apikey_create(
     """Create an API key (shown once)."""
     settings = _settings()
     with _tx(settings) as conn:
-        issued = api_keys.create_key(conn, slug, name=name)
+        issued = api_keys.create_key(conn, slug, name=name, actor=audit.cli_actor())
     if as_json:
         _print_json({"id": issued.id, "key": issued.key, "prefix": issued.prefix})
         return
@@ -356,7 +357,7 @@ def apikey_revoke(slug: str, key_id: int) -> None:
     """Revoke an API key: requests with it get 401 at once."""
     settings = _settings()
     with _tx(settings) as conn:
-        api_keys.revoke_key(conn, slug, key_id)
+        api_keys.revoke_key(conn, slug, key_id, actor=audit.cli_actor())
     typer.echo(f"API key {key_id} of account {slug!r} revoked")
 
 
@@ -372,7 +373,12 @@ def webhook_add(
     settings = _settings()
     with _tx(settings) as conn:
         added = webhooks.add_endpoint(
-            conn, slug, url, event_types=event or [], allow_private=settings.webhooks_allow_private
+            conn,
+            slug,
+            url,
+            event_types=event or [],
+            allow_private=settings.webhooks_allow_private,
+            actor=audit.cli_actor(),
         )
     if as_json:
         _print_json({"id": added["id"], "secret": added["secret"]})
@@ -406,7 +412,7 @@ def webhook_remove(slug: str, endpoint_id: int) -> None:
     """Remove an endpoint and its delivery log."""
     settings = _settings()
     with _tx(settings) as conn:
-        webhooks.remove_endpoint(conn, slug, endpoint_id)
+        webhooks.remove_endpoint(conn, slug, endpoint_id, actor=audit.cli_actor())
     typer.echo(f"webhook endpoint {endpoint_id} removed")
 
 
@@ -438,7 +444,7 @@ def webhook_resume(slug: str, endpoint_id: int) -> None:
     """Retry a failing endpoint now, from the event it is stuck on."""
     settings = _settings()
     with _tx(settings) as conn:
-        webhooks.resume(conn, slug, endpoint_id)
+        webhooks.resume(conn, slug, endpoint_id, actor=audit.cli_actor())
     typer.echo(f"webhook endpoint {endpoint_id} resumed")
 
 
@@ -471,7 +477,9 @@ def account_create(
     """Create an account."""
     settings = _settings()
     with _tx(settings) as conn:
-        row = accounts.create_account(conn, slug, name=name, entitled=entitled)
+        row = accounts.create_account(
+            conn, slug, name=name, entitled=entitled, actor=audit.cli_actor()
+        )
     typer.echo(f"created account {row['slug']!r}{' (entitled)' if entitled else ''}")
 
 
@@ -481,7 +489,7 @@ def account_entitle(slug: str) -> None:
     """Entitle an account to user provisioning (an enterprise feature, off by default)."""
     settings = _settings()
     with _tx(settings) as conn:
-        accounts.entitle(conn, slug)
+        accounts.entitle(conn, slug, actor=audit.cli_actor())
     typer.echo(f"account {slug!r} is entitled to user provisioning")
 
 
@@ -493,7 +501,7 @@ def provisioning_activate(
     """Activate user provisioning: prints the Tenant URL and a new Secret Token (shown once)."""
     settings = _settings()
     with _tx(settings) as conn:
-        issued = accounts.activate_provisioning(conn, slug)
+        issued = accounts.activate_provisioning(conn, slug, actor=audit.cli_actor())
     if as_json:
         _print_json(
             {"tenant_url": settings.tenant_url, "token": issued.token, "token_id": issued.id}
@@ -510,7 +518,7 @@ def provisioning_deactivate(slug: str) -> None:
     """Deactivate user provisioning: every token of the account stops working at once."""
     settings = _settings()
     with _tx(settings) as conn:
-        accounts.deactivate_provisioning(conn, slug)
+        accounts.deactivate_provisioning(conn, slug, actor=audit.cli_actor())
     typer.echo(f"user provisioning is off for {slug!r}")
 
 
@@ -529,7 +537,7 @@ def token_issue(
             raise CliError(
                 f"user provisioning is an enterprise feature: ask your operator to entitle {slug!r}"
             )
-        issued = accounts.issue_token(conn, row["id"], name=name)
+        issued = accounts.issue_token(conn, row["id"], name=name, actor=audit.cli_actor())
     if as_json:
         _print_json({"id": issued.id, "token": issued.token, "prefix": issued.prefix})
         return
@@ -563,7 +571,7 @@ def token_revoke(slug: str, token_id: int) -> None:
     """Revoke a token by id; the next request with it gets 401."""
     settings = _settings()
     with _tx(settings) as conn:
-        accounts.revoke_token(conn, slug, token_id)
+        accounts.revoke_token(conn, slug, token_id, actor=audit.cli_actor())
     typer.echo(f"token {token_id} revoked")
 
 
@@ -619,7 +627,9 @@ def property_create(
 ) -> None:
     """Create a Property (a typed member field)."""
     with _tx(_settings()) as conn:
-        row = members.create_property(conn, _account_id(conn, slug), name, kind, option)
+        row = members.create_property(
+            conn, _account_id(conn, slug), name, kind, option, actor=audit.cli_actor()
+        )
     typer.echo(f"created Property {row['name']!r} ({row['type']})")
 
 
@@ -663,7 +673,9 @@ def team_list(
 def mapping_set(slug: str, target: str, scim_path: str) -> None:
     """Map a SCIM path onto a member field (name, email) or a Property; `a || b` tries a, then b."""
     with _tx(_settings()) as conn:
-        row = mapping.set_mapping(conn, _account_id(conn, slug), target, scim_path)
+        row = mapping.set_mapping(
+            conn, _account_id(conn, slug), target, scim_path, actor=audit.cli_actor()
+        )
     typer.echo(f"{row['target']} <- {row['source']}")
 
 
@@ -689,7 +701,7 @@ def mapping_list(
 def mapping_remove(slug: str, target: str) -> None:
     """Stop mapping onto a member field or Property."""
     with _tx(_settings()) as conn:
-        mapping.remove_mapping(conn, _account_id(conn, slug), target)
+        mapping.remove_mapping(conn, _account_id(conn, slug), target, actor=audit.cli_actor())
     typer.echo(f"{target} is no longer mapped")
 
 
@@ -739,6 +751,7 @@ def sync(
             engine,
             account_id,
             trigger="cli",
+            actor=audit.cli_actor(),
             dry_run=dry_run,
             confirm=confirm,
             options=SyncOptions.from_settings(settings),
@@ -759,6 +772,8 @@ def sync(
         )
         if result.would_hold:
             typer.echo("applying this plan would be held by the safety threshold", err=True)
+        if result.confirmed_by:
+            typer.echo(f"confirmed by {result.confirmed_by}", err=True)
     if result.status == "held":
         typer.echo(
             f"{result.detail} Confirm with: scimgate sync {slug} --confirm {result.run_id}",
@@ -802,14 +817,59 @@ def sync_runs(
     for r in rows:
         c = r["counts"] or {}
         took = ""
-        if r["started_at"] and r["finished_at"]:
-            took = f" in {(r['finished_at'] - r['started_at']).total_seconds():.1f}s"
+        began = r.get("confirmed_at") or r["started_at"]  # a confirmed run works from then
+        if began and r["finished_at"]:
+            took = f" in {(r['finished_at'] - began).total_seconds():.1f}s"
+        confirmed = ""
+        if r.get("confirmed_at"):
+            confirmed = (
+                f"  confirmed {as_utc(r['confirmed_at']):%Y-%m-%d %H:%M} by {r['confirmed_by']}"
+            )
         typer.echo(
             f"{r['id']:>6}  {as_utc(r['created_at']):%Y-%m-%d %H:%M}  {r['trigger']:<6} {r['status']:<10}{took}  "
             f"+{c.get('created', 0)} ~{c.get('updated', 0)} -{c.get('deactivated', 0)} "
             f"↺{c.get('reactivated', 0)} ={c.get('unchanged', 0)} !{c.get('errors', 0)}"
+            + confirmed
             + (f"  {r['detail']}" if r["detail"] else "")
         )
+
+
+@app.command("audit-log")
+@guarded
+def audit_log(
+    slug: str,
+    limit: int = typer.Option(50, min=1, max=10_000, help="How many entries."),
+    cursor: str | None = typer.Option(
+        None, "--cursor", help="Continue after this entry id (the last one you saw)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON array."),
+) -> None:
+    """Who changed the account's configuration, newest first."""
+    with _tx(_settings()) as conn:
+        rows, _next = audit.list_page(conn, _account_id(conn, slug), cursor=cursor, limit=limit)
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        details = " ".join(f"{k}={_detail(v)}" for k, v in (r["details"] or {}).items())
+        typer.echo(
+            f"{r['id']:>6}  {as_utc(r['at']):%Y-%m-%d %H:%M:%S}  {r['actor']}  {r['action']}  "
+            f"{r['target']}  {details}".rstrip()
+        )
+
+
+def _detail(value: Any) -> str:
+    """One detail of an audit entry on one line (changes as old->new)."""
+    if isinstance(value, dict):
+        return ",".join(
+            f"{k}:{_detail(v[0])}->{_detail(v[1])}"
+            if isinstance(v, list) and len(v) == 2
+            else f"{k}:{_detail(v)}"
+            for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "-"
+    return "-" if value is None or value == "" else str(value)
 
 
 @app.command("sync-settings")
@@ -837,6 +897,7 @@ def sync_settings_command(
             zone=zone,
             hold_percent=hold_percent,
             hold_minimum=hold_minimum,
+            actor=audit.cli_actor(),
         )
     if as_json:
         _print_json(row)
