@@ -906,7 +906,7 @@ def sync_settings_command(
         state = f"daily at {row['time']} {row['timezone']}; next run "
         state += row["next_run_at"] or "at the scheduler's next tick"
     else:
-        state = "daily sync off: runs only when started"
+        state = "daily sync off: no run is scheduled"
     typer.echo(
         f"{state}; hold above "
         f"{row['hold_percent']}% and at least {row['hold_minimum']} deactivations"
