@@ -11,7 +11,7 @@ from sqlalchemy import insert
 
 from scimgate.provisioning import activity
 from scimgate.store.tables import request_log
-from scimgate.sync import trend
+from scimgate.sync import history
 from scimgate.web.console.charts import HEIGHT, TOP, Series, bar_chart, line_chart, nice_ceiling
 from tests.console.test_pages import stage, synchronize
 
@@ -138,7 +138,7 @@ def test_members_over_time_are_worked_back_from_today(make_console, engine):
     stage(console, "cyd@acme.example")
     synchronize(console)
     with engine.begin() as conn:
-        points = trend.run_points(conn, console.account_id)
+        points = history.run_points(conn, console.account_id)
     assert [p.members for p in points] == [2, 3]
     assert all(p.seconds is not None and p.seconds >= 0 for p in points)
 

@@ -1,6 +1,6 @@
 """The console's charts: requests per hour (User Provisioning) and sync history.
 
-Numbers come from services (provisioning.activity, sync.trend); this module only
+Numbers come from services (provisioning.activity, sync.history); this module only
 words and draws them (web/console/charts.py). Hours are UTC, and say so.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from scimgate.provisioning import activity
-from scimgate.sync import trend
+from scimgate.sync import history
 from scimgate.web.console.charts import Chart, Series, bar_chart, line_chart
 
 RANGE_NAMES = {"24h": "the last 24 hours", "7d": "the last 7 days"}
@@ -56,7 +56,7 @@ def requests_per_hour(conn: Connection, account_id: int, span: str) -> dict[str,
 
 def sync_history(conn: Connection, account_id: int) -> dict[str, Chart] | None:
     """Members after each finished run and how long each took; None before any run."""
-    points = trend.run_points(conn, account_id, limit=30)
+    points = history.run_points(conn, account_id, limit=30)
     if not points:
         return None
     labels = [f"{p.run_id}" for p in points]
