@@ -22,7 +22,6 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,8 @@ from sqlalchemy import text
 from scimgate.store.database import make_engine
 from scimgate.store.tables import metadata
 from tests.conftest import PG_URL
+from tests.helpers.ports import free_port
+from tests.helpers.waits import STARTUP_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -84,12 +85,6 @@ def _failed(node: Any) -> bool:
 # ---- the server ----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def server_env(database_url: str, public_url: str) -> dict[str, str]:
     """The environment of every scimgate process: none of the developer's SCIMGATE_* knobs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCIMGATE_")}
@@ -121,7 +116,7 @@ class Server:
     def _cli_args(self, args: Sequence[str]) -> list[str]:
         return [sys.executable, "-m", "scimgate", *args]
 
-    def cli(self, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
+    def cli(self, *args: str, stdin: str | None = None, timeout: float = STARTUP_SECONDS) -> str:
         """Run `scimgate ARGS` to success; its stdout."""
         result = subprocess.run(
             self._cli_args(args),
@@ -183,7 +178,7 @@ class Server:
             )
         finally:
             log.close()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STARTUP_SECONDS
         with httpx.Client(timeout=2) as client:
             while True:
                 if self.proc.poll() is not None:

@@ -29,9 +29,11 @@ SLOW_SQLITE = (
 def served(database_url: str, tmp_path: Any) -> Iterator[Serve]:
     srv = Serve(database_url, tmp_path)
     srv.env.update(SCIMGATE_WEBHOOKS="false", SCIMGATE_RATE_LIMITS="false")
-    srv.start()
-    yield srv
-    srv.stop()
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
 
 
 def scim(srv: Serve, token: str) -> httpx.Client:

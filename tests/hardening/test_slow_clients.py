@@ -18,17 +18,13 @@ import pytest
 
 from scimgate.settings import Settings
 from scimgate.web import server
+from tests.helpers.ports import free_port
+from tests.helpers.waits import STARTUP_SECONDS
 
 HEADER_TIMEOUT = 2.0  # long enough to open the slow connections and ask while they last
 BODY_TIMEOUT = 1.0
 MAX_CONNECTIONS = 50
 PARTIAL_HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Served:
@@ -92,7 +88,7 @@ def status(answer: bytes) -> int:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     workdir = tmp_path_factory.mktemp("slow_clients")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCIMGATE_")}
     env.update(
         SCIMGATE_DATABASE_URL=f"sqlite:///{workdir / 'scimgate.db'}",
@@ -116,7 +112,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         )
     srv = Served(port, log)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STARTUP_SECONDS
         while True:
             assert proc.poll() is None, log.read_text()
             with contextlib.suppress(OSError):

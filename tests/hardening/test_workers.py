@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers.waits import STARTUP_SECONDS
 from tests.webhooks.conftest import free_port, serve_env
 
 
@@ -37,7 +38,7 @@ def two_workers(database_url: str, tmp_path: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 40
+        deadline = time.monotonic() + STARTUP_SECONDS
         while True:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(base + "/readyz", timeout=2, trust_env=False).status_code == 200:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,8 @@ import pytest
 from scimgate.accounts import service as accounts
 from scimgate.store.database import make_engine, migrate
 from tests.conftest import PG_URL
+from tests.helpers.ports import free_port
+from tests.helpers.waits import STARTUP_SECONDS
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -98,12 +99,6 @@ class Case:
 # -- the server --------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _accounts(url: str) -> tuple[str, str]:
     """Two fresh accounts with provisioning on (unique slugs: a shared database keeps others)."""
     engine = make_engine(url)
@@ -120,7 +115,7 @@ def _accounts(url: str) -> tuple[str, str]:
 
 
 def _wait_until_up(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"scimgate serve exited:\n{log.read_text(errors='replace')[-3000:]}")
@@ -154,7 +149,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     url = PG_URL or f"sqlite:///{workdir / 'scimgate.db'}"
     migrate(url)
     mine, theirs = _accounts(url)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCIMGATE_")}
     env.update(

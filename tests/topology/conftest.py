@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,15 +27,10 @@ from sqlalchemy import Engine
 
 from scimgate.accounts import service as accounts
 from scimgate.store.database import make_engine
+from tests.helpers.ports import free_port
+from tests.helpers.waits import STARTUP_SECONDS
 
 SCIMGATE = str(Path(sys.executable).with_name("scimgate"))
-STARTUP_SECONDS = 60  # two workers importing the app on a shared, loaded 2-core machine
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def serve_env(database_url: str, public_url: str, **extra: str) -> dict[str, str]:

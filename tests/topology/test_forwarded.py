@@ -21,6 +21,7 @@ import uvicorn
 
 from scimgate.settings import Settings
 from scimgate.web.server import build_config
+from tests.helpers.waits import STARTUP_SECONDS
 from tests.topology.conftest import free_port
 
 SPOOF = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
@@ -46,7 +47,7 @@ def echo_server() -> Iterator[str]:
     server = uvicorn.Server(build_config(settings, app=echo, port=port))
     thread = threading.Thread(target=server.run, name="echo-server", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + STARTUP_SECONDS
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the echo server did not start"
         time.sleep(0.02)

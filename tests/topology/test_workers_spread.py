@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from scimgate.store.database import migrate
+from tests.helpers.waits import STARTUP_SECONDS
 from tests.topology.conftest import SCIMGATE, serve_env, serve_workers
 
 CONNECTIONS = 16  # all on one worker by chance: 2 x (1/2)^16
@@ -75,7 +76,7 @@ def test_connections_opened_at_once_land_on_both_workers(tmp_path: Path) -> None
         # connection is answered (none waits on a socket nobody accepts on).
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             now = backend.worker_pids()
             if len(now) == 2 and victim not in now:

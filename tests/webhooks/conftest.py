@@ -17,7 +17,6 @@ import hmac
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -41,6 +40,8 @@ from scimgate.store import events as event_store
 from scimgate.store import webhooks as webhook_store
 from scimgate.webhooks import service as webhooks
 from scimgate.webhooks.delivery import Deliverer
+from tests.helpers.ports import free_port
+from tests.helpers.waits import STARTUP_SECONDS
 
 # ---- the receiver --------------------------------------------------------------------------
 
@@ -352,12 +353,6 @@ def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> C
 # ---- real `scimgate serve` processes -------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def serve_env(database_url: str, **extra: str) -> dict[str, str]:
     """A serve process with the webhook worker on, loopback receivers allowed, fast ticks."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCIMGATE_")}
@@ -395,7 +390,7 @@ class Serve:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STARTUP_SECONDS
         with httpx.Client(timeout=2, trust_env=False) as client:
             while True:
                 if self.proc.poll() is not None:
@@ -404,6 +399,10 @@ class Serve:
                     if client.get(f"http://127.0.0.1:{self.port}/healthz").status_code == 200:
                         return
                 if time.monotonic() > deadline:
+                    # Not left running for the rest of the session (a fixture that calls
+                    # start() before its yield never gets to stop it).
+                    self.proc.kill()
+                    self.proc.wait(10)
                     raise RuntimeError(f"serve did not answer /healthz:\n{self.log()}")
                 time.sleep(0.05)
 
