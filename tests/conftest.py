@@ -4,6 +4,11 @@ SCIMGATE_TEST_DATABASE_URL is set), the app, and account/token factories.
     scim = make_scim_client()          # a new account with provisioning active
     r = scim.post("/Users", json={...})
     scim.other                          # a second client for tenancy tests
+
+Under pytest-xdist (`make test` runs `-n 2`) each worker has a database of its own: on
+PostgreSQL `<database>_gw0`, `<database>_gw1`, ... next to the one SCIMGATE_TEST_DATABASE_URL
+names (made afresh when the worker starts, dropped when its tests all passed); SQLite files
+are in each worker's own temp dir anyway. Without xdist the URL is used as given.
 """
 
 from __future__ import annotations
@@ -23,8 +28,26 @@ from scimgate.settings import Settings
 from scimgate.store.database import make_engine, migrate
 from scimgate.store.tables import metadata
 from scimgate.web.app import create_app
+from tests.helpers import databases
 
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ... in a pytest-xdist worker
 PG_URL = os.environ.get("SCIMGATE_TEST_DATABASE_URL")
+if PG_URL and WORKER:
+    PG_URL = databases.worker_url(PG_URL, WORKER)
+    # Whatever reads the variable (a test, a helper, a process it starts) gets this worker's.
+    os.environ["SCIMGATE_TEST_DATABASE_URL"] = PG_URL
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """An xdist worker on PostgreSQL starts on a fresh database of its own."""
+    if PG_URL and WORKER:
+        databases.recreate(PG_URL)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """...and drops it when all its tests passed (after a failure it is left to look at)."""
+    if PG_URL and WORKER and exitstatus == 0:
+        databases.drop(PG_URL)
 
 
 @pytest.fixture(autouse=True)
