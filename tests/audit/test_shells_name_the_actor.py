@@ -24,6 +24,7 @@ AUDITED = {
     "webhooks": {"add_endpoint", "remove_endpoint", "resume"},
     "admins": {"create_admin", "reset_password"},
     "members": {"create_property"},
+    "properties": {"rename", "update_options", "delete"},
     "mapping": {"set_mapping", "remove_mapping", "update_mappings"},
     "mappings": {"set_mapping", "remove_mapping", "update_mappings"},
     "schedule": {"configure"},
