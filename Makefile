@@ -18,11 +18,18 @@ install: $(STAMP)
 run: install  ## migrate, create the demo account, print Tenant URL and token, serve on 127.0.0.1:8000
 	$(VENV)/bin/scimgate demo
 
+# Tests run in TEST_WORKERS pytest-xdist workers (a test file stays on one worker, with its
+# module-scoped servers); `make test TEST_WORKERS=0` runs them serially in one process.
+# PYTEST_ARGS is passed on, e.g. PYTEST_ARGS='-k sync -x'.
+TEST_WORKERS ?= 2
+PYTEST_ARGS ?=
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
 test: install  ## the whole suite (set SCIMGATE_TEST_DATABASE_URL to run it on PostgreSQL)
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 test-fast: install  ## the suite without browsers, served processes and the 20,000 hostile requests
-	$(PY) -m pytest -q --ignore=tests/browser --ignore=tests/hostile --ignore=tests/sync_process
+	$(PYTEST) --ignore=tests/browser --ignore=tests/hostile --ignore=tests/sync_process
 
 migrate: install
 	$(VENV)/bin/scimgate migrate
