@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import psycopg
 import typer
@@ -29,13 +29,13 @@ from scimgate.admins import service as admins
 from scimgate.errors import ServiceError
 from scimgate.logs import configure_logging
 from scimgate.mapping import service as mapping
+from scimgate.members import listing, properties
 from scimgate.members import service as members
 from scimgate.settings import Settings
 from scimgate.store import accounts as account_store
-from scimgate.store import sync as sync_store
 from scimgate.store.database import MigrationReport, as_utc, is_timeout, iso_utc, make_engine
 from scimgate.store.database import migrate as run_migrations
-from scimgate.sync import schedule
+from scimgate.sync import history, schedule
 from scimgate.sync.engine import SyncBusyError, SyncOptions, synchronize
 from scimgate.webhooks import delivery
 from scimgate.webhooks import service as webhooks
@@ -650,19 +650,170 @@ def property_list(
         typer.echo(f"{row['name']:<30} {row['type']}{options}{mapped}")
 
 
+@property_app.command("show")
+@guarded
+def property_show(
+    slug: str,
+    name: str,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Show a Property: its type, what fills it, and how many members hold each value."""
+    with _tx(_settings()) as conn:
+        account_id = _account_id(conn, slug)
+        row = properties.detail(conn, account_id, properties.find(conn, account_id, name)["id"])
+    if as_json:
+        _print_json(row)
+        return
+    typer.echo(f"{row['name']} ({row['type']}, id {row['id']})")
+    typer.echo(f"mapped from: {row['mapped_from'] or '-'}")
+    typer.echo(f"members with a value: {row['usage']['members']}")
+    for option, count in row["usage"].get("options", {}).items():
+        typer.echo(f"  {option:<30} {count}")
+
+
+@property_app.command("rename")
+@guarded
+def property_rename(slug: str, name: str, new_name: str) -> None:
+    """Rename a Property (its mapping and member values stay with it)."""
+    with _tx(_settings()) as conn:
+        account_id = _account_id(conn, slug)
+        prop = properties.find(conn, account_id, name)
+        row = properties.rename(conn, account_id, prop["id"], new_name, actor=audit.cli_actor())
+    typer.echo(f"renamed Property {prop['name']!r} to {row['name']!r}")
+
+
+def _renames(pairs: list[str]) -> dict[str, str]:
+    """OLD=NEW arguments of --rename."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        old, sep, new = pair.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise CliError(f"--rename takes OLD=NEW, not {pair!r}")
+        out[old.strip()] = new.strip()
+    return out
+
+
+@property_app.command("options")
+@guarded
+def property_options(
+    slug: str,
+    name: str,
+    add: Annotated[list[str] | None, typer.Option("--add", help="A new option (repeat).")] = None,
+    rename: Annotated[
+        list[str] | None,
+        typer.Option("--rename", help="OLD=NEW: members holding OLD now hold NEW (repeat)."),
+    ] = None,
+    remove: Annotated[
+        list[str] | None, typer.Option("--remove", help="An option to remove (repeat).")
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Clear the value of members holding a removed option.")
+    ] = False,
+) -> None:
+    """Change a select Property's options (with none: list them with member counts).
+
+    Removing an option members still hold is refused unless --clear is given.
+    """
+    with _tx(_settings()) as conn:
+        account_id = _account_id(conn, slug)
+        prop = properties.find(conn, account_id, name)
+        if add or rename or remove:
+            options, renamed = properties.edit_options(
+                list(prop["options"] or []),
+                add=add or [],
+                rename=_renames(rename or []),
+                remove=remove or [],
+            )
+            try:
+                properties.update_options(
+                    conn,
+                    account_id,
+                    prop["id"],
+                    options,
+                    renamed=renamed,
+                    clear_removed=clear,
+                    actor=audit.cli_actor(),
+                )
+            except properties.OptionsInUseError as exc:
+                raise CliError(f"{exc.detail} (pass --clear to clear them)") from None
+        row = properties.detail(conn, account_id, prop["id"])
+    if row["type"] != "select":
+        raise CliError(f"{row['name']!r} is a {row['type']} Property: only select has options")
+    for option, count in row["usage"]["options"].items():
+        typer.echo(f"{option:<30} {count} member{'' if count == 1 else 's'}")
+
+
+@property_app.command("delete")
+@guarded
+def property_delete(
+    slug: str,
+    name: str,
+    yes: bool = typer.Option(False, "--yes", help="Confirm: the mapping and values go too."),
+) -> None:
+    """Delete a Property, the mapping onto it and every member's value of it."""
+    with _tx(_settings()) as conn:
+        account_id = _account_id(conn, slug)
+        prop = properties.find(conn, account_id, name)
+        impact = properties.delete_impact(conn, account_id, prop["id"])
+        what = _delete_summary(impact)
+        if not yes:
+            raise CliError(f"deleting {what}: run again with --yes to confirm")
+        properties.delete(conn, account_id, prop["id"], actor=audit.cli_actor())
+    typer.echo(f"deleted {what}")
+
+
+def _delete_summary(impact: dict[str, Any]) -> str:
+    """What a Property's deletion takes with it, in one line."""
+    n = impact["members"]
+    mapped = f", its mapping from {impact['mapped_from']}" if impact["mapped_from"] else ""
+    return (
+        f"Property {impact['property']['name']!r}{mapped} and the value{'' if n == 1 else 's'} "
+        f"of {n} member{'' if n == 1 else 's'}"
+    )
+
+
 @team_app.command("list")
 @guarded
 def team_list(
-    slug: str, as_json: bool = typer.Option(False, "--json", help="Print one JSON array.")
+    slug: str,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON array."),
+    with_members: bool = typer.Option(
+        False, "--members", help="List each team's members under it, one per line."
+    ),
 ) -> None:
-    """List teams with their members' emails."""
+    """List teams, one a line with its member count."""
     with _tx(_settings()) as conn:
-        rows = members.list_teams(conn, _account_id(conn, slug))
+        account_id = _account_id(conn, slug)
+        if as_json:
+            _print_json(members.list_teams(conn, account_id))
+            return
+        rows = listing.teams_with_counts(conn, account_id)
+        for row in rows:
+            count = row["member_count"]
+            typer.echo(f"{row['name']}\t{count} member{'' if count == 1 else 's'}")
+            if with_members:
+                for person in listing.all_team_members(conn, account_id, row["id"]):
+                    typer.echo(f"  {person['email'] or person['name']}")
+
+
+@team_app.command("show")
+@guarded
+def team_show(
+    slug: str,
+    team: str = typer.Argument(..., help="The team's name or id."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Show one team and its members, one per line."""
+    with _tx(_settings()) as conn:
+        account_id = _account_id(conn, slug)
+        found = listing.find_team(conn, account_id, team)
+        people = listing.all_team_members(conn, account_id, found["id"])
     if as_json:
-        _print_json(rows)
+        _print_json({**found, "members": people})
         return
-    for row in rows:
-        typer.echo(f"{row['name']} ({len(row['members'])}): {', '.join(row['members'])}")
+    typer.echo(f"{found['name']} ({found['member_count']} members, id {found['id']})")
+    for person in people:
+        typer.echo(f"{person['email'] or '-'}\t{person['name']}\t{person['status']}")
 
 
 # ---- attribute mapping ----
@@ -789,22 +940,37 @@ def sync_runs(
     slug: str,
     run: int | None = typer.Option(None, "--run", help="Show the items of this run."),
     errors: bool = typer.Option(False, "--errors", help="With --run: only items with an error."),
+    show: str | None = typer.Option(
+        None, "--show", help="With --run: only created, updated, deactivated, reactivated or error."
+    ),
+    search: str | None = typer.Option(
+        None, "--search", help="With --run: items whose person or team matches (name, userName)."
+    ),
     limit: int = typer.Option(20, min=1, max=10_000, help="How many runs or items."),
+    offset: int = typer.Option(0, min=0, help="With --run: skip this many items."),
+    every: bool = typer.Option(False, "--all", help="With --run: every item, however many."),
+    before: int | None = typer.Option(
+        None, "--before", min=1, help="Runs older than this run id (the next page)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON array."),
 ) -> None:
-    """List sync runs (newest first), or the items of one run."""
+    """List sync runs (newest first), or the items of one run; says how to see the rest."""
+    if errors:
+        show = show or "error"
+    more = ""
     with _tx(_settings()) as conn:
         account_id = _account_id(conn, slug)
         if run is not None:
-            if sync_store.get_run(conn, account_id, run) is None:
-                raise CliError(f"no sync run {run} in account {slug!r}")
-            rows = sync_store.list_items(conn, account_id, run, errors_only=errors, limit=limit)
+            history.get_run(conn, account_id, run)
+            rows, more = _run_items(conn, slug, account_id, run, show, search, limit, offset, every)
         else:
-            rows = sync_store.list_runs(conn, account_id, limit=limit)
+            cursor = str(before) if before is not None else None
+            rows, next_cursor = history.run_page(conn, account_id, cursor=cursor, limit=limit)
+            if next_cursor:
+                more = f"older runs: scimgate sync-runs {slug} --before {next_cursor}"
     if as_json:
         _print_json(rows)
-        return
-    if run is not None:
+    elif run is not None:
         for item in rows:
             changes = ", ".join(
                 f"{k}: {v[0]} -> {v[1]}" for k, v in (item["changes"] or {}).items()
@@ -813,7 +979,58 @@ def sync_runs(
             typer.echo(
                 f"{item['seq']:>6} {item['kind']:<6} {item['action']:<10} {item['label'] or '-'}  {changes}{error}"
             )
-        return
+    else:
+        _print_runs(rows)
+    if more:
+        typer.echo(more, err=True)
+
+
+def _run_items(
+    conn: Connection,
+    slug: str,
+    account_id: int,
+    run: int,
+    show: str | None,
+    search: str | None,
+    limit: int,
+    offset: int,
+    every: bool,
+) -> tuple[list[dict[str, Any]], str]:
+    """The items of a run asked for, and a line saying how to see the rest (if any)."""
+    if every:
+        rows, total = history.run_items(
+            conn, account_id, run, show=show, search=search, limit=1000, offset=offset
+        )
+        while len(rows) < total - offset:
+            page, _ = history.run_items(
+                conn,
+                account_id,
+                run,
+                show=show,
+                search=search,
+                limit=1000,
+                offset=offset + len(rows),
+            )
+            if not page:
+                break
+            rows.extend(page)
+        return rows, ""
+    rows, total = history.run_items(
+        conn, account_id, run, show=show, search=search, limit=limit, offset=offset
+    )
+    shown = offset + len(rows)
+    if shown >= total:
+        return rows, ""
+    return rows, (
+        f"items {offset + 1}-{shown} of {total}; the next {min(limit, total - shown)}: "
+        f"scimgate sync-runs {slug} --run {run} --offset {shown}"
+        + (f" --limit {limit}" if limit != 20 else "")
+        + " (or --all for every one)"
+    )
+
+
+def _print_runs(rows: list[dict[str, Any]]) -> None:
+    """One line per run: when, trigger, status, duration, counts, detail."""
     for r in rows:
         c = r["counts"] or {}
         took = ""

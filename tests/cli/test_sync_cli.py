@@ -208,12 +208,15 @@ def test_mapping_set_list_preview_remove(scim, cli, engine):
         "kind": "property",
         "type": "number",
         "source": path,
+        "property_id": rows["Cost center"]["property_id"],
     }
+    assert rows["Cost center"]["property_id"]
     assert rows["name"] == {
         "target": "name",
         "kind": "field",
         "type": "name",
         "source": "nickName || displayName",
+        "property_id": None,
     }
     (sample,) = preview.json()
     assert sample["userName"] == "ada@example.com"

@@ -120,7 +120,7 @@ def test_filters_status_source_and_q(api, engine, provisioned):
         "source=x",
         "source=SCIM",
         "q=" + "x" * 201,
-        "cursor=" + "x" * 65,
+        "cursor=" + "x" * 2049,
     ],
 )
 def test_invalid_query_is_a_400_problem_with_errors(api, query):

@@ -119,7 +119,7 @@ def test_invalid_team_queries_are_400(api, synced, query):
 
 
 def test_properties_with_what_fills_them(api, engine, synced):
-    props = {p["name"]: p for p in api.ok("GET", "/properties")}
+    props = {p["name"]: p for p in api.ok("GET", "/properties")["data"]}
     assert set(props) == {"Job title", "Department", "Manager"}
     assert props["Job title"]["type"] == "text" and props["Job title"]["mapped_from"] == "title"
     assert props["Manager"]["type"] == "member"
@@ -131,7 +131,7 @@ def test_an_unmapped_property_shows_its_options_and_no_source(api, engine, synce
     from tests.sync.conftest import add_property
 
     add_property(engine, api.account_id, "Tier", "select", ["Gold", "Silver"])
-    props = {p["name"]: p for p in api.ok("GET", "/properties")}
+    props = {p["name"]: p for p in api.ok("GET", "/properties")["data"]}
     assert props["Tier"]["options"] == ["Gold", "Silver"]
     assert props["Tier"]["mapped_from"] is None and props["Tier"]["type"] == "select"
 
@@ -140,7 +140,7 @@ def test_an_unmapped_property_shows_its_options_and_no_source(api, engine, synce
 
 
 def test_sync_runs_list_and_get(api, synced):
-    listed = api.ok("GET", "/sync-runs")
+    listed = api.ok("GET", "/sync-runs")["data"]
     assert [r["id"] for r in listed] == [synced["run_id"]]
     (run,) = listed
     assert run["status"] == "succeeded" and run["trigger"] == "cli"
@@ -160,9 +160,25 @@ def test_sync_runs_list_and_get(api, synced):
 def test_sync_runs_newest_first_with_limit(api, engine, synced):
     second = sync(engine, api.account_id).run_id
     third = sync(engine, api.account_id).run_id
-    assert [r["id"] for r in api.ok("GET", "/sync-runs")] == [third, second, synced["run_id"]]
-    assert [r["id"] for r in api.ok("GET", "/sync-runs?limit=2")] == [third, second]
+    assert [r["id"] for r in api.ok("GET", "/sync-runs")["data"]] == [
+        third,
+        second,
+        synced["run_id"],
+    ]
+    first = api.ok("GET", "/sync-runs?limit=2")
+    assert [r["id"] for r in first["data"]] == [third, second]
+    rest = api.ok("GET", f"/sync-runs?limit=2&cursor={first['next_cursor']}")
+    assert [r["id"] for r in rest["data"]] == [synced["run_id"]] and rest["next_cursor"] is None
+    assert api.ok("GET", "/sync-runs?limit=3")["next_cursor"] is None
     assert_invalid(api.get("/sync-runs?limit=0"))
+
+
+@pytest.mark.parametrize("cursor", ["abc", "0", "-3", "1.5", "9" * 30, "%00", "x" * 65])
+def test_a_cursor_sync_runs_did_not_hand_out_is_400(api, synced, cursor):
+    """Regression: /sync-runs was a bare array and took no cursor; a made-up one must not
+    pass for the first page."""
+    doc = assert_problem(api.get(f"/sync-runs?cursor={cursor}"), 400)
+    assert "cursor" in doc["detail"]
 
 
 @pytest.mark.parametrize("run_id", ["999999", str(2**62)])
@@ -192,7 +208,7 @@ def test_a_dry_run_answers_the_plan_and_writes_nothing(api, staged):
     # nothing written: no member, no team, no run, no Property
     assert api.ok("GET", "/members")["data"] == []
     assert api.ok("GET", "/teams")["data"] == []
-    assert api.ok("GET", "/sync-runs") == []
+    assert api.ok("GET", "/sync-runs")["data"] == []
     assert api.ok("GET", "/properties") == properties
     assert "location" not in r.headers
 
@@ -200,7 +216,7 @@ def test_a_dry_run_answers_the_plan_and_writes_nothing(api, staged):
 def test_a_dry_run_after_a_sync_plans_nothing(api, synced):
     plan = api.ok("POST", "/sync-runs", json={"dry_run": True})
     assert plan["counts"]["created"] == 0 and plan["counts"]["unchanged"] == 8
-    assert [r["id"] for r in api.ok("GET", "/sync-runs")] == [synced["run_id"]]
+    assert [r["id"] for r in api.ok("GET", "/sync-runs")["data"]] == [synced["run_id"]]
 
 
 @pytest.mark.parametrize(
@@ -238,7 +254,7 @@ def test_trigger_answers_202_with_location_and_the_run_succeeds(api, staged, kwa
 )
 def test_a_malformed_trigger_body_is_400_and_starts_nothing(api, staged, body):
     assert_invalid(api.post("/sync-runs", json=body))
-    assert api.ok("GET", "/sync-runs") == []
+    assert api.ok("GET", "/sync-runs")["data"] == []
 
 
 def test_a_second_trigger_while_one_is_running_is_409(api, engine, staged):
@@ -248,7 +264,7 @@ def test_a_second_trigger_while_one_is_running_is_409(api, engine, staged):
         )
     doc = assert_problem(api.post("/sync-runs"), 409)
     assert "already running" in doc["detail"]
-    assert [r["id"] for r in api.ok("GET", "/sync-runs")] == [running]
+    assert [r["id"] for r in api.ok("GET", "/sync-runs")["data"]] == [running]
     assert api.ok("GET", "/members")["data"] == []
     # a dry run is still answered: it writes nothing and takes no lease
     assert api.ok("POST", "/sync-runs", json={"dry_run": True})["counts"]["created"] == 8
@@ -295,7 +311,7 @@ def test_confirming_a_held_run_applies_it(api, held):
     doc = assert_problem(api.post(f"/sync-runs/{held['id']}/confirm"), 400)
     assert "not held" in doc["detail"]
     assert api.ok("GET", f"/sync-runs/{held['id']}")["status"] == "succeeded"
-    assert [r for r in api.ok("GET", "/sync-runs") if r["status"] == "running"] == []
+    assert [r for r in api.ok("GET", "/sync-runs")["data"] if r["status"] == "running"] == []
 
 
 def test_confirming_a_run_that_never_was_held_is_400(api, synced):

@@ -32,8 +32,8 @@ def accounts(make_api, engine):
         client = side["client"]
         side["members"] = client.ok("GET", "/members")["data"]
         side["teams"] = client.ok("GET", "/teams")["data"]
-        side["runs"] = client.ok("GET", "/sync-runs")
-        side["properties"] = client.ok("GET", "/properties")
+        side["runs"] = client.ok("GET", "/sync-runs")["data"]
+        side["properties"] = client.ok("GET", "/properties")["data"]
     return out
 
 
@@ -87,7 +87,7 @@ def test_a_cannot_change_bs_data(accounts):
     assert bclient.ok("GET", "/members")["data"] == b["members"]
     assert bclient.ok("GET", "/teams")["data"] == b["teams"]
     assert bclient.ok("GET", f"/sync-runs/{held['id']}")["status"] == "held"
-    assert bclient.ok("GET", "/sync-runs") == b["runs"]
+    assert bclient.ok("GET", "/sync-runs")["data"] == b["runs"]
     # A's own trigger runs A's sync, never B's held one
     r = api.post("/sync-runs")
     assert r.status_code == 202, r.text

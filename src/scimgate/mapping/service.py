@@ -8,6 +8,7 @@ Synchronize recomputes all members.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from scimgate.mapping.mapper import Mapper, PropertyDef
 from scimgate.mapping.types import MEMBER_FIELDS
 from scimgate.scim.constants import ENTERPRISE_USER_SCHEMA
 from scimgate.store import members as store
+from scimgate.store import properties as prop_store
 from scimgate.store import raw
 from scimgate.store.database import utcnow
 from scimgate.store.tables import account, member_property
@@ -28,6 +30,7 @@ DEFAULT_FIELDS = {
     "name": "displayName || name.formatted || userName",
     "email": 'emails[type eq "work"].value || emails.value || userName',
 }
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # Offered as Properties when provisioning is first activated.
 DEFAULT_PROPERTIES = (
     ("Job title", "text", "title"),
@@ -65,13 +68,23 @@ def _target(conn: Connection, account_id: int, target: str) -> tuple[str, dict[s
     if key.lower() in MEMBER_FIELDS:
         return key.lower(), None
     try:
-        prop = store.find_property(conn, account_id, key)
+        prop = _property(conn, account_id, key)
     except NotFoundError:
         raise NotFoundError(
             f"No member field or Property named {key!r}: member fields are "
             f"{', '.join(MEMBER_FIELDS)}; create a Property with 'scimgate property create'"
         ) from None
     return f"property:{prop['id']}", prop
+
+
+def _property(conn: Connection, account_id: int, ref: str) -> dict[str, Any]:
+    """A Property by id (the API's way) or by case-insensitive name."""
+    if _UUID.match(ref):
+        try:
+            return prop_store.get_property(conn, account_id, ref)
+        except NotFoundError:
+            pass
+    return store.find_property(conn, account_id, ref)
 
 
 def _checked(
@@ -122,6 +135,10 @@ def remove_mapping(
     ensure_defaults(conn, account_id)
     key, prop = _target(conn, account_id, target)
     before = dict(store.list_mappings(conn, account_id)).get(key)
+    if key in MEMBER_FIELDS:
+        raise InvalidValueError(
+            f"{key} is always mapped (every member needs one): map it from another path instead"
+        )
     if not store.delete_mapping(conn, account_id, key):
         raise NotFoundError(f"{target!r} is not mapped")
     store.bump_mapping_rev(conn, account_id)
@@ -136,6 +153,33 @@ def remove_mapping(
     )
 
 
+def update_mappings(
+    conn: Connection,
+    account_id: int,
+    changes: dict[str, str | None],
+    *,
+    actor: str | None = None,
+) -> list[dict[str, Any]]:
+    """Set (a path) or remove (None) several mappings at once, all or none (a merge patch).
+
+    Removing a target that is not mapped is no change. An error names its target.
+    """
+    for target, source in changes.items():
+        try:
+            if source is None:
+                try:
+                    remove_mapping(conn, account_id, target, actor=actor)
+                except NotFoundError as exc:
+                    if "is not mapped" not in exc.detail:
+                        raise
+            else:
+                set_mapping(conn, account_id, target, source, actor=actor)
+        except (NotFoundError, InvalidValueError) as exc:
+            raise type(exc)(f"{target}: {exc.detail}") from None
+    ensure_defaults(conn, account_id)
+    return list_mappings(conn, account_id)
+
+
 def list_mappings(conn: Connection, account_id: int) -> list[dict[str, Any]]:
     """Every mapping with its target's name and type."""
     props = {p["id"]: p for p in store.list_properties(conn, account_id)}
@@ -146,10 +190,24 @@ def list_mappings(conn: Connection, account_id: int) -> list[dict[str, Any]]:
             if prop is None:
                 continue
             out.append(
-                {"target": prop["name"], "kind": "property", "type": prop["type"], "source": source}
+                {
+                    "target": prop["name"],
+                    "kind": "property",
+                    "type": prop["type"],
+                    "source": source,
+                    "property_id": prop["id"],
+                }
             )
         else:
-            out.append({"target": target, "kind": "field", "type": target, "source": source})
+            out.append(
+                {
+                    "target": target,
+                    "kind": "field",
+                    "type": target,
+                    "source": source,
+                    "property_id": None,
+                }
+            )
     return out
 
 

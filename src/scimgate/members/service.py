@@ -6,7 +6,6 @@ links a manual member to a staged user with the same email instead of duplicatin
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import Connection
@@ -14,12 +13,10 @@ from sqlalchemy import Connection
 from scimgate import audit
 from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.mapping import types
+from scimgate.members import properties
 from scimgate.store import events
 from scimgate.store import members as store
 from scimgate.store.database import utcnow
-
-_PROPERTY_NAME = re.compile(r"^[^\x00-\x1f]{1,64}$")
-RESERVED_NAMES = {"name", "email", "status", "source", "id"}
 
 
 def add_member(conn: Connection, account_id: int, email: str, *, name: str = "") -> dict[str, Any]:
@@ -79,6 +76,13 @@ def member_documents(
         limit=limit,
         member_id=member_id,
     )
+    return documents_of(conn, account_id, rows)
+
+
+def documents_of(
+    conn: Connection, account_id: int, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Member rows as documents: Property values by Property name, references by email."""
     props = {p["id"]: p for p in store.list_properties(conn, account_id)}
     values = store.values_of(conn, account_id, [r["id"] for r in rows])
     refs = [
@@ -130,11 +134,7 @@ def create_property(
 ) -> dict[str, Any]:
     """A typed member field; select Properties need options (`actor`: who the audit log
     names, see scimgate.audit)."""
-    name = (name or "").strip()
-    if not _PROPERTY_NAME.match(name):
-        raise InvalidValueError("A Property name is 1-64 printable characters")
-    if name.lower() in RESERVED_NAMES:
-        raise InvalidValueError(f"{name!r} is a built-in member field, not a Property name")
+    name = properties.check_name(name)
     if kind not in types.TYPES:
         raise InvalidValueError(
             f"Unknown Property type {kind!r}: use one of {', '.join(types.TYPES)}"
@@ -164,6 +164,11 @@ def list_properties(conn: Connection, account_id: int) -> list[dict[str, Any]]:
         {**p, "mapped_from": mapped.get(f"property:{p['id']}")}
         for p in store.list_properties(conn, account_id)
     ]
+
+
+def count_members(conn: Connection, account_id: int, **where: str) -> int:
+    """How many members have these column values (status, source)."""
+    return store.count_members(conn, account_id, **where)
 
 
 def list_teams(conn: Connection, account_id: int) -> list[dict[str, Any]]:

@@ -9,10 +9,10 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import psycopg
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Body, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -35,18 +35,18 @@ from scimgate.errors import (
     PreconditionFailedError,
     ServiceError,
 )
+from scimgate.mapping import service as mapping
+from scimgate.mapping.types import TYPES
+from scimgate.members import listing, properties
 from scimgate.members import service as members
 from scimgate.settings import Settings
 from scimgate.store import events as event_store
-from scimgate.store import members as member_store
-from scimgate.store import sync as sync_store
 from scimgate.store.database import as_utc, deadline
-from scimgate.sync import background
+from scimgate.sync import background, history
 from scimgate.sync.engine import SyncBusyError, SyncOptions, synchronize
 from scimgate.web.db_threads import retry_after
 from scimgate.web.metrics import Metrics
 from scimgate.web.outage import OutageLog
-from scimgate.web.paging import keyset_page
 from scimgate.web.rate_limits import SurfaceLimits
 
 log = logging.getLogger("scimgate.api")
@@ -144,9 +144,73 @@ class TeamMemberPage(BaseModel):
 class PropertyOut(BaseModel):
     id: str
     name: str
-    type: str
-    options: list[str]
+    type: str = Field(description=", ".join(TYPES))
+    options: list[str] = Field(description="a select's options, in order; [] otherwise")
     mapped_from: str | None = Field(description="the SCIM path that fills it, if any")
+
+
+class PropertyPage(BaseModel):
+    data: list[PropertyOut]
+    next_cursor: str | None
+
+
+class PropertyUsage(BaseModel):
+    members: int = Field(description="members holding a value")
+    options: dict[str, int] | None = Field(
+        default=None, description="a select's options: members holding each"
+    )
+
+
+class PropertyDetail(PropertyOut):
+    usage: PropertyUsage
+
+
+class PropertyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=64)
+    type: Literal["text", "number", "date", "boolean", "select", "member"]
+    options: list[Annotated[str, Field(max_length=255)]] = Field(
+        default_factory=list, max_length=200, description="select only: at least one"
+    )
+
+
+class PropertyUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=64, description="a new name")
+    options: list[Annotated[str, Field(max_length=255)]] | None = Field(
+        default=None,
+        max_length=200,
+        description="a select's whole new option list: options left out are removed",
+    )
+    renamed_options: dict[str, Annotated[str, Field(max_length=255)]] = Field(
+        default_factory=dict,
+        max_length=200,
+        description="{old: new}: members holding old now hold new (new must be in options)",
+    )
+    clear_removed_options: bool = Field(
+        default=False,
+        description="clear the value of members holding a removed option; "
+        "without it such a removal is a 409 naming the options and member counts",
+    )
+
+
+class PropertyDeleted(BaseModel):
+    id: str
+    name: str
+    mapped_from: str | None = Field(description="the mapping that was removed with it")
+    members: int = Field(description="members whose value of it was cleared")
+
+
+class MappingOut(BaseModel):
+    target: str = Field(description="name, email, or a Property's name")
+    kind: str = Field(description="field or property")
+    type: str
+    source: str = Field(description="SCIM path(s), alternatives joined by ||")
+    property_id: str | None
+
+
+class MappingList(BaseModel):
+    data: list[MappingOut] = Field(description="the whole mapping (never paged)")
 
 
 class SyncRun(BaseModel):
@@ -163,6 +227,13 @@ class SyncRun(BaseModel):
         default=None, description="who confirmed it: an admin's email, cli:<user>, apikey:<prefix>"
     )
     items: list[dict[str, Any]] | None = None
+
+
+class SyncRunPage(BaseModel):
+    data: list[SyncRun]
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next (older) page; null at the end"
+    )
 
 
 class SyncPlan(BaseModel):
@@ -390,23 +461,35 @@ def create_api(
         who: Caller,
         status: Annotated[str | None, Query(pattern="^(active|deactivated)$")] = None,
         source: Annotated[str | None, Query(pattern="^(scim|manual)$")] = None,
-        q: Annotated[str | None, Query(max_length=200, description="in name or email")] = None,
-        cursor: Cursor = None,
+        q: Annotated[
+            str | None, Query(max_length=200, description="in name or email, any case")
+        ] = None,
+        sort: Annotated[
+            str | None,
+            Query(
+                pattern="^(-?(name|email|status))?$",
+                description="name, email or status (then name); prefix - for descending; "
+                "default: id order",
+            ),
+        ] = None,
+        cursor: Annotated[
+            str | None, Query(max_length=2048, description="next_cursor of the previous page")
+        ] = None,
         limit: Limit = 50,
     ) -> dict[str, Any]:
         """Members in a stable order, a page at a time."""
         _nul(q, cursor)
         with tx() as conn:
-            rows = members.member_documents(
+            data, next_cursor = listing.member_page(
                 conn,
                 who.account_id,
+                sort=sort,
+                cursor=cursor,
+                limit=limit,
                 status=status,
                 source=source,
                 search=q or None,
-                after=cursor,
-                limit=limit + 1,
             )
-        data, next_cursor = keyset_page(rows, limit)
         return {"data": data, "next_cursor": next_cursor}
 
     @api.get(
@@ -468,18 +551,14 @@ def create_api(
         """Teams (mirrors of directory groups) with member counts."""
         _nul(q, cursor)
         with tx() as conn:
-            rows = member_store.team_page(
-                conn, who.account_id, search=q, after=cursor, limit=limit + 1
+            data, next_cursor = listing.team_page(
+                conn, who.account_id, search=q, cursor=cursor, limit=limit
             )
-        data, next_cursor = keyset_page(rows, limit)
         return {"data": data, "next_cursor": next_cursor}
 
     def _team(conn: Connection, account_id: int, team_id: str) -> dict[str, Any]:
         _nul(team_id)
-        found = member_store.team_page(conn, account_id, after=None, limit=1, team_id=team_id)
-        if not found:
-            raise NotFoundError(f"No team {team_id!r}")
-        return found[0]
+        return listing.get_team(conn, account_id, team_id)
 
     @api.get(
         "/teams/{team_id}", response_model=Team, tags=["teams"], responses={404: {"model": Problem}}
@@ -499,20 +578,155 @@ def create_api(
         who: Caller, team_id: str, cursor: Cursor = None, limit: Limit = 100
     ) -> dict[str, Any]:
         """The members of one team."""
-        _nul(cursor)
+        _nul(team_id, cursor)
         with tx() as conn:
-            _team(conn, who.account_id, team_id)
-            rows = member_store.team_member_page(
-                conn, who.account_id, team_id, after=cursor, limit=limit + 1
+            data, next_cursor = listing.team_member_page(
+                conn, who.account_id, team_id, cursor=cursor, limit=limit
             )
-        data, next_cursor = keyset_page(rows, limit)
         return {"data": data, "next_cursor": next_cursor}
 
-    @api.get("/properties", response_model=list[PropertyOut], tags=["properties"])
-    def list_properties(who: Caller) -> list[dict[str, Any]]:
-        """The account's Properties and what fills them."""
+    # ---- Properties and the attribute mapping ----
+
+    PropertyId = Annotated[str, Path(max_length=64)]
+
+    @api.get("/properties", response_model=PropertyPage, tags=["properties"])
+    def list_properties(who: Caller, cursor: Cursor = None, limit: Limit = 100) -> dict[str, Any]:
+        """The account's Properties and what fills them, in id order."""
+        _nul(cursor)
         with tx() as conn:
-            return members.list_properties(conn, who.account_id)
+            data, next_cursor = listing.property_page(
+                conn, who.account_id, cursor=cursor, limit=limit
+            )
+        return {"data": data, "next_cursor": next_cursor}
+
+    @api.get(
+        "/properties/{property_id}",
+        response_model=PropertyDetail,
+        tags=["properties"],
+        responses={404: {"model": Problem}},
+    )
+    def get_property(who: Caller, property_id: PropertyId) -> dict[str, Any]:
+        """One Property with how many members hold a value (and each option): what a
+        deletion or an option's removal would clear."""
+        _nul(property_id)
+        with tx() as conn:
+            return properties.detail(conn, who.account_id, property_id)
+
+    @api.post(
+        "/properties",
+        response_model=PropertyDetail,
+        status_code=201,
+        tags=["properties"],
+        responses={409: {"model": Problem, "description": "the name is taken"}},
+    )
+    def create_property(who: Caller, body: PropertyCreate) -> dict[str, Any]:
+        """A new Property (a typed member field); map a SCIM attribute onto it with /mappings."""
+        _nul(body.name, *body.options)
+        with tx(writes=True) as conn:
+            created = members.create_property(
+                conn, who.account_id, body.name, body.type, body.options, actor=who.actor
+            )
+            return properties.detail(conn, who.account_id, created["id"])
+
+    @api.patch(
+        "/properties/{property_id}",
+        response_model=PropertyDetail,
+        tags=["properties"],
+        responses={
+            404: {"model": Problem},
+            409: {
+                "model": Problem,
+                "description": "the name is taken, or removed options are held",
+            },
+        },
+    )
+    def update_property(
+        who: Caller, property_id: PropertyId, body: PropertyUpdate, request: Request
+    ) -> Any:
+        """Rename a Property (its mapping follows it) and/or change a select's options."""
+        renamed = body.renamed_options
+        _nul(property_id, body.name, *(body.options or []), *renamed, *renamed.values())
+        if renamed and body.options is None:
+            raise InvalidValueError("renamed_options goes with options (the whole new list)")
+        try:
+            with tx(writes=True) as conn:
+                if body.name is not None:
+                    properties.rename(conn, who.account_id, property_id, body.name, actor=who.actor)
+                if body.options is not None:
+                    properties.update_options(
+                        conn,
+                        who.account_id,
+                        property_id,
+                        body.options,
+                        renamed=renamed,
+                        clear_removed=body.clear_removed_options,
+                        actor=who.actor,
+                    )
+                return properties.detail(conn, who.account_id, property_id)
+        except properties.OptionsInUseError as exc:  # nothing was written
+            held = [
+                {"loc": ["body", "options", option], "msg": f"held by {n} members"}
+                for option, n in exc.held.items()
+            ]
+            detail = f"{exc.detail} (send clear_removed_options: true to clear them)"
+            return problem(409, "Conflict", detail, request, errors=held)
+
+    @api.delete(
+        "/properties/{property_id}",
+        response_model=PropertyDeleted,
+        tags=["properties"],
+        responses={404: {"model": Problem}},
+    )
+    def delete_property(who: Caller, property_id: PropertyId) -> dict[str, Any]:
+        """Delete a Property, the mapping onto it and every member's value of it (each
+        member whose value goes gets a member.updated event). GET it first to see how many."""
+        _nul(property_id)
+        with tx(writes=True) as conn:
+            impact = properties.delete(conn, who.account_id, property_id, actor=who.actor)
+        prop = impact["property"]
+        return {
+            "id": prop["id"],
+            "name": prop["name"],
+            "mapped_from": impact["mapped_from"],
+            "members": impact["members"],
+        }
+
+    @api.get("/mappings", response_model=MappingList, tags=["mappings"])
+    def list_mappings(who: Caller) -> dict[str, Any]:
+        """The attribute mapping: which SCIM path fills each member field and Property."""
+        with tx(writes=True) as conn:  # the default mapping is installed on first use
+            mapping.ensure_defaults(conn, who.account_id)
+            return {"data": mapping.list_mappings(conn, who.account_id)}
+
+    @api.patch(
+        "/mappings",
+        response_model=MappingList,
+        tags=["mappings"],
+        responses={404: {"model": Problem, "description": "no such field or Property"}},
+    )
+    def update_mappings(
+        who: Caller,
+        body: Annotated[
+            dict[str, Annotated[str | None, Field(max_length=1024)]],
+            Body(
+                max_length=100,
+                description="A merge patch: {target: SCIM path} sets a mapping, "
+                "{target: null} removes one; a target is name, email, or a Property's "
+                "name or id. All or nothing.",
+                examples=[
+                    {
+                        "Department": "urn:ietf:params:scim:schemas:extension:"
+                        "enterprise:2.0:User:department",
+                        "Job title": None,
+                    }
+                ],
+            ),
+        ],
+    ) -> dict[str, Any]:
+        """Set or remove mappings; the next Synchronize recomputes every member."""
+        _nul(*body, *body.values())
+        with tx(writes=True) as conn:
+            return {"data": mapping.update_mappings(conn, who.account_id, body, actor=who.actor)}
 
     # ---- events ----
 
@@ -539,18 +753,18 @@ def create_api(
 
     # ---- sync runs ----
 
-    @api.get("/sync-runs", response_model=list[SyncRun], tags=["sync"])
-    def list_runs(who: Caller, limit: Limit = 20) -> list[dict[str, Any]]:
-        """The newest synchronizations first."""
+    @api.get("/sync-runs", response_model=SyncRunPage, tags=["sync"])
+    def list_runs(who: Caller, cursor: Cursor = None, limit: Limit = 20) -> dict[str, Any]:
+        """The newest synchronizations first, a page at a time (a cursor this list did not
+        hand out is a 400)."""
         with tx() as conn:
-            return sync_store.list_runs(conn, who.account_id, limit=limit)
+            rows, next_cursor = history.run_page(conn, who.account_id, cursor=cursor, limit=limit)
+        return {"data": rows, "next_cursor": next_cursor}
 
     def _run(conn: Connection, account_id: int, run_id: int, items: bool) -> dict[str, Any]:
-        found = sync_store.get_run(conn, account_id, run_id)
-        if found is None:
-            raise NotFoundError(f"No sync run {run_id}")
+        found = history.get_run(conn, account_id, run_id)
         if items:
-            found["items"] = sync_store.list_items(conn, account_id, run_id, limit=1000)
+            found["items"] = history.run_items(conn, account_id, run_id, limit=1000)[0]
         return found
 
     RunId = Annotated[int, Path(ge=1, le=2**62)]
@@ -611,10 +825,8 @@ def create_api(
 
     def _started(who: ApiPrincipal, run_id: int | None) -> Response:
         with tx() as conn:
-            runs = sync_store.list_runs(conn, who.account_id, limit=1) if run_id is None else None
-            found = (
-                sync_store.get_run(conn, who.account_id, run_id) if run_id else (runs or [None])[0]
-            )
+            runs = history.latest_runs(conn, who.account_id, limit=1) if run_id is None else None
+            found = history.get_run(conn, who.account_id, run_id) if run_id else (runs or [None])[0]
         doc = SyncRun.model_validate(found).model_dump(mode="json") if found else {}
         headers = {"Location": f"/api/v1/sync-runs/{found['id']}"} if found else {}
         return JSONResponse(doc, status_code=202, headers=headers)

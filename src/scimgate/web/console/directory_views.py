@@ -2,42 +2,43 @@
 
 from __future__ import annotations
 
-from scimgate.errors import NotFoundError
+from scimgate.members import listing
 from scimgate.members import service as members
-from scimgate.store import members as store
 from scimgate.web.console.endpoint import Ctx, Page
-from scimgate.web.paging import keyset_page
 
 PAGE_SIZE = 50
 
 
 def members_page(ctx: Ctx) -> Page:
-    """Members filtered by search text, status and source, a page at a time (cursor)."""
+    """Members filtered by search text, status and source, sorted, a page at a time (cursor)."""
     status = ctx.arg("status") if ctx.arg("status") in ("active", "deactivated") else ""
     source = ctx.arg("source") if ctx.arg("source") in ("scim", "manual") else ""
     search = ctx.arg("q")[:200]
-    after = ctx.arg("after")[:64] or None
-    rows = members.member_documents(
+    sort = ctx.arg("sort") if ctx.arg("sort").removeprefix("-") in listing.SORTS else ""
+    after = ctx.request.query_params.get("after", "")[:2048] or None
+    rows, next_key = listing.member_page(
         ctx.conn,
         ctx.account_id,
+        sort=sort or None,
+        cursor=after,
+        limit=PAGE_SIZE,
         status=status or None,
         source=source or None,
         search=search or None,
-        after=after,
-        limit=PAGE_SIZE + 1,
     )
-    rows, next_key = keyset_page(rows, PAGE_SIZE)
     where = {k: v for k, v in (("status", status), ("source", source)) if v}
-    total = store.count_members(ctx.conn, ctx.account_id, **where) if not search else None
+    total = members.count_members(ctx.conn, ctx.account_id, **where) if not search else None
     return Page(
         "members.html",
         {
             "rows": rows,
             "next_after": next_key,
-            "filters": {"q": search, "status": status, "source": source},
+            "filters": {"q": search, "status": status, "source": source, "sort": sort},
             "first_page": after is None,
             "total": total,
-            "properties": [p["name"] for p in store.list_properties(ctx.conn, ctx.account_id)][:4],
+            "properties": [p["name"] for p in members.list_properties(ctx.conn, ctx.account_id)][
+                :4
+            ],
         },
     )
 
@@ -52,10 +53,9 @@ def teams(ctx: Ctx) -> Page:
     """Teams (mirrors of directory groups) with member counts."""
     search = ctx.arg("q")[:200]
     after = ctx.arg("after")[:64] or None
-    rows = store.team_page(
-        ctx.conn, ctx.account_id, search=search or None, after=after, limit=PAGE_SIZE + 1
+    rows, next_key = listing.team_page(
+        ctx.conn, ctx.account_id, search=search or None, cursor=after, limit=PAGE_SIZE
     )
-    rows, next_key = keyset_page(rows, PAGE_SIZE)
     return Page(
         "teams.html",
         {
@@ -69,14 +69,11 @@ def teams(ctx: Ctx) -> Page:
 
 def team(ctx: Ctx) -> Page:
     """One team and a page of its members."""
-    found = store.get_team(ctx.conn, ctx.account_id, ctx.path["team_id"][:64])
-    if found is None:
-        raise NotFoundError("no such team")
+    found = listing.get_team(ctx.conn, ctx.account_id, ctx.path["team_id"][:64])
     after = ctx.arg("after")[:64] or None
-    rows = store.team_member_page(
-        ctx.conn, ctx.account_id, found["id"], after=after, limit=PAGE_SIZE + 1
+    rows, next_key = listing.team_member_page(
+        ctx.conn, ctx.account_id, found["id"], cursor=after, limit=PAGE_SIZE
     )
-    rows, next_key = keyset_page(rows, PAGE_SIZE)
     return Page(
         "team.html",
         {

@@ -17,6 +17,7 @@ from scimgate.web.console import (
     integration_views,
     log_views,
     mapping_views,
+    property_views,
     provisioning_views,
     sync_views,
 )
@@ -62,6 +63,14 @@ def console_mount(engine: Engine, settings: Settings, outage: OutageLog | None =
         Route("/teams", page(directory_views.teams), methods=get),
         Route("/teams/{team_id}", page(directory_views.team), methods=get),
         Route("/properties", page(mapping_views.properties), methods=["GET", "POST"]),
+        Route("/properties/{property_id}", page(property_views.show), methods=get),
+        Route("/properties/{property_id}/rename", page(property_views.rename), methods=post),
+        Route("/properties/{property_id}/options", page(property_views.options), methods=post),
+        Route(
+            "/properties/{property_id}/delete",
+            page(property_views.delete),
+            methods=["GET", "POST"],
+        ),
         Route("/mapping", page(mapping_views.mapping), methods=["GET", "POST"]),
         Route("/mapping/remove", page(mapping_views.remove), methods=post),
         Route("/integrations", page(integration_views.show), methods=get),
