@@ -107,6 +107,33 @@ def test_reloading_after_generate_issues_no_other_token(make_console):
     assert token not in other.get(after).text
 
 
+def test_the_new_token_is_shown_by_whichever_worker_serves_the_next_page(
+    make_console, settings, engine
+):
+    """`serve --workers N`: the page after the post may be served by another process, which
+    shares nothing in memory with the one that issued the token. Only this session (and
+    account) can read it: the same cookie in another session shows nothing."""
+    from scimgate.web.app import create_app
+    from scimgate.web.console.provisioning_views import FLASH_COOKIE
+    from tests.console.conftest import browser
+
+    console = make_console()
+    r = console.post("/provisioning/tokens", {"name": "rotation"}, page="/provisioning")
+    after = r.headers["location"]
+    carried = console.http.cookies.get(FLASH_COOKIE)
+    assert carried and "sgp_" in carried  # in an HttpOnly cookie of the console, not the URL
+    thief = make_console()
+    thief.http.cookies.set(FLASH_COOKIE, carried, domain="testserver.local", path="/console")
+    assert 'id="secret-token"' not in thief.get(after.removeprefix("/console")).text
+    with browser(create_app(settings, engine=engine)) as worker_two:
+        worker_two.cookies = console.http.cookies
+        shown = worker_two.get(after).text
+    token = re.search(r'id="secret-token" value="(sgp_[^"]+)"', shown).group(1)
+    assert carried.startswith(token + ".")
+    console.token = token
+    assert console.scim("GET", "/Users").status_code == 200
+
+
 def test_deactivate_needs_the_confirmation_box(make_console):
     console = make_console()
     r = console.post("/provisioning/deactivate", {}, page="/provisioning")

@@ -35,7 +35,6 @@ from scimgate.errors import ForbiddenError, NotFoundError, ServiceError
 from scimgate.settings import Settings
 from scimgate.store.database import as_utc
 from scimgate.sync.engine import SyncOptions
-from scimgate.web.console.flash import FlashStore
 from scimgate.web.console.plans import PlanCache
 from scimgate.web.outage import OutageLog
 
@@ -225,7 +224,6 @@ class Console:
         self.shared: dict[str, Any] = {
             # manual Property edits are not in the plan fingerprint: reuse for 5 min at most
             "plans": PlanCache(engine, SyncOptions.from_settings(settings), ttl=300.0),
-            "flash": FlashStore(),  # a new Secret Token, from its post to the page after it
         }
 
     def endpoint(

@@ -11,7 +11,7 @@ from scimgate.accounts import service as accounts
 from scimgate.provisioning import activity
 from scimgate.store import accounts as account_store
 from scimgate.web.console import page_charts
-from scimgate.web.console.endpoint import PREFIX, Ctx, Page
+from scimgate.web.console.endpoint import PREFIX, Ctx, Page, set_cookie, sign, unsign
 from scimgate.web.console.hints import hint_for
 
 PAGE = f"{PREFIX}/provisioning"
@@ -40,10 +40,32 @@ def show(ctx: Ctx) -> Page:
     token issued by the post just before is shown here, once."""
     assert ctx.session is not None
     done = ctx.arg("done")
-    flash = ctx.shared["flash"].pop(ctx.session.id) if done in _ISSUED else None
-    if flash is not None and flash.get("account_id") == ctx.account_id:
-        return _page(ctx, new_token=flash["token"], notice=_ISSUED[done])
-    return _page(ctx, notice=_notice(done))
+    token = _taken_token(ctx) if FLASH_COOKIE in ctx.request.cookies else None
+    if token is not None and done in _ISSUED:
+        page = _page(ctx, new_token=token, notice=_ISSUED[done])
+    else:
+        page = _page(ctx, notice=_notice(done))
+    if FLASH_COOKIE in ctx.request.cookies:
+        page.cookies.append((FLASH_COOKIE, "", 0))  # read once: a reload finds nothing
+    return page
+
+
+# The new token rides from the post to the page after it in a cookie of its own: HttpOnly,
+# scoped to the console, five minutes, signed with a key bound to this session and account
+# (another session or a forged value shows nothing). Never in a URL, never stored by us,
+# and any worker of `serve --workers N` can show it.
+FLASH_COOKIE = "scimgate_new_token"
+_FLASH_SECONDS = 300
+
+
+def _flash_key(ctx: Ctx) -> str:
+    assert ctx.session is not None
+    return f"{ctx.settings.secret_key}:new-token:{ctx.session.id}:{ctx.account_id}"
+
+
+def _taken_token(ctx: Ctx) -> str | None:
+    """The token the post before left for this session and account, if it is genuine."""
+    return unsign(ctx.request.cookies.get(FLASH_COOKIE), _flash_key(ctx))
 
 
 _ISSUED = {
@@ -69,9 +91,10 @@ def _notice(done: str) -> str | None:
 def _show_once(ctx: Ctx, token: str, done: str) -> Response:
     """Post-redirect-get: the token waits for the next page of this session, never in a URL,
     so a reload shows the list instead of issuing another token."""
-    assert ctx.session is not None
-    ctx.shared["flash"].put(ctx.session.id, token=token, account_id=ctx.account_id)
-    return RedirectResponse(f"{PAGE}?done={done}", status_code=303)
+    response = RedirectResponse(f"{PAGE}?done={done}", status_code=303)
+    flash = sign(token, _flash_key(ctx))
+    set_cookie(response, ctx.request, FLASH_COOKIE, flash, _FLASH_SECONDS, ctx.settings.public_url)
+    return response
 
 
 def activate(ctx: Ctx) -> Response:
