@@ -38,6 +38,14 @@ def person_label(display_name: str | None, user_name: str | None) -> str:
     return display_name or user_name or "?"
 
 
+def staged_people(conn: Connection, account_id: int, user_ids: list[str]) -> dict[str, str]:
+    """Staged users as an admin knows them ("Display Name (userName)"), by directory id."""
+    found = store.staged_users(conn, account_id, user_ids) if user_ids else {}
+    return {
+        uid: person_label(display, user_name) for uid, (user_name, display, _a) in found.items()
+    }
+
+
 @dataclass(slots=True)
 class Deferred:
     """A member reference to resolve once every member of the run exists."""

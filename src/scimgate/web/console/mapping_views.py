@@ -11,6 +11,7 @@ from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.mapping import service as mappings
 from scimgate.mapping.types import MEMBER_FIELDS, TYPES
 from scimgate.members import service as members
+from scimgate.sync.references import staged_people
 from scimgate.web.console.endpoint import PREFIX, Ctx, Page
 
 TYPE_LABELS = {
@@ -103,17 +104,38 @@ def mapping(ctx: Ctx) -> Page:
                     )
                     values = {"target": "", "source": ""}
                 else:
-                    sample = mappings.preview(
-                        ctx.conn,
-                        ctx.account_id,
-                        limit=5,
-                        candidate=(values["target"], values["source"]),
+                    sample = _with_people(
+                        ctx,
+                        mappings.preview(
+                            ctx.conn,
+                            ctx.account_id,
+                            limit=5,
+                            candidate=(values["target"], values["source"]),
+                        ),
                     )
             except NotFoundError as exc:
                 errors["target"] = exc.detail
             except InvalidValueError as exc:
                 errors["source"] = exc.detail
     return _page(ctx, values=values, errors=errors, notice=notice, sample=sample)
+
+
+def _with_people(ctx: Ctx, sample: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The preview names people, not directory ids: each sample user, and the staged user a
+    member reference (the manager) points at."""
+    props = members.list_properties(ctx.conn, ctx.account_id)
+    refs = {p["name"] for p in props if p["type"] == "member"}
+    ids = [s["id"] for s in sample] + [
+        s["values"][label] for s in sample for label in refs if s["values"].get(label)
+    ]
+    people = staged_people(ctx.conn, ctx.account_id, ids)
+    for s in sample:
+        s["person"] = people.get(s["id"], s["userName"])
+        for label in refs:
+            target = s["values"].get(label)
+            if target:
+                s["values"][label] = people.get(target, f"{target} (not staged)")
+    return sample
 
 
 def _page(ctx: Ctx, **context: Any) -> Page:

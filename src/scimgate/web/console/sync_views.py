@@ -12,12 +12,21 @@ from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.store import accounts as account_store
 from scimgate.store import directory as directory_store
 from scimgate.store import sync as store
-from scimgate.sync import background, schedule
+from scimgate.sync import background, history, schedule
 from scimgate.sync.engine import SyncBusyError, SyncOptions
 from scimgate.web.console import page_charts
 from scimgate.web.console.endpoint import PREFIX, Ctx, Page
 
-ITEMS_PER_PAGE = 100
+ITEMS_PER_PAGE = 50
+# The run page's filter: what happened to each item (sync.history.ITEM_FILTERS).
+SHOW_CHOICES = (
+    ("", "Everything"),
+    ("created", "Created"),
+    ("updated", "Updated"),
+    ("deactivated", "Deactivated"),
+    ("reactivated", "Reactivated"),
+    ("error", "Errors"),
+)
 MAX_PAGE = 1_000_000  # a page number beyond any run (its offset stays a 64-bit integer)
 MEMBER_ACTIONS = ("created", "updated", "deactivated", "reactivated")
 TEAM_COUNTS = (
@@ -99,34 +108,51 @@ def runs(ctx: Ctx) -> Page:
 
 
 def run(ctx: Ctx) -> Page:
-    """One run: status, counts, why it was held or failed, and its items (errors first)."""
-    found = store.get_run(ctx.conn, ctx.account_id, ctx.path["run_id"])
-    if found is None:
-        raise NotFoundError("no such run")
+    """One run: status, counts, why it was held or failed, and its items a page at a time,
+    filtered by what happened and by person or team."""
+    found = history.get_run(ctx.conn, ctx.account_id, ctx.path["run_id"])
     try:
         page = min(max(1, int(ctx.arg("page", "1"))), MAX_PAGE)
     except ValueError:
         page = 1
-    errors_only = ctx.arg("errors") == "1"
-    items = store.list_items(
-        ctx.conn,
-        ctx.account_id,
-        found["id"],
-        errors_only=errors_only,
-        limit=ITEMS_PER_PAGE + 1,
-        offset=(page - 1) * ITEMS_PER_PAGE,
-    )
+    show = ctx.arg("show") or ("error" if ctx.arg("errors") == "1" else "")
+    show = show if show in history.ITEM_FILTERS else ""
+    search = ctx.arg("q")[: history.MAX_SEARCH].replace("\x00", "")
+    items, total = _items_page(ctx, found["id"], show, search, page)
+    pages = max(1, -(-total // ITEMS_PER_PAGE))
+    if page > pages:  # past the end (a filter narrowed it): the last page
+        page = pages
+        items, total = _items_page(ctx, found["id"], show, search, page)
+    first = (page - 1) * ITEMS_PER_PAGE
     context = {
         "run": found,
         "counts": found["counts"] or {},
-        "items": items[:ITEMS_PER_PAGE],
-        "more": len(items) > ITEMS_PER_PAGE,
+        "items": items,
         "page": page,
-        "errors_only": errors_only,
+        "pages": pages,
+        "more": page < pages,
+        "shown": (first + 1 if items else 0, first + len(items)),
+        "matching": total,
+        "filters": {"show": show, "q": search},
+        "show_choices": SHOW_CHOICES,
         "total": _total(ctx, found),
         "done": _done(found["counts"] or {}),
     }
     return Page("sync_run.html", context)
+
+
+def _items_page(
+    ctx: Ctx, run_id: int, show: str, search: str, page: int
+) -> tuple[list[dict[str, Any]], int]:
+    return history.run_items(
+        ctx.conn,
+        ctx.account_id,
+        run_id,
+        show=show or None,
+        search=search or None,
+        limit=ITEMS_PER_PAGE,
+        offset=(page - 1) * ITEMS_PER_PAGE,
+    )
 
 
 def _total(ctx: Ctx, run: dict[str, Any]) -> int:
