@@ -315,3 +315,24 @@ def test_mappings_patch_is_all_or_nothing(api):
 def test_mappings_patch_refuses_non_object_bodies(api):
     assert_invalid(api.patch("/mappings", json=["title"]))
     assert_invalid(api.patch("/mappings", json={"Dept": 3}))
+
+
+def test_property_changes_are_in_the_audit_log(api):
+    prop = create(api, "Tier", "select", ["Gold", "Silver"])
+    member(api, "ann@example.com", Tier="Gold")
+    api.ok("PATCH", f"/properties/{prop['id']}", json={"name": "Plan"})
+    api.ok(
+        "PATCH",
+        f"/properties/{prop['id']}",
+        json={"options": ["Silver"], "clear_removed_options": True},
+    )
+    api.ok("DELETE", f"/properties/{prop['id']}")
+    entries = api.ok("GET", "/audit-log?limit=10")["data"]
+    by_action = {e["action"]: e for e in entries}
+    assert by_action["property.renamed"]["details"]["changes"] == {"name": ["Tier", "Plan"]}
+    changed = by_action["property.options_changed"]["details"]
+    assert changed["removed"] == {"Gold": 1} and changed["values_cleared"] == 1
+    assert by_action["property.deleted"]["details"]["values_cleared"] == 0
+    assert all(
+        e["actor"].startswith("apikey:") for a, e in by_action.items() if a.startswith("property.")
+    )
