@@ -77,3 +77,20 @@ def test_the_mapping_preview_names_people_not_directory_ids(make_console):
     assert '<td data-label="Manager">gone (not staged)</td>' in preview
     assert '<td data-label="User">Ann Abbott (ann@acme.example)</td>' in preview
     assert boss not in preview
+
+
+def test_the_plan_says_why_a_manager_is_left_empty(make_console):
+    """A report whose manager is not and will not be a member: the preview says the
+    Manager stays empty and why (no "(new member …)" the run would not make)."""
+    console = make_console()
+    boss = stage(console, "boss@acme.example", displayName="Grace Hopper", active=False)
+    stage(
+        console, "ann@acme.example", displayName="Ann Abbott", **{ENT: {"manager": {"value": boss}}}
+    )
+    page = console.get("/sync").text
+    assert "<strong>1</strong> new" in page
+    assert (
+        '<div class="note">Manager left empty: Grace Hopper (boss@acme.example) is not a member '
+        "(inactive in the identity provider)</div>" in page
+    )
+    assert "new member" not in page
