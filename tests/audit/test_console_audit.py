@@ -259,3 +259,23 @@ def test_a_confirmed_run_keeps_its_start_and_names_who_confirmed_it(make_console
     ]
     assert new[0]["details"] == {"run_id": run_id, "deactivations": 2}
     assert f"confirmed by {console.email}" in console.get("/sync/runs").text
+
+
+def test_the_audit_page_shows_lists_and_maps_in_details_as_text(make_console, engine):
+    console = make_console()
+    with engine.begin() as conn:
+        audit.record(
+            conn,
+            console.account_id,
+            actor="cli:opal",
+            action="property.options_changed",
+            target="Property Level",
+            details={
+                "changes": {"options": [["Junior", "Senior"], ["Associate", "Senior"]]},
+                "renamed": {"Junior": "Associate"},
+                "mapped_from": None,
+            },
+        )
+    text = html.unescape(console.get("/audit").text)
+    assert "Junior, Senior" in text and "Associate, Senior" in text
+    assert "Junior → Associate" in text and "['Junior'" not in text
