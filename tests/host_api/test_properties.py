@@ -336,3 +336,11 @@ def test_property_changes_are_in_the_audit_log(api):
     assert all(
         e["actor"].startswith("apikey:") for a, e in by_action.items() if a.startswith("property.")
     )
+
+
+def test_the_same_options_again_change_nothing(api):
+    prop = create(api, "Tier", "select", ["Gold", "Silver"])
+    before = [e["id"] for e in api.ok("GET", "/audit-log?limit=200")["data"]]
+    same = api.ok("PATCH", f"/properties/{prop['id']}", json={"options": ["Gold", "Silver"]})
+    assert same["options"] == ["Gold", "Silver"]
+    assert [e["id"] for e in api.ok("GET", "/audit-log?limit=200")["data"]] == before

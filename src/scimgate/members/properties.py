@@ -186,6 +186,8 @@ def update_options(
     """
     impact = options_impact(conn, account_id, prop_id, options, renamed)
     prop = impact["property"]
+    if impact["options"] == list(prop["options"] or []) and not impact["renamed"]:
+        return detail(conn, account_id, prop_id)  # nothing changes: no revision, no audit entry
     held = {o: n for o, n in impact["removed"].items() if n}
     if held and not clear_removed:
         raise OptionsInUseError(prop["name"], held)
