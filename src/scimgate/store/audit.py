@@ -23,7 +23,10 @@ def insert_entry(
 ) -> int:
     """Write one entry with the account's next number (the row lock orders writers)."""
     if raw.is_pg(conn):  # SQLite's write lock already serializes writers
-        raw.execute(conn, "SELECT id FROM account WHERE id = ? FOR UPDATE", (account_id,))
+        # NO KEY UPDATE: serializes audit writers without conflicting with the KEY SHARE lock
+        # that a foreign key to the account takes (FOR UPDATE deadlocked two transactions
+        # that had each inserted a row referencing the account, e.g. two `admin create`).
+        raw.execute(conn, "SELECT id FROM account WHERE id = ? FOR NO KEY UPDATE", (account_id,))
     last = conn.execute(
         select(func.max(audit_entry.c.id)).where(audit_entry.c.account_id == account_id)
     ).scalar()
