@@ -40,12 +40,13 @@ def show(ctx: Ctx) -> Page:
     token issued by the post just before is shown here, once."""
     assert ctx.session is not None
     done = ctx.arg("done")
-    token = _taken_token(ctx) if FLASH_COOKIE in ctx.request.cookies else None
-    if token is not None and done in _ISSUED:
+    carried = FLASH_COOKIE in ctx.request.cookies
+    token = _taken_token(ctx) if carried and done in _ISSUED else None
+    if token is not None:
         page = _page(ctx, new_token=token, notice=_ISSUED[done])
     else:
         page = _page(ctx, notice=_notice(done))
-    if FLASH_COOKIE in ctx.request.cookies:
+    if carried:
         page.cookies.append((FLASH_COOKIE, "", 0))  # read once: a reload finds nothing
     return page
 
