@@ -113,17 +113,18 @@ class Backend:
         files are named `counter_<pid>.db` and made at a process's first count)."""
         return {int(p.stem.split("_", 1)[1]) for p in self.metrics_dir.glob("counter_*.db")}
 
-    def until_every_worker_served(self, rounds: int = 40) -> set[int]:
-        """Send bursts of new connections until every worker has answered one (a worker
-        still importing when the first requests come leaves them all to the other), and
-        return the workers that have."""
+    def until_every_worker_served(self) -> set[int]:
+        """Send bursts of new connections until every worker has answered one, and return
+        the workers that have. A worker listens only once it has imported everything, and
+        until then the kernel gives every connection to the others: on a loaded machine that
+        takes seconds, so this waits on the clock (STARTUP_SECONDS), not a number of rounds."""
         workers = self.worker_pids()
-        for _ in range(rounds):
-            if self.pids_that_counted_requests() >= workers:
-                break
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not self.pids_that_counted_requests() >= workers and time.monotonic() < deadline:
             with ThreadPoolExecutor(8) as pool:
                 codes = set(pool.map(self._livez, range(8)))
             assert codes == {200}, codes
+            time.sleep(0.1)
         return self.pids_that_counted_requests()
 
     def _livez(self, _: int) -> int:
