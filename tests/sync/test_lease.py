@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from scimgate.store import sync as sync_store
+from scimgate.store import sync_items, sync_members
 from scimgate.store.database import utcnow
 from scimgate.sync import engine as sync_engine
 from scimgate.sync.engine import SyncBusyError, SyncOptions, owner_tag
@@ -105,40 +106,40 @@ def test_a_run_that_fails_writing_its_items_is_recorded_failed_and_releases_the_
     """Regression: recording the failure re-flushed the very items that failed, so the run
     stayed `running` (fresh heartbeat) and the account was busy for stale_after."""
     create_users(scim, 2)
-    real_insert = sync_store.insert_items
+    real_insert = sync_items.insert_items
 
     def insert_items(conn, account_id, run_id, items):
         if any("user01@example.com" in (i.get("label") or "") for i in items):
             raise RuntimeError("the database refused an item")
         real_insert(conn, account_id, run_id, items)
 
-    monkeypatch.setattr(sync_engine.store, "insert_items", insert_items)
+    monkeypatch.setattr(sync_items, "insert_items", insert_items)
     with pytest.raises(RuntimeError):
         sync(engine, scim.account_id)
     (row,) = runs(engine, scim.account_id)
     assert row["status"] == "failed" and "refused" in row["detail"]
-    monkeypatch.setattr(sync_engine.store, "insert_items", real_insert)
+    monkeypatch.setattr(sync_items, "insert_items", real_insert)
     assert sync(engine, scim.account_id).status == "succeeded"
 
 
 def test_a_run_that_fails_is_recorded_and_the_next_run_converges(scim, engine, monkeypatch):
     create_users(scim, 25)
     calls = {"n": 0}
-    real_write = sync_engine._Run._write
+    real_write = sync_members.write_members
 
-    def flaky_write(self, conn, changes, now):
+    def flaky_write(*args, **kw):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("connection lost")
-        real_write(self, conn, changes, now)
+        real_write(*args, **kw)
 
-    monkeypatch.setattr(sync_engine._Run, "_write", flaky_write)
+    monkeypatch.setattr(sync_members, "write_members", flaky_write)
     with pytest.raises(RuntimeError):
         sync(engine, scim.account_id, batch_size=10)
     (failed,) = runs(engine, scim.account_id)
     assert failed["status"] == "failed" and "connection lost" in failed["detail"]
     assert len(member_docs(engine, scim.account_id)) == 10  # the first batch stays
-    monkeypatch.setattr(sync_engine._Run, "_write", real_write)
+    monkeypatch.setattr(sync_members, "write_members", real_write)
     result = sync(engine, scim.account_id, batch_size=10)
     assert result.status == "succeeded"
     assert result.counts["created"] == 15 and result.counts["unchanged"] == 10

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from scimgate.sync import engine as sync_engine
+from scimgate.store import bulk, sync_members
 from tests.sync.conftest import ENT, create_user, create_users, items, member_docs, sync
 
 
@@ -46,16 +46,18 @@ def test_a_later_batch_sees_the_emails_and_members_an_earlier_batch_wrote(scim, 
 
 def test_a_batch_redone_after_a_conflict_reads_the_next_batch_again(scim, engine, monkeypatch):
     create_users(scim, 5)
-    write = sync_engine._Run._write
+    insert = bulk.insert_rows
     calls = {"n": 0}
 
-    def failing_once(self, conn, changes, now):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise IntegrityError("INSERT INTO member", None, Exception("simulated conflict"))
-        return write(self, conn, changes, now)
+    def failing_once(conn, table, columns, rows):
+        # The database refusing the batch's members: the store raises a ConflictError.
+        if table == "member":
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise IntegrityError("INSERT INTO member", None, Exception("simulated conflict"))
+        return insert(conn, table, columns, rows)
 
-    monkeypatch.setattr(sync_engine._Run, "_write", failing_once)
+    monkeypatch.setattr(sync_members.bulk, "insert_rows", failing_once)
     result = sync(engine, scim.account_id, batch_size=2)
     assert result.status == "succeeded"
     assert result.counts["created"] == 5 and result.counts["errors"] == 0, result.counts
@@ -63,6 +65,6 @@ def test_a_batch_redone_after_a_conflict_reads_the_next_batch_again(scim, engine
     found = items(engine, scim.account_id, result.run_id)
     assert len(found) == 5
     assert [i["seq"] for i in found] == [1, 2, 3, 4, 5]
-    monkeypatch.setattr(sync_engine._Run, "_write", write)
+    monkeypatch.setattr(sync_members.bulk, "insert_rows", insert)
     again = sync(engine, scim.account_id, batch_size=2)
     assert again.counts["unchanged"] == 5, again.counts

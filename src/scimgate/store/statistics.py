@@ -61,3 +61,12 @@ def refresh_statistics(conn: Connection, tables: Sequence[str] = SYNC_TABLES) ->
         log.warning("ANALYZE before the sync failed: %s", exc)
         return []
     return stale
+
+
+def analyze(conn: Connection, tables: Sequence[str]) -> None:
+    """ANALYZE these tables now, between a run's transactions (PostgreSQL): the run's own
+    writes have outgrown the statistics its plans were made with."""
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    dbapi.execute(f"ANALYZE {', '.join(tables)}")
+    dbapi.commit()

@@ -14,10 +14,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
-
 from scimgate.errors import InvalidValueError, NotFoundError, ServiceError
-from scimgate.store import sync as store
+from scimgate.store import sync_runs as store
+from scimgate.store.database import Engine
 from scimgate.sync.engine import RunResult, SyncOptions, synchronize
 
 log = logging.getLogger("scimgate.sync")

@@ -8,11 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
 from scimgate.errors import InvalidValueError, NotFoundError
-from scimgate.store import sync as store
-from scimgate.store.database import as_utc
+from scimgate.store import sync_counts, sync_items, sync_runs
+from scimgate.store.database import Connection, as_utc
 
 # What the item filter accepts: the member and team actions as counted, and errors.
 ITEM_FILTERS = ("created", "updated", "deactivated", "reactivated", "error")
@@ -33,7 +31,7 @@ def run_page(
     conn: Connection, account_id: int, *, cursor: str | None = None, limit: int = 20
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Runs newest first from `cursor` on, and the cursor of the next page (None at the end)."""
-    rows = store.list_runs(conn, account_id, limit=limit + 1, before=run_cursor(cursor))
+    rows = sync_runs.list_runs(conn, account_id, limit=limit + 1, before=run_cursor(cursor))
     if len(rows) > limit:
         return rows[:limit], str(rows[limit - 1]["id"])
     return rows, None
@@ -41,12 +39,12 @@ def run_page(
 
 def latest_runs(conn: Connection, account_id: int, *, limit: int = 20) -> list[dict[str, Any]]:
     """The newest runs of the account."""
-    return store.list_runs(conn, account_id, limit=limit)
+    return sync_runs.list_runs(conn, account_id, limit=limit)
 
 
 def get_run(conn: Connection, account_id: int, run_id: int) -> dict[str, Any]:
     """One run of this account, or NotFoundError."""
-    found = store.get_run(conn, account_id, run_id) if 0 < run_id < 2**62 else None
+    found = sync_runs.get_run(conn, account_id, run_id) if 0 < run_id < 2**62 else None
     if found is None:
         raise NotFoundError(f"No sync run {run_id} in this account")
     return found
@@ -78,10 +76,10 @@ def run_items(
     """One page of a run's items in order, and how many match in all: `show` is one of
     ITEM_FILTERS; `search` matches the person or team (name, userName) or an id."""
     filters = _filters(show, search)
-    rows = store.list_items(conn, account_id, run_id, limit=limit, offset=offset, **filters)
+    rows = sync_items.list_items(conn, account_id, run_id, limit=limit, offset=offset, **filters)
     if offset == 0 and len(rows) < limit:
         return rows, len(rows)
-    return rows, store.count_items(conn, account_id, run_id, **filters)
+    return rows, sync_items.count_items(conn, account_id, run_id, **filters)
 
 
 @dataclass(frozen=True)
@@ -99,10 +97,10 @@ def run_points(conn: Connection, account_id: int, *, limit: int = 30) -> list[Ru
     each: worked back from today's count through each later run's net change."""
     runs = [
         r
-        for r in store.list_runs(conn, account_id, limit=limit * 4)
+        for r in sync_runs.list_runs(conn, account_id, limit=limit * 4)
         if r["finished_at"] is not None and r["status"] in ("succeeded", "failed")
     ][:limit]
-    members = store.count(conn, store.ACTIVE_PROVISIONED, (account_id,))
+    members = sync_counts.active_provisioned(conn, account_id)
     points = []
     for r in runs:  # newest first
         c = r["counts"] or {}

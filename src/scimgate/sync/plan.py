@@ -146,3 +146,10 @@ def compare(
     if change.action == "unchanged" and changes:
         change.action = "update"
     return change
+
+
+def person_label(display_name: str | None, user_name: str | None) -> str:
+    """A staged user as an admin knows them: "Display Name (userName)"."""
+    if display_name and user_name and display_name != user_name:
+        return f"{display_name} ({user_name})"
+    return display_name or user_name or "?"

@@ -18,12 +18,10 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, Engine, and_, select, update
-
 from scimgate import audit
 from scimgate.errors import InvalidValueError
-from scimgate.store.database import as_utc, iso_utc, utcnow
-from scimgate.store.tables import account
+from scimgate.store import schedule as store
+from scimgate.store.database import Connection, Engine, as_utc, iso_utc, utcnow
 from scimgate.sync.engine import RunResult, SyncBusyError, SyncOptions, synchronize
 
 log = logging.getLogger("scimgate.scheduler")
@@ -84,17 +82,8 @@ def tick(
 ) -> list[Fired]:
     """Run the daily sync of every account that is due and that this process claims."""
     now = as_utc(now or utcnow())
-    a = account
     with engine.connect() as conn:
-        due = conn.execute(
-            select(a.c.id, a.c.slug, a.c.sync_next_at, a.c.sync_daily_time, a.c.sync_timezone)
-            .where(
-                a.c.provisioning_active.is_(True),
-                a.c.sync_daily_enabled.is_(True),
-                (a.c.sync_next_at.is_(None)) | (a.c.sync_next_at <= now),
-            )
-            .order_by(a.c.id)
-        ).all()
+        due = store.due_accounts(conn, now)
     fired: list[Fired] = []
     for account_id, slug, next_at, at, zone in due:
         try:
@@ -112,13 +101,7 @@ def tick(
 
 def _claim(engine: Engine, account_id: int, seen: datetime | None, following: datetime) -> bool:
     """Move the account's next run forward if nobody else did: True means it is ours."""
-    a = account
-    with engine.begin() as conn:
-        condition = a.c.sync_next_at.is_(None) if seen is None else a.c.sync_next_at == seen
-        result = conn.execute(
-            update(a).where(and_(a.c.id == account_id, condition)).values(sync_next_at=following)
-        )
-        return result.rowcount == 1
+    return store.move_next_run(engine, account_id, seen, following)
 
 
 def _run_one(
@@ -189,27 +172,15 @@ class Scheduler:
 
 def sync_settings(conn: Connection, account_id: int) -> dict[str, Any]:
     """The account's daily schedule and safety threshold."""
-    a = account
-    row = conn.execute(
-        select(
-            a.c.sync_daily_enabled,
-            a.c.sync_daily_time,
-            a.c.sync_timezone,
-            a.c.sync_next_at,
-            a.c.sync_hold_percent,
-            a.c.sync_hold_minimum,
-        ).where(a.c.id == account_id)
-    ).one()
+    row = store.schedule_settings(conn, account_id)
     return {
-        "daily": bool(row.sync_daily_enabled),
-        "time": row.sync_daily_time,
-        "timezone": row.sync_timezone,
+        "daily": row.daily_enabled,
+        "time": row.daily_time,
+        "timezone": row.timezone,
         # No next run while the daily sync is off, whatever time was computed before.
-        "next_run_at": iso_utc(row.sync_next_at)
-        if row.sync_next_at and row.sync_daily_enabled
-        else None,
-        "hold_percent": row.sync_hold_percent,
-        "hold_minimum": row.sync_hold_minimum,
+        "next_run_at": iso_utc(row.next_at) if row.next_at and row.daily_enabled else None,
+        "hold_percent": row.hold_percent,
+        "hold_minimum": row.hold_minimum,
     }
 
 
@@ -256,7 +227,7 @@ def configure(
             values.get("sync_timezone", current["timezone"]),
         )
     if values:
-        conn.execute(update(account).where(account.c.id == account_id).values(**values))
+        store.set_schedule(conn, account_id, values)
     after = sync_settings(conn, account_id)
     changed = {
         k: [current[k], after[k]]

@@ -7,197 +7,180 @@ own transaction with its items, Events and heartbeat, like the member passes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
-from scimgate.store import bulk, raw
 from scimgate.store import members as member_store
-from scimgate.store import sync as store
+from scimgate.store import sync_batches, sync_counts
+from scimgate.store import sync_teams as store
+from scimgate.store.sync_teams import (
+    MembershipToAdd,
+    MembershipToRemove,
+    TeamToRemove,
+    TeamToWrite,
+)
+from scimgate.sync.context import RunContext
+from scimgate.sync.keyset import Keyset
+from scimgate.sync.recorder import Recorder
 
 
 class TeamPass:
-    """The team and membership pass of a run (mixed into the engine's run)."""
+    """The team and membership pass of a run."""
 
-    account_id: int
-    counts: dict[str, int]
-    dry: bool
-    memberless: set[str]
-    options: Any
-    clock: Callable[[], datetime]
-    _tx: Callable[..., AbstractContextManager[Connection]]
-    _item: Callable[..., None]
-    _event: Callable[[tuple[str, str | None, dict[str, Any]]], None]
-    _flush: Callable[[Connection], None]
+    def __init__(self, run: RunContext, rec: Recorder) -> None:
+        self.run = run
+        self.rec = rec
+        # The item per team, written at the end (memberships add to a team's item).
+        self.team_items: dict[str, dict[str, Any]] = {}
 
-    def _team_pass(self) -> None:
-        aid, size, now = self.account_id, self.options.batch_size, self.clock()
-        team_items: dict[str, dict[str, Any]] = {}
-        # Teams to create or rename.
-        after = ""
-        while True:
-            with self._tx() as conn:
-                rows = raw.execute(conn, store.TEAMS_TO_WRITE, (aid, after, size)).fetchall()
-                t, tc = raw.to_db_time(conn, now), bulk.copy_time(conn, now)
-                inserts, renames = [], []
-                for group_id, group_name, team_id, team_name in rows:
-                    if team_id is None:
-                        team_id = member_store.new_id()
-                        inserts.append((aid, team_id, group_name, group_id, tc, tc))
-                        self.counts["teams_created"] += 1
-                        self._event(
-                            (
-                                "team.created",
-                                team_id,
-                                {
-                                    "team_id": team_id,
-                                    "name": group_name,
-                                    "directory_group_id": group_id,
-                                },
-                            )
-                        )
-                        team_items[team_id] = {
-                            "action": "create",
-                            "label": group_name,
-                            "directory_id": group_id,
-                            "changes": {"name": [None, group_name]},
-                        }
-                    else:
-                        renames.append((group_name, t, aid, team_id))
-                        self.counts["teams_renamed"] += 1
-                        self._event(
-                            (
-                                "team.renamed",
-                                team_id,
-                                {"team_id": team_id, "name": [team_name, group_name]},
-                            )
-                        )
-                        team_items[team_id] = {
-                            "action": "rename",
-                            "label": group_name,
-                            "directory_id": group_id,
-                            "changes": {"name": [team_name, group_name]},
-                        }
-                if not self.dry:
-                    bulk.insert_rows(
-                        conn,
-                        "team",
+    def _keyset(self, read: Any, key: Any, start: Any) -> Keyset[Any, Any]:
+        aid = self.run.account_id
+        return Keyset(
+            lambda conn, after, size: read(conn, aid, after, size),
+            key,
+            start,
+            self.run.options.batch_size,
+        )
+
+    def __call__(self) -> None:
+        run, rec = self.run, self.rec
+        with run.phase("team_pass"):
+            self._write_teams()
+            self._remove_teams()
+            with run.phase("membership_pass"):
+                self._memberships()
+            with run.tx() as conn:
+                names = store.team_names(conn, run.account_id)
+                for team_id, item in self.team_items.items():
+                    item["label"] = item.get("label") or names.get(team_id)
+                    rec.item(kind="team", subject_id=team_id, **item)
+                rec.flush(conn)
+
+    def _write_teams(self) -> None:
+        """Teams to create or rename."""
+        run, rec = self.run, self.rec
+        aid, now = run.account_id, run.clock()
+        keyset: Keyset[str, TeamToWrite] = self._keyset(store.teams_to_write, _group_id, "")
+        for conn, rows in keyset.batches(run, rec.flush):
+            inserts, renames = [], []
+            for g in rows:
+                if g.team_id is None:
+                    team_id = member_store.new_id()
+                    inserts.append((team_id, g.group_name, g.group_id))
+                    run.counts["teams_created"] += 1
+                    rec.event(
                         (
-                            "account_id",
-                            "id",
-                            "name",
-                            "directory_group_id",
-                            "created_at",
-                            "updated_at",
-                        ),
-                        inserts,
-                    )
-                    raw.executemany(
-                        conn,
-                        "UPDATE team SET name = ?, updated_at = ? WHERE account_id = ? AND id = ?",
-                        renames,
-                    )
-                self._flush(conn)
-            if len(rows) < size:
-                break
-            after = rows[-1][0]
-        # Teams whose group is gone.
-        after = ""
-        while True:
-            with self._tx() as conn:
-                rows = raw.execute(conn, store.TEAMS_TO_REMOVE, (aid, after, size)).fetchall()
-                for team_id, name, group_id in rows:
-                    self.counts["teams_removed"] += 1
-                    self._event(("team.removed", team_id, {"team_id": team_id, "name": name}))
-                    self._item(
-                        kind="team",
-                        action="remove",
-                        subject_id=team_id,
-                        directory_id=group_id,
-                        label=name,
-                        changes={"name": [name, None]},
-                    )
-                if not self.dry:
-                    raw.executemany(
-                        conn,
-                        "DELETE FROM team WHERE account_id = ? AND id = ?",
-                        [(aid, r[0]) for r in rows],
-                    )
-                self._flush(conn)
-            if len(rows) < size:
-                break
-            after = rows[-1][0]
-        self._membership_pass(team_items)
-        with self._tx() as conn:
-            names = dict(
-                raw.execute(
-                    conn, "SELECT id, name FROM team WHERE account_id = ?", (aid,)
-                ).fetchall()
-            )
-            for team_id, item in team_items.items():
-                item["label"] = item.get("label") or names.get(team_id)
-                self._item(kind="team", subject_id=team_id, **item)
-            self._flush(conn)
-
-    def _membership_pass(self, team_items: dict[str, dict[str, Any]]) -> None:
-        aid, size = self.account_id, self.options.batch_size
-
-        def note(team_id: str, key: str) -> None:
-            item = team_items.setdefault(
-                team_id, {"action": "update", "label": None, "changes": {}}
-            )
-            changes = item["changes"]
-            changes.setdefault(key, [0, 0])
-            changes[key][1] += 1
-
-        if self.dry:
-            with self._tx(writes=False) as conn:
-                self.counts["memberships_added"] += store.count(
-                    conn, store.PLANNED_MEMBERSHIP_ADDS, (aid, raw.to_db_bool(conn, True))
-                ) - store.memberships_of(conn, aid, self.memberless)
-        else:
-            group, user = "", ""
-            while True:
-                with self._tx() as conn:
-                    rows = raw.execute(
-                        conn, store.MEMBERSHIPS_TO_ADD, (aid, group, user, size)
-                    ).fetchall()
-                    bulk.insert_rows(
-                        conn,
-                        "team_member",
-                        ("account_id", "team_id", "member_id"),
-                        [(aid, r[2], r[3]) for r in rows],
-                    )
-                    for r in rows:
-                        note(r[2], "members_added")
-                        self._event(
-                            ("team.member_added", r[2], {"team_id": r[2], "member_id": r[3]})
+                            "team.created",
+                            team_id,
+                            {
+                                "team_id": team_id,
+                                "name": g.group_name,
+                                "directory_group_id": g.group_id,
+                            },
                         )
-                    self.counts["memberships_added"] += len(rows)
-                    self._flush(conn)
-                if len(rows) < size:
-                    break
-                group, user = rows[-1][0], rows[-1][1]
-        team, member_id = "", ""
-        while True:
-            with self._tx() as conn:
-                rows = raw.execute(
-                    conn, store.MEMBERSHIPS_TO_REMOVE, (aid, team, member_id, size)
-                ).fetchall()
-                if not self.dry:
-                    raw.executemany(
-                        conn,
-                        "DELETE FROM team_member WHERE account_id = ? AND team_id = ? AND member_id = ?",
-                        [(aid, r[0], r[1]) for r in rows],
                     )
+                    self.team_items[team_id] = {
+                        "action": "create",
+                        "label": g.group_name,
+                        "directory_id": g.group_id,
+                        "changes": {"name": [None, g.group_name]},
+                    }
+                else:
+                    renames.append((g.team_id, g.group_name))
+                    run.counts["teams_renamed"] += 1
+                    rec.event(
+                        (
+                            "team.renamed",
+                            g.team_id,
+                            {"team_id": g.team_id, "name": [g.team_name, g.group_name]},
+                        )
+                    )
+                    self.team_items[g.team_id] = {
+                        "action": "rename",
+                        "label": g.group_name,
+                        "directory_id": g.group_id,
+                        "changes": {"name": [g.team_name, g.group_name]},
+                    }
+            if not run.dry:
+                store.insert_teams(conn, aid, inserts, now)
+                store.rename_teams(conn, aid, renames, now)
+
+    def _remove_teams(self) -> None:
+        """Teams whose group is gone."""
+        run, rec = self.run, self.rec
+        keyset: Keyset[str, TeamToRemove] = self._keyset(store.teams_to_remove, _team_id, "")
+        for conn, rows in keyset.batches(run, rec.flush):
+            for t in rows:
+                run.counts["teams_removed"] += 1
+                rec.event(("team.removed", t.id, {"team_id": t.id, "name": t.name}))
+                rec.item(
+                    kind="team",
+                    action="remove",
+                    subject_id=t.id,
+                    directory_id=t.group_id,
+                    label=t.name,
+                    changes={"name": [t.name, None]},
+                )
+            if not run.dry:
+                store.delete_teams(conn, run.account_id, [t.id for t in rows])
+
+    def _note(self, team_id: str, key: str) -> None:
+        """One more membership added or removed on the team's item."""
+        item = self.team_items.setdefault(
+            team_id, {"action": "update", "label": None, "changes": {}}
+        )
+        changes = item["changes"]
+        changes.setdefault(key, [0, 0])
+        changes[key][1] += 1
+
+    def _memberships(self) -> None:
+        run, rec = self.run, self.rec
+        aid = run.account_id
+        if run.dry:
+            with run.tx(writes=False) as conn:
+                run.counts["memberships_added"] += sync_counts.planned_membership_adds(
+                    conn, aid
+                ) - sync_batches.memberships_of(conn, aid, run.memberless)
+        else:
+            keyset = self._keyset(store.memberships_to_add, _group_user, ("", ""))
+            for conn, rows in keyset.batches(run, rec.flush):
+                store.insert_memberships(conn, aid, [(r.team_id, r.member_id) for r in rows])
                 for r in rows:
-                    note(r[0], "members_removed")
-                    self._event(("team.member_removed", r[0], {"team_id": r[0], "member_id": r[1]}))
-                self.counts["memberships_removed"] += len(rows)
-                self._flush(conn)
-            if len(rows) < size:
-                break
-            team, member_id = rows[-1][0], rows[-1][1]
+                    self._note(r.team_id, "members_added")
+                    rec.event(
+                        (
+                            "team.member_added",
+                            r.team_id,
+                            {"team_id": r.team_id, "member_id": r.member_id},
+                        )
+                    )
+                run.counts["memberships_added"] += len(rows)
+        keyset = self._keyset(store.memberships_to_remove, _team_member, ("", ""))
+        for conn, rows in keyset.batches(run, rec.flush):
+            if not run.dry:
+                store.delete_memberships(conn, aid, [(r.team_id, r.member_id) for r in rows])
+            for r in rows:
+                self._note(r.team_id, "members_removed")
+                rec.event(
+                    (
+                        "team.member_removed",
+                        r.team_id,
+                        {"team_id": r.team_id, "member_id": r.member_id},
+                    )
+                )
+            run.counts["memberships_removed"] += len(rows)
+
+
+def _group_id(row: TeamToWrite) -> str:
+    return row.group_id
+
+
+def _team_id(row: TeamToRemove) -> str:
+    return row.id
+
+
+def _group_user(row: MembershipToAdd) -> tuple[str, str]:
+    return (row.group_id, row.user_id)
+
+
+def _team_member(row: MembershipToRemove) -> tuple[str, str]:
+    return (row.team_id, row.member_id)
