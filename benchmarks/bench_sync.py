@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
@@ -57,17 +58,6 @@ TARGETS = {  # phase -> (seconds, MiB or None)
     "unchanged": (3.0, None),
     "changed": (3.0, None),
 }
-PASSES = (
-    "_load",
-    "_claim",
-    "_hold_check",
-    "_removed_pass",
-    "_member_pass",
-    "_reference_pass",
-    "_team_pass",
-    "_membership_pass",
-    "_finish",
-)
 
 FIRST = [
     "Ada",
@@ -946,25 +936,18 @@ class SqlTimer:
         return out
 
 
-def time_passes() -> dict[str, list[float]]:
-    """Wrap the engine's passes with wall-clock timers (inclusive; calls, seconds)."""
-    from scimgate.sync import engine as sync_engine
-
+def time_passes() -> tuple[dict[str, list[float]], Callable[[str, float], None]]:
+    """Wall-clock timers of the run's phases (inclusive; calls, seconds), fed by
+    `SyncOptions.observe`; named as the engine's methods were (`_member_pass`), so that
+    results stay comparable with older ones."""
     times: dict[str, list[float]] = {}
-    for name in PASSES:
-        orig = getattr(sync_engine._Run, name)
 
-        def wrapped(self: Any, *args: Any, _orig: Any = orig, _name: str = name, **kw: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return _orig(self, *args, **kw)
-            finally:
-                st = times.setdefault(_name, [0, 0.0])
-                st[0] += 1
-                st[1] += time.perf_counter() - t
+    def observe(name: str, seconds: float) -> None:
+        st = times.setdefault(f"_{name}", [0, 0.0])
+        st[0] += 1
+        st[1] += seconds
 
-        setattr(sync_engine._Run, name, wrapped)
-    return times
+    return times, observe
 
 
 def child_main(spec: dict[str, Any]) -> None:
@@ -974,11 +957,14 @@ def child_main(spec: dict[str, Any]) -> None:
 
     engine = make_engine(spec["url"], pool=False)  # as `scimgate sync` makes it
     backend = BackendCpu(engine) if spec["url"].startswith("postgresql") else None
-    timer = passes = None
+    timer = passes = observe = None
     if mode == "sqltrace":
         timer = SqlTimer()
         timer.install(engine)
-        passes = time_passes()
+        passes, observe = time_passes()
+    # Code from before SyncOptions.observe (--code) runs untimed by pass.
+    fields = getattr(SyncOptions, "__dataclass_fields__", {})
+    hook = {"observe": observe} if observe is not None and "observe" in fields else {}
     prof = None
     if mode == "cprofile":
         import cProfile
@@ -999,7 +985,7 @@ def child_main(spec: dict[str, Any]) -> None:
         spec["account_id"],
         trigger="cli",
         dry_run=spec["phase"] == "plan",
-        options=SyncOptions(batch_size=spec["batch_size"]),
+        options=SyncOptions(batch_size=spec["batch_size"], **hook),
     )
     if prof is not None:
         prof.disable()

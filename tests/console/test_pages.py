@@ -506,7 +506,7 @@ def test_every_page_time_is_a_time_element_in_one_format(make_console, app):
 
 
 def test_a_slow_plan_shows_checking_and_refreshes_until_ready(make_console, monkeypatch):
-    from scimgate.web.console import plans
+    from scimgate.sync import plan_cache as plans
 
     real = plans.synchronize
     release = __import__("threading").Event()

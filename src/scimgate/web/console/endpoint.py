@@ -35,7 +35,7 @@ from scimgate.errors import ForbiddenError, NotFoundError, ServiceError
 from scimgate.settings import Settings
 from scimgate.store.database import as_utc
 from scimgate.sync.engine import SyncOptions
-from scimgate.web.console.plans import PlanCache
+from scimgate.sync.plan_cache import PlanCache
 from scimgate.web.outage import OutageLog
 
 log = logging.getLogger("scimgate.console")
