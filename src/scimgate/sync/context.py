@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from scimgate.mapping.mapper import Mapper
 from scimgate.store import raw
@@ -29,6 +30,14 @@ COUNT_KEYS = (
     "memberships_added",
     "memberships_removed",
 )
+
+
+class PlannedMember(NamedTuple):
+    """A member a dry run would create or link, and how a reference to it is shown."""
+
+    member_id: str
+    shown: str
+
 
 # Rows the run wrote per table it reads back (what it wrote at its last ANALYZE).
 _GROWING: dict[str, tuple[str, ...]] = {
@@ -58,9 +67,9 @@ class RunContext:
     )  # staged users a conflict keeps from becoming members
     # A dry run writes nothing, so what its earlier batches would have written is kept
     # here for the later ones (memory grows with what it would write): the members it
-    # would create or link by directory user (member id, how a reference to it is shown),
-    # and emails taken (an owner like members_by_email's) or freed (None).
-    planned: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # would create or link by directory user, and emails taken (an owner like
+    # members_by_email's) or freed (None).
+    planned: dict[str, PlannedMember] = field(default_factory=dict)
     planned_emails: dict[str, MemberOwner | None] = field(default_factory=dict)
     _analyzed: dict[str, int] = field(default_factory=dict)
 
@@ -114,5 +123,5 @@ class RunContext:
     def planned_or(self, found: dict[str, str], targets: list[str]) -> dict[str, str]:
         """Directory user -> member id, with (a dry run) the members it would have made."""
         if self.dry:
-            found.update({t: self.planned[t][0] for t in targets if t in self.planned})
+            found.update({t: self.planned[t].member_id for t in targets if t in self.planned})
         return found

@@ -29,7 +29,9 @@ class ToCompare:
     mapped: Mapped
     member: MemberState | None  # its member, or the manual member it links to (None: create)
     link: bool  # a manual member linked by its email
-    taken: Any = None  # who already uses its email: a directory user id or an owner
+    # Who already uses its email: a directory user id or an owner (the pass then names
+    # it for the error, see `who`).
+    taken: Any = None
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
 from scimgate.errors import ConflictError
 from scimgate.mapping.mapper import Mapped, Mapper
@@ -23,8 +23,8 @@ from scimgate.store import sync_batches as batches
 from scimgate.store.database import Connection
 from scimgate.store.sync_batches import MemberOwner, StagedRow
 from scimgate.store.sync_members import MemberWrite
-from scimgate.sync.context import RunContext
-from scimgate.sync.emails import claim_emails, who, with_planned
+from scimgate.sync.context import PlannedMember, RunContext
+from scimgate.sync.emails import ToCompare, claim_emails, who, with_planned
 from scimgate.sync.keyset import Keyset
 from scimgate.sync.plan import MemberChange, compare, person_label
 from scimgate.sync.recorder import Mark, Recorder
@@ -37,8 +37,15 @@ _ACTION_COUNT = {
     "reactivate": "reactivated",
     "unchanged": "unchanged",
 }
-# A batch of staged rows read ahead, and the pool's mapping of them.
-_Ahead = tuple[list[StagedRow], Future[list[Mapped]]]
+
+
+class _Ahead(NamedTuple):
+    """A batch of staged rows read ahead, and the pool's mapping of them."""
+
+    rows: list[StagedRow]
+    mapping: Future[list[Mapped]]
+
+
 # A staged user, what it means for its member, and whether a manual member is linked.
 _Change = tuple[StagedRow, MemberChange, bool]
 
@@ -99,7 +106,7 @@ class MemberPass:
         try:
             with self.run.tx() as conn:
                 if ahead is not None:
-                    rows, mapping = ahead
+                    rows, mapping = ahead.rows, ahead.mapping
                 else:
                     rows = keyset.batch(conn, after)
                     if not rows:
@@ -108,12 +115,12 @@ class MemberPass:
                 if len(rows) == keyset.size:
                     following = keyset.batch(conn, keyset.next_key(rows))
                     if following:
-                        nxt = (following, pool.submit(self._map_rows, following))
+                        nxt = _Ahead(following, pool.submit(self._map_rows, following))
                 self._batch(conn, rows, careful=False, mapping=mapping)
                 self.rec.flush(conn)
         except BaseException:  # the batch read ahead is read again (or the run ends)
             if nxt is not None:
-                nxt[1].cancel()
+                nxt.mapping.cancel()
             raise
         return rows, nxt
 
@@ -138,29 +145,29 @@ class MemberPass:
         mapped = mapping.result() if mapping is not None else self._map_rows(rows)
         todo = self._claim_emails(conn, rows, mapped)
         ref_ids = self.mapper.reference_ids
-        wanted = [v for t in todo for pid, v in t[1].values.items() if pid in ref_ids]
+        wanted = [v for t in todo for pid, v in t.mapped.values.items() if pid in ref_ids]
         resolved, absent = refs.find(conn, wanted)
-        linked = [t[2].id for t in todo if t[2] is not None]
+        linked = [t.member.id for t in todo if t.member is not None]
         values = member_store.values_of(conn, aid, linked) if linked else {}
         olds = [v for vals in values.values() for pid, (v, _s) in vals.items() if pid in ref_ids]
         labels = refs.labels(conn, [*resolved.values(), *olds])
         changes: list[_Change] = []
-        for row, result, state, link, taken in todo:
+        for t in todo:
             change = compare(
                 mapper=self.mapper,
                 names=run.names,
-                mapped=result,
-                active=bool(row.active),
-                fallback_name=row.user_name,
-                member=state,
+                mapped=t.mapped,
+                active=bool(t.row.active),
+                fallback_name=t.row.user_name,
+                member=t.member,
                 new_member_id=member_store.new_id(),
-                values=values.get(state.id, {}) if state else {},
+                values=values.get(t.member.id, {}) if t.member else {},
                 resolved=resolved,
                 absent=absent,
                 labels=labels,
-                email_taken=taken,
+                email_taken=t.taken,
             )
-            changes.append((row, change, link))
+            changes.append((t.row, change, t.link))
         if careful:
             self._write_one_by_one(conn, changes, now)
             return
@@ -192,11 +199,11 @@ class MemberPass:
 
     def _claim_emails(
         self, conn: Connection, rows: list[StagedRow], mapped: list[Mapped]
-    ) -> list[tuple[StagedRow, Mapped, Any, bool, str | None]]:
+    ) -> list[ToCompare]:
         """Who gets which email in this batch (see sync.emails): the users to compare,
         each with its member (or the manual member it links to) and who already uses its
-        email, if someone does. A new user whose email is another directory user's gets an
-        error item."""
+        email (named for its error), if someone does. A new user whose email is another
+        directory user's gets an error item."""
         run = self.run
         people = {r.id: person_label(r.display_name, r.user_name) for r in rows}
         emails = {m.fields["email"].lower() for m in mapped if m.fields.get("email")}
@@ -218,23 +225,17 @@ class MemberPass:
                 label=people[c.row.id],
                 error=f"the e-mail {c.email} is already used by {who(c.other, people)}",
             )
-        return [
-            (
-                t.row,
-                t.mapped,
-                t.member,
-                t.link,
-                who(t.taken, people) if t.taken is not None else None,
-            )
-            for t in claims.compare
-        ]
+        for t in claims.compare:
+            if t.taken is not None:
+                t.taken = who(t.taken, people)
+        return claims.compare
 
     def _plan_batch(self, changes: list[_Change]) -> None:
         """A dry run: remember what this batch would have written, for the batches after it."""
         run = self.run
         for row, change, link in changes:
             if change.action == "create" or link:
-                run.planned[row.id] = (change.member_id, change.email or change.name)
+                run.planned[row.id] = PlannedMember(change.member_id, change.email or change.name)
             if change.email:
                 run.planned_emails[change.email.lower()] = MemberOwner(
                     change.member_id, change.email, change.name, change.status, "scim", row.id
