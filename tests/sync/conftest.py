@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from scimgate.members import service as members
 from scimgate.store import members as member_store
-from scimgate.store import sync as sync_store
+from scimgate.store import sync_items, sync_runs
 from scimgate.store.database import utcnow
 from scimgate.sync.engine import RunResult, SyncOptions, synchronize
 from tests.conftest import user_body
@@ -95,18 +95,18 @@ def team_rows(engine: Engine, account_id: int) -> list[dict[str, Any]]:
 
 def runs(engine: Engine, account_id: int) -> list[dict[str, Any]]:
     with engine.connect() as conn:
-        return sync_store.list_runs(conn, account_id, limit=1000)
+        return sync_runs.list_runs(conn, account_id, limit=1000)
 
 
 def get_run(engine: Engine, account_id: int, run_id: int) -> dict[str, Any] | None:
     with engine.connect() as conn:
-        return sync_store.get_run(conn, account_id, run_id)
+        return sync_runs.get_run(conn, account_id, run_id)
 
 
 def items(engine: Engine, account_id: int, run_id: int, **kw: Any) -> list[dict[str, Any]]:
     kw.setdefault("limit", 10_000)
     with engine.connect() as conn:
-        return sync_store.list_items(conn, account_id, run_id, **kw)
+        return sync_items.list_items(conn, account_id, run_id, **kw)
 
 
 def property_id(engine: Engine, account_id: int, name: str) -> str:

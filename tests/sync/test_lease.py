@@ -8,8 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from scimgate.store import sync as sync_store
-from scimgate.store import sync_items, sync_members
+from scimgate.store import sync_items, sync_members, sync_runs
 from scimgate.store.database import utcnow
 from scimgate.sync import engine as sync_engine
 from scimgate.sync.engine import SyncBusyError, SyncOptions, owner_tag
@@ -19,7 +18,7 @@ from tests.sync.conftest import create_users, get_run, member_docs, runs, sync
 def running_row(engine, account_id, *, age: float = 0.0, owner: str | None = None) -> int:
     """A `running` run as another sync of this account would leave it, `age` seconds after its last heartbeat."""
     with engine.begin() as conn:
-        return sync_store.insert_run(
+        return sync_runs.insert_run(
             conn,
             account_id,
             trigger="daily",

@@ -36,7 +36,7 @@ from scimgate.provisioning import directory
 from scimgate.scim.resource import normalise
 from scimgate.scim.schema import schema_for
 from scimgate.store import directory as directory_store
-from scimgate.store import sync as sync_store
+from scimgate.store import sync_runs
 from scimgate.store.database import make_engine, utcnow
 
 SCIMGATE = str(Path(sys.executable).with_name("scimgate"))
@@ -172,7 +172,7 @@ def count_rows(engine: Engine, table: str, account_id: int) -> int:
 def all_runs(engine: Engine, account_id: int) -> list[dict[str, Any]]:
     """Runs, oldest first."""
     with engine.connect() as conn:
-        return sync_store.list_runs(conn, account_id, limit=1000)[::-1]
+        return sync_runs.list_runs(conn, account_id, limit=1000)[::-1]
 
 
 @contextlib.contextmanager
@@ -261,7 +261,7 @@ def test_a_held_lease_makes_the_cli_exit_1_already_running(account, engine, data
     slug, account_id = account
     seed(engine, account_id, plain_users(20))
     with engine.begin() as conn:
-        lease = sync_store.insert_run(
+        lease = sync_runs.insert_run(
             conn,
             account_id,
             trigger="manual",
@@ -282,7 +282,7 @@ def test_a_held_lease_makes_the_cli_exit_1_already_running(account, engine, data
     assert json.loads(out)["created"] == 20
     # Once the lease is released (its run finished), the next sync goes through.
     with engine.begin() as conn:
-        sync_store.set_run(conn, account_id, lease, status="succeeded", finished_at=utcnow())
+        sync_runs.set_run(conn, account_id, lease, status="succeeded", finished_at=utcnow())
     assert sync_json(env, tmp_path, slug)["created"] == 20
 
 
@@ -293,7 +293,7 @@ def test_a_stale_lease_of_a_live_process_is_taken_over_after_sync_stale_seconds(
     slug, account_id = account
     seed(engine, account_id, plain_users(5))
     with engine.begin() as conn:
-        lease = sync_store.insert_run(
+        lease = sync_runs.insert_run(
             conn,
             account_id,
             trigger="daily",

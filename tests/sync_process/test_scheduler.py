@@ -16,7 +16,7 @@ from sqlalchemy import Engine, make_url, select, update
 
 from scimgate.accounts import service as accounts
 from scimgate.errors import InvalidValueError
-from scimgate.store import sync as sync_store
+from scimgate.store import sync_runs
 from scimgate.store.database import make_engine
 from scimgate.store.tables import account, sync_run
 from scimgate.sync import schedule
@@ -192,7 +192,7 @@ def test_a_due_account_whose_sync_is_running_is_retried_shortly(make_account, en
     seed(engine, account_id, plain_users(2))
     with engine.begin() as conn:
         schedule.configure(conn, account_id, at="03:00", zone="UTC")
-        lease = sync_store.insert_run(
+        lease = sync_runs.insert_run(
             conn,
             account_id,
             trigger="cli",
