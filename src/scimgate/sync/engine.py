@@ -107,6 +107,7 @@ class _Run:
         self.deferrals = Deferrals()
         self.rec = Recorder(run, self.deferrals)
         self.refs = References(run, self.rec, self.deferrals)
+        self.hold_percent = self.hold_minimum = 0  # the account's safety threshold
 
     def plan(self) -> RunResult:
         """Everything a run would do, without writing."""
