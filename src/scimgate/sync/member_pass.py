@@ -57,7 +57,8 @@ class MemberPass:
         self.run = run
         self.rec = rec
         self.refs = refs
-        self.mapper: Mapper = run.mapper  # type: ignore[assignment]  # loaded before any pass
+        assert run.mapper is not None  # loaded before any pass
+        self.mapper: Mapper = run.mapper
         self._mark: Mark | None = None
         aid, rev = run.account_id, run.rev
         self.keyset: Keyset[str, StagedRow] = Keyset(
