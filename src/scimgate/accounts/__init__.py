@@ -1,1 +1,1 @@
-"""Accounts, the enterprise entitlement, and provisioning tokens."""
+"""Accounts, the enterprise entitlement, and their credentials (provisioning tokens, API keys)."""

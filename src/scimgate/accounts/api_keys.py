@@ -1,14 +1,11 @@
 """API keys: how the host product calls /api/v1. Separate from provisioning tokens.
 
-A key is `sgk_` + 256 random bits, shown once, stored as SHA-256. A provisioning token
-(`sgp_`) never opens /api/v1 and a key never opens /scim/v2: the prefixes differ and each
-is looked up only in its own table.
+A key is `sgk_` + 256 random bits, shown once, stored as SHA-256 (accounts.credentials
+does the work for both kinds); these are the names the shells call.
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,13 +13,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from scimgate import audit
-from scimgate.accounts.service import LAST_USED_RESOLUTION, hash_token
-from scimgate.errors import NotFoundError
+from scimgate.accounts import credentials
+from scimgate.accounts.credentials import API_KEY
 from scimgate.store import accounts as account_store
-from scimgate.store import api_keys as store
-from scimgate.store.database import as_utc, utcnow
 
-KEY_PREFIX = "sgk_"
+KEY_PREFIX = API_KEY.prefix
 
 
 @dataclass(frozen=True)
@@ -55,63 +50,36 @@ def create_key(
 ) -> IssuedKey:
     """A new live API key for an account (`actor`: who the audit log names, see audit)."""
     account = account_store.get_account(conn, slug)
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    name = name.strip()[:255]
-    key_id = store.insert_key(
-        conn, account["id"], key_hash=hash_token(key), prefix=key[:12], name=name, now=utcnow()
-    )
-    audit.record(
-        conn,
-        account["id"],
-        actor=actor,
-        action="api_key.created",
-        target=f"API key {key_id}",
-        details={"key_id": key_id, "prefix": key[:12], "name": name},
-    )
-    return IssuedKey(id=key_id, key=key, prefix=key[:12])
+    issued = credentials.issue(conn, API_KEY, account["id"], name=name.strip()[:255], actor=actor)
+    return IssuedKey(id=issued.id, key=issued.secret, prefix=issued.prefix)
 
 
 def list_keys(conn: Connection, slug: str) -> list[dict[str, Any]]:
     """An account's keys, without hashes."""
-    return store.list_keys(conn, account_store.get_account(conn, slug)["id"])
+    return credentials.list_for(conn, API_KEY, account_store.get_account(conn, slug)["id"])
 
 
 def revoke_key(conn: Connection, slug: str, key_id: int, *, actor: str | None = None) -> None:
     """Revoke a key; the next request with it gets 401."""
     account = account_store.get_account(conn, slug)
-    if not store.revoke_key(conn, account["id"], key_id, utcnow()):
-        raise NotFoundError(f"No live API key {key_id} in account {slug!r}")
-    key = next(k for k in store.list_keys(conn, account["id"]) if k["id"] == key_id)
-    audit.record(
-        conn,
-        account["id"],
-        actor=actor,
-        action="api_key.revoked",
-        target=f"API key {key_id}",
-        details={"key_id": key_id, "prefix": key["prefix"], "name": key["name"]},
-    )
+    credentials.revoke(conn, API_KEY, account["id"], key_id, slug=slug, actor=actor)
 
 
 def authenticate(conn: Connection, key: str) -> ApiPrincipal | None:
     """The account a key opens, or None."""
-    if not key.startswith(KEY_PREFIX) or len(key) > 256:
+    row = credentials.check(conn, API_KEY, key)
+    if row is None:
         return None
-    digest = hash_token(key)
-    row = store.find_live_key(conn, digest)
-    if row is None or not hmac.compare_digest(row["key_hash"], digest):
-        return None
-    last = row["last_used_at"]
     return ApiPrincipal(
-        row["account_id"], row["id"], as_utc(last) if last else None, row["prefix"], row["name"]
+        row["account_id"], row["id"], row["last_used_at"], row["prefix"], row["name"]
     )
 
 
 def needs_touch(principal: ApiPrincipal) -> bool:
     """Whether last_used_at is older than a minute (no write per request)."""
-    last = principal.last_used_at
-    return last is None or utcnow() - last >= LAST_USED_RESOLUTION
+    return credentials.needs_touch(principal.last_used_at)
 
 
 def record_use(conn: Connection, principal: ApiPrincipal) -> None:
     """Note that a key was used now."""
-    store.touch_key(conn, principal.key_id, utcnow())
+    credentials.record_use(conn, API_KEY, principal.key_id)

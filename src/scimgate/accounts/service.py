@@ -1,25 +1,26 @@
-"""Account lifecycle and provisioning tokens: 256-bit secrets, shown once, stored as SHA-256."""
+"""Account lifecycle, the enterprise entitlement, and the account's provisioning tokens.
+
+Tokens are credentials (accounts.credentials); the names below are the ones the shells call.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
 from scimgate import audit
-from scimgate.errors import ForbiddenError, InvalidValueError, NotFoundError
+from scimgate.accounts import credentials
+from scimgate.accounts.credentials import PROVISIONING_TOKEN
+from scimgate.accounts.credentials import hash_secret as hash_token  # noqa: F401  (web's name)
+from scimgate.errors import ForbiddenError, InvalidValueError
 from scimgate.mapping.service import ensure_defaults
 from scimgate.store import accounts as store
-from scimgate.store.database import as_utc, utcnow
+from scimgate.store.database import utcnow
 
-TOKEN_PREFIX = "sgp_"
-LAST_USED_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most this often
+TOKEN_PREFIX = PROVISIONING_TOKEN.prefix
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -39,11 +40,6 @@ class Principal:
     account_id: int
     token_id: int
     last_used_at: Any = None
-
-
-def hash_token(token: str) -> str:
-    """SHA-256 is enough for 256-bit random secrets (no dictionary to attack)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def create_account(
@@ -89,29 +85,20 @@ def entitle(conn: Connection, slug: str, *, actor: str | None = None) -> dict[st
     return store.get_account(conn, slug)
 
 
-def _new_token(conn: Connection, account_id: int, name: str) -> IssuedToken:
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    prefix = token[:12]
-    token_id = store.insert_token(
-        conn, account_id, token_hash=hash_token(token), prefix=prefix, name=name[:255], now=utcnow()
+def _new_token(
+    conn: Connection, account_id: int, name: str, *, actor: str | None, audited: bool
+) -> IssuedToken:
+    issued = credentials.issue(
+        conn, PROVISIONING_TOKEN, account_id, name=name[:255], actor=actor, audited=audited
     )
-    return IssuedToken(id=token_id, token=token, prefix=prefix)
+    return IssuedToken(id=issued.id, token=issued.secret, prefix=issued.prefix)
 
 
 def issue_token(
     conn: Connection, account_id: int, *, name: str = "", actor: str | None = None
 ) -> IssuedToken:
     """A new live token; earlier ones stay live until revoked (rotation)."""
-    issued = _new_token(conn, account_id, name)
-    audit.record(
-        conn,
-        account_id,
-        actor=actor,
-        action="token.issued",
-        target=f"token {issued.id}",
-        details={"token_id": issued.id, "prefix": issued.prefix, "name": name[:255]},
-    )
-    return issued
+    return _new_token(conn, account_id, name, actor=actor, audited=True)
 
 
 def activate_provisioning(conn: Connection, slug: str, *, actor: str | None = None) -> IssuedToken:
@@ -124,7 +111,7 @@ def activate_provisioning(conn: Connection, slug: str, *, actor: str | None = No
         )
     store.update_account(conn, row["id"], provisioning_active=True)
     ensure_defaults(conn, row["id"])
-    issued = _new_token(conn, row["id"], "activation")
+    issued = _new_token(conn, row["id"], "activation", actor=actor, audited=False)
     audit.record(
         conn,
         row["id"],
@@ -153,28 +140,13 @@ def deactivate_provisioning(conn: Connection, slug: str, *, actor: str | None = 
 def revoke_token(conn: Connection, slug: str, token_id: int, *, actor: str | None = None) -> None:
     """Revoke a token; the next request with it gets 401."""
     row = store.get_account(conn, slug)
-    if not store.revoke_token(conn, row["id"], token_id, utcnow()):
-        raise NotFoundError(f"No live token {token_id} in account {slug!r}")
-    token = next(t for t in store.list_tokens(conn, row["id"]) if t["id"] == token_id)
-    audit.record(
-        conn,
-        row["id"],
-        actor=actor,
-        action="token.revoked",
-        target=f"token {token_id}",
-        details={"token_id": token_id, "prefix": token["prefix"], "name": token["name"]},
-    )
+    credentials.revoke(conn, PROVISIONING_TOKEN, row["id"], token_id, slug=slug, actor=actor)
 
 
 def authenticate(conn: Connection, token: str) -> Principal | None:
     """The account a bearer token opens, or None (unknown, revoked, or provisioning off)."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 256:
-        return None
-    digest = hash_token(token)
-    row = store.find_live_token(conn, digest)
-    if row is None or not hmac.compare_digest(row["token_hash"], digest):
-        return None
-    if not row["provisioning_active"]:
+    row = credentials.check(conn, PROVISIONING_TOKEN, token)
+    if row is None or not row["provisioning_active"]:
         return None
     return Principal(
         account_id=row["account_id"], token_id=row["id"], last_used_at=row["last_used_at"]
@@ -183,10 +155,9 @@ def authenticate(conn: Connection, token: str) -> Principal | None:
 
 def needs_touch(principal: Principal) -> bool:
     """Whether last_used_at is older than the one-minute resolution."""
-    last = principal.last_used_at
-    return last is None or utcnow() - as_utc(last) >= LAST_USED_RESOLUTION
+    return credentials.needs_touch(principal.last_used_at)
 
 
 def record_use(conn: Connection, principal: Principal) -> None:
     """Note when a token was last used, at most once a minute (no write per request)."""
-    store.touch_token(conn, principal.token_id, utcnow())
+    credentials.record_use(conn, PROVISIONING_TOKEN, principal.token_id)

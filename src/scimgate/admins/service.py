@@ -23,7 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection
 
 from scimgate import audit
-from scimgate.accounts.service import LAST_USED_RESOLUTION, hash_token
+from scimgate.accounts.credentials import LAST_USED_RESOLUTION, hash_secret
 from scimgate.admins import throttle
 from scimgate.admins.throttle import Attempt, ThrottlePolicy
 from scimgate.errors import InvalidValueError, NotFoundError, ServiceError
@@ -161,7 +161,7 @@ def sign_in(
     csrf = secrets.token_urlsafe(32)
     store.insert_session(
         conn,
-        session_hash=hash_token(secret),
+        session_hash=hash_secret(secret),
         account_id=found["account_id"],
         admin_id=found["id"],
         csrf_token=csrf,
@@ -188,7 +188,7 @@ def session_for(conn: Connection, secret: str, *, now: datetime | None = None) -
     """The live session a cookie's secret opens, or None."""
     if not secret or len(secret) > 128:
         return None
-    row = store.find_session(conn, hash_token(secret))
+    row = store.find_session(conn, hash_secret(secret))
     if row is None or as_utc(row["expires_at"]) <= (now or utcnow()):
         return None
     return Session(

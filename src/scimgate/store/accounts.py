@@ -1,4 +1,7 @@
-"""Account and provisioning-token rows. Tokens are stored only as SHA-256 hashes."""
+"""Account rows, and the provisioning-token check fused into a read (PostgreSQL).
+
+Token rows themselves (issue, list, revoke, check) are store.credentials'.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scimgate.errors import ConflictError, NotFoundError
-from scimgate.store import raw
-from scimgate.store.tables import account, provisioning_token
+from scimgate.store import credentials, raw
+from scimgate.store.credentials import LIVE_TOKEN, CredentialKind
+from scimgate.store.tables import account
 
 
 def insert_account(conn: Connection, *, slug: str, name: str, entitled: bool, now: datetime) -> int:
@@ -48,62 +52,9 @@ def update_account(conn: Connection, account_id: int, **values: Any) -> None:
     conn.execute(update(account).where(account.c.id == account_id).values(**values))
 
 
-def insert_token(
-    conn: Connection, account_id: int, *, token_hash: str, prefix: str, name: str, now: datetime
-) -> int:
-    """Store a new token's hash."""
-    result = conn.execute(
-        provisioning_token.insert().values(
-            account_id=account_id, token_hash=token_hash, prefix=prefix, name=name, created_at=now
-        )
-    )
-    return int(result.inserted_primary_key[0])
-
-
 def list_tokens(conn: Connection, account_id: int) -> list[dict[str, Any]]:
-    """Every token of an account, newest first (hashes left out)."""
-    t = provisioning_token
-    rows = conn.execute(
-        select(t.c.id, t.c.prefix, t.c.name, t.c.created_at, t.c.last_used_at, t.c.revoked_at)
-        .where(t.c.account_id == account_id)
-        .order_by(t.c.id.desc())
-    ).mappings()
-    return [dict(r) for r in rows]
-
-
-def revoke_token(conn: Connection, account_id: int, token_id: int, now: datetime) -> bool:
-    """Revoke one live token of this account; False if there is none."""
-    t = provisioning_token
-    result = conn.execute(
-        update(t)
-        .where(t.c.account_id == account_id, t.c.id == token_id, t.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    return result.rowcount == 1
-
-
-# A live (unrevoked) token by its hash, with its account: every bearer check reads this.
-_LIVE_TOKEN = (
-    "FROM provisioning_token t JOIN account a ON a.id = t.account_id "
-    "WHERE t.token_hash = ? AND t.revoked_at IS NULL"
-)
-_AUTH_SQL = (
-    "SELECT t.id, t.account_id, t.token_hash, t.last_used_at, a.provisioning_active " + _LIVE_TOKEN
-)
-
-
-def find_live_token(conn: Connection, token_hash: str) -> dict[str, Any] | None:
-    """The live token with this hash, with its account's provisioning state (on every request)."""
-    found = raw.execute(conn, _AUTH_SQL, (token_hash,)).fetchone()
-    if found is None:
-        return None
-    return {
-        "id": found[0],
-        "account_id": found[1],
-        "token_hash": found[2],
-        "last_used_at": raw.from_db_time(found[3]) if found[3] is not None else None,
-        "provisioning_active": bool(found[4]),
-    }
+    """Every provisioning token of an account, newest first (the shells still call this name)."""
+    return credentials.list_for(conn, CredentialKind.PROVISIONING_TOKEN, account_id)
 
 
 @dataclass
@@ -125,7 +76,7 @@ class TokenGuard:
 
 
 _GUARD_SQL = (
-    f"SELECT t.id, t.last_used_at {_LIVE_TOKEN} AND a.provisioning_active AND t.account_id = ?"
+    f"SELECT t.id, t.last_used_at {LIVE_TOKEN} AND a.provisioning_active AND t.account_id = ?"
 )
 
 
@@ -147,15 +98,6 @@ def guarded_rows(
     guard.token_id = found[0][0]
     guard.last_used_at = raw.from_db_time(found[0][1]) if found[0][1] is not None else None
     return [tuple(values[2:]) for values in found if values[2] is not None]
-
-
-def touch_token(conn: Connection, token_id: int, now: datetime) -> None:
-    """Set last_used_at (the service decides how often: see accounts.service.needs_touch)."""
-    conn.execute(
-        update(provisioning_token)
-        .where(provisioning_token.c.id == token_id)
-        .values(last_used_at=now)
-    )
 
 
 def get_account_by_id(conn: Connection, account_id: int) -> dict[str, Any]:
