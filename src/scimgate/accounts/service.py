@@ -16,7 +16,7 @@ from scimgate.accounts import credentials
 from scimgate.accounts.credentials import PROVISIONING_TOKEN
 from scimgate.accounts.credentials import hash_secret as hash_token  # noqa: F401  (web's name)
 from scimgate.errors import ForbiddenError, InvalidValueError
-from scimgate.mapping.service import ensure_defaults
+from scimgate.mapping.service import install_defaults
 from scimgate.store import accounts as store
 from scimgate.store.database import utcnow
 
@@ -110,7 +110,7 @@ def activate_provisioning(conn: Connection, slug: str, *, actor: str | None = No
             f"(scimgate account entitle {slug})"
         )
     store.update_account(conn, row["id"], provisioning_active=True)
-    ensure_defaults(conn, row["id"])
+    install_defaults(conn, row["id"])
     issued = _new_token(conn, row["id"], "activation", actor=actor, audited=False)
     audit.record(
         conn,

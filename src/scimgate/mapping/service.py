@@ -24,7 +24,7 @@ from scimgate.store import members as store
 from scimgate.store import properties as prop_store
 from scimgate.store import raw
 from scimgate.store.database import utcnow
-from scimgate.store.tables import account, member_property
+from scimgate.store.tables import member_property
 
 DEFAULT_FIELDS = {
     "name": "displayName || name.formatted || userName",
@@ -39,15 +39,21 @@ DEFAULT_PROPERTIES = (
 )
 
 
-def ensure_defaults(conn: Connection, account_id: int) -> None:
-    """Install the default mapping once per account (mapping revision 0 means never)."""
-    rev = conn.execute(select(account.c.mapping_rev).where(account.c.id == account_id)).scalar_one()
-    if rev:
+def install_defaults(conn: Connection, account_id: int) -> None:
+    """Install the default mapping when provisioning is activated; nothing if it has been.
+
+    Installed means both member fields are mapped (they can be remapped, never removed). A
+    target the account mapped itself before its first activation keeps that mapping, as it
+    did when the defaults were installed first and the account's change applied after.
+    """
+    mapped = dict(store.list_mappings(conn, account_id))
+    if all(field in mapped for field in DEFAULT_FIELDS):
         return
     now = utcnow()
     existing = {p["name"].lower(): p for p in store.list_properties(conn, account_id)}
     for target, source in DEFAULT_FIELDS.items():
-        store.put_mapping(conn, account_id, target, source, now)
+        if target not in mapped:
+            store.put_mapping(conn, account_id, target, source, now)
     for name, kind, source in DEFAULT_PROPERTIES:
         prop = existing.get(name.lower())
         if prop is None:
@@ -58,8 +64,14 @@ def ensure_defaults(conn: Connection, account_id: int) -> None:
             prop_id = prop["id"]
         else:
             continue
-        store.put_mapping(conn, account_id, f"property:{prop_id}", source, now)
+        if f"property:{prop_id}" not in mapped:
+            store.put_mapping(conn, account_id, f"property:{prop_id}", source, now)
     store.bump_mapping_rev(conn, account_id)
+
+
+def ensure_defaults(conn: Connection, account_id: int) -> None:
+    """Nothing: the defaults come at activation (install_defaults). Only the shells' calls
+    that are still to go (cli mapping list, /api/v1 GET /mappings, sync engine) use it."""
 
 
 def _target(conn: Connection, account_id: int, target: str) -> tuple[str, dict[str, Any] | None]:
@@ -110,7 +122,6 @@ def set_mapping(
 ) -> dict[str, Any]:
     """Map a SCIM path (or `a || b` alternatives) onto a member field or Property (`actor`:
     who the audit log names, see scimgate.audit)."""
-    ensure_defaults(conn, account_id)
     key, prop, normalised = _checked(conn, account_id, target, source)
     before = dict(store.list_mappings(conn, account_id)).get(key)
     store.put_mapping(conn, account_id, key, normalised, utcnow())
@@ -132,7 +143,6 @@ def remove_mapping(
     conn: Connection, account_id: int, target: str, *, actor: str | None = None
 ) -> None:
     """Stop filling a target from SCIM; values already synced stay until the next sync clears them."""
-    ensure_defaults(conn, account_id)
     key, prop = _target(conn, account_id, target)
     before = dict(store.list_mappings(conn, account_id)).get(key)
     if key in MEMBER_FIELDS:
@@ -176,7 +186,6 @@ def update_mappings(
                 set_mapping(conn, account_id, target, source, actor=actor)
         except (NotFoundError, InvalidValueError) as exc:
             raise type(exc)(f"{target}: {exc.detail}") from None
-    ensure_defaults(conn, account_id)
     return list_mappings(conn, account_id)
 
 
@@ -243,7 +252,6 @@ def preview(
     the first staged users; references are shown as directory ids. Writes nothing."""
     if not 1 <= limit <= 100:
         raise InvalidValueError("limit is 1-100")
-    ensure_defaults(conn, account_id)
     if candidate is None:
         mapper = load_mapper(conn, account_id)
     else:
