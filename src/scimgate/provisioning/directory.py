@@ -19,6 +19,7 @@ from scimgate.scim.filter import FilterNode
 from scimgate.scim.patch import MemberOp, apply_patch
 from scimgate.scim.render import etag, server_attributes
 from scimgate.scim.resource import check_put_id, normalise
+from scimgate.scim.resource_types import ResourceKind
 from scimgate.scim.schema import schema_for
 from scimgate.store import directory as store
 from scimgate.store import list_pages, memberships
@@ -148,7 +149,7 @@ def create(conn: Connection, account_id: int, kind: str, body: Any, *, now: date
     normalised = normalise(body, schema_for(kind))
     row = store.insert_resource(conn, account_id, kind, doc=normalised.doc, now=now)
     ignored = normalised.ignored
-    if kind == "Group" and normalised.members:
+    if kind == ResourceKind.GROUP and normalised.members:
         added = memberships.add_members(conn, account_id, row["id"], normalised.members)
         ignored = ignored + _unknown_members(added.unknown)
     return Written(row=row, ignored=ignored)
@@ -241,7 +242,9 @@ def _write(
     """
     for _ in range(_RETRIES):
         # A User's groups come with it (the response shows them; a User write never moves them).
-        row = get(conn, account_id, kind, resource_id, with_groups=kind == "User", guard=guard)
+        row = get(
+            conn, account_id, kind, resource_id, with_groups=kind == ResourceKind.USER, guard=guard
+        )
         check_version(row, if_match)
         doc, member_ops, ignored = change(row)
         changed = doc != row["doc"]

@@ -18,13 +18,16 @@ import psycopg
 from sqlalchemy import Connection, Table
 
 from scimgate.errors import ConflictError
+from scimgate.scim.resource_types import ResourceKind
 from scimgate.store import raw
 from scimgate.store.accounts import TokenGuard, guarded_rows
 from scimgate.store.tables import directory_group, directory_user
 
 _INTEGRITY = (sqlite3.IntegrityError, psycopg.IntegrityError)
 _COLUMNS = "id, doc, version, created_at, updated_at"
-TABLE_NAME = {"User": "directory_user", "Group": "directory_group"}
+# Storage's own details of each resource type (scim.resource_types): its table ...
+TABLE_NAME = {ResourceKind.USER: "directory_user", ResourceKind.GROUP: "directory_group"}
+_TABLES = {ResourceKind.USER: directory_user, ResourceKind.GROUP: directory_group}
 
 
 def new_id() -> str:
@@ -34,7 +37,7 @@ def new_id() -> str:
 
 def table_for(kind: str) -> Table:
     """`User` or `Group` to its SQLAlchemy table."""
-    return directory_user if kind == "User" else directory_group
+    return _TABLES[kind]  # type: ignore[index]
 
 
 # A User's groups (RFC 7643 §4.1.2, read-only), read in the same statement as the user:
@@ -55,7 +58,7 @@ _GROUPS_COLUMN = {
 
 def columns_sql(conn: Connection, kind: str, with_groups: bool) -> str:
     """The columns `row_of` reads, with the groups column for Users when asked."""
-    if kind == "User" and with_groups:
+    if kind == ResourceKind.USER and with_groups:
         return f"{_COLUMNS}, {_GROUPS_COLUMN[conn.dialect.name]}"
     return _COLUMNS
 
@@ -78,7 +81,7 @@ def row_of(values: Sequence[Any]) -> dict[str, Any]:
 
 def _key_columns(conn: Connection, kind: str, doc: dict[str, Any]) -> list[Any]:
     """The indexed copies of document values, in the column order of the SQL below."""
-    if kind == "User":
+    if kind == ResourceKind.USER:
         return [
             doc["userName"],
             doc["userName"].lower(),
@@ -89,9 +92,10 @@ def _key_columns(conn: Connection, kind: str, doc: dict[str, Any]) -> list[Any]:
     return [doc["displayName"], doc["displayName"].lower(), doc.get("externalId")]
 
 
+# ... and the indexed copies of document values it keeps, in `_key_columns` order.
 _KEY_NAMES = {
-    "User": ["user_name", "user_name_key", "external_id", "display_name", "active"],
-    "Group": ["display_name", "display_name_key", "external_id"],
+    ResourceKind.USER: ["user_name", "user_name_key", "external_id", "display_name", "active"],
+    ResourceKind.GROUP: ["display_name", "display_name_key", "external_id"],
 }
 
 
@@ -149,7 +153,7 @@ def _write_emails(
 
 
 def _conflict(kind: str, doc: dict[str, Any]) -> ConflictError:
-    if kind == "User":
+    if kind == ResourceKind.USER:
         return ConflictError(
             f"A User with userName {doc.get('userName')!r} already exists", "userName"
         )
@@ -189,7 +193,9 @@ def insert_resource(
     try:
         if raw.is_pg(conn):
             # One round trip: the row, its e-mail rows and the count in one statement.
-            emails = _email_rows(account_id, resource_id, doc, conn) if kind == "User" else []
+            emails = (
+                _email_rows(account_id, resource_id, doc, conn) if kind == ResourceKind.USER else []
+            )
             raw.execute(
                 conn,
                 f"WITH r AS ({insert}), "
@@ -202,11 +208,11 @@ def insert_resource(
     except _INTEGRITY:
         raise _conflict(kind, doc) from None
     if not raw.is_pg(conn):
-        if kind == "User":
+        if kind == ResourceKind.USER:
             _write_emails(conn, account_id, resource_id, doc, replace=False)
         _count(conn, account_id, kind, +1)
     row = {"id": resource_id, "doc": doc, "version": 1, "created_at": now, "updated_at": now}
-    if kind == "User":
+    if kind == ResourceKind.USER:
         row["groups"] = []  # a new id is in no group yet
     return row
 
@@ -282,7 +288,7 @@ def update_resource(
         resource_id,
         expected_version,
     ]
-    emails = _email_rows(account_id, resource_id, doc, conn) if kind == "User" else None
+    emails = _email_rows(account_id, resource_id, doc, conn) if kind == ResourceKind.USER else None
     if (
         emails is not None
         and old_doc is not None
@@ -340,7 +346,7 @@ def touch_resource(
 def delete_resource(conn: Connection, account_id: int, kind: str, resource_id: str) -> bool:
     """Delete a User or Group and every membership row that names it."""
     key = (account_id, resource_id)
-    if kind == "User":
+    if kind == ResourceKind.USER:
         raw.execute(
             conn, "DELETE FROM directory_user_email WHERE account_id = ? AND user_id = ?", key
         )

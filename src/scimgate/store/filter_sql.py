@@ -44,9 +44,10 @@ from scimgate.scim.filter import (
     ValuePath,
     parse_filter,
 )
+from scimgate.scim.resource_types import ResourceKind
 from scimgate.scim.schema import AttrDef, ResourceSchema
+from scimgate.store.directory import table_for
 from scimgate.store.tables import (
-    directory_group,
     directory_membership,
     directory_user,
     directory_user_email,
@@ -97,7 +98,7 @@ class _Compiler:
         self.dialect = dialect
         self.account_id = account_id
         self.unknown_is_false = unknown_is_false
-        self.table = directory_user if schema.name == "User" else directory_group
+        self.table = table_for(schema.name)
 
     # -- boolean structure -------------------------------------------------------------
     def node(self, node: FilterNode) -> ColumnElement[bool]:
@@ -182,7 +183,7 @@ class _Compiler:
                 return true()
             return self._compare_datetime(column, node.op, node.value)
         if sub is not None:
-            if self.schema.name == "User" and name == "emails":
+            if self.schema.name == ResourceKind.USER and name == "emails":
                 return self._emails(lambda e: self._email_test(e, sub, node))
             if self._is_membership(name):
                 return self._membership(lambda m: self._membership_test(m, sub, node))
@@ -191,14 +192,14 @@ class _Compiler:
             # `members eq "id"` / `groups pr`: the multi-valued attribute stands for its value.
             value_def = attr.sub_attr("value") or AttrDef(name="value", case_exact=True)
             return self._membership(lambda m: self._membership_test(m, value_def, node))
-        if self.schema.name == "User" and name == "emails":
+        if self.schema.name == ResourceKind.USER and name == "emails":
             value_def = attr.sub_attr("value") or AttrDef(name="value")
             return self._emails(lambda e: self._email_test(e, value_def, node))
         columns: dict[str, tuple[Any, bool]] = {
             "id": (t.c.id, False),
             "externalId": (t.c.external_id, False),
         }
-        if self.schema.name == "User":
+        if self.schema.name == ResourceKind.USER:
             columns["userName"] = (t.c.user_name_key, True)
             columns["displayName"] = (t.c.display_name, False)
             columns["active"] = (t.c.active, False)
@@ -214,8 +215,8 @@ class _Compiler:
         return self._compare(column, attr, node.op, node.value, lowered)
 
     def _is_membership(self, name: str) -> bool:
-        return (self.schema.name == "Group" and name == "members") or (
-            self.schema.name == "User" and name == "groups"
+        return (self.schema.name == ResourceKind.GROUP and name == "members") or (
+            self.schema.name == ResourceKind.USER and name == "groups"
         )
 
     # -- value paths ----------------------------------------------------------------------
@@ -230,7 +231,7 @@ class _Compiler:
                     node.val_filter, lambda n: self._membership_test(m, self._sub(attr, n), n)
                 )
             )
-        if urn is None and self.schema.name == "User" and attr.name == "emails":
+        if urn is None and self.schema.name == ResourceKind.USER and attr.name == "emails":
             return self._emails(
                 lambda e: self._inner(
                     node.val_filter, lambda n: self._email_test(e, self._sub(attr, n), n)
@@ -291,13 +292,13 @@ class _Compiler:
 
     def _membership(self, test: Callable[[Any], ColumnElement[bool]]) -> ColumnElement[bool]:
         m = directory_membership.alias("m")
-        owner = m.c.group_id if self.schema.name == "Group" else m.c.member_id
+        owner = m.c.group_id if self.schema.name == ResourceKind.GROUP else m.c.member_id
         return self.table.c.id.in_(select(owner).where(m.c.account_id == self.account_id, test(m)))
 
     def _membership_test(
         self, m: Any, sub: AttrDef, node: Comparison | Present
     ) -> ColumnElement[bool]:
-        if self.schema.name == "Group":
+        if self.schema.name == ResourceKind.GROUP:
             columns = {"value": m.c.member_id, "type": m.c.member_type}
         else:
             columns = {"value": m.c.group_id}
@@ -512,16 +513,16 @@ def sort_expression(schema: ResourceSchema, sort_by: str, order: str) -> Any:
     if resolved is None:
         raise InvalidFilterError(f"Cannot sort by unknown attribute {sort_by!r}")
     urn, attr = resolved
-    table = directory_user if schema.name == "User" else directory_group
+    table = table_for(schema.name)
     columns = {
         ("id", None): table.c.id,
         ("externalId", None): table.c.external_id,
         ("meta", "created"): table.c.created_at,
         ("meta", "lastModified"): table.c.updated_at,
         ("displayName", None): table.c.display_name_key
-        if schema.name == "Group"
+        if schema.name == ResourceKind.GROUP
         else table.c.display_name,
-        ("userName", None): table.c.user_name_key if schema.name == "User" else None,
+        ("userName", None): table.c.user_name_key if schema.name == ResourceKind.USER else None,
     }
     sub = path.sub_attr
     column = columns.get((attr.name, sub)) if urn is None else None

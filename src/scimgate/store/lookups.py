@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scimgate.scim.constants import ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA
+from scimgate.scim.constants import ENTERPRISE_USER_SCHEMA
 from scimgate.scim.filter import (
     CompareOperator,
     Comparison,
@@ -20,6 +20,7 @@ from scimgate.scim.filter import (
     LogicalOperator,
     ValuePath,
 )
+from scimgate.scim.resource_types import ResourceKind, resource_type
 
 _MAX_TERMS = 4
 _ENTERPRISE = ENTERPRISE_USER_SCHEMA.lower()
@@ -55,7 +56,7 @@ def _text(value: Any) -> str | None:
 
 
 def _core(uri: str | None, kind: str) -> bool:
-    return uri is None or uri.lower() == (USER_SCHEMA if kind == "User" else GROUP_SCHEMA).lower()
+    return uri is None or uri.lower() == resource_type(kind).schema.lower()
 
 
 def _term(term: Any, kind: str, account_id: int, postgres: bool) -> tuple[str, list[Any]] | None:
@@ -69,7 +70,7 @@ def _term(term: Any, kind: str, account_id: int, postgres: bool) -> tuple[str, l
     path = term.attr_path
     attr, sub = path.attr.lower(), (path.sub_attr or "").lower()
     if (
-        kind == "User"
+        kind == ResourceKind.USER
         and attr == "manager"
         and sub in ("", "value")
         and (path.uri is None or path.uri.lower() == _ENTERPRISE)
@@ -83,7 +84,7 @@ def _term(term: Any, kind: str, account_id: int, postgres: bool) -> tuple[str, l
         return "id = ?", [value]
     if sub == "" and attr == "externalid":
         return "external_id = ?", [value]
-    if kind == "User":
+    if kind == ResourceKind.USER:
         if sub == "" and attr == "username":
             return "user_name_key = ?", [value.lower()]
         if attr == "emails" and sub in ("", "value"):
@@ -121,13 +122,13 @@ def _value_path(term: ValuePath, kind: str, account_id: int) -> tuple[str, list[
             return None
         wanted[name] = value
     if (
-        kind == "User"
+        kind == ResourceKind.USER
         and path.attr.lower() == "emails"
         and "value" in wanted
         and set(wanted) <= {"value", "type"}
     ):
         return _email(account_id, wanted["value"], wanted.get("type"))
-    if kind == "Group" and path.attr.lower() == "members" and set(wanted) == {"value"}:
+    if kind == ResourceKind.GROUP and path.attr.lower() == "members" and set(wanted) == {"value"}:
         return _member(account_id, wanted["value"])
     return None
 

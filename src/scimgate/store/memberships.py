@@ -62,7 +62,7 @@ def existing_ids(conn: Connection, account_id: int, ids: Sequence[str]) -> dict[
                 (account_id, *chunk),
             )
             for (resource_id,) in cursor.fetchall():
-                found[resource_id] = kind
+                found[resource_id] = kind.value
     return found
 
 

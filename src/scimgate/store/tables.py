@@ -150,7 +150,7 @@ directory_membership = Table(
     Column("account_id", Id, nullable=False),
     Column("group_id", String(64), nullable=False),
     Column("member_id", String(64), nullable=False),
-    Column("member_type", String(8), nullable=False),  # "User" or "Group"
+    Column("member_type", String(8), nullable=False),  # a scim.resource_types.ResourceKind
     Column("display", String(512)),  # as the client sent it, if it did
     PrimaryKeyConstraint("account_id", "group_id", "member_id"),
     ForeignKeyConstraint(
