@@ -48,6 +48,10 @@ RULES = {
             "fastapi",
         ]
     },
+    # Event types and builders are values: no storage, no shell.
+    "events": {
+        "forbidden": ["scimgate.store", "scimgate.web", "scimgate.cli", "sqlalchemy", "starlette"]
+    },
     "sync": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
     "mapping": {
         "forbidden": ["scimgate.web", "scimgate.cli", "scimgate.sync", "starlette", "fastapi"]

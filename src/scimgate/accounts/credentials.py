@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from scimgate import audit
+from scimgate.audit.actions import AuditAction
 from scimgate.errors import NotFoundError
 from scimgate.store import credentials as store
 from scimgate.store.credentials import CredentialKind
@@ -35,15 +36,25 @@ class CredentialType:
     prefix: str
     label: str  # "token 3", "No live token 3 in account 'acme'"
     id_key: str  # the id's key in audit details
-    issued_action: str
-    revoked_action: str
+    issued_action: AuditAction
+    revoked_action: AuditAction
 
 
 PROVISIONING_TOKEN = CredentialType(
-    CredentialKind.PROVISIONING_TOKEN, "sgp_", "token", "token_id", "token.issued", "token.revoked"
+    CredentialKind.PROVISIONING_TOKEN,
+    "sgp_",
+    "token",
+    "token_id",
+    AuditAction.TOKEN_ISSUED,
+    AuditAction.TOKEN_REVOKED,
 )
 API_KEY = CredentialType(
-    CredentialKind.API_KEY, "sgk_", "API key", "key_id", "api_key.created", "api_key.revoked"
+    CredentialKind.API_KEY,
+    "sgk_",
+    "API key",
+    "key_id",
+    AuditAction.API_KEY_CREATED,
+    AuditAction.API_KEY_REVOKED,
 )
 
 

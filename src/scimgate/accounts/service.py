@@ -15,6 +15,7 @@ from scimgate import audit
 from scimgate.accounts import credentials
 from scimgate.accounts.credentials import PROVISIONING_TOKEN
 from scimgate.accounts.credentials import hash_secret as hash_token  # noqa: F401  (web's name)
+from scimgate.audit.actions import AuditAction
 from scimgate.errors import ForbiddenError, InvalidValueError
 from scimgate.mapping.service import install_defaults
 from scimgate.store import accounts as store
@@ -67,7 +68,7 @@ def create_account(
         conn,
         account_id,
         actor=actor,
-        action="account.created",
+        action=AuditAction.ACCOUNT_CREATED,
         target=f"account {slug}",
         details={"name": name, "entitled": entitled},
     )
@@ -80,7 +81,11 @@ def entitle(conn: Connection, slug: str, *, actor: str | None = None) -> dict[st
     if not row["provisioning_entitled"]:
         store.update_account(conn, row["id"], provisioning_entitled=True)
         audit.record(
-            conn, row["id"], actor=actor, action="account.entitled", target=f"account {slug}"
+            conn,
+            row["id"],
+            actor=actor,
+            action=AuditAction.ACCOUNT_ENTITLED,
+            target=f"account {slug}",
         )
     return store.get_account(conn, slug)
 
@@ -116,7 +121,7 @@ def activate_provisioning(conn: Connection, slug: str, *, actor: str | None = No
         conn,
         row["id"],
         actor=actor,
-        action="provisioning.activated",
+        action=AuditAction.PROVISIONING_ACTIVATED,
         target="user provisioning",
         details={"token_id": issued.id, "prefix": issued.prefix},
     )
@@ -132,7 +137,7 @@ def deactivate_provisioning(conn: Connection, slug: str, *, actor: str | None = 
             conn,
             row["id"],
             actor=actor,
-            action="provisioning.deactivated",
+            action=AuditAction.PROVISIONING_DEACTIVATED,
             target="user provisioning",
         )
 

@@ -26,6 +26,7 @@ from scimgate import audit
 from scimgate.accounts.credentials import LAST_USED_RESOLUTION, hash_secret
 from scimgate.admins import throttle
 from scimgate.admins.throttle import Attempt, ThrottlePolicy
+from scimgate.audit.actions import AuditAction
 from scimgate.errors import InvalidValueError, NotFoundError, ServiceError
 from scimgate.mapping import types
 from scimgate.store import accounts as account_store
@@ -116,7 +117,7 @@ def create_admin(
         conn,
         row["id"],
         actor=actor,
-        action="admin.created",
+        action=AuditAction.ADMIN_CREATED,
         target=f"admin {email}",
         details={"admin_id": admin_id},
     )
@@ -233,7 +234,14 @@ def reset_password(
     store.set_password_hash(conn, found["id"], _hasher.hash(password))
     throttle.forget_email(conn, slug, email)
     ended = store.delete_sessions(conn, found["account_id"], found["id"])
-    _record(conn, found["account_id"], actor, "admin.password_reset", found, sessions_ended=ended)
+    _record(
+        conn,
+        found["account_id"],
+        actor,
+        AuditAction.ADMIN_PASSWORD_RESET,
+        found,
+        sessions_ended=ended,
+    )
     return ended
 
 
@@ -292,7 +300,7 @@ def change_password(
         conn,
         session.account_id,
         audit.console_actor(session.email),
-        "admin.password_changed",
+        AuditAction.ADMIN_PASSWORD_CHANGED,
         found,
         sessions_ended=ended,
     )
@@ -328,7 +336,7 @@ def revoke_session(conn: Connection, session: Session, handle: str) -> bool:
         conn,
         session.account_id,
         audit.console_actor(session.email),
-        "admin.session_revoked",
+        AuditAction.ADMIN_SESSION_REVOKED,
         {"id": session.admin_id, "email": session.email},
         session=handle,
         current=matches[0] == session.id,
@@ -344,7 +352,7 @@ def sign_out_others(conn: Connection, session: Session) -> int:
             conn,
             session.account_id,
             audit.console_actor(session.email),
-            "admin.sessions_revoked",
+            AuditAction.ADMIN_SESSIONS_REVOKED,
             {"id": session.admin_id, "email": session.email},
             sessions_ended=ended,
         )

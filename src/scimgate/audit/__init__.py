@@ -1,5 +1,6 @@
 """The audit log: who changed an account's configuration, written with the change."""
 
+from scimgate.audit.actions import AuditAction
 from scimgate.audit.service import (
     EVENT_TYPE,
     SCHEDULER,
@@ -14,6 +15,7 @@ from scimgate.audit.service import (
 __all__ = [
     "EVENT_TYPE",
     "SCHEDULER",
+    "AuditAction",
     "api_key_actor",
     "cli_actor",
     "console_actor",

@@ -29,12 +29,13 @@ from typing import Any
 from sqlalchemy import Connection
 
 from scimgate.errors import InvalidValueError
+from scimgate.events import EventType, audit_recorded
 from scimgate.store import audit as store
 from scimgate.store import events as event_store
 from scimgate.store.database import utcnow
 
 SCHEDULER = "daily sync"
-EVENT_TYPE = "audit.recorded"
+EVENT_TYPE = EventType.AUDIT_RECORDED
 MAX_CURSOR = 2**62
 _SECRET_KEYS = frozenset({"token", "key", "secret", "password", "password_hash", "csrf_token"})
 # A whole secret anywhere in a text: a token or key (prefix + 43 URL-safe characters) or
@@ -92,10 +93,8 @@ def record(
     entry_id = store.insert_entry(
         conn, account_id, at=now, actor=actor, action=action, target=target, details=details
     )
-    data = {"entry_id": entry_id, "actor": actor, "action": action, "target": target}
-    event_store.append(
-        conn, account_id, [(EVENT_TYPE, str(entry_id), {**data, "details": details})], now
-    )
+    event = audit_recorded(entry_id, actor=actor, action=action, target=target, details=details)
+    event_store.append(conn, account_id, [event], now)
     return entry_id
 
 

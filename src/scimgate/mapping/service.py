@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from scimgate import audit
+from scimgate.audit.actions import AuditAction
 from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.mapping.expression import MappingPathError, SourcePath, parse_source
 from scimgate.mapping.mapper import Mapper, PropertyDef
@@ -132,7 +133,7 @@ def set_mapping(
             conn,
             account_id,
             actor=actor,
-            action="mapping.set",
+            action=AuditAction.MAPPING_SET,
             target=f"mapping {name}",
             details={"target": name, "changes": {"source": [before, normalised]}},
         )
@@ -157,7 +158,7 @@ def remove_mapping(
         conn,
         account_id,
         actor=actor,
-        action="mapping.removed",
+        action=AuditAction.MAPPING_REMOVED,
         target=f"mapping {name}",
         details={"target": name, "changes": {"source": [before, None]}},
     )

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.members import service
+from scimgate.members.states import check_filters
 from scimgate.store import members as store
 
 SORTS = ("name", "email", "status")  # and their descending forms, "-name"...
@@ -83,10 +84,7 @@ def member_page(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of members (documents) and the cursor of the next page (None at the end)."""
     column, descending = parse_sort(sort)
-    if status is not None and status not in ("active", "deactivated"):
-        raise InvalidValueError("status is active or deactivated")
-    if source is not None and source not in ("scim", "manual"):
-        raise InvalidValueError("source is scim or manual")
+    check_filters(status, source)
     arity = len(store.sort_columns(column))
     label = ("-" if descending else "") + column
     if column == "id":

@@ -15,7 +15,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from scimgate import audit
+from scimgate.audit.actions import AuditAction
 from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
+from scimgate.events import member_updated
 from scimgate.mapping import types
 from scimgate.store import events
 from scimgate.store import members as store
@@ -97,7 +99,7 @@ def rename(
             conn,
             account_id,
             actor=actor,
-            action="property.renamed",
+            action=AuditAction.PROPERTY_RENAMED,
             target=f"Property {name}",
             details={"property_id": prop_id, "changes": {"name": [prop["name"], name]}},
         )
@@ -200,7 +202,7 @@ def update_options(
         conn,
         account_id,
         actor=actor,
-        action="property.options_changed",
+        action=AuditAction.PROPERTY_OPTIONS_CHANGED,
         target=f"Property {prop['name']}",
         details={
             "property_id": prop_id,
@@ -255,16 +257,7 @@ def _events(
         conn,
         account_id,
         [
-            (
-                "member.updated",
-                m,
-                {
-                    "member_id": m,
-                    "email": emails.get(m),
-                    "changes": {name: [old, new]},
-                    "sync_run_id": None,
-                },
-            )
+            member_updated(m, email=emails.get(m), changes={name: [old, new]})
             for m, old, new in changes
         ],
         now,
@@ -301,7 +294,7 @@ def delete(
         conn,
         account_id,
         actor=actor,
-        action="property.deleted",
+        action=AuditAction.PROPERTY_DELETED,
         target=f"Property {prop['name']}",
         details={
             "property_id": prop_id,

@@ -11,9 +11,12 @@ from typing import Any
 from sqlalchemy import Connection
 
 from scimgate import audit
+from scimgate.audit.actions import AuditAction
 from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
+from scimgate.events import member_created, member_updated
 from scimgate.mapping import types
 from scimgate.members import properties
+from scimgate.members.states import MemberSource, check_filters
 from scimgate.store import events
 from scimgate.store import members as store
 from scimgate.store.database import utcnow
@@ -29,25 +32,15 @@ def add_member(conn: Connection, account_id: int, email: str, *, name: str = "")
     now = utcnow()
     name = name or email.split("@")[0]
     member_id = store.insert_member(
-        conn, account_id, email=email, name=name, source="manual", now=now
+        conn, account_id, email=email, name=name, source=MemberSource.MANUAL, now=now
     )
     events.append(
         conn,
         account_id,
-        [
-            (
-                "member.created",
-                member_id,
-                _event_data(member_id, email, {"name": [None, name], "email": [None, email]}),
-            )
-        ],
+        [member_created(member_id, email=email, name=name)],
         now,
     )
     return {"id": member_id, "email": email, "name": name}
-
-
-def _event_data(member_id: str, email: str | None, changes: dict[str, Any]) -> dict[str, Any]:
-    return {"member_id": member_id, "email": email, "changes": changes, "sync_run_id": None}
 
 
 def member_documents(
@@ -62,10 +55,7 @@ def member_documents(
     member_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """Members with their Property values by Property name (references shown by email)."""
-    if status is not None and status not in ("active", "deactivated"):
-        raise InvalidValueError("status is active or deactivated")
-    if source is not None and source not in ("scim", "manual"):
-        raise InvalidValueError("source is scim or manual")
+    check_filters(status, source)
     rows = store.list_members(
         conn,
         account_id,
@@ -150,7 +140,7 @@ def create_property(
         conn,
         account_id,
         actor=actor,
-        action="property.created",
+        action=AuditAction.PROPERTY_CREATED,
         target=f"Property {name}",
         details={"property_id": prop_id, "type": kind, "options": cleaned},
     )
@@ -194,11 +184,13 @@ def member_detail(conn: Connection, account_id: int, member_id: str) -> dict[str
                 "type": prop["type"],
                 "value": doc["properties"].get(name),
                 "origin": origin,
-                "scim_path": mapped.get(f"property:{prop['id']}") if origin == "scim" else None,
+                "scim_path": mapped.get(f"property:{prop['id']}")
+                if origin == MemberSource.SCIM
+                else None,
             }
         )
     doc["property_rows"] = rows
-    scim = doc["source"] == "scim"
+    scim = doc["source"] == MemberSource.SCIM
     doc["field_paths"] = {f: mapped.get(f) if scim else None for f in ("name", "email")}
     doc["teams"] = store.teams_of_member(conn, account_id, member_id)
     return doc
@@ -229,7 +221,7 @@ def update_member(
     current = get_member(conn, account_id, member_id)
     fields: dict[str, Any] = {}
     if name is not None or email is not None:
-        if current["source"] == "scim":
+        if current["source"] == MemberSource.SCIM:
             raise ConflictError(
                 "This member is provisioned: its name and email come from the identity provider",
                 "source",
@@ -252,7 +244,7 @@ def update_member(
         events.append(
             conn,
             account_id,
-            [("member.updated", after["id"], _event_data(after["id"], after["email"], changes))],
+            [member_updated(after["id"], email=after["email"], changes=changes)],
             now,
         )
     return after
@@ -287,7 +279,7 @@ def set_manual_values(
         if prop is None:
             raise InvalidValueError(f"No Property named {name!r}")
         source = mapped.get(f"property:{prop['id']}")
-        if current["source"] == "scim" and source:
+        if current["source"] == MemberSource.SCIM and source:
             raise ConflictError(
                 f"{prop['name']!r} comes from SCIM ({source}) for this provisioned member: change "
                 "it in the identity provider, or remove the mapping",
@@ -302,7 +294,7 @@ def set_manual_values(
             except ValueError as exc:
                 raise InvalidValueError(f"{prop['name']}: {exc}") from None
         store.set_value(
-            conn, account_id, current["id"], prop["id"], value, source="manual", now=now
+            conn, account_id, current["id"], prop["id"], value, source=MemberSource.MANUAL, now=now
         )
 
 

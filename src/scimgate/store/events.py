@@ -26,7 +26,8 @@ def append(
     events: Sequence[tuple[str, str | None, dict[str, Any]]],
     now: datetime,
 ) -> int:
-    """Write (type, subject_id, data) events; returns the last sequence number used."""
+    """Write (type, subject_id, data) events, as scimgate.events builds them; returns the
+    last sequence number used."""
     if not events:
         return 0
     last = raw.execute(

@@ -36,13 +36,14 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from scimgate.errors import InvalidValueError, NotFoundError
+from scimgate.events import CHANGE_TYPES
 from scimgate.settings import Settings
 from scimgate.store import accounts as account_store
 from scimgate.store import events as event_store
 from scimgate.store import webhooks as store
 from scimgate.store.database import as_utc, utcnow
 from scimgate.sync.engine import owner_tag
-from scimgate.webhooks.service import CHANGE_TYPES, refuse_private
+from scimgate.webhooks.service import EndpointStatus, refuse_private
 
 log = logging.getLogger("scimgate.webhooks")
 
@@ -305,7 +306,7 @@ class Deliverer:
         lease is about to run out."""
         with self.engine.connect() as conn:
             endpoint = store.get_endpoint(conn, account_id, endpoint_id)
-            if endpoint is None or endpoint["status"] != "active":
+            if endpoint is None or endpoint["status"] != EndpointStatus.ACTIVE:
                 return 0
             slug = account_store.get_account_by_id(conn, account_id)["slug"]
         wanted = set(endpoint["event_types"] or CHANGE_TYPES)
@@ -389,7 +390,7 @@ class Deliverer:
                     "first_failure_at": endpoint["first_failure_at"] or now,
                 }
                 if attempt > len(self.retry):
-                    values["status"] = "failing"  # retries used up: wait for a resume
+                    values["status"] = EndpointStatus.FAILING  # retries used up: wait for a resume
                     values["next_attempt_at"] = now
                     log.warning("webhook endpoint %s is failing: %s", endpoint["id"], outcome.error)
                 else:

@@ -6,34 +6,30 @@ import base64
 import ipaddress
 import secrets
 import socket
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection
 
-from scimgate import audit
+from scimgate import audit, events
+from scimgate.audit.actions import AuditAction
 from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.store import accounts as account_store
 from scimgate.store import events as event_store
 from scimgate.store import webhooks as store
 from scimgate.store.database import utcnow
 
-# What an endpoint without a list of types receives: every member and team change.
-CHANGE_TYPES = (
-    "member.created",
-    "member.updated",
-    "member.deactivated",
-    "member.reactivated",
-    "team.created",
-    "team.renamed",
-    "team.removed",
-    "team.member_added",
-    "team.member_removed",
-)
-# Audit entries are delivered only to endpoints that name `audit.recorded` (endpoints made
-# before the audit log keep receiving exactly what they did).
-EVENT_TYPES = (*CHANGE_TYPES, audit.EVENT_TYPE)
+# The shells' names for the types an endpoint may name (events owns them).
+EVENT_TYPES = events.EVENT_TYPES
 MAX_ENDPOINTS = 20
+
+
+class EndpointStatus(StrEnum):
+    """Whether an endpoint is delivered to; a failing one waits for a resume (as stored)."""
+
+    ACTIVE = "active"
+    FAILING = "failing"
 
 
 def new_secret() -> str:
@@ -182,7 +178,7 @@ def add_endpoint(
         now=utcnow(),
     )
     added = {"id": endpoint_id, "url": url, "event_types": types}
-    _record(conn, account, actor, "webhook.added", added)
+    _record(conn, account, actor, AuditAction.WEBHOOK_ADDED, added)
     # Its own addition is not news to it: it starts after that audit event too.
     store.set_endpoint(conn, endpoint_id, cursor=event_store.last_seq(conn, account["id"]))
     return {**added, "secret": secret}
@@ -201,7 +197,7 @@ def remove_endpoint(
     found = store.get_endpoint(conn, account["id"], endpoint_id)
     if found is None or not store.delete_endpoint(conn, account["id"], endpoint_id):
         raise NotFoundError(f"No webhook endpoint {endpoint_id} in account {slug!r}")
-    _record(conn, account, actor, "webhook.removed", found)
+    _record(conn, account, actor, AuditAction.WEBHOOK_REMOVED, found)
 
 
 def resume(conn: Connection, slug: str, endpoint_id: int, *, actor: str | None = None) -> None:
@@ -210,11 +206,11 @@ def resume(conn: Connection, slug: str, endpoint_id: int, *, actor: str | None =
     found = store.get_endpoint(conn, account["id"], endpoint_id)
     if found is None:
         raise NotFoundError(f"No webhook endpoint {endpoint_id} in account {slug!r}")
-    _record(conn, account, actor, "webhook.resumed", found)
+    _record(conn, account, actor, AuditAction.WEBHOOK_RESUMED, found)
     store.set_endpoint(
         conn,
         endpoint_id,
-        status="active",
+        status=EndpointStatus.ACTIVE,
         attempts=0,
         first_failure_at=None,
         next_attempt_at=utcnow(),
