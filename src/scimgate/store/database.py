@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,10 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
+# The time helpers moved to scimgate.timestamps (they are not storage); re-exported here so
+# existing callers keep working.
+from scimgate.timestamps import as_utc, iso_utc, utcnow  # noqa: F401
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 # SQLite page cache per connection (KiB, negative as the pragma takes it), and no memory
 # map: a mapped 1.4 GB database counted once per connection in the resident size (4.7 GiB
@@ -25,23 +28,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # the upper levels of every index in memory and the rest comes from the OS page cache.
 SQLITE_CACHE_KIB = 8 * 1024
 SQLITE_MMAP_BYTES = 0
-
-
-def utcnow() -> datetime:
-    """The current time in UTC, with microseconds cut to milliseconds as SCIM shows them."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands datetimes back naive: they were stored in UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def iso_utc(value: datetime) -> str:
-    """ISO 8601 in UTC with a Z: how CLI JSON, /api/v1 and webhooks write every time
-    (PostgreSQL answers in its session's zone, SQLite naive)."""
-    return as_utc(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
