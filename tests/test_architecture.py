@@ -112,3 +112,25 @@ def test_console_goes_through_services_and_the_store_only():
             if name in ("scimgate.store.tables", "scimgate.store.raw", "scimgate.web.scim_api"):
                 problems.append(f"{path.relative_to(ROOT)} imports {name}")
     assert problems == []
+
+
+def test_cli_calls_services_only():
+    """The CLI is a shell: no storage module and no database driver, not even for typing
+    (driver failures reach it as StorageErrors, raised at the storage edge)."""
+    forbidden = ("scimgate.store", "sqlite3", "psycopg", "sqlalchemy")
+    problems = []
+    for path in (ROOT / "cli").rglob("*.py"):
+        for name in imports_of(path) | _names_imported_from_scimgate(path):
+            if any(name == f or name.startswith(f + ".") for f in forbidden):
+                problems.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert problems == []
+
+
+def _names_imported_from_scimgate(path: Path) -> set[str]:
+    """`from scimgate import store` as the module it names: scimgate.store."""
+    return {
+        f"scimgate.{alias.name}"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module == "scimgate"
+        for alias in node.names
+    }

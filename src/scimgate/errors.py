@@ -6,6 +6,10 @@ ServiceError
  +-- InvalidValueError    a value is not acceptable
  +-- PreconditionFailedError  an If-Match version is stale
  +-- ForbiddenError       the account may not do this (e.g. not entitled)
+
+StorageError              the database failed the request (raised at the storage edge)
+ +-- StorageTimeoutError      this request's deadline passed, or a lock was not granted in time
+ +-- StorageUnavailableError  the database is not answering (an outage)
 """
 
 from __future__ import annotations
@@ -41,3 +45,22 @@ class PreconditionFailedError(ServiceError):
 
 class ForbiddenError(ServiceError):
     """The account is not allowed to do this."""
+
+
+class StorageError(Exception):
+    """The database failed, not the request: not a ServiceError, so no service catches it.
+
+    `detail` is the driver's type and first line, for the logs only (never for clients).
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class StorageTimeoutError(StorageError):
+    """A statement ran past its deadline or a lock wait timed out: this request only."""
+
+
+class StorageUnavailableError(StorageError):
+    """The database is unreachable or gone: an outage, as every request sees it."""

@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "src" / "scimgate"
-SHELLS = [ROOT / "cli.py", *(ROOT / "web").rglob("*.py")]
+SHELLS = [*(ROOT / "cli").rglob("*.py"), *(ROOT / "web").rglob("*.py")]
 
 # receiver module alias -> the audited functions called through it
 AUDITED = {

@@ -14,11 +14,12 @@ from typing import Any
 import orjson
 import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
 # The time helpers moved to scimgate.timestamps (they are not storage); re-exported here so
 # existing callers keep working.
+from scimgate.errors import StorageError, StorageTimeoutError, StorageUnavailableError
 from scimgate.timestamps import as_utc, iso_utc, utcnow  # noqa: F401
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -108,6 +109,27 @@ def is_timeout(exc: BaseException) -> bool:
     return isinstance(orig, sqlite3.OperationalError) and (
         "interrupted" in text or "locked" in text or "busy" in text
     )
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Raise the driver's failures inside the block as StorageErrors (scimgate.errors), so
+    the shells handle domain errors only and never import a driver."""
+    try:
+        yield
+    except (OperationalError, ProgrammingError) as exc:
+        # a lock another process holds (try again), or a database unreachable or not migrated
+        error_class = StorageTimeoutError if is_timeout(exc) else StorageUnavailableError
+        raise error_class(_driver_summary(exc.orig)) from exc
+    except (sqlite3.Error, psycopg.Error) as exc:
+        # Raised by the driver directly (pre-written SQL, BEGIN IMMEDIATE on SQLite).
+        raise StorageError(_driver_summary(exc)) from exc
+
+
+def _driver_summary(exc: BaseException) -> str:
+    """The driver's error type and the first line of its message (which may be empty)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def _dumps(value: Any) -> str:

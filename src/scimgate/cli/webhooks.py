@@ -1,0 +1,117 @@
+"""Webhook endpoints: add, list, remove, and their deliveries (log, resume, redeliver)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from scimgate.cli.core import CliError, actor, command, engine, print_json, settings, transaction
+from scimgate.timestamps import iso_utc
+
+app = typer.Typer(
+    help="Webhook endpoints: signed, ordered deliveries of member and team events.",
+    no_args_is_help=True,
+)
+AS_JSON = typer.Option(False, "--json", help="Print one JSON document.")
+
+
+@command(app, "add")
+def webhook_add(
+    ctx: typer.Context,
+    slug: str,
+    url: str,
+    event: Annotated[
+        list[str] | None,
+        typer.Option("--event", help="Only this event type (repeatable)."),
+    ] = None,
+    as_json: bool = typer.Option(False, "--json", help='Print {"id": ..., "secret": ...}.'),
+) -> None:
+    """Add an endpoint; it receives events written from now on (secret shown once)."""
+    from scimgate.webhooks import service as webhooks
+
+    allow_private = settings(ctx).webhooks_allow_private
+    with transaction(ctx) as conn:
+        added = webhooks.add_endpoint(
+            conn, slug, url, event_types=event or [], allow_private=allow_private, actor=actor()
+        )
+    if as_json:
+        print_json({"id": added["id"], "secret": added["secret"]})
+        return
+    typer.echo(f"webhook endpoint {added['id']} -> {added['url']}")
+    typer.echo(f"signing secret (shown once): {added['secret']}")
+
+
+@command(app, "list")
+def webhook_list(ctx: typer.Context, slug: str, as_json: bool = AS_JSON) -> None:
+    """List endpoints with their state (active or failing) and last error."""
+    from scimgate.webhooks import service as webhooks
+
+    with transaction(ctx) as conn:
+        rows = webhooks.list_endpoints(conn, slug)
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        types = ",".join(row["event_types"]) or "all events"
+        typer.echo(
+            f"{row['id']}\t{row['status']}\t{row['url']}\t{types}\t{row['last_error'] or ''}"
+        )
+
+
+@command(app, "remove")
+def webhook_remove(ctx: typer.Context, slug: str, endpoint_id: int) -> None:
+    """Remove an endpoint and its delivery log."""
+    from scimgate.webhooks import service as webhooks
+
+    with transaction(ctx) as conn:
+        webhooks.remove_endpoint(conn, slug, endpoint_id, actor=actor())
+    typer.echo(f"webhook endpoint {endpoint_id} removed")
+
+
+@command(app, "deliveries")
+def webhook_deliveries(
+    ctx: typer.Context,
+    slug: str,
+    endpoint_id: int,
+    limit: int = typer.Option(50, min=1, max=1000),
+    as_json: bool = AS_JSON,
+) -> None:
+    """The delivery log of an endpoint, newest first."""
+    from scimgate.webhooks import service as webhooks
+
+    with transaction(ctx) as conn:
+        rows = webhooks.deliveries(conn, slug, endpoint_id, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        typer.echo(
+            f"{iso_utc(r['at'])}\tevent {r['event_seq']} {r['event_type']}\t"
+            f"attempt {r['attempt']}\t{r['status_code'] or '-'}\t{r['error'] or ''}"
+        )
+
+
+@command(app, "resume")
+def webhook_resume(ctx: typer.Context, slug: str, endpoint_id: int) -> None:
+    """Retry a failing endpoint now, from the event it is stuck on."""
+    from scimgate.webhooks import service as webhooks
+
+    with transaction(ctx) as conn:
+        webhooks.resume(conn, slug, endpoint_id, actor=actor())
+    typer.echo(f"webhook endpoint {endpoint_id} resumed")
+
+
+@command(app, "redeliver")
+def webhook_redeliver(ctx: typer.Context, slug: str, endpoint_id: int, seq: int) -> None:
+    """Send one past event to an endpoint again, now."""
+    from scimgate.accounts import lookup
+    from scimgate.webhooks import delivery
+
+    with transaction(ctx) as conn:
+        account_id = lookup.account_id(conn, slug)
+    with engine(ctx) as opened:
+        outcome = delivery.redeliver(opened, settings(ctx), account_id, endpoint_id, seq)
+    if not outcome.ok:
+        raise CliError(f"redelivery failed: {outcome.error}")
+    typer.echo(f"event {seq} redelivered: HTTP {outcome.status_code}")
