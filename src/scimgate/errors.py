@@ -6,6 +6,8 @@ ServiceError
  +-- InvalidValueError    a value is not acceptable
  +-- PreconditionFailedError  an If-Match version is stale
  +-- ForbiddenError       the account may not do this (e.g. not entitled)
+      InvalidValueError
+       +-- UnstorableValueError  the database cannot hold or compare a value (e.g. a NUL)
 
 StorageError              the database failed the request (raised at the storage edge)
  +-- StorageTimeoutError      this request's deadline passed, or a lock was not granted in time
@@ -45,6 +47,13 @@ class PreconditionFailedError(ServiceError):
 
 class ForbiddenError(ServiceError):
     """The account is not allowed to do this."""
+
+
+class UnstorableValueError(InvalidValueError):
+    """The database refused a value it cannot hold or compare (e.g. a NUL in PostgreSQL text)."""
+
+    def __init__(self, detail: str = "A value cannot be stored or compared") -> None:
+        super().__init__(detail)
 
 
 class StorageError(Exception):

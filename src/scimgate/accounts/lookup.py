@@ -1,4 +1,4 @@
-"""Accounts found by slug, as the command line names them: the row, its id, its tokens."""
+"""Reading an account and its provisioning tokens, for the pages that show them."""
 
 from __future__ import annotations
 
@@ -6,19 +6,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from scimgate.store import accounts as store
+from scimgate.store import accounts as account_store
 
 
-def get_account(conn: Connection, slug: str) -> dict[str, Any]:
+def account_by_slug(conn: Connection, slug: str) -> dict[str, Any]:
     """The account by slug, or NotFoundError."""
-    return store.get_account(conn, slug)
+    return account_store.get_account(conn, slug)
 
 
-def account_id(conn: Connection, slug: str) -> int:
-    """The id the services take, for the slug an operator types."""
-    return int(store.get_account(conn, slug)["id"])
-
-
-def list_tokens(conn: Connection, slug: str) -> list[dict[str, Any]]:
-    """The account's provisioning tokens, live and revoked (prefixes only, never the secret)."""
-    return store.list_tokens(conn, account_id(conn, slug))
+def tokens_of(conn: Connection, account_id: int) -> list[dict[str, Any]]:
+    """Every provisioning token of the account, newest first (hashes left out)."""
+    return account_store.list_tokens(conn, account_id)

@@ -86,7 +86,7 @@ def token_issue(
     from scimgate.accounts import service as accounts
 
     with transaction(ctx) as conn:
-        row = lookup.get_account(conn, slug)
+        row = lookup.account_by_slug(conn, slug)
         if not row["provisioning_entitled"]:
             raise CliError(
                 f"user provisioning is an enterprise feature: ask your operator to entitle {slug!r}"
@@ -108,7 +108,8 @@ def token_list(
     from scimgate.accounts import lookup
 
     with transaction(ctx) as conn:
-        tokens = lookup.list_tokens(conn, slug)
+        account = lookup.account_by_slug(conn, slug)
+        tokens = lookup.tokens_of(conn, account["id"])
     if as_json:
         print_json(tokens)
         return

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from scimgate.cli.core import command, print_json, transaction
+from scimgate.cli.core import account_id_of, command, print_json, transaction
 from scimgate.timestamps import as_utc
 
 app = typer.Typer()
@@ -24,10 +24,9 @@ def audit_log(
 ) -> None:
     """Who changed the account's configuration, newest first."""
     from scimgate import audit
-    from scimgate.accounts import lookup
 
     with transaction(ctx) as conn:
-        account_id = lookup.account_id(conn, slug)
+        account_id = account_id_of(conn, slug)
         rows, _next = audit.list_page(conn, account_id, cursor=cursor, limit=limit)
     if as_json:
         print_json(rows)

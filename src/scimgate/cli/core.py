@@ -134,3 +134,10 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso_utc(value)
     return str(value)
+
+
+def account_id_of(conn: Connection, slug: str) -> int:
+    """The id the services take, for the slug an operator types (NotFoundError if none)."""
+    from scimgate.accounts import lookup
+
+    return int(lookup.account_by_slug(conn, slug)["id"])

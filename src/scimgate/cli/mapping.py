@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from scimgate.cli.core import actor, command, print_json, transaction
+from scimgate.cli.core import account_id_of, actor, command, print_json, transaction
 
 app = typer.Typer(
     help="Attribute mapping: SCIM attributes onto member fields and Properties.",
@@ -16,11 +16,10 @@ AS_JSON = typer.Option(False, "--json", help="Print one JSON array.")
 @command(app, "set")
 def mapping_set(ctx: typer.Context, slug: str, target: str, scim_path: str) -> None:
     """Map a SCIM path onto a member field (name, email) or a Property; `a || b` tries a, then b."""
-    from scimgate.accounts import lookup
     from scimgate.mapping import service as mapping
 
     with transaction(ctx) as conn:
-        account_id = lookup.account_id(conn, slug)
+        account_id = account_id_of(conn, slug)
         row = mapping.set_mapping(conn, account_id, target, scim_path, actor=actor())
     typer.echo(f"{row['target']} <- {row['source']}")
 
@@ -28,11 +27,10 @@ def mapping_set(ctx: typer.Context, slug: str, target: str, scim_path: str) -> N
 @command(app, "list")
 def mapping_list(ctx: typer.Context, slug: str, as_json: bool = AS_JSON) -> None:
     """List the attribute mapping."""
-    from scimgate.accounts import lookup
     from scimgate.mapping import service as mapping
 
     with transaction(ctx) as conn:
-        account_id = lookup.account_id(conn, slug)
+        account_id = account_id_of(conn, slug)
         mapping.ensure_defaults(conn, account_id)
         rows = mapping.list_mappings(conn, account_id)
     if as_json:
@@ -45,11 +43,10 @@ def mapping_list(ctx: typer.Context, slug: str, as_json: bool = AS_JSON) -> None
 @command(app, "remove")
 def mapping_remove(ctx: typer.Context, slug: str, target: str) -> None:
     """Stop mapping onto a member field or Property."""
-    from scimgate.accounts import lookup
     from scimgate.mapping import service as mapping
 
     with transaction(ctx) as conn:
-        mapping.remove_mapping(conn, lookup.account_id(conn, slug), target, actor=actor())
+        mapping.remove_mapping(conn, account_id_of(conn, slug), target, actor=actor())
     typer.echo(f"{target} is no longer mapped")
 
 
@@ -61,11 +58,10 @@ def mapping_preview(
     as_json: bool = AS_JSON,
 ) -> None:
     """Show what the mapping produces for sample staged users."""
-    from scimgate.accounts import lookup
     from scimgate.mapping import service as mapping
 
     with transaction(ctx) as conn:
-        rows = mapping.preview(conn, lookup.account_id(conn, slug), limit=limit)
+        rows = mapping.preview(conn, account_id_of(conn, slug), limit=limit)
     if as_json:
         print_json(rows)
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from scimgate.cli.core import command, print_json, transaction
+from scimgate.cli.core import account_id_of, command, print_json, transaction
 
 member_app = typer.Typer(help="List and add the product's members.", no_args_is_help=True)
 team_app = typer.Typer(
@@ -22,11 +22,10 @@ def member_list(
     search: str | None = typer.Option(None, help="Part of an email or name."),
 ) -> None:
     """List members with their Property values."""
-    from scimgate.accounts import lookup
     from scimgate.members import service as members
 
     with transaction(ctx) as conn:
-        account_id = lookup.account_id(conn, slug)
+        account_id = account_id_of(conn, slug)
         rows = members.member_documents(
             conn, account_id, status=status, source=source, search=search
         )
@@ -48,11 +47,10 @@ def member_add(
     name: str = typer.Option("", help="Display name (default: the part of the email before @)."),
 ) -> None:
     """Add a manual member (Synchronize links it to a staged user with the same email)."""
-    from scimgate.accounts import lookup
     from scimgate.members import service as members
 
     with transaction(ctx) as conn:
-        row = members.add_member(conn, lookup.account_id(conn, slug), email, name=name)
+        row = members.add_member(conn, account_id_of(conn, slug), email, name=name)
     typer.echo(f"added member {row['email']} ({row['id']})")
 
 
@@ -66,12 +64,11 @@ def team_list(
     ),
 ) -> None:
     """List teams, one a line with its member count."""
-    from scimgate.accounts import lookup
     from scimgate.members import listing
     from scimgate.members import service as members
 
     with transaction(ctx) as conn:
-        account_id = lookup.account_id(conn, slug)
+        account_id = account_id_of(conn, slug)
         if as_json:
             print_json(members.list_teams(conn, account_id))
             return
@@ -92,11 +89,10 @@ def team_show(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Show one team and its members, one per line."""
-    from scimgate.accounts import lookup
     from scimgate.members import listing
 
     with transaction(ctx) as conn:
-        account_id = lookup.account_id(conn, slug)
+        account_id = account_id_of(conn, slug)
         found = listing.find_team(conn, account_id, team)
         people = listing.all_team_members(conn, account_id, found["id"])
     if as_json:

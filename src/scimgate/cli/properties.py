@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scimgate.cli.core import CliError, actor, command, print_json, transaction
+from scimgate.cli.core import CliError, account_id_of, actor, command, print_json, transaction
 
 app = typer.Typer(help="Typed member fields (Properties).", no_args_is_help=True)
 
@@ -23,11 +23,10 @@ def property_create(
     ] = None,
 ) -> None:
     """Create a Property (a typed member field)."""
-    from scimgate.accounts import lookup
     from scimgate.members import service as members
 
     with transaction(ctx) as conn:
-        account_id = lookup.account_id(conn, slug)
+        account_id = account_id_of(conn, slug)
         row = members.create_property(conn, account_id, name, kind, option or [], actor=actor())
     typer.echo(f"created Property {row['name']!r} ({row['type']})")
 
@@ -39,11 +38,10 @@ def property_list(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON array."),
 ) -> None:
     """List Properties and what each is mapped from."""
-    from scimgate.accounts import lookup
     from scimgate.members import service as members
 
     with transaction(ctx) as conn:
-        rows = members.list_properties(conn, lookup.account_id(conn, slug))
+        rows = members.list_properties(conn, account_id_of(conn, slug))
     if as_json:
         print_json(rows)
         return
@@ -61,11 +59,10 @@ def property_show(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Show a Property: its type, what fills it, and how many members hold each value."""
-    from scimgate.accounts import lookup
     from scimgate.members import properties
 
     with transaction(ctx) as conn:
-        account_id = lookup.account_id(conn, slug)
+        account_id = account_id_of(conn, slug)
         row = properties.detail(conn, account_id, properties.find(conn, account_id, name)["id"])
     if as_json:
         print_json(row)
@@ -80,11 +77,10 @@ def property_show(
 @command(app, "rename")
 def property_rename(ctx: typer.Context, slug: str, name: str, new_name: str) -> None:
     """Rename a Property (its mapping and member values stay with it)."""
-    from scimgate.accounts import lookup
     from scimgate.members import properties
 
     with transaction(ctx) as conn:
-        account_id = lookup.account_id(conn, slug)
+        account_id = account_id_of(conn, slug)
         prop = properties.find(conn, account_id, name)
         row = properties.rename(conn, account_id, prop["id"], new_name, actor=actor())
     typer.echo(f"renamed Property {prop['name']!r} to {row['name']!r}")
@@ -122,11 +118,10 @@ def property_options(
 
     Removing an option members still hold is refused unless --clear is given.
     """
-    from scimgate.accounts import lookup
     from scimgate.members import properties
 
     with transaction(ctx) as conn:
-        account_id = lookup.account_id(conn, slug)
+        account_id = account_id_of(conn, slug)
         prop = properties.find(conn, account_id, name)
         if add or rename or remove:
             options, renamed = properties.edit_options(
@@ -162,11 +157,10 @@ def property_delete(
     yes: bool = typer.Option(False, "--yes", help="Confirm: the mapping and values go too."),
 ) -> None:
     """Delete a Property, the mapping onto it and every member's value of it."""
-    from scimgate.accounts import lookup
     from scimgate.members import properties
 
     with transaction(ctx) as conn:
-        account_id = lookup.account_id(conn, slug)
+        account_id = account_id_of(conn, slug)
         prop = properties.find(conn, account_id, name)
         impact = properties.delete_impact(conn, account_id, prop["id"])
         what = _delete_summary(impact)

@@ -6,7 +6,16 @@ from datetime import datetime
 
 import typer
 
-from scimgate.cli.core import CliError, actor, command, engine, print_json, settings, transaction
+from scimgate.cli.core import (
+    CliError,
+    account_id_of,
+    actor,
+    command,
+    engine,
+    print_json,
+    settings,
+    transaction,
+)
 from scimgate.timestamps import as_utc
 
 app = typer.Typer()
@@ -28,13 +37,12 @@ def sync_settings_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Show or change the daily sync schedule and the safety threshold."""
-    from scimgate.accounts import lookup
     from scimgate.sync import schedule
 
     with transaction(ctx) as conn:
         row = schedule.configure(
             conn,
-            lookup.account_id(conn, slug),
+            account_id_of(conn, slug),
             daily=daily,
             at=at,
             zone=zone,

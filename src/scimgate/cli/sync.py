@@ -6,7 +6,16 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from scimgate.cli.core import CliError, actor, command, engine, print_json, settings, transaction
+from scimgate.cli.core import (
+    CliError,
+    account_id_of,
+    actor,
+    command,
+    engine,
+    print_json,
+    settings,
+    transaction,
+)
 from scimgate.timestamps import as_utc
 
 if TYPE_CHECKING:
@@ -24,7 +33,6 @@ def sync(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Synchronize staging into members and teams (a big deactivation is held for confirmation)."""
-    from scimgate.accounts import lookup
     from scimgate.sync.engine import SyncBusyError, SyncOptions, synchronize
 
     config = settings(ctx)
@@ -32,7 +40,7 @@ def sync(
         raise CliError("--dry-run and --confirm do not go together")
     with engine(ctx) as opened:
         with opened.begin() as conn:  # a read: it does not wait for a busy writer
-            account_id = lookup.account_id(conn, slug)
+            account_id = account_id_of(conn, slug)
         try:
             result = synchronize(
                 opened,
@@ -91,14 +99,13 @@ def sync_runs(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON array."),
 ) -> None:
     """List sync runs (newest first), or the items of one run; says how to see the rest."""
-    from scimgate.accounts import lookup
     from scimgate.sync import history
 
     if errors:
         show = show or "error"
     more = ""
     with transaction(ctx) as conn:
-        account_id = lookup.account_id(conn, slug)
+        account_id = account_id_of(conn, slug)
         if run is not None:
             history.get_run(conn, account_id, run)
             rows, more = _run_items(conn, slug, account_id, run, show, search, limit, offset, every)

@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from scimgate.cli.core import CliError, actor, command, engine, print_json, settings, transaction
+from scimgate.cli.core import (
+    CliError,
+    account_id_of,
+    actor,
+    command,
+    engine,
+    print_json,
+    settings,
+    transaction,
+)
 from scimgate.timestamps import iso_utc
 
 app = typer.Typer(
@@ -105,11 +114,10 @@ def webhook_resume(ctx: typer.Context, slug: str, endpoint_id: int) -> None:
 @command(app, "redeliver")
 def webhook_redeliver(ctx: typer.Context, slug: str, endpoint_id: int, seq: int) -> None:
     """Send one past event to an endpoint again, now."""
-    from scimgate.accounts import lookup
     from scimgate.webhooks import delivery
 
     with transaction(ctx) as conn:
-        account_id = lookup.account_id(conn, slug)
+        account_id = account_id_of(conn, slug)
     with engine(ctx) as opened:
         outcome = delivery.redeliver(opened, settings(ctx), account_id, endpoint_id, seq)
     if not outcome.ok:
