@@ -17,9 +17,10 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
+from scimgate.errors import StorageError, StorageTimeoutError, StorageUnavailableError
+
 # The time helpers moved to scimgate.timestamps (they are not storage); re-exported here so
 # existing callers keep working.
-from scimgate.errors import StorageError, StorageTimeoutError, StorageUnavailableError
 from scimgate.timestamps import as_utc, iso_utc, utcnow  # noqa: F401
 
 MIGRATIONS = Path(__file__).parent / "migrations"
