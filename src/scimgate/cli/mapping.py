@@ -30,9 +30,7 @@ def mapping_list(ctx: typer.Context, slug: str, as_json: bool = AS_JSON) -> None
     from scimgate.mapping import service as mapping
 
     with transaction(ctx) as conn:
-        account_id = account_id_of(conn, slug)
-        mapping.ensure_defaults(conn, account_id)
-        rows = mapping.list_mappings(conn, account_id)
+        rows = mapping.list_mappings(conn, account_id_of(conn, slug))
     if as_json:
         print_json(rows)
         return
