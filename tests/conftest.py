@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -29,13 +28,12 @@ from scimgate.store.database import make_engine, migrate
 from scimgate.store.tables import metadata
 from scimgate.web.app import create_app
 from tests.helpers import databases
+from tests.helpers.databases import PG_URL, WORKER
+from tests.helpers.scim import ScimClient
 
-WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ... in a pytest-xdist worker
-PG_URL = os.environ.get("SCIMGATE_TEST_DATABASE_URL")
-if PG_URL and WORKER:
-    PG_URL = databases.worker_url(PG_URL, WORKER)
-    # Whatever reads the variable (a test, a helper, a process it starts) gets this worker's.
-    os.environ["SCIMGATE_TEST_DATABASE_URL"] = PG_URL
+# Fixtures more than one folder uses (tests/audit and tests/webhooks sign in to the console
+# and use the API too).
+pytest_plugins = ["tests.helpers.console", "tests.helpers.host_api"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -111,40 +109,6 @@ def app(settings: Settings, engine: Engine) -> Any:
     return create_app(settings, engine=engine)
 
 
-@dataclass
-class ScimClient:
-    """A TestClient bound to one account's token, with paths relative to /scim/v2."""
-
-    http: TestClient
-    token: str
-    slug: str
-    account_id: int
-
-    def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
-        merged = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/scim+json"}
-        merged.update(headers or {})
-        return merged
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        headers = self._headers(kwargs.pop("headers", None))
-        return self.http.request(method, "/scim/v2" + path, headers=headers, **kwargs)
-
-    def get(self, path: str, **kw: Any) -> Any:
-        return self.request("GET", path, **kw)
-
-    def post(self, path: str, **kw: Any) -> Any:
-        return self.request("POST", path, **kw)
-
-    def put(self, path: str, **kw: Any) -> Any:
-        return self.request("PUT", path, **kw)
-
-    def patch(self, path: str, **kw: Any) -> Any:
-        return self.request("PATCH", path, **kw)
-
-    def delete(self, path: str, **kw: Any) -> Any:
-        return self.request("DELETE", path, **kw)
-
-
 @pytest.fixture
 def http(app: Any) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -188,21 +152,3 @@ def scim(make_scim_client: Callable[..., ScimClient]) -> ScimClient:
 def other(make_scim_client: Callable[..., ScimClient]) -> ScimClient:
     """A SCIM client for a second, unrelated account."""
     return make_scim_client("other")
-
-
-def user_body(user_name: str = "bjensen@example.com", **extra: Any) -> dict[str, Any]:
-    """An Entra-shaped user body."""
-    body: dict[str, Any] = {
-        "schemas": [
-            "urn:ietf:params:scim:schemas:core:2.0:User",
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
-        ],
-        "externalId": extra.pop("externalId", "ext-" + user_name),
-        "userName": user_name,
-        "active": True,
-        "displayName": "Barbara Jensen",
-        "emails": [{"primary": True, "type": "work", "value": user_name}],
-        "name": {"formatted": "Barbara Jensen", "familyName": "Jensen", "givenName": "Barbara"},
-    }
-    body.update(extra)
-    return body

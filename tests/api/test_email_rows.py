@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import user_body
+from tests.helpers.scim import user_body
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import user_body
+from tests.helpers.scim import user_body
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 

@@ -2,9 +2,10 @@
 
 import json
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.conftest import user_body
+from tests.helpers.scim import user_body
 
 _json = st.recursive(
     st.none()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from scimgate.settings import Settings
-from tests.conftest import user_body
+from tests.helpers.scim import user_body
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 

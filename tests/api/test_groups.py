@@ -2,7 +2,7 @@
 
 import json
 
-from tests.conftest import user_body
+from tests.helpers.scim import user_body
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 

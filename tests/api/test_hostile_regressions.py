@@ -9,8 +9,7 @@ from scimgate.scim.filter import parse_filter, parse_path
 from scimgate.scim.patch import apply_patch
 from scimgate.scim.resource import normalise
 from scimgate.scim.schema import group_schema, user_schema
-from tests.api.test_protocol import assert_error
-from tests.conftest import user_body
+from tests.helpers.scim import assert_error, user_body
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"

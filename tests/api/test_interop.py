@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import user_body
+from tests.helpers.scim import user_body
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

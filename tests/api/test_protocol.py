@@ -2,21 +2,7 @@
 
 import pytest
 
-from tests.conftest import user_body
-
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-
-
-def assert_error(response, status, scim_type=None):
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/scim+json")
-    body = response.json()
-    assert body["schemas"] == [ERROR]
-    assert body["status"] == str(status)
-    assert isinstance(body["detail"], str) and body["detail"]
-    if scim_type:
-        assert body["scimType"] == scim_type
-    assert "Traceback" not in response.text
+from tests.helpers.scim import assert_error, user_body
 
 
 def test_create_returns_location_etag_and_meta(scim):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from scimgate.web.access_log import AccessLog
-from tests.conftest import user_body
+from tests.helpers.scim import user_body
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from scimgate.store import accounts as account_store
-from tests.audit.conftest import entries, entries_since
+from tests.helpers.audit import entries, entries_since
 
 PASSWORD = "correct horse battery staple"
 

@@ -14,8 +14,8 @@ from scimgate.store import sync as sync_store
 from scimgate.store.database import as_utc
 from scimgate.sync import schedule
 from scimgate.sync.engine import synchronize
-from tests.audit.conftest import entries, entries_since
-from tests.sync.conftest import create_users, set_active
+from tests.helpers.audit import entries, entries_since
+from tests.helpers.sync import create_users, set_active
 
 HELD_AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 CONFIRMED_AT = HELD_AT + timedelta(hours=3)

@@ -11,9 +11,8 @@ import pytest
 
 from scimgate import audit
 from scimgate.settings import Settings
-from tests.audit.conftest import entries, entries_since
-from tests.console.conftest import PASSWORD
-from tests.console.test_pages import PATCH, stage, synchronize, wait_for_run
+from tests.helpers.audit import entries, entries_since
+from tests.helpers.console import PASSWORD, PATCH, stage, synchronize, wait_for_run
 
 
 @pytest.fixture
@@ -105,7 +104,7 @@ def test_each_console_change_writes_one_entry_naming_the_admin(make_console, eng
 
 
 def test_password_and_sessions_are_audited_without_secrets(make_console, engine, app):
-    from tests.console.conftest import browser, sign_in
+    from tests.helpers.console import browser, sign_in
 
     console = make_console()
     with browser(app, "198.51.100.77") as other:

@@ -9,7 +9,7 @@ from scimgate import audit
 from scimgate.accounts import service as accounts
 from scimgate.errors import InvalidValueError
 from scimgate.store import events as event_store
-from tests.audit.conftest import entries
+from tests.helpers.audit import entries
 
 
 def _account(engine, slug):

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import PHONE, Console, entra_user, patch_ops, scim_client
+from tests.helpers.browser import PHONE, Console, entra_user, patch_ops, scim_client
 
 pytestmark = pytest.mark.browser
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import (
+from tests.helpers.browser import (
     ENTERPRISE,
     PHONE,
     REPO,

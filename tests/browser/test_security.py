@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import PASSWORD, Console, entra_user, scim_client
+from tests.helpers.browser import PASSWORD, Console, entra_user, scim_client
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE, WIDE, entra_user, scim_client
+from tests.helpers.browser import PHONE, WIDE, entra_user, scim_client
 
 pytestmark = pytest.mark.browser
 

@@ -1,8 +1,8 @@
 """The command-line contract of product.md: outputs, JSON, exit codes, one-line errors."""
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 

@@ -12,7 +12,7 @@ from scimgate.cli import app
 from scimgate.mapping import service as mapping
 from scimgate.members import service as members
 from scimgate.store import events as event_store
-from tests.sync.conftest import create_group, create_user, sync
+from tests.helpers.sync import create_group, create_user, sync
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from scimgate.cli import app
 from scimgate.mapping import service as mapping
 from scimgate.store import database
-from tests.sync.conftest import ACME, ENT, create_group, create_user, delete_user, set_active
+from tests.helpers.sync import ACME, ENT, create_group, create_user, delete_user, set_active
 
 SCIMGATE = str(Path(sys.executable).with_name("scimgate"))
 MEMBER_KEYS = {"email", "name", "status", "source", "properties"}

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scimgate.cli import app
-from tests.sync.conftest import create_user, sync
+from tests.helpers.sync import create_user, sync
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from scimgate.admins import service as admins
 from scimgate.store.tables import admin_session
 from scimgate.web.app import create_app
-from tests.console.conftest import PASSWORD, browser, csrf_of, sign_in
+from tests.helpers.console import PASSWORD, browser, csrf_of, sign_in
 
 REFUSED = "The account, email or password is not right."
 

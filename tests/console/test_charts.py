@@ -13,7 +13,7 @@ from scimgate.provisioning import activity
 from scimgate.store.tables import request_log
 from scimgate.sync import history
 from scimgate.web.console.charts import HEIGHT, TOP, Series, bar_chart, line_chart, nice_ceiling
-from tests.console.test_pages import stage, synchronize
+from tests.helpers.console import stage, synchronize
 
 SVG = "{http://www.w3.org/2000/svg}"
 

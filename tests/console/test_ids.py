@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from scimgate.webhooks import service as webhooks
-from tests.console.conftest import csrf_of
+from tests.helpers.console import csrf_of
 
 HUGE = ["9223372036854775808", "99999999999999999999", "1" + "0" * 100]
 LARGEST = "9223372036854775807"  # 2**63 - 1: a valid id that names nothing

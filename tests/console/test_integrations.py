@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlencode
 
-from tests.console.conftest import csrf_of
+from tests.helpers.console import csrf_of
 
 
 def test_api_keys_are_shown_once_work_and_revoke(make_console):

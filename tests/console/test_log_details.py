@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from scimgate.web import scim_endpoint
 from scimgate.web.console.hints import hint_for
-from tests.console.test_pages import stage
+from tests.helpers.console import stage
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 

@@ -6,36 +6,10 @@ import html
 import re
 import time
 
-from tests.conftest import user_body
-from tests.console.conftest import csrf_of
+from tests.helpers.console import PATCH, csrf_of, stage, synchronize, wait_for_run
+from tests.helpers.scim import user_body
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-
-
-def stage(console, email, **extra):
-    r = console.scim("POST", "/Users", json=user_body(email, **extra))
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
-
-
-def wait_for_run(console, run_path, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        page = console.get(run_path)
-        if "badge running" not in page.text:
-            return page
-        time.sleep(0.1)
-    raise AssertionError("run did not finish")
-
-
-def synchronize(console):
-    r = console.post("/sync")
-    assert r.status_code == 303, r.text
-    assert re.match(r"^/console/sync/runs/\d+$", r.headers["location"])
-    return wait_for_run(console, r.headers["location"].removeprefix("/console")), r.headers[
-        "location"
-    ]
 
 
 def test_not_entitled_says_enterprise_and_has_no_button(make_console):
@@ -115,7 +89,7 @@ def test_the_new_token_is_shown_by_whichever_worker_serves_the_next_page(
     account) can read it: the same cookie in another session shows nothing."""
     from scimgate.web.app import create_app
     from scimgate.web.console.provisioning_views import FLASH_COOKIE
-    from tests.console.conftest import browser
+    from tests.helpers.console import browser
 
     console = make_console()
     r = console.post("/provisioning/tokens", {"name": "rotation"}, page="/provisioning")

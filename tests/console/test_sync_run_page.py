@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from tests.console.test_pages import stage, synchronize
-from tests.sync.conftest import ENT
+from tests.helpers.console import stage, synchronize
+from tests.helpers.sync import ENT
 
 
 def rows(page: str) -> list[str]:

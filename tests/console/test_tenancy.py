@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.console.test_pages import stage, synchronize
+from tests.helpers.console import stage, synchronize
 
 
 def test_other_accounts_objects_are_not_found_by_url(make_console, app):

@@ -22,7 +22,7 @@ from scimgate.admins.throttle import ThrottlePolicy
 from scimgate.store.database import make_engine
 from scimgate.store.tables import admin_session, signin_throttle
 from scimgate.web.app import create_app
-from tests.console.conftest import PASSWORD, browser, csrf_of, sign_in
+from tests.helpers.console import PASSWORD, browser, csrf_of, sign_in
 
 REFUSED = "The account, email or password is not right."
 ATTACKER = "203.0.113.66"

@@ -10,7 +10,7 @@ from scimgate.accounts import api_keys
 from scimgate.members import service as members
 from scimgate.store import events as event_store
 from scimgate.sync import schedule
-from tests.sync.conftest import (
+from tests.helpers.sync import (
     ENT,
     create_group,
     create_user,

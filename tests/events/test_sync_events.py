@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from scimgate.members import service as members
 from scimgate.store import events as event_store
-from tests.sync.conftest import ENT, create_user, items, patch_user, sync
+from tests.helpers.sync import ENT, create_user, items, patch_user, sync
 
 
 def member_events(engine, account_id, after=0):

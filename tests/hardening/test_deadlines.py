@@ -15,8 +15,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from scimgate.store.database import RequestLimits, deadline, is_timeout, make_engine
-from tests.conftest import PG_URL, user_body
-from tests.webhooks.conftest import Serve
+from tests.helpers.databases import PG_URL
+from tests.helpers.scim import user_body
+from tests.helpers.serve import Serve
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 SLOW_SQLITE = (

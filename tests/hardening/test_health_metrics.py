@@ -17,7 +17,8 @@ from scimgate.sync.engine import synchronize
 from scimgate.web.app import create_app
 from scimgate.web.console.endpoint import sign
 from scimgate.web.outage import OutageLog
-from tests.conftest import PG_URL, user_body
+from tests.helpers.databases import PG_URL
+from tests.helpers.scim import user_body
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 

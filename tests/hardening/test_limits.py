@@ -18,9 +18,9 @@ from scimgate.settings import Settings
 from scimgate.web.app import create_app
 from scimgate.web.db_threads import AccountBusyError, RequestThreads
 from scimgate.web.rate_limits import RateLimiter
-from tests.conftest import user_body
+from tests.helpers.host_api import issue_key
 from tests.helpers.loops import run_async
-from tests.host_api.conftest import issue_key
+from tests.helpers.scim import user_body
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 

@@ -22,8 +22,9 @@ from scimgate.web import redaction
 from scimgate.web import request_log as rl
 from scimgate.web.request_log import RequestLogBuffer
 from scimgate.webhooks.service import new_secret
-from tests.conftest import PG_URL, user_body
+from tests.helpers.databases import PG_URL
 from tests.helpers.loops import run_async
+from tests.helpers.scim import user_body
 
 TEXT_COLUMNS = ("method", "path", "query", "detail", "ignored", "request_body", "response_body")
 

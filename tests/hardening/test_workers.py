@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers.ports import free_port
+from tests.helpers.serve import serve_env
 from tests.helpers.waits import STARTUP_SECONDS
-from tests.webhooks.conftest import free_port, serve_env
 
 
 @pytest.fixture

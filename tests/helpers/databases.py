@@ -5,10 +5,13 @@ and module-scoped servers serve it, so two workers cannot share it. Worker `gw0`
 `<database>_gw0` on the same server with the same credentials, made through the server's
 `postgres` maintenance database (DROP ... WITH (FORCE) needs PostgreSQL 13, which the
 project requires anyway).
+
+PG_URL is the suite's PostgreSQL URL (this worker's), or None: the suite runs on SQLite.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 from sqlalchemy import create_engine, text
@@ -65,3 +68,11 @@ def recreate(url: str) -> None:
 def drop(url: str) -> None:
     _, quoted = _maintenance(url)
     _execute(url, [f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"])
+
+
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ... in a pytest-xdist worker
+PG_URL = os.environ.get("SCIMGATE_TEST_DATABASE_URL")
+if PG_URL and WORKER:
+    PG_URL = worker_url(PG_URL, WORKER)
+    # Whatever reads the variable (a test, a helper, a process it starts) gets this worker's.
+    os.environ["SCIMGATE_TEST_DATABASE_URL"] = PG_URL

@@ -14,7 +14,7 @@ from schemathesis.checks import not_a_server_error
 from starlette.routing import Mount
 
 from scimgate.store import sync as sync_store
-from tests.sync.conftest import add_property, create_group, create_users, sync
+from tests.helpers.sync import add_property, create_group, create_users, sync
 
 FUZZ_PROFILE = "scimgate-host-api-fuzz"
 settings.register_profile(

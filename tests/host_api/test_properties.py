@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.host_api.conftest import assert_invalid, assert_problem
-from tests.sync.conftest import create_user, sync
+from tests.helpers.host_api import assert_invalid, assert_problem
+from tests.helpers.sync import create_user, sync
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 

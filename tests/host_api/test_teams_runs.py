@@ -8,8 +8,8 @@ import pytest
 from scimgate.store import sync as sync_store
 from scimgate.store.database import utcnow
 from scimgate.sync import schedule
-from tests.host_api.conftest import assert_invalid, assert_problem
-from tests.sync.conftest import create_group, create_users, runs, set_active, sync
+from tests.helpers.host_api import assert_invalid, assert_problem
+from tests.helpers.sync import create_group, create_users, runs, set_active, sync
 
 
 @pytest.fixture
@@ -128,7 +128,7 @@ def test_properties_with_what_fills_them(api, engine, synced):
 
 
 def test_an_unmapped_property_shows_its_options_and_no_source(api, engine, synced):
-    from tests.sync.conftest import add_property
+    from tests.helpers.sync import add_property
 
     add_property(engine, api.account_id, "Tier", "select", ["Gold", "Silver"])
     props = {p["name"]: p for p in api.ok("GET", "/properties")["data"]}
@@ -351,7 +351,7 @@ def test_api_triggered_runs_show_in_the_shared_history(api, engine, synced):
 def overflowing(api, engine):
     """A number Property mapped from nickName, and one user whose nickName overflows Decimal."""
     from scimgate.mapping import service as mapping
-    from tests.sync.conftest import add_property, create_user
+    from tests.helpers.sync import add_property, create_user
 
     add_property(engine, api.account_id, "Level", "number")
     with engine.begin() as conn:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from scimgate.sync import schedule
-from tests.host_api.conftest import assert_problem
-from tests.sync.conftest import add_property, create_group, create_users, set_active, sync
+from tests.helpers.host_api import assert_problem
+from tests.helpers.sync import add_property, create_group, create_users, set_active, sync
 
 
 @pytest.fixture

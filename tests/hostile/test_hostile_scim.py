@@ -31,7 +31,7 @@ import pytest
 
 from scimgate.accounts import service as accounts
 from scimgate.store.database import make_engine, migrate
-from tests.conftest import PG_URL
+from tests.helpers.databases import PG_URL
 from tests.helpers.ports import free_port
 from tests.helpers.waits import STARTUP_SECONDS
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import user_body
+from tests.helpers.scim import user_body
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"

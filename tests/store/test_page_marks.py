@@ -12,7 +12,7 @@ import pytest
 
 from scimgate.store import page_marks
 from scimgate.store.page_marks import PageMarks
-from tests.conftest import user_body
+from tests.helpers.scim import user_body
 
 
 @pytest.fixture

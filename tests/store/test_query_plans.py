@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from scimgate.scim.filter import parse_filter
 from scimgate.store.lookups import compile_lookup
-from tests.conftest import PG_URL
+from tests.helpers.databases import PG_URL
 
 pytestmark = pytest.mark.skipif(bool(PG_URL), reason="SQLite query plans")
 

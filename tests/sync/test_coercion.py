@@ -7,7 +7,7 @@ import pytest
 
 from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.mapping import service as mapping
-from tests.sync.conftest import (
+from tests.helpers.sync import (
     ACME,
     add_property,
     create_user,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scimgate.mapping import service as mapping
-from tests.sync.conftest import ENT, create_user, create_users, items, member_docs, patch_user, sync
+from tests.helpers.sync import ENT, create_user, create_users, items, member_docs, patch_user, sync
 
 
 def test_activation_installs_the_default_mapping(scim, engine):

@@ -6,7 +6,7 @@ import pytest
 
 from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.sync import schedule
-from tests.sync.conftest import (
+from tests.helpers.sync import (
     create_users,
     delete_user,
     get_run,

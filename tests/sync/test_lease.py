@@ -12,7 +12,7 @@ from scimgate.store import sync_items, sync_members, sync_runs
 from scimgate.store.database import utcnow
 from scimgate.sync import engine as sync_engine
 from scimgate.sync.engine import SyncBusyError, SyncOptions, owner_tag
-from tests.sync.conftest import create_users, get_run, member_docs, runs, sync
+from tests.helpers.sync import create_users, get_run, member_docs, runs, sync
 
 
 def running_row(engine, account_id, *, age: float = 0.0, owner: str | None = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from scimgate.members import service as members
 from scimgate.store import members as member_store
-from tests.sync.conftest import (
+from tests.helpers.sync import (
     ENT,
     add_property,
     create_user,

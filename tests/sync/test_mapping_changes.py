@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scimgate.mapping import service as mapping
-from tests.sync.conftest import (
+from tests.helpers.sync import (
     ENT,
     create_user,
     items,

@@ -7,7 +7,7 @@ import json
 from sqlalchemy import func, select
 
 from scimgate.store.tables import member, property_value, sync_item, sync_run, team, team_member
-from tests.sync.conftest import (
+from tests.helpers.sync import (
     ENT,
     ZERO_MEMBER_CHANGES,
     create_group,

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from scimgate.store import bulk, sync_members
-from tests.sync.conftest import ENT, create_user, create_users, items, member_docs, sync
+from tests.helpers.sync import ENT, create_user, create_users, items, member_docs, sync
 
 
 @pytest.mark.parametrize("n", [4, 5])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.sync.conftest import ENT, ZERO_MEMBER_CHANGES, create_user, items, set_active, sync
+from tests.helpers.sync import ENT, ZERO_MEMBER_CHANGES, create_user, items, set_active, sync
 
 
 def outcomes(found):

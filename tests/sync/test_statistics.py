@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from scimgate.store.statistics import refresh_statistics
-from tests.conftest import PG_URL
+from tests.helpers.databases import PG_URL
 
 
 def _stage_memberships(engine, scim, n: int) -> None:

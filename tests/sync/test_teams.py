@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from scimgate.store.tables import team_member
-from tests.sync.conftest import (
+from tests.helpers.sync import (
     create_group,
     create_users,
     delete_user,

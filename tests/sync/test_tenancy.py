@@ -7,7 +7,7 @@ import pytest
 from scimgate.errors import NotFoundError
 from scimgate.members import service as members
 from scimgate.sync import schedule
-from tests.sync.conftest import (
+from tests.helpers.sync import (
     create_group,
     create_users,
     delete_user,

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 
 from scimgate.members import service as members
 from scimgate.store.tables import metadata
-from tests.sync_process.test_concurrency import (
+from tests.helpers.processes import (
     all_runs,
     cli_env,
     count_rows,

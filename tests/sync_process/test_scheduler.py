@@ -22,14 +22,7 @@ from scimgate.store.tables import account, sync_run
 from scimgate.sync import schedule
 from scimgate.sync.engine import SyncOptions, owner_tag
 from scimgate.sync.schedule import next_daily
-from tests.sync_process.test_concurrency import (
-    cli_env,
-    finish,
-    plain_users,
-    seed,
-    sqlite_write_lock,
-    start,
-)
+from tests.helpers.processes import cli_env, finish, plain_users, seed, sqlite_write_lock, start
 
 
 def at(iso: str) -> datetime:

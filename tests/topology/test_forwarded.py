@@ -21,8 +21,8 @@ import uvicorn
 
 from scimgate.settings import Settings
 from scimgate.web.server import build_config
+from tests.helpers.ports import free_port
 from tests.helpers.waits import STARTUP_SECONDS
-from tests.topology.conftest import free_port
 
 SPOOF = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
 

@@ -34,10 +34,10 @@ import pytest
 from typer.testing import CliRunner
 
 from scimgate.cli import app as cli_app
-from tests.conftest import PG_URL
-from tests.topology.conftest import (
+from tests.helpers.databases import PG_URL
+from tests.helpers.ports import free_port
+from tests.helpers.workers import (
     Backend,
-    free_port,
     new_account,
     serve_env,
     serve_workers,

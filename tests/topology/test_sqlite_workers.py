@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scimgate.store.database import migrate
-from tests.topology.conftest import new_account, serve_workers
+from tests.helpers.workers import new_account, serve_workers
 from tests.topology.writes import check_nothing_lost, concurrent_writes
 
 CLIENTS = 6

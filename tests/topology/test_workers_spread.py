@@ -18,7 +18,7 @@ import httpx
 
 from scimgate.store.database import migrate
 from tests.helpers.waits import STARTUP_SECONDS
-from tests.topology.conftest import SCIMGATE, serve_env, serve_workers
+from tests.helpers.workers import SCIMGATE, serve_env, serve_workers
 
 CONNECTIONS = 16  # all on one worker by chance: 2 x (1/2)^16
 

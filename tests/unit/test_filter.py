@@ -1,7 +1,8 @@
 """Filter parsing: scim2-models' grammar plus our bounded length and Entra's unquoted values."""
 
 import pytest
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from scimgate.scim.errors import InvalidFilterError
 from scimgate.scim.filter import (

@@ -14,8 +14,7 @@ from scimgate.store import webhooks as webhook_store
 from scimgate.store.database import utcnow
 from scimgate.webhooks import service as webhooks
 from scimgate.webhooks.delivery import send
-from tests.console.conftest import make_console  # noqa: F401 (a fixture)
-from tests.webhooks.conftest import add_endpoint, add_members, all_events, delivery_log
+from tests.helpers.webhooks import add_endpoint, add_members, all_events, delivery_log
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.members import service as members
 from scimgate.store.database import as_utc
 from scimgate.webhooks import delivery
-from tests.sync.conftest import create_group, create_users, patch_group, set_active, sync
-from tests.webhooks.conftest import (
+from tests.helpers.sync import create_group, create_users, patch_group, set_active, sync
+from tests.helpers.webhooks import (
     RETRY,
     add_endpoint,
     add_members,

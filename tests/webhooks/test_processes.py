@@ -9,7 +9,7 @@ import threading
 import time
 
 from scimgate.members import service as members
-from tests.webhooks.conftest import (
+from tests.helpers.webhooks import (
     add_endpoint,
     add_members,
     all_events,

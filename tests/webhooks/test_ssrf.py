@@ -23,7 +23,7 @@ from scimgate.store.database import utcnow
 from scimgate.webhooks import delivery
 from scimgate.webhooks.service import is_public
 from tests.helpers.loops import run_async
-from tests.webhooks.conftest import (
+from tests.helpers.webhooks import (
     Receiver,
     _handler,
     add_endpoint,

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from scimgate.errors import InvalidValueError
-from tests.webhooks.conftest import add_endpoint, add_members, delivery_log, endpoint
+from tests.helpers.webhooks import add_endpoint, add_members, delivery_log, endpoint
 
 PRIVATE = [
     "http://127.0.0.1/hook",

@@ -1,4 +1,5 @@
-"""Console clients: a TestClient signed in as an admin of a fresh account.
+"""Console clients: a TestClient signed in as an admin of a fresh account, and staging and
+synchronizing through the console's pages.
 
 The test settings' public URL is https, so session cookies are Secure: clients talk to
 https://testserver (a TestClient, like a browser, sends Secure cookies over https only).
@@ -9,6 +10,7 @@ throttle counts by.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ from starlette.testclient import TestClient
 
 from scimgate.accounts import service as accounts
 from scimgate.admins import service as admins
+from tests.helpers.scim import user_body
 
 PASSWORD = "correct horse battery staple"
 BASE_URL = "https://testserver"
@@ -109,3 +112,31 @@ def make_console(app: Any, engine: Engine) -> Callable[..., Console]:
     yield factory
     for client in clients:
         client.__exit__(None, None, None)
+
+
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def stage(console, email, **extra):
+    r = console.scim("POST", "/Users", json=user_body(email, **extra))
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def wait_for_run(console, run_path, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page = console.get(run_path)
+        if "badge running" not in page.text:
+            return page
+        time.sleep(0.1)
+    raise AssertionError("run did not finish")
+
+
+def synchronize(console):
+    r = console.post("/sync")
+    assert r.status_code == 303, r.text
+    assert re.match(r"^/console/sync/runs/\d+$", r.headers["location"])
+    return wait_for_run(console, r.headers["location"].removeprefix("/console")), r.headers[
+        "location"
+    ]

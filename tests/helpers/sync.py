@@ -12,7 +12,7 @@ from scimgate.store import members as member_store
 from scimgate.store import sync_items, sync_runs
 from scimgate.store.database import utcnow
 from scimgate.sync.engine import RunResult, SyncOptions, synchronize
-from tests.conftest import user_body
+from tests.helpers.scim import user_body
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
