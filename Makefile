@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export SCIMGATE_DATABASE_URL ?= sqlite:///scimgate.db
 
-.PHONY: run test test-fast install migrate conformance bench clean lock
+.PHONY: run test test-fast lint install migrate conformance bench clean lock
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,18 +18,24 @@ install: $(STAMP)
 run: install  ## migrate, create the demo account, print Tenant URL and token, serve on 127.0.0.1:8000
 	$(VENV)/bin/scimgate demo
 
-# Tests run in TEST_WORKERS pytest-xdist workers (a test file stays on one worker, with its
-# module-scoped servers); `make test TEST_WORKERS=0` runs them serially in one process.
+# Tests run in TEST_WORKERS pytest-xdist workers, spread test by test (`--dist loadgroup`: a
+# file whose tests share a module-scoped server stays on one worker, see tests/conftest.py);
+# `make test TEST_WORKERS=0` runs them serially in one process.
 # PYTEST_ARGS is passed on, e.g. PYTEST_ARGS='-k sync -x'.
 TEST_WORKERS ?= 2
 PYTEST_ARGS ?=
-PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
-test: install  ## the whole suite (set SCIMGATE_TEST_DATABASE_URL to run it on PostgreSQL)
+test: lint  ## lint, then the whole suite (set SCIMGATE_TEST_DATABASE_URL to run it on PostgreSQL)
 	$(PYTEST)
 
-test-fast: install  ## the suite without browsers, served processes and the 20,000 hostile requests
-	$(PYTEST) --ignore=tests/browser --ignore=tests/hostile --ignore=tests/sync_process
+lint: install  ## ruff (rules in pyproject.toml) and mypy --strict on scim/ and sync/plan.py
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+test-fast: install  ## the suite without slow tests and without tests that start processes (markers)
+	$(PYTEST) -m "not slow and not process"
 
 migrate: install
 	$(VENV)/bin/scimgate migrate

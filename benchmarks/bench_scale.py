@@ -774,7 +774,7 @@ class RssSampler:
                 return
             time.sleep(self.every)
 
-    def __enter__(self) -> RssSampler:  # noqa: PYI034
+    def __enter__(self) -> RssSampler:
         self._t.start()
         return self
 
@@ -1663,8 +1663,8 @@ def markdown(doc: dict[str, Any]) -> str:
                         f"| {name} | {acct} | {sm['rps']:,.0f}{bad} | {sm['p50_ms']:.2f} | {sm['p99_ms']:.2f} | {sm['cpu_ms_per_req']:.3f} | {sm['other_load_max']:.0%} | {sm['samples']:,} |"
                     )
             elif name in ("list_pages", "list_filtered_sw"):
-                for k, x in ph.items():
-                    k = k if name == "list_pages" else f"{name}_{k}"
+                for key, x in ph.items():
+                    k = key if name == "list_pages" else f"{name}_{key}"
                     bad = f" ⚠{x['failed']}" if x.get("failed") else ""
                     L.append(
                         f"| {k} | {'small' if 'small' in k else 'big'} | {x['rps']:,.0f}{bad} | {x['p50_ms']:.2f} | {x['p99_ms']:.2f} | {cpu_per_req(x):.3f} | {x.get('other_load_on_server_core', 0):.0%} | {x['measured']:,} |"

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -34,6 +35,31 @@ from tests.helpers.scim import ScimClient
 # Fixtures more than one folder uses (tests/audit and tests/webhooks sign in to the console
 # and use the API too).
 pytest_plugins = ["tests.helpers.console", "tests.helpers.host_api"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Spread the suite over pytest-xdist workers test by test (`make test` runs
+    `--dist loadgroup`), except that a file whose tests share a module-scoped fixture (a
+    served process, its database) stays together on one worker, as one group. Files with
+    `slow` tests go first, so that no long file is left to run alone at the end."""
+    grouping = config.pluginmanager.hasplugin("xdist")  # its marker is unknown without it
+    for item in items:
+        if grouping and _shares_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    slow_files = {i.nodeid.split("::")[0] for i in items if i.get_closest_marker("slow")}
+    # A stable sort: files keep their order among themselves, tests within a file theirs.
+    items.sort(key=lambda i: i.nodeid.split("::")[0] not in slow_files)
+
+
+def _shares_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        defs[-1].scope in ("module", "package", "class")
+        for defs in info.name2fixturedefs.values()
+        if defs
+    )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -91,6 +92,7 @@ def test_random_filters(scim, expression, sort):
     _assert_clean(scim.get("/Groups", params={"filter": expression}))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     ops=st.lists(
@@ -114,6 +116,7 @@ def test_random_patches(scim, ops):
         scim.delete(f"/Users/{uid}")
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     body=st.dictionaries(

@@ -3,7 +3,8 @@
 One server per test module (a fresh migrated database: a copy of the session's SQLite
 template, or the truncated PostgreSQL database of SCIMGATE_TEST_DATABASE_URL). A module
 names the accounts and admins it needs in `ACCOUNTS`; they are created with
-`scimgate account create` and `scimgate admin create` before the server starts. Tests in a
+`scimgate account create` and `scimgate admin create` (in this process, through typer's
+CliRunner) before the server starts. Tests in a
 module share the server, so each test works in its own accounts.
 
 The browser is Debian's /usr/bin/chromium, driven by Playwright; no browser is ever

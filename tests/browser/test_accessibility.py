@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from tests.helpers.browser import PHONE, Console, entra_user, patch_ops, scim_client
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.process]
 
 SLUG = "a11y"
 ADMIN = "admin@a11y.test"
@@ -168,6 +168,7 @@ def check_page(console: Console, name: str) -> list[str]:
     return problems
 
 
+@pytest.mark.slow
 def test_every_page_has_a_heading_labels_and_a_visible_focus(pages, server, open_console):
     console = open_console()
     page = console.page
@@ -190,6 +191,7 @@ def test_every_page_has_a_heading_labels_and_a_visible_focus(pages, server, open
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.slow
 def test_console_pages_fit_a_phone(pages, server, open_console):
     console = open_console()
     page = console.page

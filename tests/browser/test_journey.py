@@ -29,7 +29,7 @@ from tests.helpers.browser import (
     scim_client,
 )
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.process]
 
 SLUG = "contoso"
 ADMIN = "it-admin@contoso.test"
@@ -131,6 +131,7 @@ def overflowing(page: Page) -> list[str]:
     )
 
 
+@pytest.mark.slow
 def test_azure_user_provisioning_journey(server, open_console):
     console = open_console(timezone_id="Europe/Paris")
     page = console.page
@@ -504,6 +505,7 @@ def test_azure_user_provisioning_journey(server, open_console):
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1
 
 
+@pytest.mark.slow
 def test_available_page_forgets_a_plan_once_its_held_run_is_confirmed(server, open_console):
     """The page caches its dry-run plan; confirming a held run (which keeps its run id) must
     still make it plan again (found by the journey; fixed in a268bc6)."""

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from tests.helpers.browser import PASSWORD, Console, entra_user, scim_client
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.process]
 
 ACCOUNTS = {
     "forgery": ["admin@forgery.test"],
@@ -62,6 +62,7 @@ def other_origin(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         thread.join(timeout=5)
 
 
+@pytest.mark.slow
 def test_forms_with_a_wrong_token_or_from_another_site_are_refused(
     server, open_console, other_origin
 ):
@@ -137,6 +138,7 @@ def attempt(console: Console, account: str, email: str, password: str, shot: str
     return nav.value
 
 
+@pytest.mark.slow
 def test_sign_in_failures_all_read_the_same_and_guessing_is_throttled(server, open_console):
     console = open_console()
     page = console.page
@@ -158,7 +160,9 @@ def test_sign_in_failures_all_read_the_same_and_guessing_is_throttled(server, op
         expect(page.locator("#signin-error")).to_have_text(REFUSED)
     # Five guesses at one address: this address now waits (429, told how long), even with
     # the right password; nobody else is locked out (tests/console/test_throttle.py).
-    response = attempt(console, "signin", "locked@signin.test", PASSWORD, "throttled-right-password")
+    response = attempt(
+        console, "signin", "locked@signin.test", PASSWORD, "throttled-right-password"
+    )
     assert response.status == 429
     assert int(response.headers["retry-after"]) >= 1
     expect(page.locator("#signin-error")).to_contain_text("Too many sign-in attempts")
@@ -167,6 +171,7 @@ def test_sign_in_failures_all_read_the_same_and_guessing_is_throttled(server, op
     assert page.url.startswith(server.url("/console/login?"))
 
 
+@pytest.mark.slow
 def test_sign_in_with_the_keyboard_only(server, open_console):
     """Signed out, a deep link goes to sign-in, and the keyboard alone gets back to it."""
     console = open_console()
@@ -201,6 +206,7 @@ def test_sign_in_with_the_keyboard_only(server, open_console):
 # ---- (c) other accounts' URLs ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_another_accounts_pages_and_tokens_are_not_found(server, open_console):
     token_b, token_b_id = server.tokens["bravo"]
     with scim_client(server.tenant_url, token_b) as idp:
@@ -280,6 +286,7 @@ def test_another_accounts_pages_and_tokens_are_not_found(server, open_console):
 # ---- markup from the identity provider ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_markup_sent_by_the_identity_provider_is_shown_as_text(server, open_console):
     """HTML in SCIM values is text on every page that shows it (not only blocked by the CSP)."""
     token, _ = server.tokens["alpha"]

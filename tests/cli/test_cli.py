@@ -77,12 +77,14 @@ def test_duplicate_account_is_a_clear_error(cli):
     assert r.exit_code == 1 and "already exists" in r.stderr
 
 
+@pytest.mark.process
 def test_unreachable_database_is_one_line(tmp_path):
     env = {**os.environ, "SCIMGATE_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
     r = subprocess.run(
         [sys.executable, "-m", "scimgate", "account", "create", "x"],
         env=env,
         capture_output=True,
+        check=False,
         text=True,
         timeout=60,
     )
@@ -155,22 +157,42 @@ def test_admin_create_list_password(cli):
         app, ["admin", "create", "acme", "Ann@Acme.example", "--password-stdin"], input=runner_input
     )
     assert r.exit_code == 0, r.stderr
-    assert "created admin Ann@Acme.example" in r.stdout and "/console/login?account=acme" in r.stdout
+    assert (
+        "created admin Ann@Acme.example" in r.stdout and "/console/login?account=acme" in r.stdout
+    )
     listed = json.loads(cli("admin", "list", "acme", "--json").stdout)
     assert [a["email"] for a in listed] == ["Ann@Acme.example"]
     assert all("hash" not in key for a in listed for key in a)
     for args, stdin, message in [
-        (["admin", "create", "acme", "ann@acme.example", "--password-stdin"], runner_input, "already exists"),
-        (["admin", "create", "acme", "bob@acme.example", "--password-stdin"], "short\n", "at least 12"),
+        (
+            ["admin", "create", "acme", "ann@acme.example", "--password-stdin"],
+            runner_input,
+            "already exists",
+        ),
+        (
+            ["admin", "create", "acme", "bob@acme.example", "--password-stdin"],
+            "short\n",
+            "at least 12",
+        ),
         (["admin", "create", "acme", "not-an-email", "--password-stdin"], runner_input, "email"),
-        (["admin", "create", "ghost", "bob@acme.example", "--password-stdin"], runner_input, "No account"),
+        (
+            ["admin", "create", "ghost", "bob@acme.example", "--password-stdin"],
+            runner_input,
+            "No account",
+        ),
         (["admin", "create", "acme", "bob@acme.example"], "", "--password-stdin"),
-        (["admin", "password", "acme", "nobody@acme.example", "--password-stdin"], runner_input, "No admin"),
+        (
+            ["admin", "password", "acme", "nobody@acme.example", "--password-stdin"],
+            runner_input,
+            "No admin",
+        ),
     ]:
         r = CliRunner().invoke(app, args, input=stdin)
         assert r.exit_code == 1, args
         assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     r = CliRunner().invoke(
-        app, ["admin", "password", "acme", "ann@acme.example", "--password-stdin"], input="another good password\n"
+        app,
+        ["admin", "password", "acme", "ann@acme.example", "--password-stdin"],
+        input="another good password\n",
     )
     assert r.exit_code == 0, r.stderr

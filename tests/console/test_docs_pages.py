@@ -142,9 +142,8 @@ def test_links_between_pages_resolve() -> None:
     checked = 0
     for name in PAGES:
         html = load_page(DOCS_DIR, name).html
-        for href in _ANY_HREF.findall(html):
-            if href.startswith("#"):
-                href = f"/docs/{name}{href}"
+        for found in _ANY_HREF.findall(html):
+            href = f"/docs/{name}{found}" if found.startswith("#") else found
             if href.startswith("/docs/"):
                 assert _resolves(href), f"{name}: {href} leads nowhere"
                 checked += 1
@@ -161,7 +160,7 @@ def test_idp_guides_are_linked_from_readme() -> None:
 def test_pages_ship_with_the_package() -> None:
     """The pages are package data (scimgate/docs links to docs/), so an installed
     scimgate serves them too."""
-    assert DOCS_DIR == Path(docs_views.__file__).resolve().parent.parent / "docs"
+    assert Path(docs_views.__file__).resolve().parent.parent / "docs" == DOCS_DIR
     assert DOCS_DIR.resolve() == (ROOT / "docs").resolve()
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     patterns = config["tool"]["setuptools"]["package-data"]["scimgate"]
@@ -241,6 +240,8 @@ def test_api_md_examples_work_on_a_fresh_demo(cli: Any, app: Any) -> None:
         assert r.json()["properties"] == json.loads(documented)
 
 
+@pytest.mark.slow
+@pytest.mark.process
 def test_readme_example_runs_as_written(tmp_path: Path) -> None:
     """README's command-line example, `serve` aside, runs in a fresh directory under
     `bash -eu`: no variable it uses is left unset, and every command succeeds."""

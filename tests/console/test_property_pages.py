@@ -143,7 +143,10 @@ def test_members_sort_by_name_email_and_status(make_console, engine):
             ("mid@x.example", "bob"),
         ] + [(f"n{i:02d}@x.example", f"Name {i:02d}") for i in range(55)]:
             members.create_member(conn, console.account_id, email, name=name)
-    names = lambda html: re.findall(r'href="/console/members/[^"]+">([^<]+)</a>', html)
+
+    def names(html):
+        return re.findall(r'href="/console/members/[^"]+">([^<]+)</a>', html)
+
     by_name = console.get("/members?sort=name").text
     assert names(by_name)[:3] == ["alice", "bob", "Carol"]
     assert 'aria-sort="ascending"' in by_name

@@ -69,6 +69,7 @@ def test_an_ip_that_keeps_failing_waits_and_is_told_how_long(make_console, app):
         assert sign_in(http, console.slug, console.email, PASSWORD).status_code == 303
 
 
+@pytest.mark.slow
 def test_back_off_doubles_up_to_the_cap_and_waiting_attempts_are_not_counted(make_console, engine):
     console = make_console()
     t0 = admins.utcnow()
@@ -114,6 +115,7 @@ def test_counts_are_forgotten_after_the_window(make_console, engine):
         assert keys == 4  # ip, (account, ip), account, (account, email) of the last failure
 
 
+@pytest.mark.slow
 def test_the_real_admin_is_not_locked_out_by_failures_from_elsewhere(make_console, app, engine):
     """The attack that locked an admin out before: many bad passwords for their address."""
     console = make_console()
@@ -150,6 +152,7 @@ def test_the_real_admin_is_not_locked_out_by_failures_from_elsewhere(make_consol
         )
 
 
+@pytest.mark.slow
 def test_signing_in_to_ones_own_account_buys_no_guesses_at_another(make_console, engine):
     victim, own = make_console(), make_console()
     now = admins.utcnow()
@@ -166,6 +169,7 @@ def test_signing_in_to_ones_own_account_buys_no_guesses_at_another(make_console,
         assert admins.sign_in(conn, own.slug, own.email, PASSWORD, now=now, client=Client(ATTACKER))
 
 
+@pytest.mark.slow
 def test_throttling_tells_nothing_about_which_accounts_and_addresses_exist(make_console, app):
     console = make_console()
     answers = []
@@ -190,6 +194,7 @@ def test_throttling_tells_nothing_about_which_accounts_and_addresses_exist(make_
     assert answers[0] == answers[1] == answers[2] == ([400] * 5 + [429] * 3, 429)
 
 
+@pytest.mark.slow
 def test_counts_are_shared_by_every_process_on_one_database(make_console, settings):
     """Two apps with their own engines (two `serve` processes) on one database."""
     console = make_console()
@@ -246,6 +251,7 @@ def test_a_wrong_current_password_counts_like_a_failed_sign_in(make_console, eng
     assert console.get("/provisioning").status_code == 200  # still signed in, nothing changed
 
 
+@pytest.mark.slow
 def test_the_sign_in_form_itself_is_not_throttled(make_console, app):
     console = make_console()
     with browser(app, ATTACKER) as http:

@@ -94,6 +94,7 @@ def hold_lock(database_url: str, engine: Engine, account_id: int) -> Callable[[]
     return raw.close
 
 
+@pytest.mark.slow
 def test_a_held_lock_answers_503_in_time_and_stalls_no_one_else(
     served: Serve, database_url: str, engine: Engine, make_account: Any
 ) -> None:
@@ -138,6 +139,7 @@ def test_a_held_lock_answers_503_in_time_and_stalls_no_one_else(
         assert a.post("/Users", json=user_body("third@a.example")).status_code == 201
 
 
+@pytest.mark.slow
 def test_an_oversize_body_gets_a_readable_413_while_the_client_is_still_sending(
     served: Serve,
 ) -> None:
@@ -166,6 +168,8 @@ def test_an_oversize_body_gets_a_readable_413_while_the_client_is_still_sending(
     assert served.proc is not None and served.proc.poll() is None
 
 
+@pytest.mark.slow
+@pytest.mark.process
 def test_a_client_gone_mid_body_reaches_no_handler(served: Serve) -> None:
     """Half a body, then the connection closes: no handler sees half a body (no 400 for
     "invalid JSON" in the log for a client that is gone), nothing is logged as an error,

@@ -175,6 +175,8 @@ def dribble_until_closed(
     return closed
 
 
+@pytest.mark.slow
+@pytest.mark.process
 def test_slowloris_connections_are_cut_after_the_header_timeout(served: Served) -> None:
     socks = open_slow(served, 20)
     closed = dribble_until_closed(socks, HEADER_TIMEOUT + 5)
@@ -185,6 +187,7 @@ def test_slowloris_connections_are_cut_after_the_header_timeout(served: Served) 
     assert all(said.startswith(b"HTTP/1.1 408 ") for _, said in closed.values())
 
 
+@pytest.mark.process
 def test_keep_alive_connection_must_send_its_next_head_in_time(served: Served) -> None:
     """uvicorn's keep-alive timer stops at the first byte; the header deadline does not."""
     with served.connect() as sock:
@@ -195,6 +198,7 @@ def test_keep_alive_connection_must_send_its_next_head_in_time(served: Served) -
     assert closed and HEADER_TIMEOUT - 0.3 <= closed[0][0] <= HEADER_TIMEOUT + 1.5
 
 
+@pytest.mark.process
 def test_connections_over_the_limit_get_503_and_service_resumes(served: Served) -> None:
     socks = open_slow(served, MAX_CONNECTIONS + 10)
     started = time.monotonic()
@@ -208,6 +212,7 @@ def test_connections_over_the_limit_get_503_and_service_resumes(served: Served) 
     assert status(served.request(get("/healthz"))) == 200
 
 
+@pytest.mark.process
 def test_stalled_body_is_cut(served: Served) -> None:
     head = (
         b"POST /console/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -220,6 +225,7 @@ def test_stalled_body_is_cut(served: Served) -> None:
     assert after is not None and BODY_TIMEOUT - 0.3 <= after <= BODY_TIMEOUT + 1.5
 
 
+@pytest.mark.process
 def test_slow_but_steady_body_is_not_cut(served: Served) -> None:
     """The body timeout is for a pause, not for the whole body."""
     body = b"account="
@@ -237,6 +243,7 @@ def test_slow_but_steady_body_is_not_cut(served: Served) -> None:
     assert status(answer) == 400  # read to the end, and refused for its content (no CSRF token)
 
 
+@pytest.mark.process
 def test_oversized_request_head_is_refused(served: Served) -> None:
     with served.connect() as sock:
         with contextlib.suppress(OSError):
@@ -245,6 +252,7 @@ def test_oversized_request_head_is_refused(served: Served) -> None:
     assert status(answer) in (400, 431) and after is not None
 
 
+@pytest.mark.process
 def test_x_forwarded_proto_is_trusted_from_the_proxy_only(served: Served) -> None:
     """The console's cookies are Secure when the request came over https."""
     ask = get("/console/login", "X-Forwarded-Proto: https", "X-Forwarded-For: 203.0.113.9")

@@ -17,6 +17,8 @@ from tests.helpers.ports import free_port
 from tests.helpers.serve import serve_env
 from tests.helpers.waits import STARTUP_SECONDS
 
+pytestmark = pytest.mark.process
+
 
 @pytest.fixture
 def two_workers(database_url: str, tmp_path: Path) -> Iterator[str]:
@@ -58,6 +60,7 @@ def two_workers(database_url: str, tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
+@pytest.mark.slow
 def test_rate_limit_holds_across_two_workers_and_metrics_add_up(
     two_workers: str, make_account: Any
 ) -> None:

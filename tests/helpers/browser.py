@@ -4,6 +4,7 @@ Chromium pages on the console, screenshots, and Entra-shaped SCIM requests."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -11,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -91,36 +91,45 @@ class Server:
         )
         return result.stdout
 
-    def cli_many(self, calls: Sequence[tuple[Sequence[str], str | None]]) -> list[str]:
-        """Several CLI commands at once (each is its own transaction): their stdouts."""
-        with ThreadPoolExecutor(max_workers=max(1, min(8, len(calls)))) as pool:
-            futures = [pool.submit(self.cli, *args, stdin=stdin) for args, stdin in calls]
-            return [f.result() for f in futures]
-
     def seed(self, accounts: dict[str, Sequence[str]], activated: Sequence[str] = ()) -> None:
         """Entitled accounts (slug -> admin emails, each with PASSWORD), some activated.
 
-        The tokens of the activated accounts land in `tokens` (slug -> (token, token id)).
+        The commands run in this process (typer's CliRunner, the server's environment): the
+        same CLI code as `scimgate ...`, without a Python start and the app's imports for
+        each of them. The tokens of the activated accounts land in `tokens`
+        (slug -> (token, token id)).
         """
-        import json
-
-        self.cli_many(
-            [
-                (["account", "create", slug, "--name", f"{slug.title()} Inc", "--entitled"], None)
-                for slug in accounts
-            ]
-        )
-        outputs = self.cli_many(
-            [(["provisioning", "activate", slug, "--json"], None) for slug in activated]
-            + [
-                (["admin", "create", slug, email, "--password-stdin"], PASSWORD + "\n")
-                for slug, emails in accounts.items()
-                for email in emails
-            ]
-        )
-        for slug, out in zip(activated, outputs):
-            doc = json.loads(out)
+        for slug in accounts:
+            self.cli_here("account", "create", slug, "--name", f"{slug.title()} Inc", "--entitled")
+        for slug in activated:
+            doc = json.loads(self.cli_here("provisioning", "activate", slug, "--json"))
             self.tokens[slug] = (doc["token"], int(doc["token_id"]))
+        for slug, emails in accounts.items():
+            for email in emails:
+                self.cli_here(
+                    "admin", "create", slug, email, "--password-stdin", stdin=PASSWORD + "\n"
+                )
+
+    def cli_here(self, *args: str, stdin: str | None = None) -> str:
+        """`scimgate ARGS` in this process, to success: its stdout."""
+        from typer.testing import CliRunner
+
+        from scimgate.cli import app as cli_app
+
+        # The server's SCIMGATE_* variables, and none of this process's others.
+        env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("SCIMGATE_")}
+        env.update({k: v for k, v in self.env.items() if k.startswith("SCIMGATE_")})
+        cwd = Path.cwd()
+        os.chdir(self.workdir)  # no .env file
+        try:
+            result = CliRunner().invoke(cli_app, list(args), env=env, input=stdin)
+        finally:
+            os.chdir(cwd)
+        assert result.exit_code == 0, (
+            f"scimgate {' '.join(args)} exited {result.exit_code}:\n{result.output}"
+            f"\n{result.exception!r}"
+        )
+        return result.stdout
 
     # -- the process --
 
@@ -279,7 +288,7 @@ def entra_user(
     given, _, family = display_name.partition(" ")
     body: dict[str, Any] = {
         "schemas": [CORE_USER, ENTERPRISE],
-        "externalId": extra.pop("externalId", f"oid-{user_name.split('@')[0]}"),
+        "externalId": extra.pop("externalId", f"oid-{user_name.split('@', maxsplit=1)[0]}"),
         "userName": user_name,
         "active": True,
         "displayName": display_name,

@@ -26,7 +26,7 @@ def ops(*operations: dict[str, Any]) -> dict[str, Any]:
 
 def create_user(scim: Any, email: str, **extra: Any) -> str:
     """Stage one Entra-shaped user; returns its directory id."""
-    extra.setdefault("displayName", email.split("@")[0].title())
+    extra.setdefault("displayName", email.split("@", maxsplit=1)[0].title())
     r = scim.post("/Users", json=user_body(email, **extra))
     assert r.status_code == 201, r.text
     return r.json()["id"]

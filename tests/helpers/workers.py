@@ -58,10 +58,8 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
     """SIGTERM to the process; SIGKILL to its whole session if it does not end in time."""
     if proc.poll() is None:
         proc.terminate()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)  # the workers too, whatever became of the supervisor
     with contextlib.suppress(subprocess.TimeoutExpired):

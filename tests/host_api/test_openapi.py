@@ -191,6 +191,7 @@ def _wait_for_idle(engine, account_id, timeout=30.0):
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_server_error(app, api, engine, seeded):
     started = time.monotonic()
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", _without_lifespan(app))

@@ -106,6 +106,7 @@ def test_a_member_reference_cannot_point_into_another_account(accounts):
     assert len(api.ok("GET", "/members")["data"]) == 5
 
 
+@pytest.mark.slow
 def test_the_same_email_in_two_accounts_is_no_conflict(accounts):
     a, b = accounts["a"], accounts["b"]
     doc = a["client"].ok("POST", "/members", 201, json={"email": b["manual"]["email"]})

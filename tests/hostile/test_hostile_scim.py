@@ -35,6 +35,8 @@ from tests.helpers.databases import PG_URL
 from tests.helpers.ports import free_port
 from tests.helpers.waits import STARTUP_SECONDS
 
+pytestmark = pytest.mark.process
+
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -1003,6 +1005,7 @@ class Tally:
             self.shown.append(f"#{n} {'; '.join(found)}\n  {case.describe()}\n  -> {answer}")
 
 
+@pytest.mark.slow
 def test_hostile_requests_get_scim_answers_and_never_5xx(served: Served) -> None:
     generator = Hostile(random.Random(SEED), served)
     clients = _Clients(served.base)
@@ -1015,7 +1018,9 @@ def test_hostile_requests_get_scim_answers_and_never_5xx(served: Served) -> None
                 # but the ids it picks, which come from the server's answers.
                 cases = [generator.case() for _ in range(min(BATCH, REQUESTS - first))]
                 answers = pool.map(lambda case: _answer(clients, case), cases)
-                for n, (case, (response, found)) in enumerate(zip(cases, answers), first):
+                for n, (case, (response, found)) in enumerate(
+                    zip(cases, answers, strict=True), first
+                ):
                     if response is not None:
                         _learn(served, case, response)
                     tally.add(n, case, response, found)

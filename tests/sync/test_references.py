@@ -97,7 +97,7 @@ def test_the_plan_sees_what_earlier_batches_would_write(scim, engine):
     batch would have created: the same errors, managers and counts as the run."""
     users = [create_user(scim, f"p{i}@example.com") for i in range(4)]
     create_user(scim, "alias@example.com", emails=[{"type": "work", "value": "p1@example.com"}])
-    for k, uid in enumerate(users):
+    for k in range(len(users)):
         create_user(scim, f"r{k}@example.com", **{ENT: {"manager": {"value": users[(k + 1) % 4]}}})
     plan = sync(engine, scim.account_id, dry_run=True, batch_size=1)
     run = sync(engine, scim.account_id, batch_size=1)

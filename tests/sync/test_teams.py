@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from scimgate.store.tables import team_member
@@ -59,6 +60,7 @@ def test_renamed_group_renames_its_team(scim, engine):
     )
 
 
+@pytest.mark.slow
 def test_deleted_group_removes_its_team(scim, engine):
     users = create_users(scim, 2)
     gid = create_group(scim, "Eng", users)

@@ -41,6 +41,8 @@ from tests.helpers.processes import (
     sync_json,
 )
 
+pytestmark = pytest.mark.process
+
 N_USERS = 3000
 BATCH = 100
 
@@ -62,6 +64,7 @@ def account(make_account):
     return slug, account_id
 
 
+@pytest.mark.slow
 def test_a_held_lease_makes_the_cli_exit_1_already_running(account, engine, database_url, tmp_path):
     """A live lease (this test's own pid on this host, fresh heartbeat): refused, nothing written."""
     slug, account_id = account
@@ -92,6 +95,7 @@ def test_a_held_lease_makes_the_cli_exit_1_already_running(account, engine, data
     assert sync_json(env, tmp_path, slug)["created"] == 20
 
 
+@pytest.mark.slow
 def test_a_stale_lease_of_a_live_process_is_taken_over_after_sync_stale_seconds(
     account, engine, database_url, tmp_path
 ):
@@ -118,6 +122,7 @@ def test_a_stale_lease_of_a_live_process_is_taken_over_after_sync_stale_seconds(
     assert old["status"] == "failed" and "interrupted" in old["detail"]
 
 
+@pytest.mark.slow
 def test_two_processes_started_together_never_sync_at_the_same_time(
     account, engine, database_url, tmp_path, spawned
 ):
@@ -147,6 +152,7 @@ def test_two_processes_started_together_never_sync_at_the_same_time(
     assert count_rows(engine, "sync_item", account_id) == N_USERS
 
 
+@pytest.mark.slow
 def test_a_second_process_finds_the_first_one_running_and_exits_1(
     account, engine, database_url, tmp_path, spawned
 ):

@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, text
 
 from scimgate.members import service as members
@@ -25,6 +26,8 @@ from tests.helpers.processes import (
     sync_json,
     user_doc,
 )
+
+pytestmark = pytest.mark.process
 
 N_USERS = 5000
 N_GROUPS = 50
@@ -121,6 +124,7 @@ def expected_memberships() -> int:
     return sum(1 for g in range(N_GROUPS) for j in group_members(g) if not inactive(j))
 
 
+@pytest.mark.slow
 def test_a_killed_sync_is_taken_over_and_converges_on_the_uninterrupted_result(
     make_account, engine, database_url, tmp_path
 ):

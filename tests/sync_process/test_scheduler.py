@@ -24,6 +24,8 @@ from scimgate.sync.engine import SyncOptions, owner_tag
 from scimgate.sync.schedule import next_daily
 from tests.helpers.processes import cli_env, finish, plain_users, seed, sqlite_write_lock, start
 
+pytestmark = pytest.mark.process
+
 
 def at(iso: str) -> datetime:
     return datetime.fromisoformat(iso).replace(tzinfo=UTC)
@@ -317,6 +319,7 @@ def _has_open(pid: int, path: str) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_two_scheduler_processes_run_each_due_account_once_a_day(
     make_account, engine, database_url, tmp_path
 ):

@@ -47,6 +47,8 @@ from tests.helpers.workers import (
 )
 from tests.topology.writes import check_nothing_lost, concurrent_writes
 
+pytestmark = pytest.mark.process
+
 NGINX = "/usr/sbin/nginx"
 SITE = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "scimgate.conf"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -231,6 +233,7 @@ def account(topology: Topology) -> dict[str, str]:
 # -- the tests ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_cli_prints_the_https_tenant_url_of_the_proxy(
     topology: Topology, account: dict[str, str]
 ) -> None:

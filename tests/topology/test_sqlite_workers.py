@@ -12,14 +12,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from scimgate.store.database import migrate
 from tests.helpers.workers import new_account, serve_workers
 from tests.topology.writes import check_nothing_lost, concurrent_writes
+
+pytestmark = pytest.mark.process
 
 CLIENTS = 6
 USERS_EACH = 5
 
 
+@pytest.mark.slow
 def test_two_workers_on_sqlite_write_concurrently_without_errors_or_lost_writes(
     tmp_path: Path,
 ) -> None:

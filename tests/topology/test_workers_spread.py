@@ -15,10 +15,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from scimgate.store.database import migrate
 from tests.helpers.waits import STARTUP_SECONDS
 from tests.helpers.workers import SCIMGATE, serve_env, serve_workers
+
+pytestmark = pytest.mark.process
 
 CONNECTIONS = 16  # all on one worker by chance: 2 x (1/2)^16
 
@@ -48,6 +51,7 @@ def _owners(pids: set[int], inodes: set[str]) -> dict[int, int]:
     return held
 
 
+@pytest.mark.slow
 def test_connections_opened_at_once_land_on_both_workers(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'scimgate.db'}"
     migrate(url)

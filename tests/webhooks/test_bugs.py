@@ -25,7 +25,7 @@ def test_a_malformed_port_or_host_is_an_invalid_value(scim, engine, url):
         add_endpoint(engine, scim.slug, url, allow_private=True)
 
 
-def test_console_answers_a_malformed_webhook_url_with_the_form(make_console):  # noqa: F811
+def test_console_answers_a_malformed_webhook_url_with_the_form(make_console):
     console = make_console()
     r = console.post(
         "/integrations/webhooks", {"url": "https://8.8.8.8:99999/hook"}, page="/integrations"

@@ -235,6 +235,7 @@ def test_retry_then_failing_then_resume(scim, engine, receiver, make_deliverer, 
     assert deliverer.tick() == 0
 
 
+@pytest.mark.slow
 def test_a_hundred_idle_endpoints_do_not_starve_the_others(
     make_account, engine, receiver, make_deliverer
 ):

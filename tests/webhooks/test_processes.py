@@ -8,6 +8,8 @@ import json
 import threading
 import time
 
+import pytest
+
 from scimgate.members import service as members
 from tests.helpers.webhooks import (
     add_endpoint,
@@ -95,6 +97,8 @@ def test_many_processes_deliver_once(make_account, engine, receiver, make_delive
     assert sum(1 for m in made if m) >= 1
 
 
+@pytest.mark.slow
+@pytest.mark.process
 def test_two_serve_processes_deliver_once(make_account, engine, receiver, make_serve):
     slug, _, account_id = make_account()
     a, b = make_serve("a"), make_serve("b")
@@ -115,6 +119,8 @@ def test_two_serve_processes_deliver_once(make_account, engine, receiver, make_s
     assert "Traceback" not in a.log() + b.log()
 
 
+@pytest.mark.slow
+@pytest.mark.process
 def test_no_loss_across_restart(make_account, engine, receiver, make_serve):
     slug, _, account_id = make_account()
     srv = make_serve()
