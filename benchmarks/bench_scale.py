@@ -40,34 +40,25 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import bench_scim as bs  # the client, the phase runner, /proc helpers
-from bench_scim import (
+from harness.client import Target, check_page, jdumps, jloads, log, total_is, uvloop
+from harness.phases import Phase, run_phase
+from harness.procs import proc_cpu_seconds, proc_mem
+from harness.report import RESULTS, cpu_model, git_describe, write_results
+from harness.servers import Server, run_cli, serve_scimgate, wait_ready
+from harness.workload import (
     DEPTS,
     ENT,
     FIRST,
     GROUP,
     LAST,
     PATCHOP,
-    Phase,
     Population,
-    Server,
-    Target,
-    check_page,
-    jdumps,
-    jloads,
-    log,
     patch_members_body,
-    proc_mem,
     q,
-    run_phase,
-    total_is,
 )
 
+HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-RESULTS = HERE / "results"
 BIN = Path(sys.executable).parent
 MIB = 1024
 
@@ -377,7 +368,7 @@ class DB:
 
     def create(self) -> None:
         if self.pg:
-            bs.run_cli(
+            run_cli(
                 [
                     "createdb",
                     "-h",
@@ -458,11 +449,11 @@ class DB:
 def make_accounts(db: DB) -> dict[str, dict[str, Any]]:
     exe = shutil.which("scimgate", path=str(BIN)) or "scimgate"
     env = db.env()
-    bs.run_cli([exe, "migrate"], env, "scimgate migrate")
+    run_cli([exe, "migrate"], env, "scimgate migrate")
     out = {}
     for slug in ("big", "small"):
-        bs.run_cli([exe, "account", "create", slug, "--entitled"], env, "account create")
-        text = bs.run_cli([exe, "provisioning", "activate", slug, "--json"], env, "activate")
+        run_cli([exe, "account", "create", slug, "--entitled"], env, "account create")
+        text = run_cli([exe, "provisioning", "activate", slug, "--json"], env, "activate")
         cred = json.loads(
             text.strip().splitlines()[-1] if not text.strip().startswith("{") else text
         )
@@ -477,22 +468,9 @@ def make_accounts(db: DB) -> dict[str, dict[str, Any]]:
 
 def start_server(db: DB, a: argparse.Namespace) -> tuple[Server, int]:
     exe = shutil.which("scimgate", path=str(BIN)) or "scimgate"
-    port = bs.free_port()
-    cmd = bs.pin_prefix(a.server_cpu) + [
-        exe,
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    logp = db.workdir / "scimgate.log"
-    with open(logp, "ab") as out:
-        proc = subprocess.Popen(
-            cmd, env=db.env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    proc, port, cmd = serve_scimgate(
+        exe, db.env(), db.workdir / "scimgate.log", server_cpu=a.server_cpu
+    )
     pg = None
     if db.pg:
         pg = {"host": a.pg_host, "port": a.pg_port, "user": a.pg_user, "dbname": db.dbname}
@@ -500,7 +478,7 @@ def start_server(db: DB, a: argparse.Namespace) -> tuple[Server, int]:
         "scimgate",
         Target("scimgate", "127.0.0.1", port, "", ""),
         proc,
-        logp,
+        db.workdir / "scimgate.log",
         info={"command": " ".join(cmd)},
         pg=pg,
     )
@@ -1006,7 +984,7 @@ class Run:
                 for slug, v in self.accts.items()
             }
             self.srv.target = self.targets["big"]
-            await bs.wait_ready(self.srv, "/ServiceProviderConfig", timeout=120)
+            await wait_ready(self.srv, "/ServiceProviderConfig", timeout=120)
             self.res["server"] = {"pid": self.srv.pid, "command": self.srv.info["command"]}
             self.mem("start")
             self.res["seed_check"] = await asyncio.to_thread(
@@ -1371,10 +1349,10 @@ class Run:
             *[(f"big group #{k + 1}", f"/Groups/{w.g_ids[0]}") for k in range(a.get_repeats)],
         ):
             before = mem_of(srv.pid)
-            cpu0 = bs.proc_cpu_seconds(srv.pids())
+            cpu0 = proc_cpu_seconds(srv.pids())
             with RssSampler(srv.pid) as samp:
                 status, headers, body, secs = await asyncio.to_thread(http_call, tb, "GET", path)
-            cpu1 = bs.proc_cpu_seconds(srv.pids())
+            cpu1 = proc_cpu_seconds(srv.pids())
             after = mem_of(srv.pid)
             n_members = len(jloads(body).get("members", [])) if status == 200 else None
             rec = {
@@ -1810,9 +1788,9 @@ async def amain(a: argparse.Namespace) -> int:
     w = Workload(a)
     meta = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "git": bs.git_describe(),
+        "git": git_describe(),
         "host": platform.node(),
-        "cpu_model": bs.cpu_model(),
+        "cpu_model": cpu_model(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "users": a.users,
@@ -1859,9 +1837,7 @@ async def amain(a: argparse.Namespace) -> int:
                 shutil.rmtree(workdir, ignore_errors=True)
         doc["runs"] = [r for r in doc["runs"] if r.get("database") != kind] + [res]
         doc["runs"].sort(key=lambda r: r["database"] != "sqlite")
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        out_json.write_text(json.dumps(doc, indent=1, default=str) + "\n")
-        (RESULTS / f"{a.out_name}.md").write_text(markdown(doc))
+        write_results(a.out_name, doc, markdown(doc))
         log(f"wrote {out_json} and {a.out_name}.md")
     return 0 if all("error" not in r for r in doc["runs"]) else 1
 
@@ -1870,7 +1846,7 @@ def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     if a.client_cpu is not None and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {int(c) for c in a.client_cpu.split(",")})
-    run = bs.uvloop.run if bs.uvloop else asyncio.run
+    run = uvloop.run if uvloop else asyncio.run
     return run(amain(a))
 
 
