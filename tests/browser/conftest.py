@@ -108,9 +108,14 @@ def _server_output_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
 # ---- the browser ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless; never a downloaded one."""
+    """Debian's Chromium, headless; never a downloaded one.
+
+    One per module, not per session: Playwright's sync API keeps an event loop running on
+    the main thread until it stops, and tests that run after a browser module on the same
+    worker (tests/api/test_routes.py's access log) must find no running loop.
+    """
     if not Path(CHROMIUM).exists():
         message = f"{CHROMIUM} is missing (apt-get install chromium); browser tests need it"
         if REQUIRE_BROWSER:
