@@ -19,6 +19,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+# isort: off
+import tests.helpers.passwords  # noqa: F401 - first: scimgate then hashes with cheap argon2
+
+# isort: on
 import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
