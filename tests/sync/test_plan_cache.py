@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from scimgate.sync import plan_cache
 from scimgate.sync.engine import SyncOptions
-from tests.sync.conftest import create_user, create_users, sync
+from tests.helpers.sync import create_user, create_users, sync
 
 
 def test_a_cached_dry_run_is_the_plan_and_is_reused_until_staging_moves(scim, engine):
