@@ -20,7 +20,7 @@ def test_event_types_are_the_stored_strings():
         "team.member_added",
         "team.member_removed",
     )
-    assert events.EVENT_TYPES == (*events.CHANGE_TYPES, "audit.recorded")
+    assert (*events.CHANGE_TYPES, "audit.recorded") == events.EVENT_TYPES
     assert all(type(t) is str for t in events.EVENT_TYPES)  # listed as plain strings
 
 
