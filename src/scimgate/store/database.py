@@ -15,9 +15,16 @@ import orjson
 import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.pool import NullPool
 
-from scimgate.errors import StorageError, StorageTimeoutError, StorageUnavailableError
+from scimgate.errors import (
+    StorageError,
+    StorageTimeoutError,
+    StorageUnavailableError,
+    UnstorableValueError,
+)
+from scimgate.store.errors import UNAVAILABLE, UNSTORABLE, is_timeout, storage_error
 
 # The time helpers moved to scimgate.timestamps (they are not storage); re-exported here so
 # existing callers keep working.
@@ -99,17 +106,6 @@ def make_engine(
 
 def _sqlite_deadline(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.set_progress_handler(_past_deadline, 100_000)  # about every ms of work
-
-
-def is_timeout(exc: BaseException) -> bool:
-    """A statement cancelled by its deadline or a lock not granted in time (not an outage)."""
-    orig = getattr(exc, "orig", exc)
-    if isinstance(orig, (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)):
-        return True
-    text = str(orig).lower()
-    return isinstance(orig, sqlite3.OperationalError) and (
-        "interrupted" in text or "locked" in text or "busy" in text
-    )
 
 
 @contextmanager
@@ -217,13 +213,18 @@ class KeptConnection:
 
     @contextmanager
     def transaction(self, *, writes: bool) -> Iterator[Connection]:
-        """A transaction on the kept connection (BEGIN IMMEDIATE on SQLite when `writes`)."""
+        """A transaction on the kept connection (BEGIN IMMEDIATE on SQLite when `writes`);
+        a failed database is raised as a StorageError, a value it cannot hold as
+        UnstorableValueError (scimgate.errors)."""
         conn = self._conn
         if conn is not None and time.monotonic() - self._born > self.max_age:
             self.close()
             conn = None
         if conn is None or conn.closed or conn.invalidated:
-            conn = self._conn = self.engine.connect()
+            try:
+                conn = self._conn = self.engine.connect()
+            except UNAVAILABLE as exc:  # refused, or no pooled connection in time
+                raise storage_error(exc) from exc
             self._born = time.monotonic()
             self._writes = None
         if writes != self._writes:  # switching costs a dialect call: only when it changes
@@ -237,15 +238,27 @@ class KeptConnection:
             self._writes = writes
         gate = self.write_gate if writes and not self._postgres else None
         if gate is not None:
-            gate.enter()
+            try:
+                gate.enter()
+            except OperationalError as exc:
+                raise storage_error(exc) from exc
         try:
             with conn.begin():
                 yield conn
-        except DBAPIError:
+        except DBAPIError as exc:
             self._conn = None
             with suppress(Exception):
                 conn.close()
+            # The storage edge: the request thread sees domain errors, never the driver's.
+            if isinstance(exc, UNSTORABLE):
+                raise UnstorableValueError() from exc
+            if isinstance(exc, UNAVAILABLE):
+                raise storage_error(exc) from exc
             raise
+        except psycopg.DataError as exc:  # from a raw statement (store/raw.py)
+            raise UnstorableValueError() from exc
+        except SATimeoutError as exc:
+            raise storage_error(exc) from exc
         finally:
             if gate is not None:
                 gate.leave()

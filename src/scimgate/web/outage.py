@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scimgate.store.database import is_timeout
+from scimgate.errors import StorageError, StorageTimeoutError
 
 log = logging.getLogger("scimgate.database")
 
@@ -42,10 +42,10 @@ class OutageLog:
     def down(self) -> bool:
         return self.down_since is not None
 
-    def classify(self, exc: BaseException) -> DatabaseFailure:
+    def classify(self, exc: StorageError) -> DatabaseFailure:
         """A deadline passed (this request only) or an outage (logged once): the one place
         SCIM, the API and the console learn which, and what to tell the client."""
-        failure = _TIMEOUT if is_timeout(exc) else _UNAVAILABLE
+        failure = _TIMEOUT if isinstance(exc, StorageTimeoutError) else _UNAVAILABLE
         if failure is _UNAVAILABLE:
             self.failed(exc)
         if self.count is not None:
@@ -82,7 +82,9 @@ class OutageLog:
 
 
 def _summary(exc: BaseException) -> str:
-    """The driver's error type and first line."""
+    """The driver's error type and first line (a StorageError has them as its detail)."""
+    if isinstance(exc, StorageError):
+        return exc.detail
     orig = getattr(exc, "orig", None) or exc
     return f"{type(orig).__name__}: {first_line(exc, 300)}"
 

@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import Engine, String, delete, insert, select
 from sqlalchemy import exc as sa_exc
 
-from scimgate.store.database import utcnow
 from scimgate.store.tables import account, request_log
+from scimgate.timestamps import utcnow
 from scimgate.web.redaction import (
     MAX_BODY_CHARS,
     redact_body,

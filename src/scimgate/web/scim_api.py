@@ -26,7 +26,7 @@ from scimgate.scim.render import (
 )
 from scimgate.scim.schema import schema_for
 from scimgate.scim.text import undecodable_param
-from scimgate.store.database import utcnow
+from scimgate.timestamps import utcnow
 from scimgate.web.scim_endpoint import (
     Call,
     ScimEndpoint,

@@ -17,10 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import psycopg
 from sqlalchemy import Connection
-from sqlalchemy.exc import DataError, OperationalError
-from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -41,9 +38,11 @@ from scimgate.scim.constants import (
 )
 from scimgate.settings import Settings
 from scimgate.store.accounts import TokenGuard
-from scimgate.store.database import KeptConnection, utcnow
+from scimgate.store.database import KeptConnection
+from scimgate.timestamps import utcnow
 from scimgate.web.access_log import AccessLog
 from scimgate.web.db_threads import AccountBusyError, PoolBusyError, RequestThreads, retry_after
+from scimgate.web.http_errors import answer_for, scim_error
 from scimgate.web.metrics import Metrics
 from scimgate.web.outage import OutageLog
 from scimgate.web.rate_limits import SurfaceLimits
@@ -62,21 +61,6 @@ def scim_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 def error_response(error: scim_errors.ScimError) -> Response:
     """The RFC 7644 §3.12 Error body for a protocol error."""
     return scim_response(error.to_body(), error.status, error.headers or None)
-
-
-def translate(error: domain.ServiceError) -> scim_errors.ScimError:
-    """Domain errors to protocol errors: the one place this mapping lives."""
-    if isinstance(error, domain.NotFoundError):
-        return scim_errors.NotFoundError(error.detail)
-    if isinstance(error, domain.ConflictError):
-        if error.attribute:
-            return scim_errors.UniquenessError(error.detail)
-        return scim_errors.ConflictError(error.detail)
-    if isinstance(error, domain.PreconditionFailedError):
-        return scim_errors.PreconditionFailedError(error.detail)
-    if isinstance(error, domain.ForbiddenError):
-        return scim_errors.ForbiddenError(error.detail)
-    return scim_errors.InvalidValueError(error.detail)
 
 
 @dataclass
@@ -316,13 +300,8 @@ class ScimEndpoint:
             elif isinstance(exc, scim_errors.ScimError):
                 outcome.error = exc
             else:
-                outcome.error = translate(exc)
-        except (DataError, psycopg.DataError):
-            # e.g. a NUL character, which PostgreSQL text cannot hold (SQLite can)
-            outcome.error = scim_errors.InvalidValueError(
-                "A value contains characters that cannot be stored or compared"
-            )
-        except (OperationalError, SATimeoutError) as exc:
+                outcome.error = scim_error(exc)
+        except domain.StorageError as exc:
             outcome.error = self._database_error(exc)
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.scope["path"])
@@ -368,15 +347,13 @@ class ScimEndpoint:
         try:
             with kept.transaction(writes=False) as conn:
                 return self._verified(conn, token, guard)
-        except (OperationalError, SATimeoutError, scim_errors.ScimError):
+        except (domain.StorageError, scim_errors.ScimError):
             return None
 
-    def _database_error(self, exc: Exception) -> scim_errors.ScimError:
+    def _database_error(self, exc: domain.StorageError) -> scim_errors.ScimError:
         """A deadline passed (this request was too slow) or the database is gone (an outage)."""
         failure = self.rt.outage.classify(exc)
-        return scim_errors.ServiceUnavailableError(
-            failure.detail, headers=retry_after(failure.retry_seconds)
-        )
+        return answer_for(exc).scim(failure.detail, headers=retry_after(failure.retry_seconds))
 
     def _record_use(self, kept: KeptConnection, principal: Principal) -> None:
         """Token bookkeeping in its own short transaction, never failing the request."""
@@ -385,7 +362,7 @@ class ScimEndpoint:
         try:
             with kept.transaction(writes=True) as conn:
                 record_use(conn, principal)
-        except (OperationalError, SATimeoutError):
+        except domain.StorageError:
             log.warning("could not record token use; will retry on a later request")
 
     async def _receive(self, request: Request) -> bytes:

@@ -33,9 +33,9 @@ from scimgate.admins.service import Client, Session, session_for
 from scimgate.admins.throttle import ThrottlePolicy
 from scimgate.errors import ForbiddenError, NotFoundError, ServiceError
 from scimgate.settings import Settings
-from scimgate.store.database import as_utc
 from scimgate.sync.engine import SyncOptions
 from scimgate.sync.plan_cache import PlanCache
+from scimgate.timestamps import as_utc
 from scimgate.web.outage import OutageLog
 
 log = logging.getLogger("scimgate.console")
