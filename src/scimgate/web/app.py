@@ -25,7 +25,7 @@ from scimgate.store.database import RequestLimits, make_engine
 from scimgate.store.operations import Figures, read_figures
 from scimgate.sync.engine import SyncOptions
 from scimgate.sync.schedule import Scheduler
-from scimgate.web.api_v1 import create_api
+from scimgate.web.api.app import create_api
 from scimgate.web.console.endpoint import MAX_FORM_BYTES
 from scimgate.web.console.routes import console_mount
 from scimgate.web.db_threads import RequestThreads
