@@ -1,13 +1,16 @@
-"""Reading the provisioning request log (written by web.request_log's buffer)."""
+"""The provisioning request log: read by the console, written and pruned for web.request_log's
+buffer (through provisioning/request_log.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, not_, select
+from sqlalchemy import Connection, Engine, String, and_, case, delete, func, insert, not_, select
 
-from scimgate.store.tables import request_log
+from scimgate.store.errors import storage_edge
+from scimgate.store.tables import account, request_log
 
 _LIST_COLUMNS = (
     request_log.c.id,
@@ -168,3 +171,50 @@ def _hour(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC)
     return datetime.fromisoformat(str(value).replace(" ", "T") + ":00").replace(tzinfo=UTC)
+
+
+# ---- writing (the request-log buffer) ----------------------------------------------------
+
+
+def column_limits() -> dict[str, int]:
+    """The length limit of each bounded text column: an entry is fitted to them before insert."""
+    return {
+        c.name: c.type.length
+        for c in request_log.columns
+        if isinstance(c.type, String) and c.type.length
+    }
+
+
+def entry_columns() -> list[str]:
+    """The columns an entry fills (the id is the database's)."""
+    return [c.name for c in request_log.columns if c.name != "id"]
+
+
+def insert_entries(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """Insert entries in one transaction; a database that is away raises a StorageError."""
+    with storage_edge(), engine.begin() as conn:
+        conn.execute(insert(request_log), rows)
+
+
+def account_ids(engine: Engine) -> set[int]:
+    """Every account's id (an idle account's entries age too)."""
+    with storage_edge(), engine.begin() as conn:
+        return set(conn.execute(select(account.c.id)).scalars())
+
+
+def prune(engine: Engine, accounts: Iterable[int], *, cutoff: datetime, max_rows: int) -> None:
+    """Keep at most `max_rows` entries and none older than `cutoff` for each account, in one
+    transaction, through the (account_id, id) and (account_id, at) indexes."""
+    t = request_log
+    with storage_edge(), engine.begin() as conn:
+        for account_id in accounts:
+            conn.execute(delete(t).where(t.c.account_id == account_id, t.c.at < cutoff))
+            boundary = conn.execute(
+                select(t.c.id)
+                .where(t.c.account_id == account_id)
+                .order_by(t.c.id.desc())
+                .offset(max_rows)
+                .limit(1)
+            ).scalar()
+            if boundary is not None:
+                conn.execute(delete(t).where(t.c.account_id == account_id, t.c.id <= boundary))

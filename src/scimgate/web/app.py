@@ -20,9 +20,10 @@ from starlette.types import Receive, Scope, Send
 
 from scimgate import __version__
 from scimgate.logs import configure_logging
+from scimgate.operations import status
+from scimgate.operations.status import Figures
 from scimgate.settings import Settings
 from scimgate.store.database import RequestLimits, make_engine
-from scimgate.store.operations import Figures, read_figures
 from scimgate.sync.engine import SyncOptions
 from scimgate.sync.schedule import Scheduler
 from scimgate.web.api.app import create_api
@@ -211,8 +212,7 @@ def _workers_alive(buffer: RequestLogBuffer, background: dict[str, Any]) -> dict
 def _figures(engine: Engine) -> Figures | None:
     """The database's figures for a scrape, or None when it does not answer."""
     try:
-        with engine.connect() as conn:
-            return read_figures(conn)
+        return status.figures(engine)
     except Exception:  # noqa: BLE001 - a scrape reports the database as down, it does not fail
         log.warning("metrics: could not read figures from the database", exc_info=False)
         return None

@@ -17,8 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from scimgate.store.database import head_revision
-from scimgate.store.operations import ping, schema_revision
+from scimgate.operations import status
 from scimgate.web.outage import OutageLog, first_line
 
 CHECK_SECONDS = 3.0  # a database that takes longer than this to answer SELECT 1 is not ready
@@ -48,7 +47,7 @@ class Health:
         self.engine = engine
         self.outage = outage
         self.workers = workers
-        self._head = head_revision()
+        self._head = status.code_revision()
         self._last: tuple[float, Readiness] | None = None
 
     async def readiness(self) -> Readiness:
@@ -80,6 +79,4 @@ class Health:
         return result
 
     def _database(self) -> str | None:
-        with self.engine.connect() as conn:
-            ping(conn)
-            return schema_revision(conn)
+        return status.database_revision(self.engine)

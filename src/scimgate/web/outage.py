@@ -82,15 +82,20 @@ class OutageLog:
 
 
 def _summary(exc: BaseException) -> str:
-    """The driver's error type and first line (a StorageError has them as its detail)."""
-    if isinstance(exc, StorageError):
-        return exc.detail
-    orig = getattr(exc, "orig", None) or exc
+    """The driver's error type and first line."""
+    orig = _driver_error(exc)
     return f"{type(orig).__name__}: {first_line(exc, 300)}"
 
 
 def first_line(exc: BaseException, limit: int = 200) -> str:
     """The driver's first line, without SQL or parameters (its type when it says nothing)."""
-    orig = getattr(exc, "orig", None) or exc
+    orig = _driver_error(exc)
     text = str(orig).strip()
     return (text.splitlines()[0] if text else type(orig).__name__)[:limit]
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    """The driver's own error: the cause of a StorageError the storage edge raised."""
+    if isinstance(exc, StorageError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return getattr(exc, "orig", None) or exc

@@ -24,10 +24,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, String, delete, insert, select
-from sqlalchemy import exc as sa_exc
+from sqlalchemy import Engine
 
-from scimgate.store.tables import account, request_log
+from scimgate.errors import StorageError
+from scimgate.provisioning import request_log as log_book
 from scimgate.timestamps import utcnow
 from scimgate.web.redaction import (
     MAX_BODY_CHARS,
@@ -46,15 +46,8 @@ _PRUNE_EVERY = 10  # flushes: small, frequent prunes instead of one large delete
 _SWEEP_SECONDS = 3600.0  # every account, written to lately or not, is pruned this often
 _PRUNE_ACCOUNTS = 500  # accounts per prune: a sweep of many accounts is spread over prunes
 _TEXT_LIMITS = {"query": 2000, "detail": 2000, "ignored": 4000}
-_COLUMNS = [c.name for c in request_log.columns if c.name != "id"]
-_LIMITS = {
-    **{
-        c.name: c.type.length
-        for c in request_log.columns
-        if isinstance(c.type, String) and c.type.length
-    },
-    **_TEXT_LIMITS,
-}
+_COLUMNS = log_book.entry_columns()
+_LIMITS = {**log_book.column_limits(), **_TEXT_LIMITS}
 
 # ---- entries -------------------------------------------------------------------------------
 
@@ -113,13 +106,16 @@ def _or(redact: Callable[[str], str], value: Any, fallback: Any) -> Any:
 
 def _transient(exc: BaseException) -> bool:
     """The database is away (not this data): the write is worth retrying later."""
-    return isinstance(
-        exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError | OSError
-    ) or bool(getattr(exc, "connection_invalidated", False))
+    return isinstance(exc, StorageError | OSError) or bool(
+        getattr(exc, "connection_invalidated", False)
+    )
 
 
 def _describe(exc: BaseException) -> str:
-    """One line for last_error: the type and the first line of the message."""
+    """One line for last_error: the type and the first line of the message (the driver's,
+    for a failure the storage edge raised as a StorageError)."""
+    if isinstance(exc, StorageError) and exc.__cause__ is not None:
+        exc = exc.__cause__
     message = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {message[0][:300] if message else ''}".rstrip(": ")
 
@@ -318,8 +314,7 @@ class RequestLogBuffer:
         return written
 
     def _insert(self, rows: list[dict[str, Any]]) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(insert(request_log), rows)
+        log_book.insert_entries(self.engine, rows)
 
     def _give_back(self, rows: list[dict[str, Any]]) -> None:
         """Keep redacted rows for the next flush, ahead of newer entries."""
@@ -337,27 +332,13 @@ class RequestLogBuffer:
         """
         accounts: set[int] = set()
         cutoff = utcnow() - timedelta(days=self.max_days)
-        t = request_log
         try:
-            with self.engine.begin() as conn:
-                if self._sweep_due():
-                    self._touched |= set(conn.execute(select(account.c.id)).scalars())
-                self._touched.discard(None)  # type: ignore[arg-type]
-                accounts = set(sorted(self._touched)[:_PRUNE_ACCOUNTS])
-                self._touched -= accounts
-                for account_id in accounts:
-                    conn.execute(delete(t).where(t.c.account_id == account_id, t.c.at < cutoff))
-                    boundary = conn.execute(
-                        select(t.c.id)
-                        .where(t.c.account_id == account_id)
-                        .order_by(t.c.id.desc())
-                        .offset(self.max_rows)
-                        .limit(1)
-                    ).scalar()
-                    if boundary is not None:
-                        conn.execute(
-                            delete(t).where(t.c.account_id == account_id, t.c.id <= boundary)
-                        )
+            if self._sweep_due():
+                self._touched |= log_book.account_ids(self.engine)
+            self._touched.discard(None)  # type: ignore[arg-type]
+            accounts = set(sorted(self._touched)[:_PRUNE_ACCOUNTS])
+            self._touched -= accounts
+            log_book.prune(self.engine, accounts, cutoff=cutoff, max_rows=self.max_rows)
         except Exception as exc:  # noqa: BLE001 - reported, counted, never fatal
             self._report(f"could not prune: {_describe(exc)}", failing=False, exc=exc)
             self._touched |= accounts

@@ -42,11 +42,11 @@ from scimgate.store.database import KeptConnection
 from scimgate.timestamps import utcnow
 from scimgate.web.access_log import AccessLog
 from scimgate.web.db_threads import AccountBusyError, PoolBusyError, RequestThreads, retry_after
-from scimgate.web.http_errors import answer_for, scim_error
 from scimgate.web.metrics import Metrics
 from scimgate.web.outage import OutageLog
 from scimgate.web.rate_limits import SurfaceLimits
 from scimgate.web.request_log import RequestLogBuffer
+from scimgate.web.status_table import answer_for, scim_error
 
 log = logging.getLogger("scimgate.access")
 

@@ -1,5 +1,5 @@
 """The /api/v1 exception handlers: every error a problem document, its status from the one
-table (web/http_errors.py)."""
+table (web/status_table.py)."""
 
 import logging
 
@@ -14,7 +14,7 @@ from scimgate.errors import ServiceError, StorageError
 from scimgate.web.api.deps import api_context, caller
 from scimgate.web.api.problems import ApiError, problem
 from scimgate.web.db_threads import retry_after
-from scimgate.web.http_errors import answer_for
+from scimgate.web.status_table import answer_for
 
 log = logging.getLogger("scimgate.api")
 

@@ -23,20 +23,21 @@ from urllib.parse import parse_qsl, urlencode
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DataError, DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from scimgate import timestamps
 from scimgate.admins import service as admins
 from scimgate.admins.service import Client, Session, session_for
 from scimgate.admins.throttle import ThrottlePolicy
-from scimgate.errors import ForbiddenError, NotFoundError, ServiceError
+from scimgate.errors import NotFoundError, ServiceError, StorageError
 from scimgate.settings import Settings
+from scimgate.store.errors import storage_edge
 from scimgate.sync.engine import SyncOptions
 from scimgate.sync.plan_cache import PlanCache
-from scimgate.timestamps import as_utc
 from scimgate.web.outage import OutageLog
+from scimgate.web.status_table import answer_for
 
 log = logging.getLogger("scimgate.console")
 
@@ -44,6 +45,7 @@ PREFIX = "/console"
 SESSION_COOKIE = "scimgate_session"
 LOGIN_COOKIE = "scimgate_login"  # pre-session CSRF secret of the sign-in form
 MAX_FORM_BYTES = 64 * 1024
+NOT_HERE = "There is nothing here in your account."
 MAX_ID = 2**63 - 1  # ids are 64-bit integers: a larger number in a URL names nothing
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -166,7 +168,7 @@ def _utc(value: Any) -> datetime | None:
     if not isinstance(value, datetime):
         return None
     # SQLite hands back naive UTC, PostgreSQL answers in its session's time zone.
-    return as_utc(value).astimezone(UTC).replace(microsecond=0)
+    return timestamps.as_utc(value).astimezone(UTC).replace(microsecond=0)
 
 
 def _when_text(value: Any) -> str:
@@ -256,7 +258,7 @@ class Console:
             "\x00" in str(v) or (isinstance(v, int) and not 0 <= v <= MAX_ID)
             for v in request.path_params.values()
         ):
-            return self.error(request, None, 404, "There is nothing here in your account.")
+            return self.error(request, None, 404, NOT_HERE)
         if any("\x00" in k + v for k, v in [*request.query_params.multi_items(), *pairs]):
             # PostgreSQL text cannot hold NUL; no form or filter of ours needs it.
             return self.error(request, None, 400, "A value contains a NUL character.")
@@ -267,7 +269,7 @@ class Console:
             lists.setdefault(key, []).append(value)
         session: Session | None = None
         try:
-            with self.engine.connect() as conn:
+            with storage_edge(), self.engine.connect() as conn:
                 conn.execution_options(writes=writes and request.method == "POST")
                 with conn.begin():
                     secret = unsign(request.cookies.get(SESSION_COOKIE), self.settings.secret_key)
@@ -290,20 +292,16 @@ class Console:
                         shared=self.shared,
                     )
                     result = handler(ctx)
-        except NotFoundError:
-            return self.error(request, session, 404, "There is nothing here in your account.")
-        except ForbiddenError as exc:
-            return self.error(request, session, 403, exc.detail)
         except ServiceError as exc:
-            return self.error(request, session, 400, exc.detail)
-        except DataError:
-            return self.error(request, session, 400, "A value cannot be stored or compared.")
-        except DBAPIError as exc:
+            # Never say whether another account has it: one message for every 404.
+            message = NOT_HERE if isinstance(exc, NotFoundError) else exc.detail
+            return self.error(request, session, answer_for(exc).status, message)
+        except StorageError as exc:
             if self.outage.classify(exc).kind == "timeout":
                 message = "The database is busy. Try again in a moment."
             else:  # an outage: one log line for it, not a traceback per page
                 message = "The database is not answering. Try again in a moment."
-            response = self.error(request, session, 503, message)
+            response = self.error(request, session, answer_for(exc).status, message)
             response.headers["Retry-After"] = "5"
             return response
         except Exception:
@@ -324,11 +322,11 @@ class Console:
         """Note when the session was last used, in a write transaction of its own (at most
         once a minute); a failure here only costs that note, never the page."""
         try:
-            with self.engine.connect() as conn:
+            with storage_edge(), self.engine.connect() as conn:
                 conn.execution_options(writes=True)
                 with conn.begin():
                     admins.touch(conn, session)
-        except DBAPIError:
+        except (StorageError, ServiceError):
             log.warning("could not note the last use of a console session", exc_info=True)
 
     def csrf_refusal(

@@ -10,10 +10,10 @@ from starlette.responses import RedirectResponse, Response
 from scimgate import audit
 from scimgate.accounts import api_keys
 from scimgate.errors import InvalidValueError, NotFoundError
-from scimgate.store import webhooks as webhook_store
 from scimgate.web.console.endpoint import MAX_ID, PREFIX, Ctx, Page
 from scimgate.webhooks import delivery
 from scimgate.webhooks import service as webhooks
+from scimgate.webhooks.lookup import get_endpoint
 
 PAGE = f"{PREFIX}/integrations"
 
@@ -115,10 +115,7 @@ def resume(ctx: Ctx) -> Response:
 def endpoint(ctx: Ctx) -> Page:
     """One endpoint and its delivery log."""
     assert ctx.session is not None
-    found = webhook_store.get_endpoint(ctx.conn, ctx.account_id, ctx.path["endpoint_id"])
-    if found is None:
-        raise NotFoundError("no such endpoint")
-    found.pop("secret", None)
+    found = get_endpoint(ctx.conn, ctx.account_id, ctx.path["endpoint_id"])
     notice = {"resumed": "Deliveries resume now.", "redelivered": "Sent again."}.get(
         ctx.arg("done")
     )

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from scimgate.errors import NotFoundError
-from scimgate.store import request_logs
+from scimgate.provisioning import request_log
 from scimgate.web.console.endpoint import MAX_ID, Ctx, Page
 from scimgate.web.console.hints import hint_for
 from scimgate.web.paging import keyset_page
@@ -24,7 +23,7 @@ def entries(ctx: Ctx) -> Page:
         before = None
     if before is not None and not 0 <= before <= MAX_ID:  # beyond any id: from the newest
         before = None
-    rows = request_logs.list_entries(
+    rows = request_log.list_entries(
         ctx.conn,
         ctx.account_id,
         status_class=status_class,
@@ -54,8 +53,6 @@ def entries(ctx: Ctx) -> Page:
 
 def entry(ctx: Ctx) -> Page:
     """One request: redacted bodies, outcome, what was ignored, and a hint."""
-    found = request_logs.get_entry(ctx.conn, ctx.account_id, ctx.path["entry_id"])
-    if found is None:
-        raise NotFoundError("no such log entry")
+    found = request_log.get_entry(ctx.conn, ctx.account_id, ctx.path["entry_id"])
     found["hint"] = hint_for(found)
     return Page("log_entry.html", {"e": found})

@@ -8,8 +8,8 @@ from starlette.responses import RedirectResponse, Response
 
 from scimgate import audit
 from scimgate.accounts import service as accounts
+from scimgate.accounts.lookup import account_by_slug, tokens_of
 from scimgate.provisioning import activity
-from scimgate.store import accounts as account_store
 from scimgate.web.console import page_charts
 from scimgate.web.console.endpoint import PREFIX, Ctx, Page, set_cookie, sign, unsign
 from scimgate.web.console.hints import hint_for
@@ -19,10 +19,10 @@ PAGE = f"{PREFIX}/provisioning"
 
 def _page(ctx: Ctx, **extra: Any) -> Page:
     assert ctx.session is not None
-    account = account_store.get_account(ctx.conn, ctx.session.account_slug)
+    account = account_by_slug(ctx.conn, ctx.session.account_slug)
     context: dict[str, Any] = {"account": account, "new_token": None, "errors": {}, **extra}
     if account["provisioning_active"]:
-        tokens = account_store.list_tokens(ctx.conn, account["id"])
+        tokens = tokens_of(ctx.conn, account["id"])
         status = activity.connection_status(ctx.conn, account["id"])
         if status["last_error"]:
             status["last_error"]["hint"] = hint_for(status["last_error"])
@@ -126,7 +126,7 @@ def deactivate(ctx: Ctx) -> Page | Response:
 def new_token(ctx: Ctx) -> Page | Response:
     """Another live token (rotation): shown once; the old ones work until revoked."""
     name = ctx.form.get("name", "")[:255]
-    account = account_store.get_account(ctx.conn, ctx.session.account_slug)  # type: ignore[union-attr]
+    account = account_by_slug(ctx.conn, ctx.session.account_slug)  # type: ignore[union-attr]
     if not account["provisioning_active"]:
         return _page(ctx, errors={"token": "Activate user provisioning first."})
     issued = accounts.issue_token(

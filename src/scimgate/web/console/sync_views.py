@@ -8,11 +8,10 @@ from typing import Any
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from scimgate import audit
-from scimgate.errors import InvalidValueError, NotFoundError
-from scimgate.store import accounts as account_store
-from scimgate.store import directory as directory_store
-from scimgate.store import sync as store
-from scimgate.sync import background, history, schedule
+from scimgate.accounts.lookup import account_by_slug
+from scimgate.errors import InvalidValueError
+from scimgate.provisioning.staged import staged_count
+from scimgate.sync import background, history, runs_lookup, schedule
 from scimgate.sync.engine import SyncBusyError, SyncOptions
 from scimgate.web.console import page_charts
 from scimgate.web.console.endpoint import PREFIX, Ctx, Page
@@ -40,18 +39,17 @@ TEAM_COUNTS = (
 
 def _account(ctx: Ctx) -> dict[str, Any]:
     assert ctx.session is not None
-    return account_store.get_account(ctx.conn, ctx.session.account_slug)
+    return account_by_slug(ctx.conn, ctx.session.account_slug)
 
 
 def available(ctx: Ctx) -> Page:
     """What a Synchronize would do now: counts, and the first changes field by field."""
     account = _account(ctx)
     context: dict[str, Any] = {"account": account, "plan": None}
-    context["running"] = store.running_run(ctx.conn, account["id"])
-    held = [r for r in store.list_runs(ctx.conn, account["id"], limit=5) if r["status"] == "held"]
-    context["held"] = held[0] if held else None
-    context["staged_users"] = directory_store.count_resources(ctx.conn, account["id"], "User")
-    context["staged_groups"] = directory_store.count_resources(ctx.conn, account["id"], "Group")
+    context["running"] = runs_lookup.running_run(ctx.conn, account["id"])
+    context["held"] = runs_lookup.held_run(ctx.conn, account["id"])
+    context["staged_users"] = staged_count(ctx.conn, account["id"], "User")
+    context["staged_groups"] = staged_count(ctx.conn, account["id"], "Group")
     context["checking"] = False
     if account["provisioning_active"] or context["staged_users"]:
         plan = ctx.shared["plans"].get(ctx.conn, account["id"])
@@ -90,9 +88,7 @@ def start(ctx: Ctx) -> Response | Page:
 
 def confirm(ctx: Ctx) -> Response | Page:
     """Apply a held run: its deactivations were reviewed on its page."""
-    run = store.get_run(ctx.conn, ctx.account_id, ctx.path["run_id"])
-    if run is None:
-        raise NotFoundError("no such run")
+    run = history.get_run(ctx.conn, ctx.account_id, ctx.path["run_id"])
     return _launch(ctx, run["id"])
 
 
@@ -101,7 +97,7 @@ def runs(ctx: Ctx) -> Page:
     return Page(
         "sync_runs.html",
         {
-            "runs": store.list_runs(ctx.conn, ctx.account_id, limit=100),
+            "runs": history.latest_runs(ctx.conn, ctx.account_id, limit=100),
             "charts": page_charts.sync_history(ctx.conn, ctx.account_id),
         },
     )
@@ -159,7 +155,7 @@ def _total(ctx: Ctx, run: dict[str, Any]) -> int:
     """About how many users a run goes through: those staged now."""
     if run["status"] != "running":
         return 0
-    return directory_store.count_resources(ctx.conn, ctx.account_id, "User")
+    return staged_count(ctx.conn, ctx.account_id, "User")
 
 
 def _done(counts: dict[str, Any]) -> int:
@@ -168,9 +164,7 @@ def _done(counts: dict[str, Any]) -> int:
 
 def progress(ctx: Ctx) -> Response:
     """A running run's progress for the page's script."""
-    found = store.get_run(ctx.conn, ctx.account_id, ctx.path["run_id"])
-    if found is None:
-        raise NotFoundError("no such run")
+    found = history.get_run(ctx.conn, ctx.account_id, ctx.path["run_id"])
     counts = found["counts"] or {}
     done = _done(counts)
     total = max(_total(ctx, found), done)
