@@ -157,9 +157,6 @@ WEB_STORE_EXCEPTIONS = {
     # The fused token check of the SCIM hot path: made inside the request's first read.
     ("scimgate.store.accounts", "TokenGuard"),
 }
-# Owned by the synchronization work of issue 14, which moves the console's plan cache out
-# of the web (its store import goes with it); remove this line when it has.
-WEB_STORE_PENDING = {("web/console/plans.py", "scimgate.store.sync")}
 DRIVERS = ("sqlite3", "psycopg", "sqlalchemy.exc")
 
 
@@ -185,10 +182,7 @@ def test_web_calls_services_not_the_store():
     for path in (ROOT / "web").rglob("*.py"):
         rel = str(path.relative_to(ROOT))
         for module, name in web_store_imports(path):
-            if (module, name) not in WEB_STORE_EXCEPTIONS and (
-                rel,
-                module,
-            ) not in WEB_STORE_PENDING:
+            if (module, name) not in WEB_STORE_EXCEPTIONS:
                 problems.append(f"{rel} imports {name} from {module}")
         for name in imports_of(path):
             if any(name == d or name.startswith(d + ".") for d in DRIVERS):
