@@ -1,7 +1,7 @@
 """/scim/v2: the routes, the discovery endpoints and the answers for what is not served.
 
 The resource handlers are web/scim_resources.py's, one `ResourceHandlers` per resource
-type; every handler runs inside `ScimEndpoint` (web/scim_endpoint.py).
+type (scim/resource_types.py); every handler runs inside `ScimEndpoint` (web/scim_endpoint.py).
 """
 
 from __future__ import annotations
@@ -13,15 +13,18 @@ from starlette.responses import Response
 from scimgate.scim import errors as scim_errors
 from scimgate.scim.discovery import resource_types, schemas_list, service_provider_config
 from scimgate.scim.render import list_response
+from scimgate.scim.resource_types import RESOURCE_TYPES
 from scimgate.scim.search import body_params
 from scimgate.web.scim_endpoint import Call, ScimEndpoint, ScimRuntime, scim_response
-from scimgate.web.scim_resources import RESOURCE_TYPES, make_handlers, search_kinds
+from scimgate.web.scim_resources import make_handlers, search_kinds
 from scimgate.web.scim_routes import ScimDispatch, ScimRoute
+
+_EVERY_KIND = tuple(t.kind.value for t in RESOURCE_TYPES.values())
 
 
 def root_search(call: Call) -> Response:
     """POST /.search across Users and Groups."""
-    return search_kinds(call, [t.kind for t in RESOURCE_TYPES], body_params(call.body))
+    return search_kinds(call, list(_EVERY_KIND), body_params(call.body))
 
 
 def discovery_spc(call: Call) -> Response:
@@ -108,8 +111,8 @@ def scim_routes(runtime: ScimRuntime) -> list[ScimRoute]:
         )
 
     routes: list[ScimRoute] = []
-    for resource_type in RESOURCE_TYPES:
-        endpoint, h = resource_type.endpoint, make_handlers(resource_type.kind)
+    for resource_type in RESOURCE_TYPES.values():
+        endpoint, h = resource_type.endpoint, make_handlers(resource_type.kind.value)
         routes += [
             listing(endpoint, h.list, h.create),
             route(endpoint + "/.search", POST=h.search),

@@ -43,17 +43,6 @@ class ResourceHandlers:
     delete: Handler
 
 
-@dataclass(frozen=True, slots=True)
-class ResourceType:
-    """A SCIM resource type served here: its kind (as the directory names it) and endpoint."""
-
-    kind: str
-    endpoint: str
-
-
-RESOURCE_TYPES = (ResourceType("User", "/Users"), ResourceType("Group", "/Groups"))
-
-
 def _projection(call: Call, kind: str) -> Projection:
     """attributes/excludedAttributes from the query string (single-resource responses)."""
     return Projection(
