@@ -5,10 +5,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from scimgate.events import feed
 from scimgate.web.api.deps import Caller, Context
 from scimgate.web.api.fields import Time
 from scimgate.web.api.problems import EVERY_ROUTE
+from scimgate.webhooks import event_feed as feed
 
 router = APIRouter(tags=["events"], responses=EVERY_ROUTE)
 

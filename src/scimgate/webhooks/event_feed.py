@@ -1,4 +1,5 @@
-"""Reading the event feed: a poller remembers the last seq it has and never misses or repeats one."""
+"""Reading the event feed (the outbox), as pollers of /api/v1/events do: a poller remembers the
+last seq it has and never misses or repeats one."""
 
 from __future__ import annotations
 
