@@ -38,7 +38,7 @@ from tests.helpers.scim import ScimClient
 
 # Fixtures more than one folder uses (tests/audit and tests/webhooks sign in to the console
 # and use the API too).
-pytest_plugins = ["tests.helpers.console", "tests.helpers.host_api"]
+pytest_plugins = ["tests.helpers.console", "tests.helpers.api"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

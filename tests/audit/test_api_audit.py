@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from scimgate import audit
+from tests.helpers.api import assert_problem
 from tests.helpers.audit import entries, entries_since
-from tests.helpers.host_api import assert_problem
 
 
 def key_prefix(engine, api):

@@ -114,7 +114,7 @@ def browser() -> Iterator[Any]:
 
     One per module, not per session: Playwright's sync API keeps an event loop running on
     the main thread until it stops, and tests that run after a browser module on the same
-    worker (tests/api/test_routes.py's access log) must find no running loop.
+    worker (tests/scim/test_routes.py's access log) must find no running loop.
     """
     if not Path(CHROMIUM).exists():
         message = f"{CHROMIUM} is missing (apt-get install chromium); browser tests need it"

@@ -18,7 +18,7 @@ from scimgate.settings import Settings
 from scimgate.web.app import create_app
 from scimgate.web.db_threads import AccountBusyError, RequestThreads
 from scimgate.web.rate_limits import RateLimiter
-from tests.helpers.host_api import issue_key
+from tests.helpers.api import issue_key
 from tests.helpers.loops import run_async
 from tests.helpers.scim import user_body
 

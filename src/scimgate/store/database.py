@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
@@ -295,8 +296,11 @@ def bulk_session(conn: Connection) -> Iterator[None]:
             dbapi.execute("PRAGMA wal_autocheckpoint=1000")
 
 
+@functools.cache
 def head_revision() -> str:
-    """The newest Alembic revision this code ships (what a ready database must be at)."""
+    """The newest Alembic revision this code ships (what a ready database must be at);
+    read once per process: the scripts do not change under a running process, and every
+    app built (each test builds one) asked again."""
     from alembic.script import ScriptDirectory
 
     return str(ScriptDirectory.from_config(_alembic_config()).get_current_head())

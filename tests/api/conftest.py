@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.helpers.host_api import ApiClient
+from tests.helpers.api import ApiClient
 
 
 @pytest.fixture

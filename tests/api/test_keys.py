@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scimgate.cli import app as cli_app
-from tests.helpers.host_api import PROBLEM, assert_problem, issue_key
+from tests.helpers.api import PROBLEM, assert_problem, issue_key
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from scimgate.store import sync as sync_store
 from scimgate.store.database import utcnow
 from scimgate.sync import schedule
-from tests.helpers.host_api import assert_invalid, assert_problem
+from tests.helpers.api import assert_invalid, assert_problem
 from tests.helpers.sync import create_group, create_users, runs, set_active, sync
 
 

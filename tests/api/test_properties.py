@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.host_api import assert_invalid, assert_problem
+from tests.helpers.api import assert_invalid, assert_problem
 from tests.helpers.sync import create_user, sync
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.host_api import assert_invalid, assert_problem
+from tests.helpers.api import assert_invalid, assert_problem
 
 PEOPLE = [
     ("zed@x.example", "alice"),
