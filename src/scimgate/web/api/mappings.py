@@ -27,8 +27,7 @@ class MappingList(BaseModel):
 @router.get("/mappings", response_model=MappingList)
 def list_mappings(who: Caller, ctx: Context) -> dict[str, Any]:
     """The attribute mapping: which SCIM path fills each member field and Property."""
-    with ctx.transaction(writes=True) as conn:  # the default mapping is installed on first use
-        mapping.ensure_defaults(conn, who.account_id)
+    with ctx.transaction() as conn:  # the default mapping was installed at activation
         return {"data": mapping.list_mappings(conn, who.account_id)}
 
 

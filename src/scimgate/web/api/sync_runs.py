@@ -9,8 +9,8 @@ from starlette.responses import JSONResponse, Response
 
 from scimgate.accounts.api_keys import ApiPrincipal
 from scimgate.store.errors import storage_edge
-from scimgate.sync import background, history
-from scimgate.sync.engine import SyncOptions, synchronize
+from scimgate.sync import background, history, plan_cache
+from scimgate.sync.engine import SyncOptions
 from scimgate.web.api.deps import ApiContext, Caller, Context
 from scimgate.web.api.fields import Cursor, Limit, Time
 from scimgate.web.api.problems import EVERY_ROUTE, Problem
@@ -94,7 +94,8 @@ def trigger(who: Caller, ctx: Context, body: SyncRequest | None = None) -> Respo
     options = SyncOptions.from_settings(ctx.settings)
     with storage_edge():  # background work runs on the background engine, outside a request tx
         if body is not None and body.dry_run:
-            plan = synchronize(ctx.engine, who.account_id, dry_run=True, options=options)
+            with ctx.transaction() as conn:  # the console's cached plan, while it holds
+                plan = plan_cache.dry_run(ctx.engine, conn, who.account_id, options=options)
             doc = SyncPlan(counts=plan.counts, would_hold=plan.would_hold, items=plan.items)
             return JSONResponse(doc.model_dump(mode="json"), status_code=200)
         started = background.start(
