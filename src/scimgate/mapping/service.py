@@ -9,10 +9,9 @@ Synchronize recomputes all members.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from scimgate import audit
 from scimgate.audit.actions import AuditAction
@@ -23,9 +22,8 @@ from scimgate.mapping.types import MEMBER_FIELDS
 from scimgate.scim.constants import ENTERPRISE_USER_SCHEMA
 from scimgate.store import members as store
 from scimgate.store import properties as prop_store
-from scimgate.store import raw
-from scimgate.store.database import utcnow
-from scimgate.store.tables import member_property
+from scimgate.store import staged_documents
+from scimgate.timestamps import utcnow
 
 DEFAULT_FIELDS = {
     "name": "displayName || name.formatted || userName",
@@ -227,14 +225,7 @@ def load_mapper(
     """The account's mapping, compiled."""
     props = {
         row.id: PropertyDef(row.id, row.name, row.type, tuple(row.options or ()))
-        for row in conn.execute(
-            select(
-                member_property.c.id,
-                member_property.c.name,
-                member_property.c.type,
-                member_property.c.options,
-            ).where(member_property.c.account_id == account_id)
-        )
+        for row in staged_documents.property_rows(conn, account_id)
     }
     mappings = store.list_mappings(conn, account_id)
     if override is not None:
@@ -258,14 +249,9 @@ def preview(
     else:
         key, _prop, source = _checked(conn, account_id, *candidate)
         mapper = load_mapper(conn, account_id, override=(key, source))
-    rows = raw.execute(
-        conn,
-        "SELECT id, user_name, doc FROM directory_user WHERE account_id = ? ORDER BY user_name_key LIMIT ?",
-        (account_id, limit),
-    ).fetchall()
     out = []
-    for user_id, user_name, doc in rows:
-        mapped = mapper.apply(raw.load_json(doc))
+    for user_id, user_name, doc in staged_documents.first_users(conn, account_id, limit):
+        mapped = mapper.apply(doc)
         values: dict[str, Any] = {}
         for rule in mapper.rules:
             if rule.prop is None:
@@ -278,37 +264,19 @@ def preview(
     return out
 
 
-def _documents(conn: Connection, account_id: int, batch: int = 500) -> Iterator[dict[str, Any]]:
-    """Every staged user document, read in keyset batches (never the whole account at once)."""
-    after = ""
-    while True:
-        rows = raw.execute(
-            conn,
-            "SELECT id, doc FROM directory_user WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
-            (account_id, after, batch),
-        ).fetchall()
-        if not rows:
-            return
-        for _id, doc in rows:
-            yield raw.load_json(doc)
-        after = rows[-1][0]
-
-
 def staging_has(conn: Connection, account_id: int, path: SourcePath) -> bool:
     """Whether any staged user carries a value at this path."""
-    return any(path.read(doc) not in (None, "", [], {}) for doc in _documents(conn, account_id))
+    return any(
+        path.read(doc) not in (None, "", [], {})
+        for doc in staged_documents.every_document(conn, account_id)
+    )
 
 
 def received_attributes(conn: Connection, account_id: int, *, sample: int = 2000) -> list[str]:
     """Attribute paths seen in the most recently updated staged users (for a picker)."""
-    rows = raw.execute(
-        conn,
-        "SELECT doc FROM directory_user WHERE account_id = ? ORDER BY updated_at DESC LIMIT ?",
-        (account_id, sample),
-    ).fetchall()
     seen: set[str] = set()
-    for (doc,) in rows:
-        _collect(raw.load_json(doc), "", seen)
+    for doc in staged_documents.recent_documents(conn, account_id, sample):
+        _collect(doc, "", seen)
     return sorted(seen)
 
 
