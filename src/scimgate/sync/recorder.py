@@ -11,20 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from scimgate import events
+from scimgate.events import Event
 from scimgate.store import events as event_store
 from scimgate.store import sync_items, sync_runs
 from scimgate.store.database import Connection
 from scimgate.sync.context import RunContext
 from scimgate.sync.deferrals import Deferrals
+from scimgate.sync.states import ItemAction
 
 HELD_ITEMS = 5000  # deactivations a held run lists
-_MEMBER_EVENTS = {
-    "create": "member.created",
-    "update": "member.updated",
-    "deactivate": "member.deactivated",
-    "reactivate": "member.reactivated",
-}
-Event = tuple[str, str | None, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -61,7 +57,11 @@ class Recorder:
                 self.sample.append(item)
                 if item.get("subject_id"):
                     self.sampled[item["subject_id"]] = item
-            if run.holding and item["action"] == "deactivate" and len(self.items) < HELD_ITEMS:
+            if (
+                run.holding
+                and item["action"] == ItemAction.DEACTIVATE
+                and len(self.items) < HELD_ITEMS
+            ):
                 # A held run keeps who it would deactivate, for the admin deciding on it.
                 self.items.append(item)
         else:
@@ -99,18 +99,19 @@ class Recorder:
         """The Event of a member item: what changed, by field and Property name. An item
         that changed nothing (an error that kept a user from becoming a member, a write
         that failed) has none."""
-        if item["kind"] != "member" or item["action"] not in _MEMBER_EVENTS:
+        event_type = events.MEMBER_EVENT_FOR_ACTION.get(item["action"])
+        if item["kind"] != "member" or event_type is None:
             return None
         changes = item.get("changes") or {}
         if not changes or not item.get("subject_id"):
             return None
-        data = {
-            "member_id": item["subject_id"],
-            "email": item.get("email"),
-            "changes": changes,
-            "sync_run_id": self.run_id,
-        }
-        return _MEMBER_EVENTS[item["action"]], item.get("subject_id"), data
+        return events.member_event(
+            event_type,
+            item["subject_id"],
+            email=item.get("email"),
+            changes=changes,
+            sync_run_id=self.run_id,
+        )
 
     def mark(self) -> Mark:
         """Where the batch starting now begins."""

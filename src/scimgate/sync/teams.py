@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from scimgate import events
 from scimgate.store import members as member_store
 from scimgate.store import sync_batches, sync_counts
 from scimgate.store import sync_teams as store
@@ -21,6 +22,7 @@ from scimgate.store.sync_teams import (
 from scimgate.sync.context import RunContext
 from scimgate.sync.keyset import Keyset
 from scimgate.sync.recorder import Recorder
+from scimgate.sync.states import ItemAction
 
 
 class TeamPass:
@@ -68,18 +70,12 @@ class TeamPass:
                     inserts.append((team_id, g.group_name, g.group_id))
                     run.counts["teams_created"] += 1
                     rec.event(
-                        (
-                            "team.created",
-                            team_id,
-                            {
-                                "team_id": team_id,
-                                "name": g.group_name,
-                                "directory_group_id": g.group_id,
-                            },
+                        events.team_created(
+                            team_id, name=g.group_name, directory_group_id=g.group_id
                         )
                     )
                     self.team_items[team_id] = {
-                        "action": "create",
+                        "action": ItemAction.CREATE,
                         "label": g.group_name,
                         "directory_id": g.group_id,
                         "changes": {"name": [None, g.group_name]},
@@ -87,15 +83,9 @@ class TeamPass:
                 else:
                     renames.append((g.team_id, g.group_name))
                     run.counts["teams_renamed"] += 1
-                    rec.event(
-                        (
-                            "team.renamed",
-                            g.team_id,
-                            {"team_id": g.team_id, "name": [g.team_name, g.group_name]},
-                        )
-                    )
+                    rec.event(events.team_renamed(g.team_id, old=g.team_name, new=g.group_name))
                     self.team_items[g.team_id] = {
-                        "action": "rename",
+                        "action": ItemAction.RENAME,
                         "label": g.group_name,
                         "directory_id": g.group_id,
                         "changes": {"name": [g.team_name, g.group_name]},
@@ -111,10 +101,10 @@ class TeamPass:
         for conn, rows in keyset.batches(run, rec.flush):
             for t in rows:
                 run.counts["teams_removed"] += 1
-                rec.event(("team.removed", t.id, {"team_id": t.id, "name": t.name}))
+                rec.event(events.team_removed(t.id, name=t.name))
                 rec.item(
                     kind="team",
-                    action="remove",
+                    action=ItemAction.REMOVE,
                     subject_id=t.id,
                     directory_id=t.group_id,
                     label=t.name,
@@ -126,7 +116,7 @@ class TeamPass:
     def _note(self, team_id: str, key: str) -> None:
         """One more membership added or removed on the team's item."""
         item = self.team_items.setdefault(
-            team_id, {"action": "update", "label": None, "changes": {}}
+            team_id, {"action": ItemAction.UPDATE, "label": None, "changes": {}}
         )
         changes = item["changes"]
         changes.setdefault(key, [0, 0])
@@ -146,13 +136,7 @@ class TeamPass:
                 store.insert_memberships(conn, aid, [(r.team_id, r.member_id) for r in rows])
                 for r in rows:
                     self._note(r.team_id, "members_added")
-                    rec.event(
-                        (
-                            "team.member_added",
-                            r.team_id,
-                            {"team_id": r.team_id, "member_id": r.member_id},
-                        )
-                    )
+                    rec.event(events.team_member_added(r.team_id, r.member_id))
                 run.counts["memberships_added"] += len(rows)
         keyset = self._keyset(store.memberships_to_remove, _team_member, ("", ""))
         for conn, rows in keyset.batches(run, rec.flush):
@@ -160,13 +144,7 @@ class TeamPass:
                 store.delete_memberships(conn, aid, [(r.team_id, r.member_id) for r in rows])
             for r in rows:
                 self._note(r.team_id, "members_removed")
-                rec.event(
-                    (
-                        "team.member_removed",
-                        r.team_id,
-                        {"team_id": r.team_id, "member_id": r.member_id},
-                    )
-                )
+                rec.event(events.team_member_removed(r.team_id, r.member_id))
             run.counts["memberships_removed"] += len(rows)
 
 

@@ -1,0 +1,38 @@
+"""A run's status and what it did to each item, as stored (StrEnums: equal to the strings)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    """Where a run is: a plan is never stored; one `running` run per account is its lease."""
+
+    PLANNED = "planned"
+    HELD = "held"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+
+
+class ItemAction(StrEnum):
+    """What a run did (or, dry, would do) to one member or team: a sync_item's `action`."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DEACTIVATE = "deactivate"
+    REACTIVATE = "reactivate"
+    UNCHANGED = "unchanged"  # a member item only when it carries an error
+    RENAME = "rename"
+    REMOVE = "remove"
+
+
+class ItemFilter(StrEnum):
+    """What an admin filters a run's items by: the member actions as counted, and errors."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DEACTIVATED = "deactivated"
+    REACTIVATED = "reactivated"
+    ERROR = "error"
