@@ -18,6 +18,7 @@ from scimgate.errors import InvalidValueError, NotFoundError, ServiceError
 from scimgate.store import sync_runs as store
 from scimgate.store.database import Engine
 from scimgate.sync.engine import RunResult, SyncOptions, synchronize
+from scimgate.sync.states import RunStatus
 
 log = logging.getLogger("scimgate.sync")
 
@@ -54,7 +55,7 @@ def start(
             held = store.get_run(conn, account_id, confirm)
         if held is None:
             raise NotFoundError(f"No sync run {confirm} in this account")
-        if held["status"] != "held":
+        if held["status"] != RunStatus.HELD:
             raise InvalidValueError(
                 f"Run {confirm} is {held['status']}, not held: only a held run can be confirmed"
             )

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from scimgate.errors import NotFoundError
-from scimgate.mapping.service import ensure_defaults, load_mapper
+from scimgate.mapping.service import load_mapper
 from scimgate.store import members as member_store
 from scimgate.store import sync_counts, sync_runs
 from scimgate.store.database import Engine, as_utc, bulk_session, utcnow
@@ -38,6 +38,7 @@ from scimgate.sync.options import SyncOptions
 from scimgate.sync.recorder import Recorder
 from scimgate.sync.references import References
 from scimgate.sync.removed_pass import removed_pass
+from scimgate.sync.states import RunStatus
 from scimgate.sync.teams import TeamPass
 
 __all__ = ["COUNT_KEYS", "RunResult", "SyncBusyError", "SyncOptions", "owner_tag", "synchronize"]
@@ -115,7 +116,9 @@ class _Run:
         self._load()
         would_hold, _detail = self._hold_check(allowance=None)
         self._passes()
-        return RunResult(None, "planned", self.run.counts, None, would_hold, self.rec.sample)
+        return RunResult(
+            None, RunStatus.PLANNED, self.run.counts, None, would_hold, self.rec.sample
+        )
 
     def apply(self, trigger: str, confirm: int | None, actor: str | None) -> RunResult:
         """Claim the account, check the hold, run every pass, record the outcome."""
@@ -134,15 +137,15 @@ class _Run:
         except Exception as exc:
             self.rec.discard()  # it belonged to the transaction that failed
             try:
-                self._finish("failed", f"{type(exc).__name__}: {exc}"[:2000])
+                self._finish(RunStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000])
             except Exception:  # the database itself may be what failed
                 log.exception("could not record the failure of sync run %s", claimed.run_id)
             raise
         finally:
             self.deferrals.drop(run, claimed.run_id)
         if not held:
-            self._finish("succeeded", None)
-            result = RunResult(claimed.run_id, "succeeded", run.counts)
+            self._finish(RunStatus.SUCCEEDED, None)
+            result = RunResult(claimed.run_id, RunStatus.SUCCEEDED, run.counts)
         result.confirmed_by, result.confirmed_at = claimed.confirmed_by, claimed.confirmed_at
         return result
 
@@ -150,8 +153,6 @@ class _Run:
         """The account's mapping revision, threshold, compiled mapping and Property names."""
         run = self.run
         with run.phase("load"), run.tx() as conn:
-            if not run.dry:
-                ensure_defaults(conn, run.account_id)
             settings = sync_runs.run_settings(conn, run.account_id)
             if settings is None:
                 raise NotFoundError(f"No account {run.account_id}")
@@ -187,8 +188,8 @@ class _Run:
         run.dry = run.holding = True
         self._passes()
         run.dry = False
-        self._finish("held", detail)
-        return RunResult(self.rec.run_id, "held", run.counts, detail)
+        self._finish(RunStatus.HELD, detail)
+        return RunResult(self.rec.run_id, RunStatus.HELD, run.counts, detail)
 
     def _passes(self) -> None:
         run = self.run
@@ -200,7 +201,7 @@ class _Run:
             self.refs.resolve_rest()
         TeamPass(run, self.rec)()
 
-    def _finish(self, status: str, detail: str | None) -> None:
+    def _finish(self, status: RunStatus, detail: str | None) -> None:
         """Record the outcome (and the last items) on the run row."""
         run, run_id = self.run, self.rec.run_id
         with run.phase("finish"):
@@ -219,6 +220,6 @@ class _Run:
                     finished_at=now,
                     heartbeat_at=now,
                 )
-                if status in ("succeeded", "held"):
+                if status in (RunStatus.SUCCEEDED, RunStatus.HELD):
                     # An older held run no longer describes what a confirmation would do.
                     sync_runs.supersede_held(conn, run.account_id, run_id)

@@ -11,9 +11,10 @@ from typing import Any
 from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.store import sync_counts, sync_items, sync_runs
 from scimgate.store.database import Connection, as_utc
+from scimgate.sync.states import ItemFilter, RunStatus
 
 # What the item filter accepts: the member and team actions as counted, and errors.
-ITEM_FILTERS = ("created", "updated", "deactivated", "reactivated", "error")
+ITEM_FILTERS = tuple(f.value for f in ItemFilter)
 _CURSOR = re.compile(r"^[1-9][0-9]{0,17}$")
 MAX_SEARCH = 200
 
@@ -57,8 +58,8 @@ def _filters(show: str | None, search: str | None) -> dict[str, Any]:
     if search and "\x00" in search:
         raise InvalidValueError("search: contains a NUL character")
     return {
-        "errors_only": show == "error",
-        "action": show if show not in (None, "error") else None,
+        "errors_only": show == ItemFilter.ERROR,
+        "action": show if show not in (None, ItemFilter.ERROR) else None,
         "search": search,
     }
 
@@ -98,7 +99,7 @@ def run_points(conn: Connection, account_id: int, *, limit: int = 30) -> list[Ru
     runs = [
         r
         for r in sync_runs.list_runs(conn, account_id, limit=limit * 4)
-        if r["finished_at"] is not None and r["status"] in ("succeeded", "failed")
+        if r["finished_at"] is not None and r["status"] in (RunStatus.SUCCEEDED, RunStatus.FAILED)
     ][:limit]
     members = sync_counts.active_provisioned(conn, account_id)
     points = []

@@ -15,10 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from scimgate import audit
+from scimgate.audit.actions import AuditAction
 from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.store import sync_items, sync_runs
 from scimgate.store.database import Connection, as_utc
 from scimgate.sync.context import RunContext
+from scimgate.sync.states import RunStatus
 
 
 class SyncBusyError(ConflictError):
@@ -87,18 +89,18 @@ def claim(run: RunContext, *, trigger: str, confirm: int | None, actor: str | No
             who = (actor or audit.local_actor())[:320]
             if confirm is not None:
                 lease = _confirm(conn, run.account_id, confirm, who, now)
-                action, details = "sync_run.confirmed", {"deactivations": lease.allowance}
+                action, details = AuditAction.SYNC_RUN_CONFIRMED, {"deactivations": lease.allowance}
             else:
                 run_id = sync_runs.insert_run(
                     conn,
                     run.account_id,
                     trigger=trigger,
-                    status="running",
+                    status=RunStatus.RUNNING,
                     owner=owner_tag(),
                     now=now,
                 )
                 lease = Lease(run_id, None)
-                action, details = "sync_run.started", {"trigger": trigger}
+                action, details = AuditAction.SYNC_RUN_STARTED, {"trigger": trigger}
             audit.record(
                 conn,
                 run.account_id,
@@ -125,7 +127,7 @@ def _take_over(conn: Connection, run: RunContext, now: datetime) -> None:
         conn,
         run.account_id,
         running["id"],
-        status="failed",
+        status=RunStatus.FAILED,
         detail="interrupted: its process stopped; the next run continued from where it was",
         finished_at=now,
     )
@@ -136,7 +138,7 @@ def _confirm(conn: Connection, account_id: int, confirm: int, actor: str, now: d
     held = sync_runs.get_run(conn, account_id, confirm)
     if held is None:
         raise NotFoundError(f"No sync run {confirm} in this account")
-    if held["status"] != "held":
+    if held["status"] != RunStatus.HELD:
         raise InvalidValueError(
             f"Run {confirm} is {held['status']}, not held: only a held run can be confirmed"
         )

@@ -19,10 +19,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scimgate import audit
+from scimgate.audit.actions import AuditAction
 from scimgate.errors import InvalidValueError
 from scimgate.store import schedule as store
 from scimgate.store.database import Connection, Engine, as_utc, iso_utc, utcnow
 from scimgate.sync.engine import RunResult, SyncBusyError, SyncOptions, synchronize
+from scimgate.sync.states import RunStatus
 
 log = logging.getLogger("scimgate.scheduler")
 _TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
@@ -122,7 +124,7 @@ def _run_one(
         return Fired(account_id, slug, "busy")
     except Exception:
         log.exception("daily sync of %s failed", slug)
-        return Fired(account_id, slug, "failed")
+        return Fired(account_id, slug, RunStatus.FAILED)
     log.info("daily sync of %s: %s (run %s)", slug, result.status, result.run_id)
     return Fired(account_id, slug, result.status, result.run_id)
 
@@ -239,7 +241,7 @@ def configure(
             conn,
             account_id,
             actor=actor,
-            action="sync_settings.changed",
+            action=AuditAction.SYNC_SETTINGS_CHANGED,
             target="sync settings",
             details={"changes": changed},
         )
