@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from scimgate.errors import ConflictError
 from scimgate.mapping.mapper import Mapped, Mapper
+from scimgate.members.states import MemberSource
 from scimgate.store import members as member_store
 from scimgate.store import raw, sync_counts, sync_members
 from scimgate.store import sync_batches as batches
@@ -29,13 +30,15 @@ from scimgate.sync.keyset import Keyset
 from scimgate.sync.plan import MemberChange, compare, person_label
 from scimgate.sync.recorder import Mark, Recorder
 from scimgate.sync.references import References
+from scimgate.sync.states import ItemAction
 
+# A member's action to the count it adds to (counts are JSON: plain str keys).
 _ACTION_COUNT = {
-    "create": "created",
-    "update": "updated",
-    "deactivate": "deactivated",
-    "reactivate": "reactivated",
-    "unchanged": "unchanged",
+    ItemAction.CREATE: "created",
+    ItemAction.UPDATE: "updated",
+    ItemAction.DEACTIVATE: "deactivated",
+    ItemAction.REACTIVATE: "reactivated",
+    ItemAction.UNCHANGED: "unchanged",
 }
 
 
@@ -221,7 +224,7 @@ class MemberPass:
             run.memberless.add(c.row.id)
             self.rec.item(
                 kind="member",
-                action="create",
+                action=ItemAction.CREATE,
                 directory_id=c.row.id,
                 label=people[c.row.id],
                 error=f"the e-mail {c.email} is already used by {who(c.other, people)}",
@@ -235,11 +238,16 @@ class MemberPass:
         """A dry run: remember what this batch would have written, for the batches after it."""
         run = self.run
         for row, change, link in changes:
-            if change.action == "create" or link:
+            if change.action == ItemAction.CREATE or link:
                 run.planned[row.id] = PlannedMember(change.member_id, change.email or change.name)
             if change.email:
                 run.planned_emails[change.email.lower()] = MemberOwner(
-                    change.member_id, change.email, change.name, change.status, "scim", row.id
+                    change.member_id,
+                    change.email,
+                    change.name,
+                    change.status,
+                    MemberSource.SCIM,
+                    row.id,
                 )
             old = change.changes.get("email", (None, None))[0]
             if old and old.lower() != (change.email or "").lower():
@@ -250,7 +258,7 @@ class MemberPass:
         self.run.counts[_ACTION_COUNT[change.action]] += 1
         label = person_label(row.display_name, row.user_name)
         self.refs.defer(row, change, label)
-        if change.action != "unchanged" or change.errors:
+        if change.action != ItemAction.UNCHANGED or change.errors:
             self.rec.item(
                 kind="member",
                 action=change.action,
@@ -269,17 +277,17 @@ class MemberPass:
         created, changed, in_sync, values, fresh, removed = [], [], [], [], [], []
         for row, change, _link in changes:
             synced = None if change.errors or change.deferred or change.dangling else row.version
-            if change.action == "create" or change.writes_member:
+            if change.action == ItemAction.CREATE or change.writes_member:
                 written = MemberWrite(
                     change.member_id, change.email, change.name, change.status, row.id, synced
                 )
-                (created if change.action == "create" else changed).append(written)
+                (created if change.action == ItemAction.CREATE else changed).append(written)
             else:
                 in_sync.append((change.member_id, synced))
             # A member created here has no values yet: plain inserts (COPY on PostgreSQL).
-            into = fresh if change.action == "create" else values
+            into = fresh if change.action == ItemAction.CREATE else values
             for prop_id, value in change.upserts.items():
-                into.append((aid, change.member_id, prop_id, value, "scim", now))
+                into.append((aid, change.member_id, prop_id, value, MemberSource.SCIM, now))
             removed.extend((change.member_id, p) for p in change.deletes)
         sync_members.write_members(
             conn,

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scimgate.mapping.mapper import Mapped, Mapper
+from scimgate.members.states import MemberSource, MemberStatus
+from scimgate.sync.states import ItemAction
 
 
 @dataclass(slots=True)
@@ -33,7 +35,7 @@ class MemberState:
 class MemberChange:
     """The outcome for one member: an action, field changes, and the writes they need."""
 
-    action: str  # create | update | deactivate | reactivate | unchanged
+    action: ItemAction  # create | update | deactivate | reactivate | unchanged
     member_id: str
     email: str | None
     name: str
@@ -50,7 +52,7 @@ class MemberChange:
     @property
     def writes_member(self) -> bool:
         """Whether the member row itself changes (beyond its sync markers)."""
-        return self.action != "unchanged" or any(
+        return self.action != ItemAction.UNCHANGED or any(
             k in self.changes for k in ("name", "email", "source")
         )
 
@@ -77,7 +79,7 @@ def compare(
     id -> how a reference is shown; `email_taken`: who already uses the mapped email.
     """
     errors = dict(mapped.errors)
-    status = "active" if active else "deactivated"
+    status = MemberStatus.ACTIVE if active else MemberStatus.DEACTIVATED
     email = mapped.fields.get("email")
     if email_taken:
         errors["email"] = f"the e-mail {email} is already used by {email_taken}"
@@ -87,29 +89,34 @@ def compare(
     changes: dict[str, list[Any]] = {}
     if member is None:
         change = MemberChange(
-            "create", new_member_id, None if keep_email else email, name, status, errors=errors
+            ItemAction.CREATE,
+            new_member_id,
+            None if keep_email else email,
+            name,
+            status,
+            errors=errors,
         )
         changes["name"] = [None, name]
         if change.email:
             changes["email"] = [None, change.email]
     else:
         change = MemberChange(
-            "unchanged",
+            ItemAction.UNCHANGED,
             member.id,
             member.email if keep_email else email,
             member.name if keep_name else name,
             status,
             errors=errors,
         )
-        if member.source != "scim":
-            changes["source"] = [member.source, "scim"]
+        if member.source != MemberSource.SCIM:
+            changes["source"] = [member.source, MemberSource.SCIM]
         if change.name != member.name:
             changes["name"] = [member.name, change.name]
         if change.email != member.email:
             changes["email"] = [member.email, change.email]
         if status != member.status:
             changes["status"] = [member.status, status]
-            change.action = "reactivate" if active else "deactivate"
+            change.action = ItemAction.REACTIVATE if active else ItemAction.DEACTIVATE
     for prop_id in mapper.mapped_property_ids:
         label = names[prop_id]
         if label in errors:
@@ -131,20 +138,24 @@ def compare(
                 new = target
         old, source = values.get(prop_id, (None, None))
         if new is None:
-            if old is not None and source == "scim":
+            if old is not None and source == MemberSource.SCIM:
                 change.deletes.append(prop_id)
                 changes[label] = [shown.get(old, old), None]
-        elif new != old or source != "scim":
+        elif new != old or source != MemberSource.SCIM:
             change.upserts[prop_id] = new
             if new != old:
                 changes[label] = [shown.get(old, old), shown.get(new, new)]
     for prop_id, (old, source) in values.items():
-        if source == "scim" and prop_id not in mapper.mapped_property_ids and prop_id in names:
+        if (
+            source == MemberSource.SCIM
+            and prop_id not in mapper.mapped_property_ids
+            and prop_id in names
+        ):
             change.deletes.append(prop_id)
             changes[names[prop_id]] = [old, None]
     change.changes = changes
-    if change.action == "unchanged" and changes:
-        change.action = "update"
+    if change.action == ItemAction.UNCHANGED and changes:
+        change.action = ItemAction.UPDATE
     return change
 
 

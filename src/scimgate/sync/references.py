@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from scimgate.members.states import MemberSource
 from scimgate.store import members as member_store
 from scimgate.store import sync_batches as batches
 from scimgate.store.database import Connection
@@ -29,6 +30,7 @@ from scimgate.sync.context import RunContext
 from scimgate.sync.deferrals import Deferrals, Deferred
 from scimgate.sync.plan import MemberChange, person_label
 from scimgate.sync.recorder import Recorder
+from scimgate.sync.states import ItemAction
 
 __all__ = ["Deferred", "References", "person_label", "staged_people"]
 
@@ -95,14 +97,14 @@ class References:
                 del change.deferred[prop_id]
                 old, source = change.previous.pop(prop_id)
                 new = other.member_id
-                if new == old and source == "scim":
+                if new == old and source == MemberSource.SCIM:
                     continue
                 change.upserts[prop_id] = new
                 if new != old:
                     shown = other.email or other.name
                     change.changes[self.run.names[prop_id]] = [labels.get(old, old), shown]
-                    if change.action == "unchanged":
-                        change.action = "update"
+                    if change.action == ItemAction.UNCHANGED:
+                        change.action = ItemAction.UPDATE
 
     def defer(self, row: Any, change: MemberChange, label: str) -> None:
         """Keep the change's references still to resolve for the end of the run."""
@@ -151,23 +153,23 @@ class References:
                 self._unsettled.add(d.member_id)
                 why = self._absence(d.target, states.get(d.target))
                 notes.append(f"{name} left empty: {why or 'not a member after this run'}")
-                if d.old is None or d.source != "scim":
+                if d.old is None or d.source != MemberSource.SCIM:
                     rec.note(d.member_id, notes)
                     continue
                 deletes.append((d.member_id, d.prop_id))
             else:
-                if d.old == new and d.source == "scim":
+                if d.old == new and d.source == MemberSource.SCIM:
                     continue
-                upserts.append((aid, d.member_id, d.prop_id, new, "scim", now))
+                upserts.append((aid, d.member_id, d.prop_id, new, MemberSource.SCIM, now))
                 if d.old == new:
                     continue  # a manual value taken over by the mapping: nothing to see
-            if d.action == "unchanged" and d.member_id not in counted:
+            if d.action == ItemAction.UNCHANGED and d.member_id not in counted:
                 counted.add(d.member_id)
                 run.counts["updated"] += 1
                 run.counts["unchanged"] -= 1
             rec.item(
                 kind="member",
-                action="update",
+                action=ItemAction.UPDATE,
                 subject_id=d.member_id,
                 directory_id=d.directory_id,
                 label=d.label,

@@ -3,12 +3,14 @@ deactivated (their data kept) and unlinked."""
 
 from __future__ import annotations
 
+from scimgate.members.states import MemberSource, MemberStatus
 from scimgate.store import sync_batches as batches
 from scimgate.store import sync_members
 from scimgate.store.sync_batches import MemberOwner, RemovedRow
 from scimgate.sync.context import RunContext
 from scimgate.sync.keyset import Keyset
 from scimgate.sync.recorder import Recorder
+from scimgate.sync.states import ItemAction
 
 
 def removed_pass(run: RunContext, rec: Recorder) -> None:
@@ -24,18 +26,18 @@ def removed_pass(run: RunContext, rec: Recorder) -> None:
         for m in rows:
             if run.dry and m.email:  # unlinked: a staged user with its email may take it
                 run.planned_emails[m.email.lower()] = MemberOwner(
-                    m.id, m.email, m.name, "deactivated", "scim", None
+                    m.id, m.email, m.name, MemberStatus.DEACTIVATED, MemberSource.SCIM, None
                 )
-            if m.status == "active":
+            if m.status == MemberStatus.ACTIVE:
                 run.counts["deactivated"] += 1
                 rec.item(
                     kind="member",
-                    action="deactivate",
+                    action=ItemAction.DEACTIVATE,
                     subject_id=m.id,
                     label=f"{m.name} ({m.email})" if m.email and m.name != m.email else m.name,
                     email=m.email,
                     changes={
-                        "status": ["active", "deactivated"],
+                        "status": [MemberStatus.ACTIVE, MemberStatus.DEACTIVATED],
                         "reason": [None, "removed from the directory"],
                     },
                 )
