@@ -68,7 +68,7 @@ MIB = 1024
 
 
 class FakeConn:
-    """What scimgate.store.raw looks at on a connection (only the dialect's name), so that
+    """What scimgate.store.driver looks at on a connection (only the dialect's name), so that
     `_key_columns`, `_email_rows` and `raw.to_db_*` can build rows outside a SQLAlchemy
     connection."""
 
@@ -119,9 +119,9 @@ def group_body(ext: str, name: str, members: list[str] | None = None) -> dict[st
 
 
 def _template(doc: dict[str, Any]) -> str:
-    from scimgate.store import raw
+    from scimgate.store import driver
 
-    text = raw.dump_json(doc).replace("{", "{{").replace("}", "}}")
+    text = driver.dump_json(doc).replace("{", "{{").replace("}", "}}")
     for k, v in PH.items():
         text = text.replace(v, "{" + k + "}")
     return text
@@ -173,7 +173,7 @@ def user_rows(
     """Rows of directory_user and directory_user_email, as insert_resource writes them."""
     from scimgate.scim.resource import normalise
     from scimgate.scim.schema import schema_for
-    from scimgate.store import raw
+    from scimgate.store import driver
     from scimgate.store.directory import _email_rows, _key_columns
 
     tb = jloads(pop.user_body(0))
@@ -200,9 +200,9 @@ def user_rows(
                 emp=str(100000 + i),
             )
         )
-        stamp = raw.to_db_time(fc, base + dt.timedelta(microseconds=997 * i))
+        stamp = driver.to_db_time(fc, base + dt.timedelta(microseconds=997 * i))
         urows.append(
-            (aid, ids[i], *_key_columns(fc, "User", doc), raw.dump_json(doc), 1, stamp, stamp)
+            (aid, ids[i], *_key_columns(fc, "User", doc), driver.dump_json(doc), 1, stamp, stamp)
         )
         erows.extend(_email_rows(aid, ids[i], doc, fc))
     return urows, erows
@@ -213,16 +213,16 @@ def group_rows(
 ) -> list[tuple[Any, ...]]:
     from scimgate.scim.resource import normalise
     from scimgate.scim.schema import schema_for
-    from scimgate.store import raw
+    from scimgate.store import driver
     from scimgate.store.directory import _key_columns
 
     tmpl = _template(normalise(group_body(PH["ext"], PH["name"]), schema_for("Group")).doc)
     rows = []
     for k, gid in enumerate(ids):
         doc = jloads(tmpl.format(ext=exts[k], name=names[k]))
-        stamp = raw.to_db_time(fc, base + dt.timedelta(microseconds=991 * k))
+        stamp = driver.to_db_time(fc, base + dt.timedelta(microseconds=991 * k))
         rows.append(
-            (aid, gid, *_key_columns(fc, "Group", doc), raw.dump_json(doc), 1, stamp, stamp)
+            (aid, gid, *_key_columns(fc, "Group", doc), driver.dump_json(doc), 1, stamp, stamp)
         )
     return rows
 
@@ -535,7 +535,7 @@ def check_seed(
     (3) the same for a group with members; (4) directory_count == rows."""
     from scimgate.scim.resource import normalise
     from scimgate.scim.schema import schema_for
-    from scimgate.store import raw
+    from scimgate.store import driver
     from scimgate.store.directory import _email_rows, _key_columns
 
     a = w.a
@@ -552,7 +552,7 @@ def check_seed(
             (aid, w.big_ids[i]),
         )
         want = normalise(user_body(w.big, i), schema_for("User")).doc
-        doc = raw.load_json(row[5])
+        doc = driver.load_json(row[5])
         keys = _key_columns(fc, "User", want)
         if doc != want or list(row[:4]) != keys[:4] or bool(row[4]) != bool(keys[4]) or row[6] != 1:
             probs.append(f"seeded user {i} differs from normalise(): {row} vs {want}")
@@ -598,7 +598,7 @@ def check_seed(
 
         def norm(r: tuple[Any, ...], v: dict[str, str]) -> str:
             vals = list(r[:7])
-            vals[5] = raw.load_json(vals[5])
+            vals[5] = driver.load_json(vals[5])
             text = json.dumps(vals, sort_keys=True, default=str)
             for key, val in sorted(v.items(), key=lambda kv: -len(kv[1])):
                 text = text.replace(val, f"<{key}>")
@@ -665,13 +665,13 @@ def check_seed(
                 (aid, w.g_ids[gk]),
             )
             fp = (
-                json.dumps([rp[0], rp[1], rp[2], raw.load_json(rp[3]), rp[4]])
+                json.dumps([rp[0], rp[1], rp[2], driver.load_json(rp[3]), rp[4]])
                 .replace(name, "<n>")
                 .replace(name.lower(), "<n>")
                 .replace(ext, "<x>")
             )
             fs = (
-                json.dumps([rs[0], rs[1], rs[2], raw.load_json(rs[3]), rs[4]])
+                json.dumps([rs[0], rs[1], rs[2], driver.load_json(rs[3]), rs[4]])
                 .replace(w.g_names[gk], "<n>")
                 .replace(w.g_names[gk].lower(), "<n>")
                 .replace(w.g_ext[gk], "<x>")

@@ -464,7 +464,7 @@ def seed_account_bulk(url: str, w: Workload, log_every: int = 100_000) -> dict[s
     from scimgate.scim.schema import schema_for
     from scimgate.store import bulk as bulk_store
     from scimgate.store import directory as dstore
-    from scimgate.store import raw
+    from scimgate.store import driver
     from scimgate.store.database import make_engine, utcnow
 
     engine = make_engine(url, pool=False)
@@ -480,7 +480,7 @@ def seed_account_bulk(url: str, w: Workload, log_every: int = 100_000) -> dict[s
         set_mapping(conn, aid, "City", 'addresses[type eq "work"].locality')
 
     def count(conn: Any, kind: str, n: int) -> None:
-        raw.execute(
+        driver.execute(
             conn,
             "INSERT INTO directory_count (account_id, kind, n) VALUES (?, ?, ?) "
             "ON CONFLICT (account_id, kind) DO UPDATE SET n = directory_count.n + excluded.n",
@@ -495,7 +495,7 @@ def seed_account_bulk(url: str, w: Workload, log_every: int = 100_000) -> dict[s
     for start in range(0, w.n, step):
         now = utcnow()
         with engine.begin() as conn:
-            stamp = raw.to_db_time(conn, now)
+            stamp = driver.to_db_time(conn, now)
             users, emails = [], []
             for i in range(start, min(w.n, start + step)):
                 doc = normalise(w.user_body(i), user_schema).doc  # as POST /Users
@@ -505,7 +505,7 @@ def seed_account_bulk(url: str, w: Workload, log_every: int = 100_000) -> dict[s
                         aid,
                         uid,
                         *dstore._key_columns(conn, "User", doc),
-                        raw.dump_json(doc),
+                        driver.dump_json(doc),
                         1,
                         stamp,
                         stamp,
@@ -526,7 +526,7 @@ def seed_account_bulk(url: str, w: Workload, log_every: int = 100_000) -> dict[s
     for start in range(0, len(w.group_members), 500):
         now = utcnow()
         with engine.begin() as conn:
-            stamp = raw.to_db_time(conn, now)
+            stamp = driver.to_db_time(conn, now)
             groups, ships = [], []
             for g in range(start, min(len(w.group_members), start + 500)):
                 normalised = normalise(w.group_body(g), group_schema)  # as POST /Groups
@@ -536,7 +536,7 @@ def seed_account_bulk(url: str, w: Workload, log_every: int = 100_000) -> dict[s
                         aid,
                         gid,
                         *dstore._key_columns(conn, "Group", doc),
-                        raw.dump_json(doc),
+                        driver.dump_json(doc),
                         1,
                         stamp,
                         stamp,
@@ -846,11 +846,11 @@ class SqlTimer:
     def install(self, engine: Any) -> None:
         from sqlalchemy import event
 
-        from scimgate.store import raw
+        from scimgate.store import driver
 
         timer = self
         perf = time.perf_counter
-        orig_execute, orig_executemany = raw.execute, raw.executemany
+        orig_execute, orig_executemany = driver.execute, driver.executemany
 
         class Timed:
             __slots__ = ("_c", "_sql")
@@ -887,7 +887,7 @@ class SqlTimer:
             orig_executemany(conn, sql, rows)
             timer.add(sql, perf() - t, len(rows))
 
-        raw.execute, raw.executemany = execute, executemany
+        driver.execute, driver.executemany = execute, executemany
 
         from scimgate.store import bulk
 
@@ -1394,7 +1394,7 @@ def render_profile(doc: dict[str, Any], db: str, prof: dict[str, Any]) -> list[s
     L = [f"## Profile ({db})", ""]
     L.append(
         "On a copy of the seeded database. *SQL timer*: every statement on the DBAPI cursor "
-        "(`raw.execute`/`executemany` and SQLAlchemy Core), its fetches and COMMIT included, grouped by "
+        "(`driver.execute`/`executemany` and SQLAlchemy Core), its fetches and COMMIT included, grouped by "
         "text (`?, …` = an IN list); share = of the run's wall time."
         + (
             " *cProfile*: self (tottime) and cumulative time, share of the profiled total "

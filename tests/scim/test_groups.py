@@ -240,7 +240,7 @@ def test_put_group_replaces_members_only_when_sent(scim):
 def test_large_group_patch_touches_only_the_batch(scim, engine, monkeypatch):
     """A 50-member add to a group of 2,000 costs statements and rows in proportion to 50, not 2,000."""
     from scimgate.store import directory as store
-    from scimgate.store import memberships, raw
+    from scimgate.store import driver, memberships
     from scimgate.store.database import utcnow
 
     users = make_users(scim, 50, prefix="batch")
@@ -259,7 +259,7 @@ def test_large_group_patch_touches_only_the_batch(scim, engine, monkeypatch):
         memberships.add_members(conn, scim.account_id, gid, fake)
     statements: list[tuple[str, int]] = []
     planned: list[str] = []
-    real_execute, real_many = raw.execute, raw.executemany
+    real_execute, real_many = driver.execute, driver.executemany
 
     def execute(conn, sql, params=(), **options):
         if options.get("planned_each_time"):
@@ -278,8 +278,8 @@ def test_large_group_patch_touches_only_the_batch(scim, engine, monkeypatch):
     def counted_patch(op: str) -> None:
         """PATCH the 50 users in or out, recording the statements; none touches the group."""
         statements.clear()
-        monkeypatch.setattr(raw, "execute", execute)
-        monkeypatch.setattr(raw, "executemany", executemany)
+        monkeypatch.setattr(driver, "execute", execute)
+        monkeypatch.setattr(driver, "executemany", executemany)
         r = scim.patch(
             f"/Groups/{gid}",
             json=ops({"op": op, "path": "members", "value": [{"value": u} for u in users]}),

@@ -68,11 +68,6 @@ def install_defaults(conn: Connection, account_id: int) -> None:
     store.bump_mapping_rev(conn, account_id)
 
 
-def ensure_defaults(conn: Connection, account_id: int) -> None:
-    """Nothing: the defaults come at activation (install_defaults). Only the shells' calls
-    that are still to go (cli mapping list, /api/v1 GET /mappings, sync engine) use it."""
-
-
 def _target(conn: Connection, account_id: int, target: str) -> tuple[str, dict[str, Any] | None]:
     """A member field name or a Property name to the stored target key."""
     key = (target or "").strip()

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scimgate.errors import ConflictError, NotFoundError
-from scimgate.store import credentials, raw
+from scimgate.store import credentials, driver
 from scimgate.store.credentials import LIVE_TOKEN, CredentialKind
 from scimgate.store.tables import account
 
@@ -85,7 +85,7 @@ def guarded_rows(
 ) -> list[tuple[Any, ...]]:
     """Rows of `select_sql` (ordered by its first column, `id`) with the guard's check in
     the same statement; no rows when the token is not live (and `guard.live` says so)."""
-    found = raw.execute(
+    found = driver.execute(
         conn,
         f"SELECT g.id, g.last_used_at, r.* FROM ({_GUARD_SQL}) g "
         f"LEFT JOIN LATERAL ({select_sql}) r ON true ORDER BY r.id",
@@ -96,7 +96,7 @@ def guarded_rows(
     if not found:
         return []
     guard.token_id = found[0][0]
-    guard.last_used_at = raw.from_db_time(found[0][1]) if found[0][1] is not None else None
+    guard.last_used_at = driver.from_db_time(found[0][1]) if found[0][1] is not None else None
     return [tuple(values[2:]) for values in found if values[2] is not None]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from scimgate.store import raw
+from scimgate.store import driver
 from scimgate.store.tables import audit_entry
 
 
@@ -22,11 +22,11 @@ def insert_entry(
     details: dict[str, Any],
 ) -> int:
     """Write one entry with the account's next number (the row lock orders writers)."""
-    if raw.is_pg(conn):  # SQLite's write lock already serializes writers
+    if driver.is_pg(conn):  # SQLite's write lock already serializes writers
         # NO KEY UPDATE: serializes audit writers without conflicting with the KEY SHARE lock
         # that a foreign key to the account takes (FOR UPDATE deadlocked two transactions
         # that had each inserted a row referencing the account, e.g. two `admin create`).
-        raw.execute(conn, "SELECT id FROM account WHERE id = ? FOR NO KEY UPDATE", (account_id,))
+        driver.execute(conn, "SELECT id FROM account WHERE id = ? FOR NO KEY UPDATE", (account_id,))
     last = conn.execute(
         select(func.max(audit_entry.c.id)).where(audit_entry.c.account_id == account_id)
     ).scalar()

@@ -16,7 +16,7 @@ import psycopg
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
-from scimgate.store import raw
+from scimgate.store import driver
 
 _UNAVAILABLE = (sqlite3.OperationalError, psycopg.OperationalError)
 
@@ -34,7 +34,7 @@ def new_id() -> str:
 def copy_time(conn: Connection, value: datetime) -> Any:
     """A time for `insert_rows`: PostgreSQL's COPY takes the ISO text (adapting a datetime
     per row cost 1.9 µs of the 2.5 µs a value row took), SQLite its own format."""
-    return value.isoformat() if raw.is_pg(conn) else raw.to_db_time(conn, value)
+    return value.isoformat() if driver.is_pg(conn) else driver.to_db_time(conn, value)
 
 
 def insert_rows(
@@ -46,14 +46,14 @@ def insert_rows(
     executemany row by row (one Bind/Execute each, measured 20-25 µs of server time a
     row), COPY streams them into one statement. The rows are adapted as psycopg adapts
     parameters: JSON documents go as their text, times as datetimes (SQLite: as
-    `raw.to_db_time` made them).
+    `driver.to_db_time` made them).
     """
     if isinstance(rows, Sized) and not rows:
         return
     names = ", ".join(columns)
-    if not raw.is_pg(conn):
+    if not driver.is_pg(conn):
         marks = ", ".join("?" * len(columns))
-        raw.executemany(conn, f"INSERT INTO {table} ({names}) VALUES ({marks})", list(rows))
+        driver.executemany(conn, f"INSERT INTO {table} ({names}) VALUES ({marks})", list(rows))
         return
     cursor = conn.connection.driver_connection.cursor()
     try:
@@ -61,5 +61,5 @@ def insert_rows(
             write = copy.write_row
             for row in rows:
                 write(row)
-    except _UNAVAILABLE as exc:  # as raw.execute reports it
+    except _UNAVAILABLE as exc:  # as driver.execute reports it
         raise OperationalError(f"COPY {table}", None, exc) from exc

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, Table, select, update
 
-from scimgate.store import raw
+from scimgate.store import driver
 from scimgate.store.tables import api_key, provisioning_token
 
 
@@ -111,14 +111,14 @@ def revoke(
 
 def find_live(conn: Connection, kind: CredentialKind, secret_hash: str) -> dict[str, Any] | None:
     """The live credential with this hash (a token with its account's provisioning state)."""
-    found = raw.execute(conn, _STORAGE[kind].live_sql, (secret_hash,)).fetchone()
+    found = driver.execute(conn, _STORAGE[kind].live_sql, (secret_hash,)).fetchone()
     if found is None:
         return None
     row = {
         "id": found[0],
         "account_id": found[1],
         "secret_hash": found[2],
-        "last_used_at": raw.from_db_time(found[3]) if found[3] is not None else None,
+        "last_used_at": driver.from_db_time(found[3]) if found[3] is not None else None,
     }
     if kind is CredentialKind.PROVISIONING_TOKEN:
         row["provisioning_active"] = bool(found[4])

@@ -256,7 +256,7 @@ class KeptConnection:
             if isinstance(exc, UNAVAILABLE):
                 raise storage_error(exc) from exc
             raise
-        except psycopg.DataError as exc:  # from a raw statement (store/raw.py)
+        except psycopg.DataError as exc:  # from a raw statement (store/driver.py)
             raise UnstorableValueError() from exc
         except SATimeoutError as exc:
             raise storage_error(exc) from exc

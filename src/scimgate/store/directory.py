@@ -2,7 +2,7 @@
 
 Every function takes the account id and puts it in every statement: nothing here can
 read or write another account's rows. Uniqueness comes from the database constraints;
-a violation becomes a ConflictError. Hot statements are pre-written SQL (see raw.py);
+a violation becomes a ConflictError. Hot statements are pre-written SQL (see driver.py);
 general filters arrive as SQLAlchemy expressions from filter_sql.py.
 """
 
@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Table
 
 from scimgate.errors import ConflictError
 from scimgate.scim.resource_types import ResourceKind
-from scimgate.store import raw
+from scimgate.store import driver
 from scimgate.store.accounts import TokenGuard, guarded_rows
 from scimgate.store.tables import directory_group, directory_user
 
@@ -66,15 +66,15 @@ def columns_sql(conn: Connection, kind: str, with_groups: bool) -> str:
 def row_of(values: Sequence[Any]) -> dict[str, Any]:
     row = {
         "id": values[0],
-        "doc": raw.load_json(values[1]),
+        "doc": driver.load_json(values[1]),
         "version": values[2],
-        "created_at": raw.from_db_time(values[3]),
-        "updated_at": raw.from_db_time(values[4]),
+        "created_at": driver.from_db_time(values[3]),
+        "updated_at": driver.from_db_time(values[4]),
     }
     if len(values) > 5:
         row["groups"] = [
             {"value": value, "display": display}
-            for value, display in raw.load_json(values[5]) or ()
+            for value, display in driver.load_json(values[5]) or ()
         ]
     return row
 
@@ -87,7 +87,7 @@ def _key_columns(conn: Connection, kind: str, doc: dict[str, Any]) -> list[Any]:
             doc["userName"].lower(),
             doc.get("externalId"),
             doc.get("displayName"),
-            raw.to_db_bool(conn, doc.get("active", True) is not False),
+            driver.to_db_bool(conn, doc.get("active", True) is not False),
         ]
     return [doc["displayName"], doc["displayName"].lower(), doc.get("externalId")]
 
@@ -113,7 +113,7 @@ def _email_rows(
                     position,
                     email["value"].lower()[:512],
                     kind if isinstance(kind, str) else None,
-                    raw.to_db_bool(conn, email.get("primary") is True),
+                    driver.to_db_bool(conn, email.get("primary") is True),
                 )
             )
     return rows
@@ -140,12 +140,12 @@ def _write_emails(
     conn: Connection, account_id: int, user_id: str, doc: dict[str, Any], *, replace: bool
 ) -> None:
     if replace:
-        raw.execute(
+        driver.execute(
             conn,
             "DELETE FROM directory_user_email WHERE account_id = ? AND user_id = ?",
             (account_id, user_id),
         )
-    raw.executemany(
+    driver.executemany(
         conn,
         "INSERT INTO directory_user_email (account_id, user_id, position, value_key, type, is_primary) VALUES (?, ?, ?, ?, ?, ?)",
         _email_rows(account_id, user_id, doc, conn),
@@ -178,25 +178,25 @@ def insert_resource(
     """
     resource_id = resource_id or new_id()
     names = ["account_id", "id", *_KEY_NAMES[kind], "doc", "version", "created_at", "updated_at"]
-    stamp = raw.to_db_time(conn, now)
+    stamp = driver.to_db_time(conn, now)
     values = [
         account_id,
         resource_id,
         *_key_columns(conn, kind, doc),
-        raw.dump_json(doc),
+        driver.dump_json(doc),
         1,
         stamp,
         stamp,
     ]
-    placeholders = ", ".join(raw.json_param(conn) if n == "doc" else "?" for n in names)
+    placeholders = ", ".join(driver.json_param(conn) if n == "doc" else "?" for n in names)
     insert = f"INSERT INTO {TABLE_NAME[kind]} ({', '.join(names)}) VALUES ({placeholders})"
     try:
-        if raw.is_pg(conn):
+        if driver.is_pg(conn):
             # One round trip: the row, its e-mail rows and the count in one statement.
             emails = (
                 _email_rows(account_id, resource_id, doc, conn) if kind == ResourceKind.USER else []
             )
-            raw.execute(
+            driver.execute(
                 conn,
                 f"WITH r AS ({insert}), "
                 f"e AS ({_PG_EMAILS_INSERT}), "
@@ -204,10 +204,10 @@ def insert_resource(
                 [*values, account_id, resource_id, *_email_arrays(emails), account_id, kind, 1],
             )
         else:
-            raw.execute(conn, insert, values)
+            driver.execute(conn, insert, values)
     except _INTEGRITY:
         raise _conflict(kind, doc) from None
-    if not raw.is_pg(conn):
+    if not driver.is_pg(conn):
         if kind == ResourceKind.USER:
             _write_emails(conn, account_id, resource_id, doc, replace=False)
         _count(conn, account_id, kind, +1)
@@ -225,12 +225,12 @@ _COUNT_UPSERT = (
 
 
 def _count(conn: Connection, account_id: int, kind: str, delta: int) -> None:
-    raw.execute(conn, _COUNT_UPSERT, (account_id, kind, delta))
+    driver.execute(conn, _COUNT_UPSERT, (account_id, kind, delta))
 
 
 def count_resources(conn: Connection, account_id: int, kind: str) -> int:
     """How many Users or Groups the account holds (O(1))."""
-    found = raw.execute(
+    found = driver.execute(
         conn, "SELECT n FROM directory_count WHERE account_id = ? AND kind = ?", (account_id, kind)
     ).fetchone()
     return int(found[0]) if found else 0
@@ -251,10 +251,10 @@ def get_resource(
         f"SELECT {columns_sql(conn, kind, with_groups)} FROM {TABLE_NAME[kind]} "
         "WHERE account_id = ? AND id = ?"
     )
-    if guard is not None and raw.is_pg(conn):
+    if guard is not None and driver.is_pg(conn):
         rows = guarded_rows(conn, guard, sql, (account_id, resource_id))
         return row_of(rows[0]) if rows else None
-    found = raw.execute(conn, sql, (account_id, resource_id)).fetchone()
+    found = driver.execute(conn, sql, (account_id, resource_id)).fetchone()
     return row_of(found) if found else None
 
 
@@ -276,14 +276,14 @@ def update_resource(
     """
     sets = ", ".join(f"{n} = ?" for n in _KEY_NAMES[kind])
     sql = (
-        f"UPDATE {TABLE_NAME[kind]} SET {sets}, doc = {raw.json_param(conn)}, version = ?, updated_at = ? "
+        f"UPDATE {TABLE_NAME[kind]} SET {sets}, doc = {driver.json_param(conn)}, version = ?, updated_at = ? "
         "WHERE account_id = ? AND id = ? AND version = ?"
     )
     params = [
         *_key_columns(conn, kind, doc),
-        raw.dump_json(doc),
+        driver.dump_json(doc),
         expected_version + 1,
-        raw.to_db_time(conn, now),
+        driver.to_db_time(conn, now),
         account_id,
         resource_id,
         expected_version,
@@ -296,8 +296,8 @@ def update_resource(
     ):
         emails = None  # unchanged: no e-mail rows to rewrite
     try:
-        if emails is not None and raw.is_pg(conn):
-            updated = raw.execute(
+        if emails is not None and driver.is_pg(conn):
+            updated = driver.execute(
                 conn,
                 _pg_update_with_emails(sql),
                 [
@@ -307,12 +307,12 @@ def update_resource(
                 ],
             ).fetchone()[0]
         else:
-            updated = raw.execute(conn, sql, params).rowcount
+            updated = driver.execute(conn, sql, params).rowcount
     except _INTEGRITY:
         raise _conflict(kind, doc) from None
     if updated != 1:
         return None
-    if emails is not None and not raw.is_pg(conn):
+    if emails is not None and not driver.is_pg(conn):
         _write_emails(conn, account_id, resource_id, doc, replace=True)
     return {"id": resource_id, "doc": doc, "version": expected_version + 1, "updated_at": now}
 
@@ -336,10 +336,10 @@ def touch_resource(
     conn: Connection, account_id: int, kind: str, resource_id: str, *, now: datetime
 ) -> None:
     """Bump version and lastModified (a group whose members changed)."""
-    raw.execute(
+    driver.execute(
         conn,
         f"UPDATE {TABLE_NAME[kind]} SET version = version + 1, updated_at = ? WHERE account_id = ? AND id = ?",
-        (raw.to_db_time(conn, now), account_id, resource_id),
+        (driver.to_db_time(conn, now), account_id, resource_id),
     )
 
 
@@ -347,17 +347,17 @@ def delete_resource(conn: Connection, account_id: int, kind: str, resource_id: s
     """Delete a User or Group and every membership row that names it."""
     key = (account_id, resource_id)
     if kind == ResourceKind.USER:
-        raw.execute(
+        driver.execute(
             conn, "DELETE FROM directory_user_email WHERE account_id = ? AND user_id = ?", key
         )
     else:
-        raw.execute(
+        driver.execute(
             conn, "DELETE FROM directory_membership WHERE account_id = ? AND group_id = ?", key
         )
-    raw.execute(
+    driver.execute(
         conn, "DELETE FROM directory_membership WHERE account_id = ? AND member_id = ?", key
     )
-    cursor = raw.execute(
+    cursor = driver.execute(
         conn, f"DELETE FROM {TABLE_NAME[kind]} WHERE account_id = ? AND id = ?", key
     )
     if cursor.rowcount != 1:

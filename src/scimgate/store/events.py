@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from scimgate.store import bulk, raw
+from scimgate.store import bulk, driver
 
 # From this many events on, COPY (a sync batch); below, one prepared INSERT per event.
 _COPY_FROM = 50
@@ -30,14 +30,14 @@ def append(
     last sequence number used."""
     if not events:
         return 0
-    last = raw.execute(
+    last = driver.execute(
         conn,
         "UPDATE account SET event_seq = event_seq + ? WHERE id = ? RETURNING event_seq",
         (len(events), account_id),
     ).fetchone()[0]
     first = int(last) - len(events) + 1
     if len(events) >= _COPY_FROM:  # a sync batch's thousands: one COPY
-        t, dump = bulk.copy_time(conn, now), raw.dump_json
+        t, dump = bulk.copy_time(conn, now), driver.dump_json
         bulk.insert_rows(
             conn,
             "event",
@@ -48,13 +48,13 @@ def append(
             ),
         )
         return int(last)
-    t = raw.to_db_time(conn, now)
-    raw.executemany(
+    t = driver.to_db_time(conn, now)
+    driver.executemany(
         conn,
         "INSERT INTO event (account_id, seq, id, type, subject_id, data, created_at) "
-        f"VALUES (?, ?, ?, ?, ?, {raw.json_param(conn)}, ?)",
+        f"VALUES (?, ?, ?, ?, ?, {driver.json_param(conn)}, ?)",
         [
-            (account_id, first + i, bulk.new_id(), kind, subject, raw.dump_json(data), t)
+            (account_id, first + i, bulk.new_id(), kind, subject, driver.dump_json(data), t)
             for i, (kind, subject, data) in enumerate(events)
         ],
     )
@@ -63,7 +63,7 @@ def append(
 
 def read(conn: Connection, account_id: int, *, after: int, limit: int) -> list[dict[str, Any]]:
     """Events with a sequence number above `after`, in order."""
-    rows = raw.execute(
+    rows = driver.execute(
         conn,
         "SELECT seq, id, type, subject_id, data, created_at FROM event "
         "WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?",
@@ -75,8 +75,8 @@ def read(conn: Connection, account_id: int, *, after: int, limit: int) -> list[d
             "id": r[1],
             "type": r[2],
             "subject_id": r[3],
-            "data": raw.load_json(r[4]),
-            "created_at": raw.from_db_time(r[5]),
+            "data": driver.load_json(r[4]),
+            "created_at": driver.from_db_time(r[5]),
         }
         for r in rows
     ]
@@ -84,7 +84,7 @@ def read(conn: Connection, account_id: int, *, after: int, limit: int) -> list[d
 
 def last_seq(conn: Connection, account_id: int) -> int:
     """The newest sequence number handed out in the account (0 when none)."""
-    found = raw.execute(
+    found = driver.execute(
         conn, "SELECT event_seq FROM account WHERE id = ?", (account_id,)
     ).fetchone()
     return int(found[0]) if found else 0

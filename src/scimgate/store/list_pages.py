@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, func, select
 
-from scimgate.store import page_marks, raw
+from scimgate.store import driver, page_marks
 from scimgate.store.accounts import TokenGuard, guarded_rows
 from scimgate.store.directory import TABLE_NAME, columns_sql, count_resources, row_of, table_for
 
@@ -49,7 +49,7 @@ def lookup_resources(
         return offset + len(rows), rows  # the page holds the last match: no need to count
     if not where:
         return count_resources(conn, account_id, kind), rows
-    counted = raw.execute(conn, f"SELECT count(*) FROM {table} WHERE {condition}", bound)
+    counted = driver.execute(conn, f"SELECT count(*) FROM {table} WHERE {condition}", bound)
     return counted.fetchone()[0], rows
 
 
@@ -76,9 +76,9 @@ def _fetch_page(
     conn: Connection, sql: str, params: tuple[Any, ...], guard: TokenGuard | None
 ) -> list[tuple[Any, ...]]:
     """The page's rows, with the token check in the same statement when there is a guard."""
-    if guard is not None and raw.is_pg(conn):
+    if guard is not None and driver.is_pg(conn):
         return guarded_rows(conn, guard, sql, params)
-    return [tuple(r) for r in raw.execute(conn, sql, params).fetchall()]
+    return [tuple(r) for r in driver.execute(conn, sql, params).fetchall()]
 
 
 # Read with the page, in its snapshot: how many rows, how many inserts and deletes so far,

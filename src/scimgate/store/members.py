@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, func, literal, or_, select, tuple_, u
 from sqlalchemy.exc import IntegrityError
 
 from scimgate.errors import ConflictError, NotFoundError
-from scimgate.store import bulk, raw
+from scimgate.store import bulk, driver
 from scimgate.store import sync as sync_store
 from scimgate.store.tables import (
     account,
@@ -166,7 +166,7 @@ def values_of(
         member_ids,
     )
     for member_id, prop_id, value, source in rows:
-        out[member_id][prop_id] = (raw.load_value(conn, value), source)
+        out[member_id][prop_id] = (driver.load_value(conn, value), source)
     return out
 
 
@@ -211,9 +211,9 @@ def upsert_values(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     if not rows:
         return
     last = {(r[0], r[1], r[2]): r for r in rows}
-    if raw.is_pg(conn):
+    if driver.is_pg(conn):
         columns = list(zip(*last.values(), strict=True))
-        raw.execute(
+        driver.execute(
             conn,
             _UPSERT.format(
                 rows="SELECT * FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[]), "
@@ -224,14 +224,14 @@ def upsert_values(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
                 list(columns[0]),
                 list(columns[1]),
                 list(columns[2]),
-                [raw.dump_json(v) for v in columns[3]],
+                [driver.dump_json(v) for v in columns[3]],
                 list(columns[4]),
                 list(columns[5]),
             ],
         )
         return
     times: dict[datetime, Any] = {}  # rows of a batch share one time: convert it once
-    raw.executemany(
+    driver.executemany(
         conn,
         _UPSERT.format(rows="VALUES (?, ?, ?, ?, ?, ?)"),
         [
@@ -239,9 +239,9 @@ def upsert_values(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
                 a,
                 m,
                 p,
-                raw.dump_json(v),
+                driver.dump_json(v),
                 s,
-                times.get(t) or times.setdefault(t, raw.to_db_time(conn, t)),
+                times.get(t) or times.setdefault(t, driver.to_db_time(conn, t)),
             )
             for a, m, p, v, s, t in last.values()
         ],
@@ -264,7 +264,7 @@ def insert_new_values(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None
                 a,
                 m,
                 p,
-                raw.dump_json(v),
+                driver.dump_json(v),
                 s,
                 times.get(t) or times.setdefault(t, copy_time(conn, t)),
             )
@@ -275,7 +275,7 @@ def insert_new_values(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None
 
 def delete_values(conn: Connection, account_id: int, pairs: Sequence[tuple[str, str]]) -> None:
     """Remove Property values: (member_id, property_id) pairs."""
-    raw.executemany(
+    driver.executemany(
         conn,
         "DELETE FROM property_value WHERE account_id = ? AND member_id = ? AND property_id = ?",
         [(account_id, m, p) for m, p in pairs],

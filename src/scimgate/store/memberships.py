@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from scimgate.errors import InvalidValueError
-from scimgate.store import raw
+from scimgate.store import driver
 from scimgate.store.directory import TABLE_NAME
 
 _CHUNK = 500
@@ -49,14 +49,14 @@ _PG_REMOVE = (
 
 def existing_ids(conn: Connection, account_id: int, ids: Sequence[str]) -> dict[str, str]:
     """Which of these ids are Users or Groups of this account: id -> "User" | "Group"."""
-    if raw.is_pg(conn):  # one statement whatever the count (an array, not a list of ids)
+    if driver.is_pg(conn):  # one statement whatever the count (an array, not a list of ids)
         unique = list(dict.fromkeys(ids))
-        cursor = raw.execute(conn, _PG_EXISTING, (account_id, unique, account_id, unique))
+        cursor = driver.execute(conn, _PG_EXISTING, (account_id, unique, account_id, unique))
         return dict(cursor.fetchall())
     found: dict[str, str] = {}
     for chunk in _chunks(list(dict.fromkeys(ids))):
         for kind, table in TABLE_NAME.items():
-            cursor = raw.execute(
+            cursor = driver.execute(
                 conn,
                 f"SELECT id FROM {table} WHERE account_id = ? AND id IN ({_in(len(chunk))})",
                 (account_id, *chunk),
@@ -91,9 +91,9 @@ def add_members(
         if not ids:
             return Added(0, unknown)
     displays = {m["value"]: m.get("display") for m in members}
-    if raw.is_pg(conn):
+    if driver.is_pg(conn):
         kinds_of = [kinds[i] for i in ids]
-        added = raw.execute(
+        added = driver.execute(
             conn,
             _PG_ADD,
             (account_id, group_id, ids, kinds_of, [displays.get(i) for i in ids]),
@@ -101,7 +101,7 @@ def add_members(
         return Added(len(added.fetchall()), unknown)
     present: set[str] = set()
     for chunk in _chunks(ids):
-        cursor = raw.execute(
+        cursor = driver.execute(
             conn,
             f"SELECT member_id FROM directory_membership WHERE account_id = ? AND group_id = ? AND member_id IN ({_in(len(chunk))})",
             (account_id, group_id, *chunk),
@@ -110,7 +110,7 @@ def add_members(
         present.update(r[0] for r in cursor.fetchall())
     rows = [(account_id, group_id, i, kinds[i], displays.get(i)) for i in ids if i not in present]
     # DO NOTHING covers a concurrent PATCH adding the same member between our read and write.
-    raw.executemany(
+    driver.executemany(
         conn,
         "INSERT INTO directory_membership (account_id, group_id, member_id, member_type, display) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -124,13 +124,13 @@ def remove_members(
 ) -> int:
     """Remove these members (None: all of them); returns how many rows went."""
     if ids is None:
-        return raw.execute(
+        return driver.execute(
             conn,
             "DELETE FROM directory_membership WHERE account_id = ? AND group_id = ?",
             (account_id, group_id),
         ).rowcount
-    if raw.is_pg(conn):
-        return raw.execute(
+    if driver.is_pg(conn):
+        return driver.execute(
             conn,
             _PG_REMOVE,
             (account_id, group_id, list(dict.fromkeys(ids))),
@@ -138,7 +138,7 @@ def remove_members(
         ).rowcount
     removed = 0
     for chunk in _chunks(list(dict.fromkeys(ids))):
-        removed += raw.execute(
+        removed += driver.execute(
             conn,
             f"DELETE FROM directory_membership WHERE account_id = ? AND group_id = ? AND member_id IN ({_in(len(chunk))})",
             (account_id, group_id, *chunk),
@@ -163,7 +163,7 @@ def members_of(
     """Members of these groups with display names: group id -> [{value, type, display}]."""
     out: dict[str, list[dict[str, Any]]] = {gid: [] for gid in group_ids}
     for chunk in _chunks(list(group_ids)):
-        cursor = raw.execute(
+        cursor = driver.execute(
             conn,
             f"SELECT m.group_id, {_MEMBER_COLUMNS} "
             f"WHERE m.account_id = ? AND m.group_id IN ({_in(len(chunk))}) ORDER BY m.group_id, m.member_id",
@@ -178,7 +178,7 @@ def member_page(
     conn: Connection, account_id: int, group_id: str, *, after: str | None, limit: int
 ) -> list[dict[str, Any]]:
     """Members of one group in member-id order, after `after` (keyset: each page costs its size)."""
-    cursor = raw.execute(
+    cursor = driver.execute(
         conn,
         f"SELECT {_MEMBER_COLUMNS} "
         "WHERE m.account_id = ? AND m.group_id = ? AND m.member_id > ? "
@@ -194,7 +194,7 @@ def groups_of(
     """Groups these users are direct members of: user id -> [{value, display}]."""
     out: dict[str, list[dict[str, Any]]] = {uid: [] for uid in user_ids}
     for chunk in _chunks(list(user_ids)):
-        cursor = raw.execute(
+        cursor = driver.execute(
             conn,
             "SELECT m.member_id, m.group_id, g.display_name FROM directory_membership m "
             "JOIN directory_group g ON g.account_id = m.account_id AND g.id = m.group_id "

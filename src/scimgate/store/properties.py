@@ -13,7 +13,7 @@ from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scimgate.errors import ConflictError, NotFoundError
-from scimgate.store import raw
+from scimgate.store import driver
 from scimgate.store import sync as sync_store
 from scimgate.store.tables import attribute_mapping, member_property, property_value
 
@@ -95,7 +95,7 @@ def values_by_property(
     """Every value of one Property in batches of (member_id, value, source), member id order."""
     after = ""
     while True:
-        rows = raw.execute(
+        rows = driver.execute(
             conn,
             "SELECT member_id, value, source FROM property_value WHERE account_id = ? "
             "AND property_id = ? AND member_id > ? ORDER BY member_id LIMIT ?",
@@ -103,13 +103,13 @@ def values_by_property(
         ).fetchall()
         if not rows:
             return
-        yield [(m, raw.load_value(conn, v), s) for m, v, s in rows]
+        yield [(m, driver.load_value(conn, v), s) for m, v, s in rows]
         after = rows[-1][0]
 
 
 def option_counts(conn: Connection, account_id: int, prop_id: str) -> dict[str, int]:
     """How many members hold each value of a Property, by stored value (one grouped read)."""
-    rows = raw.execute(
+    rows = driver.execute(
         conn,
         "SELECT value, count(*) FROM property_value WHERE account_id = ? AND property_id = ? "
         "GROUP BY value",
@@ -117,7 +117,7 @@ def option_counts(conn: Connection, account_id: int, prop_id: str) -> dict[str, 
     ).fetchall()
     counts: dict[str, int] = {}
     for value, count in rows:
-        key = str(raw.load_value(conn, value))
+        key = str(driver.load_value(conn, value))
         counts[key] = counts.get(key, 0) + int(count)
     return counts
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from scimgate.store import raw
+from scimgate.store import driver
 from scimgate.store.tables import member_property
 
 
@@ -29,20 +29,20 @@ def property_rows(conn: Connection, account_id: int) -> list[Any]:
 
 def first_users(conn: Connection, account_id: int, limit: int) -> list[tuple[str, str, Any]]:
     """The first staged users by userName, as (id, userName, document): a preview's sample."""
-    rows = raw.execute(
+    rows = driver.execute(
         conn,
         "SELECT id, user_name, doc FROM directory_user WHERE account_id = ? "
         "ORDER BY user_name_key LIMIT ?",
         (account_id, limit),
     ).fetchall()
-    return [(user_id, user_name, raw.load_json(doc)) for user_id, user_name, doc in rows]
+    return [(user_id, user_name, driver.load_json(doc)) for user_id, user_name, doc in rows]
 
 
 def every_document(conn: Connection, account_id: int, batch: int = 500) -> Iterator[Any]:
     """Every staged user document, read in keyset batches (never the whole account at once)."""
     after = ""
     while True:
-        rows = raw.execute(
+        rows = driver.execute(
             conn,
             "SELECT id, doc FROM directory_user WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
             (account_id, after, batch),
@@ -50,15 +50,15 @@ def every_document(conn: Connection, account_id: int, batch: int = 500) -> Itera
         if not rows:
             return
         for _id, doc in rows:
-            yield raw.load_json(doc)
+            yield driver.load_json(doc)
         after = rows[-1][0]
 
 
 def recent_documents(conn: Connection, account_id: int, sample: int) -> list[Any]:
     """The documents of the most recently updated staged users."""
-    rows = raw.execute(
+    rows = driver.execute(
         conn,
         "SELECT doc FROM directory_user WHERE account_id = ? ORDER BY updated_at DESC LIMIT ?",
         (account_id, sample),
     ).fetchall()
-    return [raw.load_json(doc) for (doc,) in rows]
+    return [driver.load_json(doc) for (doc,) in rows]

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from scimgate.store import raw
+from scimgate.store import driver
 
 
 class StagedRow(NamedTuple):
@@ -65,10 +65,10 @@ def staged_batch(
     """Staged users whose member is missing or out of date, from `after` on.
 
     The document as JSON text on both databases (psycopg would parse it with the json
-    module, `raw.load_json` does it with orjson).
+    module, `driver.load_json` does it with orjson).
     """
-    doc = "CAST(du.doc AS TEXT)" if raw.is_pg(conn) else "du.doc"
-    rows = raw.execute(
+    doc = "CAST(du.doc AS TEXT)" if driver.is_pg(conn) else "du.doc"
+    rows = driver.execute(
         conn,
         f"SELECT du.id, {doc}, du.version, du.active, du.user_name, "
         "m.id, m.email, m.name, m.status, m.source, du.display_name "
@@ -84,7 +84,7 @@ def staged_batch(
 
 def removed_batch(conn: Connection, account_id: int, after: str, limit: int) -> list[RemovedRow]:
     """Members linked to a directory user that is no longer staged."""
-    rows = raw.execute(
+    rows = driver.execute(
         conn,
         "SELECT m.id, m.email, m.name, m.status FROM member m "
         "WHERE m.account_id = ? AND m.id > ? AND m.directory_user_id IS NOT NULL "
@@ -107,14 +107,14 @@ def select_in(
     keys = list(dict.fromkeys(keys))
     if not keys:
         return
-    if raw.is_pg(conn):
-        yield from raw.execute(
+    if driver.is_pg(conn):
+        yield from driver.execute(
             conn, sql.replace(" IN ({keys})", " = ANY(CAST(? AS TEXT[]))"), (account_id, keys)
         ).fetchall()
         return
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
-        yield from raw.execute(
+        yield from driver.execute(
             conn, sql.replace("{keys}", ", ".join("?" * len(chunk))), (account_id, *chunk)
         ).fetchall()
 

@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from scimgate.store import raw
+from scimgate.store import driver
 
 
 def _count(conn: Connection, sql: str, params: Sequence[Any]) -> int:
     """A single COUNT."""
-    return int(raw.execute(conn, sql, params).fetchone()[0])
+    return int(driver.execute(conn, sql, params).fetchone()[0])
 
 
 def deactivations(conn: Connection, account_id: int) -> int:
@@ -23,7 +23,7 @@ def deactivations(conn: Connection, account_id: int) -> int:
         "SELECT COUNT(*) FROM member m JOIN directory_user du "
         "ON du.account_id = m.account_id AND du.id = m.directory_user_id "
         "WHERE m.account_id = ? AND m.status = 'active' AND du.active = ?",
-        (account_id, raw.to_db_bool(conn, False)),
+        (account_id, driver.to_db_bool(conn, False)),
     )
     removed = _count(
         conn,
@@ -67,7 +67,7 @@ def planned_membership_adds(conn: Connection, account_id: int) -> int:
         "AND NOT EXISTS (SELECT 1 FROM team t JOIN team_member tm "
         "ON tm.account_id = t.account_id AND tm.team_id = t.id "
         "WHERE t.account_id = dm.account_id AND t.directory_group_id = dm.group_id AND tm.member_id = m.id)",
-        (account_id, raw.to_db_bool(conn, True)),
+        (account_id, driver.to_db_bool(conn, True)),
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from scimgate.store import raw
+from scimgate.store import driver
 from scimgate.store.bulk import insert_rows
 
 
@@ -37,18 +37,18 @@ _COLUMNS = ("seq", *Deferred._fields)
 
 def create_deferred_table(conn: Connection) -> None:
     """The run's table of deferred references, empty (a pooled connection may have one)."""
-    raw.execute(
+    driver.execute(
         conn,
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {_DEFERRED} (seq INTEGER PRIMARY KEY, "
         "member_id TEXT NOT NULL, prop_id TEXT NOT NULL, target TEXT NOT NULL, label TEXT, "
         "email TEXT, directory_id TEXT NOT NULL, action TEXT NOT NULL, clean INTEGER NOT NULL, old TEXT NOT NULL, source TEXT, "
         "version INTEGER NOT NULL)",
     )
-    raw.execute(conn, f"DELETE FROM {_DEFERRED}")
+    driver.execute(conn, f"DELETE FROM {_DEFERRED}")
 
 
 def drop_deferred_table(conn: Connection) -> None:
-    raw.execute(conn, f"DROP TABLE IF EXISTS {_DEFERRED}")
+    driver.execute(conn, f"DROP TABLE IF EXISTS {_DEFERRED}")
 
 
 def insert_deferred(conn: Connection, last_seq: int, deferred: Sequence[Deferred]) -> int:
@@ -59,7 +59,7 @@ def insert_deferred(conn: Connection, last_seq: int, deferred: Sequence[Deferred
         _DEFERRED,
         _COLUMNS,
         [
-            (last_seq + i + 1, *d[:7], int(d.clean), raw.dump_json(d.old), d.source, d.version)
+            (last_seq + i + 1, *d[:7], int(d.clean), driver.dump_json(d.old), d.source, d.version)
             for i, d in enumerate(deferred)
         ],
     )
@@ -69,9 +69,9 @@ def insert_deferred(conn: Connection, last_seq: int, deferred: Sequence[Deferred
 def deferred_batch(conn: Connection, after: int, limit: int) -> list[tuple[int, Deferred]]:
     """Deferred references after sequence number `after`, in order, with their sequence
     numbers; `old` and `clean` as they were handed in."""
-    rows = raw.execute(
+    rows = driver.execute(
         conn,
         f"SELECT {', '.join(_COLUMNS)} FROM {_DEFERRED} WHERE seq > ? ORDER BY seq LIMIT ?",
         (after, limit),
     ).fetchall()
-    return [(r[0], Deferred(*r[1:8], bool(r[8]), raw.load_json(r[9]), *r[10:])) for r in rows]
+    return [(r[0], Deferred(*r[1:8], bool(r[8]), driver.load_json(r[9]), *r[10:])) for r in rows]

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
 
-from scimgate.store import raw
+from scimgate.store import driver
 from scimgate.store.bulk import insert_rows
 from scimgate.store.tables import sync_item
 
@@ -50,7 +50,7 @@ def insert_items(
                 i.get("subject_id"),
                 i.get("directory_id"),
                 (i.get("label") or "")[:512],
-                raw.dump_json(i.get("changes") or {}),
+                driver.dump_json(i.get("changes") or {}),
                 i.get("error"),
             )
             for i in items
@@ -60,7 +60,7 @@ def insert_items(
 
 def delete_items(conn: Connection, account_id: int, run_id: int) -> None:
     """Every item of one run (a held run's plan, once it is confirmed)."""
-    raw.execute(
+    driver.execute(
         conn, "DELETE FROM sync_item WHERE account_id = ? AND run_id = ?", (account_id, run_id)
     )
 

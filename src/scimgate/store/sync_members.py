@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from scimgate.errors import ConflictError
-from scimgate.store import bulk, raw
+from scimgate.store import bulk, driver
 from scimgate.store import members as member_store
 
 _INTEGRITY = (IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
@@ -65,7 +65,7 @@ def write_members(
     A uniqueness rule broken by a concurrent write (an email the API gave a member) is a
     ConflictError; the transaction (or savepoint) must then be rolled back.
     """
-    t = raw.to_db_time(conn, now)
+    t = driver.to_db_time(conn, now)
     tc = bulk.copy_time(conn, now)  # for the inserted rows
     try:
         bulk.insert_rows(
@@ -91,7 +91,7 @@ def write_members(
                 for m in created
             ],
         )
-        raw.executemany(
+        driver.executemany(
             conn,
             "UPDATE member SET email = ?, email_key = ?, name = ?, status = ?, source = 'scim', "
             "directory_user_id = ?, synced_version = ?, synced_rev = ?, updated_at = ?, "
@@ -129,8 +129,8 @@ def set_sync_markers(
     """Record what each member was last synced from: (member id, directory version, rev)."""
     if not rows:
         return
-    if not raw.is_pg(conn):
-        raw.executemany(
+    if not driver.is_pg(conn):
+        driver.executemany(
             conn,
             "UPDATE member SET synced_version = ?, synced_rev = ? WHERE account_id = ? AND id = ?",
             [(version, rev, account_id, member_id) for member_id, version, rev in rows],
@@ -138,7 +138,7 @@ def set_sync_markers(
         return
     # One statement for the batch (an executemany is one statement per row).
     ids, versions, revs = zip(*rows, strict=True)
-    raw.execute(
+    driver.execute(
         conn,
         "UPDATE member AS m SET synced_version = v.version, synced_rev = v.rev "
         "FROM unnest(CAST(? AS TEXT[]), CAST(? AS INTEGER[]), CAST(? AS INTEGER[])) "
@@ -151,8 +151,8 @@ def unlink_removed(
     conn: Connection, account_id: int, member_ids: Sequence[str], now: datetime
 ) -> None:
     """Members whose directory user is gone: deactivated (data kept) and unlinked."""
-    t = raw.to_db_time(conn, now)
-    raw.executemany(
+    t = driver.to_db_time(conn, now)
+    driver.executemany(
         conn,
         "UPDATE member SET status = 'deactivated', directory_user_id = NULL, "
         "synced_version = NULL, deactivated_at = COALESCE(deactivated_at, ?), "

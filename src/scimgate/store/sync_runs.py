@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scimgate.errors import ConflictError
-from scimgate.store import raw
+from scimgate.store import driver
 from scimgate.store.tables import account, sync_run
 
 _BUSY = "A synchronization of this account is already running"
@@ -75,8 +75,8 @@ def resume_held(
 
 def lock_account(conn: Connection, account_id: int) -> None:
     """Serialise run starts per account (SQLite's BEGIN IMMEDIATE already does)."""
-    if raw.is_pg(conn):
-        raw.execute(conn, "SELECT id FROM account WHERE id = ? FOR UPDATE", (account_id,))
+    if driver.is_pg(conn):
+        driver.execute(conn, "SELECT id FROM account WHERE id = ? FOR UPDATE", (account_id,))
 
 
 def running_run(conn: Connection, account_id: int) -> dict[str, Any] | None:
@@ -127,7 +127,7 @@ def set_run(conn: Connection, account_id: int, run_id: int, **values: Any) -> No
 
 def supersede_held(conn: Connection, account_id: int, run_id: int) -> None:
     """Older held runs no longer describe what a confirmation would do."""
-    raw.execute(
+    driver.execute(
         conn,
         "UPDATE sync_run SET status = 'superseded' WHERE account_id = ? AND status = 'held' AND id < ?",
         (account_id, run_id),

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection
 
-from scimgate.store import bulk, raw
+from scimgate.store import bulk, driver
 
 
 class TeamToWrite(NamedTuple):
@@ -43,7 +43,7 @@ class MembershipToRemove(NamedTuple):
 
 def teams_to_write(conn: Connection, account_id: int, after: str, limit: int) -> list[TeamToWrite]:
     """Groups from `after` on whose team is to create or rename."""
-    rows = raw.execute(
+    rows = driver.execute(
         conn,
         "SELECT dg.id, dg.display_name, t.id, t.name FROM directory_group dg LEFT JOIN team t "
         "ON t.account_id = dg.account_id AND t.directory_group_id = dg.id "
@@ -71,8 +71,8 @@ def rename_teams(
     conn: Connection, account_id: int, names: Sequence[tuple[str, str]], now: datetime
 ) -> None:
     """Teams renamed after their group: (team id, new name)."""
-    t = raw.to_db_time(conn, now)
-    raw.executemany(
+    t = driver.to_db_time(conn, now)
+    driver.executemany(
         conn,
         "UPDATE team SET name = ?, updated_at = ? WHERE account_id = ? AND id = ?",
         [(name, t, account_id, team_id) for team_id, name in names],
@@ -83,7 +83,7 @@ def teams_to_remove(
     conn: Connection, account_id: int, after: str, limit: int
 ) -> list[TeamToRemove]:
     """Teams from `after` on whose group is gone."""
-    rows = raw.execute(
+    rows = driver.execute(
         conn,
         "SELECT t.id, t.name, t.directory_group_id FROM team t WHERE t.account_id = ? AND t.id > ? "
         "AND NOT EXISTS (SELECT 1 FROM directory_group dg "
@@ -94,7 +94,7 @@ def teams_to_remove(
 
 
 def delete_teams(conn: Connection, account_id: int, team_ids: Sequence[str]) -> None:
-    raw.executemany(
+    driver.executemany(
         conn,
         "DELETE FROM team WHERE account_id = ? AND id = ?",
         [(account_id, team_id) for team_id in team_ids],
@@ -104,7 +104,7 @@ def delete_teams(conn: Connection, account_id: int, team_ids: Sequence[str]) -> 
 def team_names(conn: Connection, account_id: int) -> dict[str, str]:
     """Every team's name, by id."""
     return dict(
-        raw.execute(
+        driver.execute(
             conn, "SELECT id, name FROM team WHERE account_id = ?", (account_id,)
         ).fetchall()
     )
@@ -114,7 +114,7 @@ def memberships_to_add(
     conn: Connection, account_id: int, after: tuple[str, str], limit: int
 ) -> list[MembershipToAdd]:
     """Group memberships from `after` (group id, user id) on whose team lacks the member."""
-    rows = raw.execute(
+    rows = driver.execute(
         conn,
         "SELECT dm.group_id, dm.member_id, t.id, m.id FROM directory_membership dm "
         "JOIN team t ON t.account_id = dm.account_id AND t.directory_group_id = dm.group_id "
@@ -143,7 +143,7 @@ def memberships_to_remove(
     conn: Connection, account_id: int, after: tuple[str, str], limit: int
 ) -> list[MembershipToRemove]:
     """Team memberships from `after` (team id, member id) on that their group no longer has."""
-    rows = raw.execute(
+    rows = driver.execute(
         conn,
         "SELECT tm.team_id, tm.member_id FROM team_member tm "
         "JOIN team t ON t.account_id = tm.account_id AND t.id = tm.team_id "
@@ -162,7 +162,7 @@ def memberships_to_remove(
 
 def delete_memberships(conn: Connection, account_id: int, pairs: Sequence[tuple[str, str]]) -> None:
     """(team id, member id) pairs."""
-    raw.executemany(
+    driver.executemany(
         conn,
         "DELETE FROM team_member WHERE account_id = ? AND team_id = ? AND member_id = ?",
         [(account_id, team_id, member_id) for team_id, member_id in pairs],

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from scimgate.mapping.mapper import Mapper
-from scimgate.store import raw
+from scimgate.store import driver
 from scimgate.store.database import Connection
 from scimgate.store.statistics import analyze
 from scimgate.store.sync_batches import MemberOwner
@@ -75,7 +75,7 @@ class RunContext:
 
     @property
     def postgres(self) -> bool:
-        return raw.is_pg(self.conn)
+        return driver.is_pg(self.conn)
 
     @contextmanager
     def tx(self, *, writes: bool = True) -> Iterator[Connection]:

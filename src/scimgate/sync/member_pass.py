@@ -18,8 +18,8 @@ from typing import NamedTuple
 from scimgate.errors import ConflictError
 from scimgate.mapping.mapper import Mapped, Mapper
 from scimgate.members.states import MemberSource
+from scimgate.store import driver, sync_counts, sync_members
 from scimgate.store import members as member_store
-from scimgate.store import raw, sync_counts, sync_members
 from scimgate.store import sync_batches as batches
 from scimgate.store.database import Connection
 from scimgate.store.sync_batches import MemberOwner, StagedRow
@@ -131,7 +131,7 @@ class MemberPass:
     def _map_rows(self, rows: list[StagedRow]) -> list[Mapped]:
         """Decode and map staged documents (no database access: runs in the helper thread)."""
         apply = self.mapper.apply
-        load = raw.load_json
+        load = driver.load_json
         return [apply(load(r.doc)) for r in rows]
 
     def _batch(
