@@ -411,7 +411,7 @@ def seed_account(url: str, w: Workload) -> dict[str, Any]:
     t0 = time.perf_counter()
     with engine.begin() as conn:
         acc = create_account(conn, SLUG, entitled=True)
-        activate_provisioning(conn, SLUG)  # installs "Job title", "Department", "Manager"
+        activate_provisioning(conn, acc["id"])  # installs "Job title", "Department", "Manager"
     aid = int(acc["id"])
     with engine.begin() as conn:
         create_property(conn, aid, "Employee number", "text")
@@ -471,7 +471,7 @@ def seed_account_bulk(url: str, w: Workload, log_every: int = 100_000) -> dict[s
     t0 = time.perf_counter()
     with engine.begin() as conn:
         acc = create_account(conn, SLUG, entitled=True)
-        activate_provisioning(conn, SLUG)  # installs "Job title", "Department", "Manager"
+        activate_provisioning(conn, acc["id"])  # installs "Job title", "Department", "Manager"
     aid = int(acc["id"])
     with engine.begin() as conn:
         create_property(conn, aid, "Employee number", "text")

@@ -155,7 +155,7 @@ def make_account(engine: Engine) -> Callable[..., tuple[str, str, int]]:
         slug = slug or f"acct{counter['n']}"
         with engine.begin() as conn:
             row = accounts.create_account(conn, slug, entitled=True)
-            issued = accounts.activate_provisioning(conn, slug)
+            issued = accounts.activate_provisioning(conn, row["id"])
         return slug, issued.token, row["id"]
 
     return factory

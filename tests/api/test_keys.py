@@ -179,7 +179,7 @@ def test_a_revoked_key_is_401_at_once(api, engine):
     with engine.begin() as conn:
         from scimgate.accounts import api_keys
 
-        api_keys.revoke_key(conn, api.slug, api.key_id)
+        api_keys.revoke_key(conn, api.account_id, api.key_id)
     unauthorized(api.get("/members"))
     unauthorized(api.post("/members", json={"email": "a@example.com"}))
 
@@ -189,7 +189,7 @@ def test_a_second_key_keeps_working_when_one_is_revoked(api, engine):
     with engine.begin() as conn:
         from scimgate.accounts import api_keys
 
-        api_keys.revoke_key(conn, api.slug, api.key_id)
+        api_keys.revoke_key(conn, api.account_id, api.key_id)
     r = api.get("/members", headers={"Authorization": f"Bearer {second}"})
     assert r.status_code == 200
 

@@ -15,7 +15,7 @@ def key_prefix(engine, api):
 
     with engine.connect() as conn:
         return next(
-            k["prefix"] for k in api_keys.list_keys(conn, api.slug) if k["id"] == api.key_id
+            k["prefix"] for k in api_keys.list_keys(conn, api.account_id) if k["id"] == api.key_id
         )
 
 

@@ -120,7 +120,7 @@ def test_api_shows_and_records_the_confirming_key(make_api, engine):
     run = api.wait_run(run_id)
     assert run["status"] == "succeeded"
     with engine.connect() as conn:
-        prefix = next(k["prefix"] for k in api_keys.list_keys(conn, api.slug))
+        prefix = next(k["prefix"] for k in api_keys.list_keys(conn, api.account_id))
     assert run["confirmed_by"] == f"apikey:{prefix}"
     assert run["started_at"].startswith("2026-12-01T09:00:00")
     assert run["confirmed_at"] > run["started_at"]

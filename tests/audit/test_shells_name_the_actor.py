@@ -69,8 +69,8 @@ def test_the_check_sees_a_call_without_an_actor(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text(
         "def f(conn):\n"
-        "    accounts.revoke_token(conn, 'acme', 1)\n"
-        "    accounts.revoke_token(conn, 'acme', 1, actor='x')\n"
+        "    accounts.revoke_token(conn, 7, 1)\n"
+        "    accounts.revoke_token(conn, 7, 1, actor='x')\n"
         "    synchronize(engine, 1, dry_run=True)\n"
         "    synchronize(engine, 1)\n"
     )

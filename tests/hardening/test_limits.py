@@ -52,7 +52,7 @@ def limited(settings: Settings, engine: Engine) -> Iterator[TestClient]:
 def new_account(engine: Engine, slug: str) -> tuple[int, str]:
     with engine.begin() as conn:
         row = accounts.create_account(conn, slug, entitled=True)
-        return row["id"], accounts.activate_provisioning(conn, slug).token
+        return row["id"], accounts.activate_provisioning(conn, row["id"]).token
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -241,9 +241,9 @@ def test_nosniff_on_every_surface(http: TestClient, path: str) -> None:
 def test_a_revoked_token_loses_its_exemption_from_the_refused_limit(
     limited: TestClient, engine: Engine
 ) -> None:
-    _, token = new_account(engine, "revoked")
+    account_id, token = new_account(engine, "revoked")
     assert limited.get("/scim/v2/Users", headers=bearer(token)).status_code == 200
     with engine.begin() as conn:
-        accounts.deactivate_provisioning(conn, "revoked")  # every token of the account stops
+        accounts.deactivate_provisioning(conn, account_id)  # every token of the account stops
     statuses = [limited.get("/scim/v2/Users", headers=bearer(token)).status_code for _ in range(12)]
     assert statuses[0] == 401 and statuses[-1] == 429  # revocation took effect at once

@@ -100,7 +100,7 @@ def make_console(app: Any, engine: Engine) -> Callable[..., Console]:
         with engine.begin() as conn:
             row = accounts.create_account(conn, slug, name=f"{slug.title()} Inc", entitled=entitled)
             if entitled and active:
-                token = accounts.activate_provisioning(conn, slug).token
+                token = accounts.activate_provisioning(conn, row["id"]).token
             admins.create_admin(conn, slug, email, PASSWORD)
         http = browser(app, ip, raise_server_exceptions=False)
         http.__enter__()

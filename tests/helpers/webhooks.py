@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from scimgate.accounts import api_keys
+from scimgate.accounts.lookup import account_by_slug
 from scimgate.members import service as members
 from scimgate.store import events as event_store
 from scimgate.store import webhooks as webhook_store
@@ -210,7 +211,8 @@ def add_endpoint(
 
 def endpoint(engine: Engine, slug: str, endpoint_id: int) -> dict[str, Any]:
     with engine.connect() as conn:
-        return next(e for e in webhooks.list_endpoints(conn, slug) if e["id"] == endpoint_id)
+        account_id = account_by_slug(conn, slug)["id"]
+        return next(e for e in webhooks.list_endpoints(conn, account_id) if e["id"] == endpoint_id)
 
 
 def delivery_log(engine: Engine, slug: str, endpoint_id: int) -> list[dict[str, Any]]:

@@ -179,8 +179,8 @@ def new_account(database_url: str, prefix: str) -> tuple[str, str]:
     slug = f"{prefix}-{uuid.uuid4().hex[:10]}"
     try:
         with engine.begin() as conn:
-            accounts.create_account(conn, slug, name=f"{prefix.title()} Inc", entitled=True)
-            token = accounts.activate_provisioning(conn, slug).token
+            row = accounts.create_account(conn, slug, name=f"{prefix.title()} Inc", entitled=True)
+            token = accounts.activate_provisioning(conn, row["id"]).token
     finally:
         engine.dispose()
     return slug, token

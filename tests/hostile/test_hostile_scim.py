@@ -109,8 +109,8 @@ def _accounts(url: str) -> tuple[str, str]:
         for _ in range(2):
             slug = f"hostile-{uuid.uuid4().hex[:12]}"
             with engine.begin() as conn:
-                accounts.create_account(conn, slug, entitled=True)
-                tokens.append(accounts.activate_provisioning(conn, slug).token)
+                row = accounts.create_account(conn, slug, entitled=True)
+                tokens.append(accounts.activate_provisioning(conn, row["id"]).token)
     finally:
         engine.dispose()
     return tokens[0], tokens[1]

@@ -144,12 +144,12 @@ def test_revoked_token_and_deactivated_account(scim, engine):
         account = store.get_account(conn, scim.slug)
         tokens = store.list_tokens(conn, account["id"])
         spare = service.issue_token(conn, account["id"], name="rotation")
-        service.revoke_token(conn, scim.slug, tokens[0]["id"])
+        service.revoke_token(conn, scim.account_id, tokens[0]["id"])
     assert_error(scim.get("/Users"), 401)
     scim.token = spare.token
     assert scim.get("/Users").status_code == 200, "a second token stays live during rotation"
     with engine.begin() as conn:
-        service.deactivate_provisioning(conn, scim.slug)
+        service.deactivate_provisioning(conn, scim.account_id)
     assert_error(scim.get("/Users"), 401)
 
 
@@ -168,7 +168,7 @@ def test_a_token_revoked_after_use_is_refused_by_every_method_and_writes_nothing
         account = store.get_account(conn, scim.slug)
         (live,) = store.list_tokens(conn, account["id"])
         spare = service.issue_token(conn, account["id"], name="rotation")
-        service.revoke_token(conn, scim.slug, live["id"])
+        service.revoke_token(conn, scim.account_id, live["id"])
     rename = {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "Replace", "path": "displayName", "value": "Changed"}],

@@ -27,7 +27,7 @@ def _account(conn) -> int:
 
 def test_each_kind_opens_only_its_own_table(conn):
     account_id = _account(conn)
-    token = accounts.activate_provisioning(conn, "acme").token
+    token = accounts.activate_provisioning(conn, account_id).token
     key = credentials.issue(conn, API_KEY, account_id, name="host").secret
     assert token.startswith("sgp_") and key.startswith("sgk_")
     assert credentials.check(conn, PROVISIONING_TOKEN, token)["account_id"] == account_id

@@ -26,7 +26,7 @@ def test_0010_installs_defaults_for_activated_accounts_without_a_mapping(databas
             )
             never = accounts.create_account(conn, "never", entitled=True)["id"]
             current = accounts.create_account(conn, "current", entitled=True)["id"]
-            accounts.activate_provisioning(conn, "current")
+            accounts.activate_provisioning(conn, current)
             mapping.set_mapping(conn, current, "name", "userName")
         engine.dispose()
     finally:
@@ -51,11 +51,11 @@ def test_activation_installs_defaults_once_keeping_what_was_mapped_before(databa
     with engine.begin() as conn:
         account_id = accounts.create_account(conn, "acme", entitled=True)["id"]
         mapping.set_mapping(conn, account_id, "name", "userName")  # before any activation
-        accounts.activate_provisioning(conn, "acme")
+        accounts.activate_provisioning(conn, account_id)
         first = {m["target"]: m["source"] for m in mapping.list_mappings(conn, account_id)}
         mapping.set_mapping(conn, account_id, "email", "userName")
-        accounts.deactivate_provisioning(conn, "acme")
-        accounts.activate_provisioning(conn, "acme")
+        accounts.deactivate_provisioning(conn, account_id)
+        accounts.activate_provisioning(conn, account_id)
         second = {m["target"]: m["source"] for m in mapping.list_mappings(conn, account_id)}
     engine.dispose()
     assert set(first) == DEFAULTS and first["name"] == "userName"

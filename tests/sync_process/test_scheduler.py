@@ -163,12 +163,12 @@ def test_a_freshly_activated_account_is_scheduled_at_the_first_tick_not_run(make
 
 def test_daily_off_or_provisioning_inactive_is_never_run(make_account, engine):
     _slug, _t, off = make_account("off")
-    inactive_slug, _t, inactive = make_account("inactive")
+    _slug, _t, inactive = make_account("inactive")
     for account_id in (off, inactive):
         seed(engine, account_id, plain_users(2))
     with engine.begin() as conn:
         schedule.configure(conn, off, daily=False)
-        accounts.deactivate_provisioning(conn, inactive_slug)
+        accounts.deactivate_provisioning(conn, inactive)
     past = at("2031-01-01T03:00")
     set_next(engine, off, past)
     set_next(engine, inactive, None)

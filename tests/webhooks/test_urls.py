@@ -41,10 +41,11 @@ NEVER = [
 
 
 def count(engine, slug):
+    from scimgate.accounts.lookup import account_by_slug
     from scimgate.webhooks import service
 
     with engine.connect() as conn:
-        return len(service.list_endpoints(conn, slug))
+        return len(service.list_endpoints(conn, account_by_slug(conn, slug)["id"]))
 
 
 @pytest.mark.parametrize("url", PRIVATE + NEVER)

@@ -54,15 +54,17 @@ def create_key(
     return IssuedKey(id=issued.id, key=issued.secret, prefix=issued.prefix)
 
 
-def list_keys(conn: Connection, slug: str) -> list[dict[str, Any]]:
+def list_keys(conn: Connection, account_id: int) -> list[dict[str, Any]]:
     """An account's keys, without hashes."""
-    return credentials.list_for(conn, API_KEY, account_store.get_account(conn, slug)["id"])
+    return credentials.list_for(conn, API_KEY, account_id)
 
 
-def revoke_key(conn: Connection, slug: str, key_id: int, *, actor: str | None = None) -> None:
+def revoke_key(conn: Connection, account_id: int, key_id: int, *, actor: str | None = None) -> None:
     """Revoke a key; the next request with it gets 401."""
-    account = account_store.get_account(conn, slug)
-    credentials.revoke(conn, API_KEY, account["id"], key_id, slug=slug, actor=actor)
+    slug = account_store.get_account_by_id(conn, account_id)[
+        "slug"
+    ]  # the not-found message names it
+    credentials.revoke(conn, API_KEY, account_id, key_id, slug=slug, actor=actor)
 
 
 def authenticate(conn: Connection, key: str) -> ApiPrincipal | None:

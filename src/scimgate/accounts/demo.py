@@ -48,17 +48,17 @@ def prepare_demo(
         row = accounts.create_account(conn, slug, name=name, entitled=True, **who)
         created = True
     if not row["provisioning_entitled"]:
-        row = accounts.entitle(conn, slug, **who)
+        row = accounts.entitle(conn, row["id"], **who)
     token = None
     live = [t for t in store.list_tokens(conn, row["id"]) if t["revoked_at"] is None]
     if not row["provisioning_active"] or not live:
         if row["provisioning_active"]:
             token = accounts.issue_token(conn, row["id"], name="demo", **who).token
         else:
-            token = accounts.activate_provisioning(conn, slug, **who).token
+            token = accounts.activate_provisioning(conn, row["id"], **who).token
         live = [t for t in store.list_tokens(conn, row["id"]) if t["revoked_at"] is None]
     password = None
-    if not any(a["email"] == admin_email for a in admins.list_admins(conn, slug)):
+    if not any(a["email"] == admin_email for a in admins.list_admins(conn, row["id"])):
         password = secrets.token_urlsafe(12)
         admins.create_admin(conn, slug, admin_email, password, **who)
     return DemoSetup(

@@ -75,19 +75,19 @@ def create_account(
     return store.get_account(conn, slug)
 
 
-def entitle(conn: Connection, slug: str, *, actor: str | None = None) -> dict[str, Any]:
+def entitle(conn: Connection, account_id: int, *, actor: str | None = None) -> dict[str, Any]:
     """The operator turns the enterprise feature on for an account."""
-    row = store.get_account(conn, slug)
+    row = store.get_account_by_id(conn, account_id)
     if not row["provisioning_entitled"]:
-        store.update_account(conn, row["id"], provisioning_entitled=True)
+        store.update_account(conn, account_id, provisioning_entitled=True)
         audit.record(
             conn,
-            row["id"],
+            account_id,
             actor=actor,
             action=AuditAction.ACCOUNT_ENTITLED,
-            target=f"account {slug}",
+            target=f"account {row['slug']}",
         )
-    return store.get_account(conn, slug)
+    return store.get_account_by_id(conn, account_id)
 
 
 def _new_token(
@@ -106,9 +106,12 @@ def issue_token(
     return _new_token(conn, account_id, name, actor=actor, audited=True)
 
 
-def activate_provisioning(conn: Connection, slug: str, *, actor: str | None = None) -> IssuedToken:
+def activate_provisioning(
+    conn: Connection, account_id: int, *, actor: str | None = None
+) -> IssuedToken:
     """Turn provisioning on and issue a Secret Token; refused unless the account is entitled."""
-    row = store.get_account(conn, slug)
+    row = store.get_account_by_id(conn, account_id)
+    slug = row["slug"]
     if not row["provisioning_entitled"]:
         raise ForbiddenError(
             f"User provisioning is an enterprise feature: ask your operator to entitle account {slug!r} "
@@ -128,9 +131,9 @@ def activate_provisioning(conn: Connection, slug: str, *, actor: str | None = No
     return issued
 
 
-def deactivate_provisioning(conn: Connection, slug: str, *, actor: str | None = None) -> None:
+def deactivate_provisioning(conn: Connection, account_id: int, *, actor: str | None = None) -> None:
     """Turn provisioning off: every token stops working at once (401), none is deleted."""
-    row = store.get_account(conn, slug)
+    row = store.get_account_by_id(conn, account_id)
     if row["provisioning_active"]:
         store.update_account(conn, row["id"], provisioning_active=False)
         audit.record(
@@ -142,10 +145,12 @@ def deactivate_provisioning(conn: Connection, slug: str, *, actor: str | None = 
         )
 
 
-def revoke_token(conn: Connection, slug: str, token_id: int, *, actor: str | None = None) -> None:
+def revoke_token(
+    conn: Connection, account_id: int, token_id: int, *, actor: str | None = None
+) -> None:
     """Revoke a token; the next request with it gets 401."""
-    row = store.get_account(conn, slug)
-    credentials.revoke(conn, PROVISIONING_TOKEN, row["id"], token_id, slug=slug, actor=actor)
+    slug = store.get_account_by_id(conn, account_id)["slug"]  # the not-found message names it
+    credentials.revoke(conn, PROVISIONING_TOKEN, account_id, token_id, slug=slug, actor=actor)
 
 
 def authenticate(conn: Connection, token: str) -> Principal | None:

@@ -232,7 +232,7 @@ def reset_password(
         raise NotFoundError(f"No admin {email!r} in account {slug!r}")
     check_password(password)
     store.set_password_hash(conn, found["id"], _hasher.hash(password))
-    throttle.forget_email(conn, slug, email)
+    throttle.forget_email(conn, found["account_id"], email)
     ended = store.delete_sessions(conn, found["account_id"], found["id"])
     _record(
         conn,
@@ -359,7 +359,6 @@ def sign_out_others(conn: Connection, session: Session) -> int:
     return ended
 
 
-def list_admins(conn: Connection, slug: str) -> list[dict[str, object]]:
+def list_admins(conn: Connection, account_id: int) -> list[dict[str, object]]:
     """An account's admins, without their hashes."""
-    row = account_store.get_account(conn, slug)
-    return store.list_admins(conn, row["id"])
+    return store.list_admins(conn, account_id)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
+from scimgate.store import accounts as account_store
 from scimgate.store import admins as store
 from scimgate.store.database import as_utc
 
@@ -161,6 +162,7 @@ def record_success(conn: Connection, attempt: Attempt) -> None:
     store.clear_throttles(conn, [keys["ip"], keys["account_ip"], keys["email"]])
 
 
-def forget_email(conn: Connection, slug: str, email: str) -> None:
+def forget_email(conn: Connection, account_id: int, email: str) -> None:
     """A new password was set for this address: its count starts again."""
+    slug = account_store.get_account_by_id(conn, account_id)["slug"]  # counted by slug
     store.clear_throttles(conn, [Attempt(slug, email, None).keys()["email"]])

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from scimgate.cli.core import CliError, actor, command, print_json, settings, transaction
+from scimgate.cli.core import (
+    CliError,
+    account_id_of,
+    actor,
+    command,
+    print_json,
+    settings,
+    transaction,
+)
 
 account_app = typer.Typer(
     help="Create accounts and entitle them to user provisioning.", no_args_is_help=True
@@ -40,7 +48,7 @@ def account_entitle(ctx: typer.Context, slug: str) -> None:
     from scimgate.accounts import service as accounts
 
     with transaction(ctx) as conn:
-        accounts.entitle(conn, slug, actor=actor())
+        accounts.entitle(conn, account_id_of(conn, slug), actor=actor())
     typer.echo(f"account {slug!r} is entitled to user provisioning")
 
 
@@ -54,7 +62,7 @@ def provisioning_activate(
     from scimgate.accounts import service as accounts
 
     with transaction(ctx) as conn:
-        issued = accounts.activate_provisioning(conn, slug, actor=actor())
+        issued = accounts.activate_provisioning(conn, account_id_of(conn, slug), actor=actor())
     tenant_url = settings(ctx).tenant_url
     if as_json:
         print_json({"tenant_url": tenant_url, "token": issued.token, "token_id": issued.id})
@@ -70,7 +78,7 @@ def provisioning_deactivate(ctx: typer.Context, slug: str) -> None:
     from scimgate.accounts import service as accounts
 
     with transaction(ctx) as conn:
-        accounts.deactivate_provisioning(conn, slug, actor=actor())
+        accounts.deactivate_provisioning(conn, account_id_of(conn, slug), actor=actor())
     typer.echo(f"user provisioning is off for {slug!r}")
 
 
@@ -127,5 +135,5 @@ def token_revoke(ctx: typer.Context, slug: str, token_id: int) -> None:
     from scimgate.accounts import service as accounts
 
     with transaction(ctx) as conn:
-        accounts.revoke_token(conn, slug, token_id, actor=actor())
+        accounts.revoke_token(conn, account_id_of(conn, slug), token_id, actor=actor())
     typer.echo(f"token {token_id} revoked")

@@ -6,7 +6,15 @@ import sys
 
 import typer
 
-from scimgate.cli.core import CliError, actor, command, print_json, settings, transaction
+from scimgate.cli.core import (
+    CliError,
+    account_id_of,
+    actor,
+    command,
+    print_json,
+    settings,
+    transaction,
+)
 from scimgate.timestamps import iso_utc
 
 app = typer.Typer(help="People who sign in to an account's console.", no_args_is_help=True)
@@ -65,7 +73,7 @@ def admin_list(
     from scimgate.admins import service as admins
 
     with transaction(ctx) as conn:
-        rows = admins.list_admins(conn, slug)
+        rows = admins.list_admins(conn, account_id_of(conn, slug))
     if as_json:
         print_json(rows)
         return

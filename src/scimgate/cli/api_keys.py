@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from scimgate.cli.core import actor, command, print_json, settings, transaction
+from scimgate.cli.core import account_id_of, actor, command, print_json, settings, transaction
 from scimgate.timestamps import iso_utc
 
 app = typer.Typer(
@@ -44,7 +44,7 @@ def apikey_list(
     from scimgate.accounts import api_keys
 
     with transaction(ctx) as conn:
-        rows = api_keys.list_keys(conn, slug)
+        rows = api_keys.list_keys(conn, account_id_of(conn, slug))
     if as_json:
         print_json(rows)
         return
@@ -60,5 +60,5 @@ def apikey_revoke(ctx: typer.Context, slug: str, key_id: int) -> None:
     from scimgate.accounts import api_keys
 
     with transaction(ctx) as conn:
-        api_keys.revoke_key(conn, slug, key_id, actor=actor())
+        api_keys.revoke_key(conn, account_id_of(conn, slug), key_id, actor=actor())
     typer.echo(f"API key {key_id} of account {slug!r} revoked")

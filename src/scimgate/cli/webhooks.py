@@ -57,7 +57,7 @@ def webhook_list(ctx: typer.Context, slug: str, as_json: bool = AS_JSON) -> None
     from scimgate.webhooks import service as webhooks
 
     with transaction(ctx) as conn:
-        rows = webhooks.list_endpoints(conn, slug)
+        rows = webhooks.list_endpoints(conn, account_id_of(conn, slug))
     if as_json:
         print_json(rows)
         return
@@ -107,7 +107,7 @@ def webhook_resume(ctx: typer.Context, slug: str, endpoint_id: int) -> None:
     from scimgate.webhooks import service as webhooks
 
     with transaction(ctx) as conn:
-        webhooks.resume(conn, slug, endpoint_id, actor=actor())
+        webhooks.resume(conn, account_id_of(conn, slug), endpoint_id, actor=actor())
     typer.echo(f"webhook endpoint {endpoint_id} resumed")
 
 

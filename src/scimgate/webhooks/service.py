@@ -184,9 +184,9 @@ def add_endpoint(
     return {**added, "secret": secret}
 
 
-def list_endpoints(conn: Connection, slug: str) -> list[dict[str, Any]]:
+def list_endpoints(conn: Connection, account_id: int) -> list[dict[str, Any]]:
     """An account's endpoints with their state (no secrets)."""
-    return store.list_endpoints(conn, account_store.get_account(conn, slug)["id"])
+    return store.list_endpoints(conn, account_id)
 
 
 def remove_endpoint(
@@ -200,12 +200,14 @@ def remove_endpoint(
     _record(conn, account, actor, AuditAction.WEBHOOK_REMOVED, found)
 
 
-def resume(conn: Connection, slug: str, endpoint_id: int, *, actor: str | None = None) -> None:
+def resume(
+    conn: Connection, account_id: int, endpoint_id: int, *, actor: str | None = None
+) -> None:
     """Retry a failing endpoint now, from the event it is stuck on."""
-    account = account_store.get_account(conn, slug)
-    found = store.get_endpoint(conn, account["id"], endpoint_id)
+    account = account_store.get_account_by_id(conn, account_id)
+    found = store.get_endpoint(conn, account_id, endpoint_id)
     if found is None:
-        raise NotFoundError(f"No webhook endpoint {endpoint_id} in account {slug!r}")
+        raise NotFoundError(f"No webhook endpoint {endpoint_id} in account {account['slug']!r}")
     _record(conn, account, actor, AuditAction.WEBHOOK_RESUMED, found)
     store.set_endpoint(
         conn,

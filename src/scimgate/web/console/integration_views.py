@@ -20,10 +20,11 @@ PAGE = f"{PREFIX}/integrations"
 
 def _page(ctx: Ctx, **extra: Any) -> Page:
     assert ctx.session is not None
-    slug = ctx.session.account_slug
     context: dict[str, Any] = {
-        "keys": [k for k in api_keys.list_keys(ctx.conn, slug) if k["revoked_at"] is None],
-        "endpoints": webhooks.list_endpoints(ctx.conn, slug),
+        "keys": [
+            k for k in api_keys.list_keys(ctx.conn, ctx.account_id) if k["revoked_at"] is None
+        ],
+        "endpoints": webhooks.list_endpoints(ctx.conn, ctx.account_id),
         "event_types": webhooks.EVENT_TYPES,
         "errors": {},
         "values": {"url": "", "events": []},
@@ -61,7 +62,7 @@ def revoke_key(ctx: Ctx) -> Response:
     assert ctx.session is not None
     api_keys.revoke_key(
         ctx.conn,
-        ctx.session.account_slug,
+        ctx.account_id,
         ctx.path["key_id"],
         actor=audit.console_actor(ctx.session.email),
     )
@@ -103,7 +104,7 @@ def resume(ctx: Ctx) -> Response:
     assert ctx.session is not None
     webhooks.resume(
         ctx.conn,
-        ctx.session.account_slug,
+        ctx.account_id,
         ctx.path["endpoint_id"],
         actor=audit.console_actor(ctx.session.email),
     )

@@ -102,7 +102,7 @@ def activate(ctx: Ctx) -> Response:
     """Turn provisioning on and show the first Secret Token, once."""
     assert ctx.session is not None
     issued = accounts.activate_provisioning(
-        ctx.conn, ctx.session.account_slug, actor=audit.console_actor(ctx.session.email)
+        ctx.conn, ctx.account_id, actor=audit.console_actor(ctx.session.email)
     )
     return _show_once(ctx, issued.token, "activated")
 
@@ -118,7 +118,7 @@ def deactivate(ctx: Ctx) -> Page | Response:
             },
         )
     accounts.deactivate_provisioning(
-        ctx.conn, ctx.session.account_slug, actor=audit.console_actor(ctx.session.email)
+        ctx.conn, ctx.account_id, actor=audit.console_actor(ctx.session.email)
     )
     return RedirectResponse(f"{PAGE}?done=deactivated", status_code=303)
 
@@ -143,6 +143,6 @@ def revoke(ctx: Ctx) -> Response:
     assert ctx.session is not None
     token_id = ctx.path["token_id"]
     accounts.revoke_token(
-        ctx.conn, ctx.session.account_slug, token_id, actor=audit.console_actor(ctx.session.email)
+        ctx.conn, ctx.account_id, token_id, actor=audit.console_actor(ctx.session.email)
     )
     return RedirectResponse(f"{PAGE}?done=revoked", status_code=303)
