@@ -8,9 +8,11 @@ Entra tolerance for unquoted values, and an evaluator for value filters on store
 from __future__ import annotations
 
 import json
+import operator
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from scim2_models import InvalidFilterException, InvalidPathException, Path, ScimFilter
 from scim2_models.path import (
@@ -21,6 +23,7 @@ from scim2_models.path import (
     LogicalExpr,
     LogicalOperator,
     Not,
+    PathNode,
     Present,
     ValuePath,
 )
@@ -38,6 +41,7 @@ __all__ = [
     "LogicalExpr",
     "LogicalOperator",
     "Not",
+    "PathNode",
     "Present",
     "ValuePath",
     "get_ci",
@@ -98,7 +102,7 @@ def parse_filter(expression: str) -> FilterNode:
         raise InvalidFilterError(f"Invalid filter {expression!r}: {exc}") from None
 
 
-def parse_path(path: str) -> Any:
+def parse_path(path: str) -> PathNode | None:
     """Parse a PATCH path: AttrPath, or ValuePath (optionally with a sub-attribute)."""
     if len(path) > MAX_FILTER_LENGTH:
         raise InvalidPathError("The path is too long")
@@ -118,12 +122,13 @@ def parse_path(path: str) -> Any:
         raise InvalidPathError(f"Invalid path {path!r}: {exc}") from None
 
 
+_Tree = TypeVar("_Tree")
 _SURROGATE = "A NUL or a lone surrogate (such as \\ud800) is not text a directory holds"
 
 
-def _checked(ast: Any, error: type[InvalidFilterError | InvalidPathError]) -> Any:
+def _checked(ast: _Tree, error: type[InvalidFilterError | InvalidPathError]) -> _Tree:
     """The tree, once no literal in it is a string UTF-8 cannot encode (a `\\ud800` escape)."""
-    stack = [ast]
+    stack: list[object] = [ast]
     while stack:
         node = stack.pop()
         if isinstance(node, LogicalExpr):
@@ -150,22 +155,77 @@ def _parse_datetime(value: Any) -> datetime | None:
         return None
 
 
+def _as_boolean(value: Any, attr: AttrDef | None) -> bool:
+    """Entra sends booleans as "True"/"False" strings: read those as their meaning."""
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)
+
+
+def _as_datetime(value: Any, attr: AttrDef | None) -> datetime | None:
+    """Instants compare as instants, whatever their spelling."""
+    return _parse_datetime(value)
+
+
+def _as_number(value: Any, attr: AttrDef | None) -> int | float | None:
+    """A number stays itself; anything else (booleans too) compares as unassigned."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _as_text(value: Any, attr: AttrDef | None) -> Any:
+    """Strings compare case-insensitively unless the attribute is caseExact."""
+    if isinstance(value, str):
+        return value if attr is not None and attr.case_exact else value.lower()
+    return value
+
+
+_NORMALISERS: dict[str, Callable[[Any, AttrDef | None], Any]] = {
+    "boolean": _as_boolean,
+    "dateTime": _as_datetime,
+    "integer": _as_number,
+    "decimal": _as_number,
+}
+
+
 def _normalise(value: Any, attr: AttrDef | None) -> Any:
     """Bring a stored or filter value to a comparable form for this attribute."""
     if value is None:
         return None
     kind = attr.type if attr else "string"
-    if kind == "boolean":
-        if isinstance(value, str):
-            return value.strip().lower() == "true"
-        return bool(value)
-    if kind == "dateTime":
-        return _parse_datetime(value)
-    if kind in ("integer", "decimal"):
-        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-    if isinstance(value, str):
-        return value if attr is not None and attr.case_exact else value.lower()
-    return value
+    return _NORMALISERS.get(kind, _as_text)(value, attr)
+
+
+def _on_text(test: Callable[[str, str], bool]) -> Callable[[Any, Any], bool]:
+    """co/sw/ew hold only between two strings."""
+
+    def run(left: Any, right: Any) -> bool:
+        return isinstance(left, str) and isinstance(right, str) and test(left, right)
+
+    return run
+
+
+def _ordered(test: Callable[[Any, Any], Any]) -> Callable[[Any, Any], bool]:
+    """gt/ge/lt/le between values that have no order (a date and a number) are false."""
+
+    def run(left: Any, right: Any) -> bool:
+        try:
+            return bool(test(left, right))
+        except TypeError:
+            return False
+
+    return run
+
+
+# The operators that need both sides assigned (eq and ne compare unassigned values too).
+_ASSIGNED_TESTS: dict[CompareOperator, Callable[[Any, Any], bool]] = {
+    CompareOperator.co: _on_text(lambda left, right: right in left),
+    CompareOperator.sw: _on_text(str.startswith),
+    CompareOperator.ew: _on_text(str.endswith),
+    CompareOperator.gt: _ordered(operator.gt),
+    CompareOperator.ge: _ordered(operator.ge),
+    CompareOperator.lt: _ordered(operator.lt),
+    CompareOperator.le: _ordered(operator.le),
+}
 
 
 def compare(op: CompareOperator, stored: Any, wanted: Any, attr: AttrDef | None) -> bool:
@@ -173,31 +233,13 @@ def compare(op: CompareOperator, stored: Any, wanted: Any, attr: AttrDef | None)
     left = _normalise(stored, attr)
     right = _normalise(wanted, attr)
     if op == CompareOperator.eq:
-        return left == right
+        return bool(left == right)
     if op == CompareOperator.ne:
-        return left != right
+        return bool(left != right)
     if left is None or right is None:
         return False
-    if op in (CompareOperator.co, CompareOperator.sw, CompareOperator.ew):
-        if not isinstance(left, str) or not isinstance(right, str):
-            return False
-        if op == CompareOperator.co:
-            return right in left
-        if op == CompareOperator.sw:
-            return left.startswith(right)
-        return left.endswith(right)
-    try:
-        if op == CompareOperator.gt:
-            return left > right
-        if op == CompareOperator.ge:
-            return left >= right
-        if op == CompareOperator.lt:
-            return left < right
-        if op == CompareOperator.le:
-            return left <= right
-    except TypeError:
-        return False
-    return False
+    test = _ASSIGNED_TESTS.get(op)
+    return test is not None and test(left, right)
 
 
 def _present(value: Any) -> bool:

@@ -74,14 +74,15 @@ class ReadOnly:
         self.ignored.append(label)
 
 
-def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == {}
+def empty(value: Any) -> bool:
+    """Unassigned as SCIM sees it: null, an empty string, list or object (RFC 7643 §2.5)."""
+    return value is None or value in ("", [], {})
 
 
 def changes(op: str, value: Any, current: Any, attr: AttrDef) -> bool:
     """Whether `op` with `value` would change an attribute whose value is `current`."""
     if op == "remove":
-        return not _empty(current)
+        return not empty(current)
     return not same(value, current, attr, subset=op == "add")
 
 
@@ -107,25 +108,35 @@ def member_sub_attribute_error(schema: ResourceSchema, sub: str) -> ScimError:
 
 def same(value: Any, current: Any, attr: AttrDef, *, subset: bool = False) -> bool:
     """Whether a sent value says what `current` says (`subset`: an add of values already there)."""
-    if _empty(value) or _empty(current):
-        return _empty(value) and _empty(current)
+    if empty(value) or empty(current):
+        return empty(value) and empty(current)
     if attr.multi:
-        sent = value if isinstance(value, list) else [value]
-        have = current if isinstance(current, list) else [current]
-        sent_keys = {_item_key(item) for item in sent}
-        have_keys = {_item_key(item) for item in have}
-        return sent_keys <= have_keys if subset else sent_keys == have_keys
+        return _same_values(value, current, subset=subset)
     if attr.type == "complex":
-        if not isinstance(value, dict) or not isinstance(current, dict):
-            return False
-        for key, sub_value in value.items():
-            sub = attr.sub_attr(str(key))
-            if sub is None or not same(sub_value, current.get(sub.name), sub):
-                return False
-        return True
+        return _same_object(value, current, attr)
     if not isinstance(value, str) or not isinstance(current, str):
         return bool(value == current)
     return _same_text(value, current, attr)
+
+
+def _same_values(value: Any, current: Any, *, subset: bool) -> bool:
+    """Multi-valued: the same elements, by value, in any order (or a subset of them)."""
+    sent = value if isinstance(value, list) else [value]
+    have = current if isinstance(current, list) else [current]
+    sent_keys = {_item_key(item) for item in sent}
+    have_keys = {_item_key(item) for item in have}
+    return sent_keys <= have_keys if subset else sent_keys == have_keys
+
+
+def _same_object(value: Any, current: Any, attr: AttrDef) -> bool:
+    """Complex: every sub-attribute sent says what the current one says."""
+    if not isinstance(value, dict) or not isinstance(current, dict):
+        return False
+    for key, sub_value in value.items():
+        sub = attr.sub_attr(str(key))
+        if sub is None or not same(sub_value, current.get(sub.name), sub):
+            return False
+    return True
 
 
 def _same_text(value: str, current: str, attr: AttrDef) -> bool:

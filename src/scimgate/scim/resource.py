@@ -8,6 +8,7 @@ so the request log can show it. Group members are split off: they live as rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,47 +31,56 @@ class Normalised:
     members: list[dict[str, Any]] | None = None
 
 
-def coerce(value: Any, attr: AttrDef, where: str, ignored: list[str]) -> Any:
-    """Check and convert one value for `attr`; None means "unassigned"."""
-    if value is None:
-        return None
-    if attr.multi:
-        if isinstance(value, dict) or not isinstance(value, list):
-            value = [value]
-        out = []
-        single = replace(attr, multi=False)
-        for item in value:
-            item = coerce(item, single, where, ignored)
-            if item not in (None, {}, "") and item not in out:
-                out.append(item)
-        return out or None
-    kind = attr.type
-    if kind == "complex":
-        if not isinstance(value, dict):
-            raise InvalidValueError(
-                f"Attribute {where!r} must be an object, got {type(value).__name__}"
-            )
-        out_obj: dict[str, Any] = {}
-        for key, sub_value in value.items():
-            sub = attr.sub_attr(key)
-            if sub is None:
-                ignored.append(f"{where}.{key}")
-                continue
-            coerced = coerce(sub_value, sub, f"{where}.{sub.name}", ignored)
-            if coerced is not None:
-                out_obj[sub.name] = coerced
-        return out_obj or None
-    if kind == "boolean":
-        return quirks.entra_string_boolean(value, where)
-    if kind in ("integer", "decimal"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InvalidValueError(f"Attribute {where!r} must be a number, got {value!r}")
-        if kind == "integer" and isinstance(value, float):
-            if not value.is_integer():
-                raise InvalidValueError(f"Attribute {where!r} must be an integer, got {value!r}")
-            value = int(value)
-        return value
-    # string, reference, dateTime, binary: JSON strings
+def _coerce_multi(value: Any, attr: AttrDef, where: str, ignored: list[str]) -> list[Any] | None:
+    """A multi-valued attribute: a single value becomes a list; empties and repeats go."""
+    values = [value] if isinstance(value, dict) or not isinstance(value, list) else value
+    out: list[Any] = []
+    single = replace(attr, multi=False)
+    for item in values:
+        coerced = coerce(item, single, where, ignored)
+        if coerced not in (None, {}, "") and coerced not in out:
+            out.append(coerced)
+    return out or None
+
+
+def _coerce_complex(
+    value: Any, attr: AttrDef, where: str, ignored: list[str]
+) -> dict[str, Any] | None:
+    """An object: known sub-attributes in their schema spelling, unknown ones reported."""
+    if not isinstance(value, dict):
+        raise InvalidValueError(
+            f"Attribute {where!r} must be an object, got {type(value).__name__}"
+        )
+    out: dict[str, Any] = {}
+    for key, sub_value in value.items():
+        sub = attr.sub_attr(key)
+        if sub is None:
+            ignored.append(f"{where}.{key}")
+            continue
+        coerced = coerce(sub_value, sub, f"{where}.{sub.name}", ignored)
+        if coerced is not None:
+            out[sub.name] = coerced
+    return out or None
+
+
+def _coerce_boolean(value: Any, attr: AttrDef, where: str, ignored: list[str]) -> bool:
+    """A boolean, or Entra's "True"/"False" string."""
+    return quirks.entra_string_boolean(value, where)
+
+
+def _coerce_number(value: Any, attr: AttrDef, where: str, ignored: list[str]) -> int | float:
+    """A JSON number; an integer attribute takes a float only when it is whole."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidValueError(f"Attribute {where!r} must be a number, got {value!r}")
+    if attr.type == "integer" and isinstance(value, float):
+        if not value.is_integer():
+            raise InvalidValueError(f"Attribute {where!r} must be an integer, got {value!r}")
+        return int(value)
+    return value
+
+
+def _coerce_string(value: Any, attr: AttrDef, where: str, ignored: list[str]) -> str:
+    """string, reference, dateTime, binary: JSON strings a directory can hold."""
     if not isinstance(value, str):
         raise InvalidValueError(f"Attribute {where!r} must be a string, got {type(value).__name__}")
     if len(value) > MAX_STRING_LENGTH:
@@ -82,6 +92,26 @@ def coerce(value: Any, attr: AttrDef, where: str, ignored: list[str]) -> Any:
     return value
 
 
+# A single value's check by attribute type; any other type is a JSON string.
+_Coercer = Callable[[Any, AttrDef, str, list[str]], Any]
+_COERCERS: dict[str, _Coercer] = {
+    "complex": _coerce_complex,
+    "boolean": _coerce_boolean,
+    "integer": _coerce_number,
+    "decimal": _coerce_number,
+}
+
+
+def coerce(value: Any, attr: AttrDef, where: str, ignored: list[str]) -> Any:
+    """Check and convert one value for `attr`; None means "unassigned"."""
+    if value is None:
+        return None
+    if attr.multi:
+        return _coerce_multi(value, attr, where, ignored)
+    check: _Coercer = _COERCERS.get(attr.type, _coerce_string)
+    return check(value, attr, where, ignored)
+
+
 def split_urn_attr(key: str) -> tuple[str, str]:
     """`urn:...:enterprise:2.0:User:department` -> (`urn:...:enterprise:2.0:User`, `department`)."""
     urn, _, name = key.rpartition(":")
@@ -91,7 +121,7 @@ def split_urn_attr(key: str) -> tuple[str, str]:
 def _set_extension_attr(
     doc: dict[str, Any], schema: ResourceSchema, urn: str, name: str, value: Any, ignored: list[str]
 ) -> None:
-    resolved = schema.resolve(urn, name.split(".")[0])
+    resolved = schema.resolve(urn, name.partition(".")[0])
     if resolved is None:
         ignored.append(f"{urn}:{name}")
         return
@@ -282,9 +312,8 @@ def coerce_members(value: Any) -> list[dict[str, Any]]:
         raise InvalidValueError("'members' must be a list of objects with a 'value'")
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for item in value:
-        if isinstance(item, str):
-            item = {"value": item}
+    for sent in value:
+        item = {"value": sent} if isinstance(sent, str) else sent
         if not isinstance(item, dict):
             raise InvalidValueError("Each member must be an object with a 'value'")
         lowered = {str(k).lower(): v for k, v in item.items()}
