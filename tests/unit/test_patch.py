@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scimgate.scim.errors import ScimError
-from scimgate.scim.patch import MemberOp, apply_patch
+from scimgate.scim.member_ops import MemberOp
+from scimgate.scim.patch import apply_patch
 from scimgate.scim.schema import group_schema, user_schema
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

@@ -16,7 +16,8 @@ from sqlalchemy import Connection
 
 from scimgate.errors import ConflictError, NotFoundError, PreconditionFailedError
 from scimgate.scim.filter import FilterNode
-from scimgate.scim.patch import MemberOp, apply_patch
+from scimgate.scim.member_ops import MemberOp
+from scimgate.scim.patch import apply_patch
 from scimgate.scim.render import etag, server_attributes
 from scimgate.scim.resource import check_put_id, normalise
 from scimgate.scim.resource_types import ResourceKind

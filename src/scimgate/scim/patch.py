@@ -6,9 +6,8 @@ validate + patch + dump of one Entra-shaped user here, against a budget of well 
 `noTarget` where Entra requires `add`/`replace` on `emails[type eq "work"].value` to
 create the element. The path grammar and value filters are still scim2-models'.
 
-Group members never enter the document: member operations come back as a list of
-`MemberOp`s that the store applies as row inserts and deletes, so a PATCH costs the
-size of its batch, never the size of the group.
+The message is read by patch_message.py, value-filtered paths are applied by
+patch_value_paths.py, and Group members come back as member_ops.py's `MemberOp`s.
 """
 
 from __future__ import annotations
@@ -19,42 +18,19 @@ from typing import Any
 import orjson
 
 from scimgate.scim import mutability
-from scimgate.scim.constants import PATCH_OP, URN_PREFIX
-from scimgate.scim.errors import (
-    InvalidFilterError,
-    InvalidPathError,
-    InvalidSyntaxError,
-    InvalidValueError,
-    MutabilityError,
-    NoTargetError,
-    TooManyError,
-)
-from scimgate.scim.filter import (
-    AttrPath,
-    CompareOperator,
-    Comparison,
-    LogicalExpr,
-    LogicalOperator,
-    ValuePath,
-    parse_path,
-    value_matches,
-)
-from scimgate.scim.resource import coerce_members, normalise, split_urn_attr
+from scimgate.scim.constants import URN_PREFIX
+from scimgate.scim.errors import InvalidPathError, InvalidValueError, MutabilityError, NoTargetError
+from scimgate.scim.filter import AttrPath, PathNode, ValuePath, parse_path
+from scimgate.scim.member_ops import MemberOp, member_op, member_removal
+from scimgate.scim.mutability import empty
+from scimgate.scim.patch_message import read_operations
+from scimgate.scim.patch_value_paths import apply_value_path, matching
+from scimgate.scim.resource import normalise, split_urn_attr
+from scimgate.scim.resource_types import ResourceKind
 from scimgate.scim.schema import AttrDef, ResourceSchema
 
-_OPS = {"add", "remove", "replace"}
 _IGNORED_KEYS = {"schemas"}
 _SERVER_KEYS = {"id", "meta", "groups"}  # read-only, checked against `server` (mutability.py)
-
-
-@dataclass(frozen=True, slots=True)
-class MemberOp:
-    """One change to a group's membership: add these, remove these ids, or replace all."""
-
-    kind: str  # "add" | "remove" | "replace"
-    members: tuple[dict[str, Any], ...] = ()
-    ids: tuple[str, ...] = ()
-    all: bool = False
 
 
 @dataclass
@@ -65,42 +41,6 @@ class PatchOutcome:
     changed: bool
     member_ops: list[MemberOp] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
-
-
-def read_operations(body: Any, *, max_operations: int) -> list[tuple[str, str | None, Any, bool]]:
-    """Validate a PatchOp message; return (op, path, value, has_value) tuples with op lower-cased.
-
-    "op" is case-insensitive here: Entra sends `Add`, `Replace` and `Remove` (its docs
-    ask services not to require a case-sensitive match).
-    """
-    if not isinstance(body, dict):
-        raise InvalidSyntaxError("The PATCH body must be a JSON object")
-    lowered = {str(k).lower(): v for k, v in body.items()}
-    schemas = lowered.get("schemas")
-    if schemas is not None and (
-        not isinstance(schemas, list) or PATCH_OP.lower() not in [str(s).lower() for s in schemas]
-    ):
-        raise InvalidSyntaxError(f"A PATCH body must declare the schema {PATCH_OP}")
-    operations = lowered.get("operations")
-    if not isinstance(operations, list) or not operations:
-        raise InvalidSyntaxError("A PATCH body needs a non-empty 'Operations' list")
-    if len(operations) > max_operations:
-        raise TooManyError(f"At most {max_operations} operations per PATCH request")
-    out = []
-    for raw in operations:
-        if not isinstance(raw, dict):
-            raise InvalidSyntaxError("Each operation must be an object with 'op'")
-        op_fields = {str(k).lower(): v for k, v in raw.items()}
-        op = op_fields.get("op")
-        if not isinstance(op, str) or op.lower() not in _OPS:
-            raise InvalidSyntaxError(f"Unsupported operation {op!r}: use add, remove or replace")
-        path = op_fields.get("path")
-        if path is not None and not isinstance(path, str):
-            raise InvalidPathError("'path' must be a string")
-        if isinstance(path, str) and not path.strip():
-            path = None
-        out.append((op.lower(), path, op_fields.get("value"), "value" in op_fields))
-    return out
 
 
 def apply_patch(
@@ -126,10 +66,6 @@ def apply_patch(
     return PatchOutcome(
         doc=result.doc, changed=result.doc != doc, member_ops=patcher.member_ops, ignored=ignored
     )
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == {}
 
 
 class _Patcher:
@@ -181,7 +117,8 @@ class _Patcher:
             if isinstance(name, str) and name.lower() not in skipped:
                 self._apply_attr(op, target, name, None, item, True)
 
-    def _parse(self, path: str) -> Any:
+    def _parse(self, path: str) -> PathNode | _LiteralPath | None:
+        """The path's tree; an extension attribute that is not an ATTRNAME, taken literally."""
         try:
             return parse_path(path)
         except InvalidPathError:
@@ -216,9 +153,9 @@ class _Patcher:
             attr, _, sub = key.partition(".")
             self._apply_attr(op, None, attr, sub or None, sub_value, True)
 
-    def _resolve(
-        self, uri: str | None, attr: str
-    ) -> tuple[dict[str, Any] | None, AttrDef, str] | None:
+    def _resolve(self, uri: str | None, attr: str) -> tuple[dict[str, Any], AttrDef, str] | None:
+        """The object holding the attribute (the document or its extension), its definition
+        and its key there; an extension's object is created when first written to."""
         resolved = self.schema.resolve(uri, attr)
         if resolved is None:
             return None
@@ -237,64 +174,38 @@ class _Patcher:
             return None
         return uri
 
+    def _is_members(self, uri: str | None, attr: str) -> bool:
+        """A Group's `members`, which change as rows (member_ops.py), never in the document."""
+        return self.schema.name == ResourceKind.GROUP and uri is None and attr.lower() == "members"
+
     def _apply_attr(
         self, op: str, uri: str | None, attr: str, sub: str | None, value: Any, has_value: bool
     ) -> None:
         label = f"{uri + ':' if uri else ''}{attr}{'.' + sub if sub else ''}"
         uri = self._core_as_none(uri)
-        if self.schema.name == "Group" and uri is None and attr.lower() == "members":
+        if self._is_members(uri, attr):
             if sub is not None:
                 raise mutability.member_sub_attribute_error(self.schema, sub)
-            self._members(op, value, has_value)
+            self.member_ops.append(member_op(op, value, has_value))
             return
         resolved = self._resolve(uri, attr)
         if resolved is None:
             self.ignored.append(label)
             return
         container, definition, key = resolved
-        assert container is not None
         if definition.mutability == "readOnly":
             current = self.read_only.current(definition.name) if uri is None else container.get(key)
             self.read_only.check(op, label, definition, value, current, sub=sub)
-            return
-        if op == "remove" and definition.required and sub is None:
+        elif op == "remove" and definition.required and sub is None:
             raise MutabilityError(
                 f"Attribute {definition.name!r} is required and cannot be removed"
             )
-        if sub is not None:
+        elif sub is not None:
             self._apply_sub(op, container, definition, key, sub, value)
-            return
-        current = container.get(key)
-        if op == "remove":
-            if has_value and definition.multi and isinstance(current, list) and value is not None:
-                doomed = value if isinstance(value, list) else [value]
-                container[key] = [item for item in current if not _same_item(item, doomed)]
-            else:
-                container.pop(key, None)
-            return
-        if _empty(value):
-            container.pop(key, None)
-            return
-        if definition.multi:
-            items = value if isinstance(value, list) else [value]
-            if op == "add" and isinstance(current, list):
-                container[key] = _merge_primary(current, items)
-            else:
-                container[key] = list(items)
-            return
-        if (
-            definition.type == "complex"
-            and isinstance(value, dict)
-            and isinstance(current, dict)
-            and "value" not in definition.sub
-        ):
-            # Sub-attributes merge (RFC 7644 §3.5.2.3), but a reference such as manager is
-            # one value: a new `value` must not keep the old `$ref`.
-            merged = dict(current)
-            merged.update(value)
-            container[key] = merged
-            return
-        container[key] = value
+        elif op == "remove":
+            _remove_attr(container, definition, key, value, has_value)
+        else:
+            _set_attr(op, container, definition, key, value)
 
     def _apply_sub(
         self,
@@ -309,34 +220,15 @@ class _Patcher:
         if sub_def is None:
             raise InvalidPathError(f"{definition.name!r} has no sub-attribute {sub!r}")
         sub_key = sub_def.name
-        current = container.get(key)
         if sub_def.mutability == "readOnly":
             label = f"{definition.name}.{sub_key}"
-            self.read_only.check(op, label, definition, value, current, sub=sub_key)
+            self.read_only.check(op, label, definition, value, container.get(key), sub=sub_key)
             return
-        clear = op == "remove" or _empty(value)
+        clear = op == "remove" or empty(value)
         if definition.multi:
-            items = current if isinstance(current, list) else []
-            if not items:
-                if not clear:
-                    container[key] = [{sub_key: value}]
-                return
-            for item in items:
-                if isinstance(item, dict):
-                    if clear:
-                        item.pop(sub_key, None)
-                    else:
-                        item[sub_key] = value
-            return
-        target = current if isinstance(current, dict) else {}
-        if clear:
-            target.pop(sub_key, None)
+            _set_sub_of_elements(container, key, sub_key, value, clear=clear)
         else:
-            target[sub_key] = value
-        if target:
-            container[key] = target
-        else:
-            container.pop(key, None)
+            _set_sub_of_object(container, key, sub_key, value, clear=clear)
 
     def _apply_value_path(self, op: str, node: ValuePath, value: Any) -> None:
         uri, attr = self._core_as_none(node.attr_path.uri), node.attr_path.attr
@@ -344,124 +236,105 @@ class _Patcher:
             raise InvalidPathError(
                 "A value filter applies to a multi-valued attribute, not a sub-attribute"
             )
-        if self.schema.name == "Group" and uri is None and attr.lower() == "members":
-            if op != "remove" or node.sub_attr:
-                raise InvalidPathError(
-                    "Members are added or replaced with path 'members' and a value list"
-                )
-            ids = _member_ids_from_filter(node.val_filter)
-            self.member_ops.append(MemberOp("remove", ids=tuple(ids)))
+        if self._is_members(uri, attr):
+            self.member_ops.append(member_removal(op, node))
             return
         resolved = self._resolve(uri, attr)
         if resolved is None:
             self.ignored.append(str(node))
             return
         container, definition, key = resolved
-        assert container is not None
         if not definition.multi:
             raise InvalidPathError(
                 f"{definition.name!r} is not multi-valued: it takes no value filter"
             )
         if definition.mutability == "readOnly":
-            current = self.read_only.current(definition.name) if uri is None else None
-            items = current if isinstance(current, list) else []
-            matches = self._matches(node, [i for i in items if isinstance(i, dict)], definition)
-            self.read_only.check_filtered(op, node, definition, value, matches)
+            self._check_read_only_filtered(op, node, definition, value, core=uri is None)
             return
-        items = container.get(key)
-        if not isinstance(items, list):
-            items = []
-        if not definition.sub:
-            self._apply_simple_value_path(op, node, container, definition, items, value)
-            return
-        if not all(isinstance(item, dict) for item in items):
-            # An earlier operation of this request left a non-object element here.
-            raise InvalidValueError(f"Every value of {definition.name!r} must be an object")
-        matches = self._matches(node, items, definition)
-        sub_key = None
-        if node.sub_attr:
-            sub_def = definition.sub_attr(node.sub_attr)
-            if sub_def is None:
-                raise InvalidPathError(
-                    f"{definition.name!r} has no sub-attribute {node.sub_attr!r}"
-                )
-            sub_key = sub_def.name
-        if op == "remove":
-            if sub_key:
-                for item in matches:
-                    item.pop(sub_key, None)
-            else:
-                container[key] = [item for item in items if not any(item is m for m in matches)]
-            return
-        if not matches:
-            # Entra: add or replace on emails[type eq "work"].value creates the work email.
-            seed = _element_from_filter(node.val_filter, definition)
-            if seed is None:
-                raise NoTargetError(f"No value of {definition.name!r} matches {str(node)!r}")
-            if sub_key:
-                if _empty(value):
-                    return
-                seed[sub_key] = value
-            elif isinstance(value, dict):
-                seed.update(value)
-            else:
-                raise InvalidValueError(f"The value for {str(node)!r} must be an object")
-            items.append(seed)
-            container[key] = items
-            return
-        for item in matches:
-            if sub_key:
-                if _empty(value):
-                    item.pop(sub_key, None)
-                else:
-                    item[sub_key] = value
-            elif isinstance(value, dict):
-                item.update(value)
-            else:
-                raise InvalidValueError(f"The value for {str(node)!r} must be an object")
-        container[key] = items
+        apply_value_path(op, node, container, definition, key, value)
 
-    def _matches(self, node: ValuePath, items: list[Any], definition: AttrDef) -> list[Any]:
-        """The elements the value filter selects; a filter it cannot evaluate is a bad path."""
-        try:
-            return [item for item in items if value_matches(node.val_filter, item, definition)]
-        except InvalidFilterError as exc:
-            raise InvalidPathError(exc.detail) from None
-
-    def _apply_simple_value_path(
-        self,
-        op: str,
-        node: ValuePath,
-        container: dict[str, Any],
-        definition: AttrDef,
-        items: list[Any],
-        value: Any,
+    def _check_read_only_filtered(
+        self, op: str, node: ValuePath, definition: AttrDef, value: Any, *, core: bool
     ) -> None:
-        """`schemas[value eq "x"]`: elements of a simple multi-valued attribute are the values."""
-        key = definition.name
-        if node.sub_attr:
-            raise InvalidPathError(f"{key!r} has no sub-attribute {node.sub_attr!r}")
-        matches = self._matches(node, items, definition)
-        chosen = [any(item is m for m in matches) for item in items]
-        if op == "remove":
-            container[key] = [item for item, hit in zip(items, chosen, strict=True) if not hit]
-            return
-        if not matches:
-            raise NoTargetError(f"No value of {key!r} matches {str(node)!r}")
-        if isinstance(value, (dict, list)) or _empty(value):
-            raise InvalidValueError(f"The value for {str(node)!r} must be a single value")
-        container[key] = [value if hit else item for item, hit in zip(items, chosen, strict=True)]
+        """A value path into a read-only attribute (`groups[value eq "g"]`): echoes only."""
+        current = self.read_only.current(definition.name) if core else None
+        items = current if isinstance(current, list) else []
+        matches = matching(node, [i for i in items if isinstance(i, dict)], definition)
+        self.read_only.check_filtered(op, node, definition, value, matches)
 
-    def _members(self, op: str, value: Any, has_value: bool) -> None:
-        if op == "remove":
-            if has_value and value not in (None, [], {}):
-                ids = [m["value"] for m in coerce_members(value)]
-                self.member_ops.append(MemberOp("remove", ids=tuple(ids)))
+
+def _remove_attr(
+    container: dict[str, Any], definition: AttrDef, key: str, value: Any, has_value: bool
+) -> None:
+    """Remove the attribute, or (a multi-valued one, given values) just those values."""
+    current = container.get(key)
+    if has_value and definition.multi and isinstance(current, list) and value is not None:
+        doomed = value if isinstance(value, list) else [value]
+        container[key] = [item for item in current if not _same_item(item, doomed)]
+    else:
+        container.pop(key, None)
+
+
+def _set_attr(
+    op: str, container: dict[str, Any], definition: AttrDef, key: str, value: Any
+) -> None:
+    """add/replace of a whole attribute; an empty value unassigns it."""
+    current = container.get(key)
+    if empty(value):
+        container.pop(key, None)
+    elif definition.multi:
+        items = value if isinstance(value, list) else [value]
+        if op == "add" and isinstance(current, list):
+            container[key] = _merge_primary(current, items)
+        else:
+            container[key] = list(items)
+    elif (
+        definition.type == "complex"
+        and isinstance(value, dict)
+        and isinstance(current, dict)
+        and "value" not in definition.sub
+    ):
+        # Sub-attributes merge (RFC 7644 §3.5.2.3), but a reference such as manager is
+        # one value: a new `value` must not keep the old `$ref`.
+        merged = dict(current)
+        merged.update(value)
+        container[key] = merged
+    else:
+        container[key] = value
+
+
+def _set_sub_of_elements(
+    container: dict[str, Any], key: str, sub_key: str, value: Any, *, clear: bool
+) -> None:
+    """`emails.type`: every element's sub-attribute; with no element yet, one is made."""
+    current = container.get(key)
+    items = current if isinstance(current, list) else []
+    if not items:
+        if not clear:
+            container[key] = [{sub_key: value}]
+        return
+    for item in items:
+        if isinstance(item, dict):
+            if clear:
+                item.pop(sub_key, None)
             else:
-                self.member_ops.append(MemberOp("remove", all=True))
-            return
-        members = tuple(coerce_members(value))
-        self.member_ops.append(MemberOp("add" if op == "add" else "replace", members=members))
+                item[sub_key] = value
+
+
+def _set_sub_of_object(
+    container: dict[str, Any], key: str, sub_key: str, value: Any, *, clear: bool
+) -> None:
+    """`name.givenName`: the object's sub-attribute; an object left empty goes."""
+    current = container.get(key)
+    target = current if isinstance(current, dict) else {}
+    if clear:
+        target.pop(sub_key, None)
+    else:
+        target[sub_key] = value
+    if target:
+        container[key] = target
+    else:
+        container.pop(key, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,35 +367,3 @@ def _merge_primary(current: list[Any], new: list[Any]) -> list[Any]:
             for c in current
         ]
     return current + [n for n in new if n not in current]
-
-
-def _element_from_filter(node: Any, definition: AttrDef) -> dict[str, Any] | None:
-    """`type eq "work"` (or a conjunction of eq) to the element it describes: `{"type": "work"}`."""
-    terms = (
-        node.terms if isinstance(node, LogicalExpr) and node.op == LogicalOperator.and_ else (node,)
-    )
-    seed: dict[str, Any] = {}
-    for term in terms:
-        if not isinstance(term, Comparison) or term.op != CompareOperator.eq:
-            return None
-        sub = definition.sub_attr(term.attr_path.attr)
-        seed[sub.name if sub else term.attr_path.attr] = term.value
-    return seed or None
-
-
-def _member_ids_from_filter(node: Any) -> list[str]:
-    """`members[value eq "a"]` (or `value eq "a" or value eq "b"`) to the ids it names."""
-    terms = (
-        node.terms if isinstance(node, LogicalExpr) and node.op == LogicalOperator.or_ else (node,)
-    )
-    ids = []
-    for term in terms:
-        if (
-            not isinstance(term, Comparison)
-            or term.op != CompareOperator.eq
-            or term.attr_path.attr.lower() != "value"
-            or not isinstance(term.value, str)
-        ):
-            raise InvalidFilterError('Members are removed by id: members[value eq "<id>"]')
-        ids.append(term.value)
-    return ids
