@@ -5,13 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Protocol
 
-from scimgate.scim.constants import (
-    ENTERPRISE_USER_SCHEMA,
-    GROUP_SCHEMA,
-    RESOURCE_TYPE_SCHEMA,
-    SPC_SCHEMA,
-    USER_SCHEMA,
-)
+from scimgate.scim.constants import ENTERPRISE_USER_SCHEMA, RESOURCE_TYPE_SCHEMA, SPC_SCHEMA
+from scimgate.scim.resource_types import GROUP, USER, ResourceType
 from scimgate.scim.schema import schema_documents
 
 
@@ -50,28 +45,25 @@ def service_provider_config(base_url: str, limits: _Limits) -> dict[str, Any]:
 
 def resource_types(base_url: str) -> list[dict[str, Any]]:
     """The User (with the enterprise extension) and Group resource types."""
-    return [
-        {
-            "schemas": [RESOURCE_TYPE_SCHEMA],
-            "id": "User",
-            "name": "User",
-            "endpoint": "/Users",
-            "description": "User Account",
-            "schema": USER_SCHEMA,
-            "schemaExtensions": [{"schema": ENTERPRISE_USER_SCHEMA, "required": False}],
-            "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/User"},
-        },
-        {
-            "schemas": [RESOURCE_TYPE_SCHEMA],
-            "id": "Group",
-            "name": "Group",
-            "endpoint": "/Groups",
-            "description": "Group",
-            "schema": GROUP_SCHEMA,
-            "schemaExtensions": [],
-            "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/Group"},
-        },
-    ]
+    enterprise = {"schema": ENTERPRISE_USER_SCHEMA, "required": False}
+    return [_resource_type(USER, [enterprise], base_url), _resource_type(GROUP, [], base_url)]
+
+
+def _resource_type(
+    described: ResourceType, extensions: list[dict[str, Any]], base_url: str
+) -> dict[str, Any]:
+    """One ResourceType resource (RFC 7643 §6), from the resource type's descriptor."""
+    name = described.kind.value
+    return {
+        "schemas": [RESOURCE_TYPE_SCHEMA],
+        "id": name,
+        "name": name,
+        "endpoint": described.endpoint,
+        "description": described.description,
+        "schema": described.schema,
+        "schemaExtensions": extensions,
+        "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/{name}"},
+    }
 
 
 def schemas_list(base_url: str) -> list[dict[str, Any]]:

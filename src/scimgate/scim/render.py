@@ -12,9 +12,13 @@ from typing import Any
 
 from scimgate.scim.constants import LIST_RESPONSE, MAX_ATTRIBUTES_PARAM, URN_PREFIX
 from scimgate.scim.errors import InvalidValueError
+from scimgate.scim.resource_types import GROUP, USER, ResourceKind
 from scimgate.scim.schema import ResourceSchema
 
 _ALWAYS = ("schemas", "id")
+# The collections in a location ("Users"), read once: rendering is the hot path.
+_USERS = USER.collection
+_GROUPS = GROUP.collection
 
 
 def timestamp(value: datetime) -> str:
@@ -33,7 +37,7 @@ def etag(version: int) -> str:
 
 def render_member(member: dict[str, Any], base_url: str) -> dict[str, Any]:
     """One member of a Group as SCIM shows it (value, $ref, type, display)."""
-    endpoint = "Users" if member["type"] == "User" else "Groups"
+    endpoint = _USERS if member["type"] == ResourceKind.USER else _GROUPS
     out = {
         "value": member["value"],
         "$ref": f"{base_url}/{endpoint}/{member['value']}",
@@ -54,16 +58,16 @@ def render_resource(
 ) -> dict[str, Any]:
     """A stored User or Group row as its SCIM representation."""
     doc = row["doc"]
-    endpoint = "Users" if kind == "User" else "Groups"
+    endpoint = _USERS if kind == ResourceKind.USER else _GROUPS
     out: dict[str, Any] = {"schemas": doc.get("schemas") or [], "id": row["id"]}
     for key, value in doc.items():
         if key != "schemas":
             out[key] = value
-    if kind == "User" and groups:
+    if kind == ResourceKind.USER and groups:
         out["groups"] = [
             {
                 "value": g["value"],
-                "$ref": f"{base_url}/Groups/{g['value']}",
+                "$ref": f"{base_url}/{_GROUPS}/{g['value']}",
                 "display": g["display"],
                 "type": "direct",
             }

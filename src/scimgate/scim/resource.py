@@ -15,11 +15,14 @@ from typing import Any
 from scimgate.scim import quirks
 from scimgate.scim.constants import MAX_STRING_LENGTH, URN_PREFIX
 from scimgate.scim.errors import InvalidSyntaxError, InvalidValueError, MutabilityError
+from scimgate.scim.resource_types import ResourceKind
 from scimgate.scim.schema import AttrDef, ResourceSchema
 from scimgate.scim.text import encodable_value, storable
 
 # Read-only or server-computed attributes a client may echo back; never stored from input.
 _SERVER_ATTRS = {"id", "meta", "groups"}
+# A member's `type` as sent, kept when it names a resource type (a tuple: `type` may be any JSON).
+_MEMBER_KINDS = tuple(ResourceKind)
 
 
 @dataclass
@@ -210,7 +213,7 @@ def _absorb_core_key(
     if attr is None:
         ignored.append(key)
         return None
-    if schema.name == "Group" and attr.name == "members":
+    if schema.name == ResourceKind.GROUP and attr.name == "members":
         return coerce_members(value)
     if attr.name == "password":
         ignored.append("password (never stored)")
@@ -331,7 +334,7 @@ def coerce_members(value: Any) -> list[dict[str, Any]]:
         seen.add(member_id)
         member: dict[str, Any] = {
             "value": member_id,
-            "type": kind if kind in ("User", "Group") else None,
+            "type": kind if kind in _MEMBER_KINDS else None,
         }
         if isinstance(display, str):
             member["display"] = display[:512]

@@ -13,12 +13,14 @@ from typing import Any
 
 from scim2_models import Context, EnterpriseUser, Group, User
 
+from scimgate.scim import resource_types
 from scimgate.scim.constants import (
     ENTERPRISE_USER_SCHEMA,
     GROUP_SCHEMA,
     URN_PREFIX,
     USER_SCHEMA,
 )
+from scimgate.scim.resource_types import ResourceKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +46,7 @@ class AttrDef:
 class ResourceSchema:
     """A resource type: its core schema's attributes and its known extensions."""
 
-    name: str
+    name: ResourceKind
     endpoint: str
     core_urn: str
     attrs: dict[str, AttrDef]
@@ -148,8 +150,8 @@ COMMON_ATTRS = {
 
 
 _DESCRIPTIONS = {
-    USER_SCHEMA: "User Account",
-    GROUP_SCHEMA: "Group",
+    resource_types.USER.schema: resource_types.USER.description,
+    resource_types.GROUP.schema: resource_types.GROUP.description,
     ENTERPRISE_USER_SCHEMA: "Enterprise User",
 }
 
@@ -181,9 +183,9 @@ def _attrs(urn: str) -> dict[str, AttrDef]:
 def user_schema() -> ResourceSchema:
     """The User resource type: core User plus the enterprise extension."""
     return ResourceSchema(
-        name="User",
-        endpoint="/Users",
-        core_urn=USER_SCHEMA,
+        name=resource_types.USER.kind,
+        endpoint=resource_types.USER.endpoint,
+        core_urn=resource_types.USER.schema,
         attrs={**_attrs(USER_SCHEMA), **COMMON_ATTRS},
         extensions={
             ENTERPRISE_USER_SCHEMA.lower(): (ENTERPRISE_USER_SCHEMA, _attrs(ENTERPRISE_USER_SCHEMA))
@@ -195,9 +197,9 @@ def user_schema() -> ResourceSchema:
 def group_schema() -> ResourceSchema:
     """The Group resource type (no extension)."""
     return ResourceSchema(
-        name="Group",
-        endpoint="/Groups",
-        core_urn=GROUP_SCHEMA,
+        name=resource_types.GROUP.kind,
+        endpoint=resource_types.GROUP.endpoint,
+        core_urn=resource_types.GROUP.schema,
         attrs={**_attrs(GROUP_SCHEMA), **COMMON_ATTRS},
         extensions={},
     )
@@ -205,4 +207,4 @@ def group_schema() -> ResourceSchema:
 
 def schema_for(kind: str) -> ResourceSchema:
     """`User` or `Group` to its schema."""
-    return user_schema() if kind == "User" else group_schema()
+    return user_schema() if kind == ResourceKind.USER else group_schema()
