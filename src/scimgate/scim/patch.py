@@ -81,6 +81,7 @@ class _Patcher:
         self.read_only = mutability.ReadOnly(server, self.ignored)
 
     def apply(self, op: str, path: str | None, value: Any, has_value: bool) -> None:
+        """One operation, routed by what its path names: none, a schema, an attribute, a filter."""
         if path is None:
             if op == "remove":
                 raise NoTargetError("A 'remove' operation needs a 'path'")
@@ -181,6 +182,7 @@ class _Patcher:
     def _apply_attr(
         self, op: str, uri: str | None, attr: str, sub: str | None, value: Any, has_value: bool
     ) -> None:
+        """`op` on one attribute (or its sub-attribute), after the members and read-only checks."""
         label = f"{uri + ':' if uri else ''}{attr}{'.' + sub if sub else ''}"
         uri = self._core_as_none(uri)
         if self._is_members(uri, attr):
@@ -216,6 +218,7 @@ class _Patcher:
         sub: str,
         value: Any,
     ) -> None:
+        """`name.givenName` or `emails.type`: a sub-attribute of an object or of every element."""
         sub_def = definition.sub_attr(sub)
         if sub_def is None:
             raise InvalidPathError(f"{definition.name!r} has no sub-attribute {sub!r}")
@@ -231,6 +234,7 @@ class _Patcher:
             _set_sub_of_object(container, key, sub_key, value, clear=clear)
 
     def _apply_value_path(self, op: str, node: ValuePath, value: Any) -> None:
+        """`emails[type eq "work"]`: members by id, read-only echoes, else patch_value_paths."""
         uri, attr = self._core_as_none(node.attr_path.uri), node.attr_path.attr
         if node.attr_path.sub_attr:
             raise InvalidPathError(
