@@ -73,33 +73,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
     metrics = Metrics(lambda: _figures(request_engine)) if settings.metrics else None
     outage = OutageLog(metrics.count_database_error if metrics is not None else None)
     health = Health(request_engine, outage, lambda: _workers_alive(buffer, background))
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        background["flusher"] = buffer.start()  # supervised: restarted if it ever dies
-        gauges = asyncio.create_task(_update_gauges(metrics, buffer, threads))
-        if settings.scheduler:
-            background["scheduler"] = Scheduler(
-                engine,
-                interval=settings.scheduler_interval_seconds,
-                options=SyncOptions.from_settings(settings),
-            )
-            background["scheduler"].start()
-        if settings.webhooks:
-            background["webhooks"] = WebhookWorker(engine, settings)
-            background["webhooks"].start()
-        try:
-            yield
-        finally:
-            for name in ("scheduler", "webhooks"):
-                if name in background:
-                    await asyncio.to_thread(background[name].stop)
-            gauges.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await gauges
-            await buffer.stop()
-            await asyncio.to_thread(threads.close)
-            request_engine.dispose()
+    lifespan = _lifespan(settings, engine, request_engine, buffer, threads, metrics, background)
 
     app = FastAPI(
         title="scimgate", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
@@ -114,12 +88,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
         threads=threads,
         settings=settings,
         buffer=buffer,
-        limits=SurfaceLimits(
-            settings.scim_rate_per_second,
-            settings.scim_rate_burst,
-            workers=settings.workers,
-            enabled=settings.rate_limits,
-        ),
+        limits=_surface_limits(settings, settings.scim_rate_per_second, settings.scim_rate_burst),
         outage=outage,
         metrics=metrics,
     )
@@ -127,23 +96,82 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
 
     app.router.routes.append(console_mount(engine, settings, outage))
     app.router.routes.append(docs_mount(settings))  # the guides, for the console's links
-    api_limits = SurfaceLimits(
-        settings.api_rate_per_second,
-        settings.api_rate_burst,
-        workers=settings.workers,
-        enabled=settings.rate_limits,
-    )
     app.mount(
         "/api/v1",
         create_api(
             engine,
             settings,
             request_engine=request_engine,
-            limits=api_limits,
+            limits=_surface_limits(settings, settings.api_rate_per_second, settings.api_rate_burst),
             outage=outage,
             metrics=metrics,
         ),
     )
+    _add_probe_routes(app, settings, health, metrics)
+
+    def body_limit(path: str) -> int:
+        if path.startswith("/console"):
+            return MAX_FORM_BYTES
+        return settings.max_body_bytes
+
+    return ScimGateApp(app, scim, body_limit, metrics)
+
+
+def _surface_limits(settings: Settings, rate: float, burst: float) -> SurfaceLimits:
+    """One surface's rate limits, shared out over this server's workers."""
+    return SurfaceLimits(rate, burst, workers=settings.workers, enabled=settings.rate_limits)
+
+
+def _lifespan(
+    settings: Settings,
+    engine: Engine,
+    request_engine: Engine,
+    buffer: RequestLogBuffer,
+    threads: RequestThreads,
+    metrics: Metrics | None,
+    background: dict[str, Any],
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """Start the background workers with the app and stop them, then the engines, after it."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        background["flusher"] = buffer.start()  # supervised: restarted if it ever dies
+        gauges = asyncio.create_task(_update_gauges(metrics, buffer, threads))
+        _start_workers(settings, engine, background)
+        try:
+            yield
+        finally:
+            for name in ("scheduler", "webhooks"):
+                if name in background:
+                    await asyncio.to_thread(background[name].stop)
+            gauges.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gauges
+            await buffer.stop()
+            await asyncio.to_thread(threads.close)
+            request_engine.dispose()
+
+    return lifespan
+
+
+def _start_workers(settings: Settings, engine: Engine, background: dict[str, Any]) -> None:
+    """The scheduler and the webhook worker, each only when its setting turns it on."""
+    if settings.scheduler:
+        background["scheduler"] = Scheduler(
+            engine,
+            interval=settings.scheduler_interval_seconds,
+            options=SyncOptions.from_settings(settings),
+        )
+        background["scheduler"].start()
+    if settings.webhooks:
+        background["webhooks"] = WebhookWorker(engine, settings)
+        background["webhooks"].start()
+
+
+def _add_probe_routes(
+    app: FastAPI, settings: Settings, health: Health, metrics: Metrics | None
+) -> None:
+    """The bare address, liveness, readiness, metrics and the generic 500 outside /scim/v2."""
 
     @app.get("/", include_in_schema=False)
     def root() -> Response:
@@ -188,13 +216,6 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
             status_code=500,
             media_type="application/json",
         )
-
-    def body_limit(path: str) -> int:
-        if path.startswith("/console"):
-            return MAX_FORM_BYTES
-        return settings.max_body_bytes
-
-    return ScimGateApp(app, scim, body_limit, metrics)
 
 
 def _workers_alive(buffer: RequestLogBuffer, background: dict[str, Any]) -> dict[str, bool]:

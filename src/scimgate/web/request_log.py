@@ -66,9 +66,9 @@ def _fit(row: dict[str, Any]) -> dict[str, Any]:
     """Text cleaned and cut to its column: a value the database refuses loses only its row."""
     for name, value in row.items():
         if isinstance(value, str):
-            value = clean_text(value)
+            text = clean_text(value)
             limit = _LIMITS.get(name)
-            row[name] = value[:limit] if limit else value
+            row[name] = text[:limit] if limit else text
     return row
 
 

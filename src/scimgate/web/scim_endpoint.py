@@ -92,20 +92,6 @@ class Call:
         return self._params.get(name.lower())
 
 
-@dataclass
-class ScimRuntime:
-    """What every SCIM endpoint shares: threads, limits, the log, the outage tracker, metrics."""
-
-    threads: RequestThreads
-    settings: Settings
-    buffer: RequestLogBuffer | None
-    limits: SurfaceLimits
-    outage: OutageLog
-    metrics: Metrics | None = None
-    known_good: KnownTokens = field(default_factory=lambda: KnownTokens())
-    access: AccessLog = field(default_factory=AccessLog)
-
-
 class KnownTokens:
     """Tokens that authenticated lately, and their account.
 
@@ -136,6 +122,20 @@ class KnownTokens:
 
     def __contains__(self, token: object) -> bool:
         return token in self._seen
+
+
+@dataclass
+class ScimRuntime:
+    """What every SCIM endpoint shares: threads, limits, the log, the outage tracker, metrics."""
+
+    threads: RequestThreads
+    settings: Settings
+    buffer: RequestLogBuffer | None
+    limits: SurfaceLimits
+    outage: OutageLog
+    metrics: Metrics | None = None
+    known_good: KnownTokens = field(default_factory=KnownTokens)
+    access: AccessLog = field(default_factory=AccessLog)
 
 
 @dataclass
@@ -267,13 +267,7 @@ class ScimEndpoint:
         guard = self._guard(kept, request, token, early)
         try:
             with kept.transaction(writes=request.method not in ("GET", "HEAD")) as conn:
-                if guard is None:
-                    principal = authenticate(conn, token) if token else None
-                    if principal is None:
-                        raise scim_errors.UnauthorizedError()
-                    outcome.principal = principal
-                else:  # the account this token had lately, checked in the read below
-                    principal = Principal(guard.account_id, 0)
+                principal = self._principal(conn, token, guard, outcome)
                 wait = self.rt.limits.check_account(principal.account_id)
                 if wait:
                     raise self._limited("account", wait, "Too many requests for this account")
@@ -293,14 +287,7 @@ class ScimEndpoint:
                 outcome.response = response
             self.rt.outage.succeeded()
         except (scim_errors.ScimError, domain.ServiceError) as exc:
-            if guard is not None and outcome.principal is None:
-                outcome.principal = self._verified_apart(kept, token, guard)
-            if outcome.principal is None:
-                outcome.error = scim_errors.UnauthorizedError()
-            elif isinstance(exc, scim_errors.ScimError):
-                outcome.error = exc
-            else:
-                outcome.error = scim_error(exc)
+            outcome.error = self._refusal(kept, token, guard, outcome, exc)
         except domain.StorageError as exc:
             outcome.error = self._database_error(exc)
         except Exception:
@@ -309,6 +296,37 @@ class ScimEndpoint:
         if outcome.principal is not None:
             self._record_use(kept, outcome.principal)
         return outcome
+
+    @staticmethod
+    def _principal(
+        conn: Connection, token: str | None, guard: TokenGuard | None, outcome: _Outcome
+    ) -> Principal:
+        """Who the request speaks for: authenticated now, or (a fused check) the account this
+        token had lately, checked in the handler's read."""
+        if guard is not None:
+            return Principal(guard.account_id, 0)
+        principal = authenticate(conn, token) if token else None
+        if principal is None:
+            raise scim_errors.UnauthorizedError()
+        outcome.principal = principal
+        return principal
+
+    def _refusal(
+        self,
+        kept: KeptConnection,
+        token: str | None,
+        guard: TokenGuard | None,
+        outcome: _Outcome,
+        exc: scim_errors.ScimError | domain.ServiceError,
+    ) -> scim_errors.ScimError:
+        """The error to answer with: 401 unless the token is known good, else the error's own."""
+        if guard is not None and outcome.principal is None:
+            outcome.principal = self._verified_apart(kept, token, guard)
+        if outcome.principal is None:
+            return scim_errors.UnauthorizedError()
+        if isinstance(exc, scim_errors.ScimError):
+            return exc
+        return scim_error(exc)
 
     def _guard(
         self,

@@ -254,59 +254,85 @@ class Console:
         public: bool,
         writes: bool,
     ) -> Response:
-        if any(
-            "\x00" in str(v) or (isinstance(v, int) and not 0 <= v <= MAX_ID)
-            for v in request.path_params.values()
-        ):
-            return self.error(request, None, 404, NOT_HERE)
-        if any("\x00" in k + v for k, v in [*request.query_params.multi_items(), *pairs]):
-            # PostgreSQL text cannot hold NUL; no form or filter of ours needs it.
-            return self.error(request, None, 400, "A value contains a NUL character.")
-        form: dict[str, str] = {}
-        lists: dict[str, list[str]] = {}
-        for key, value in pairs:
-            form.setdefault(key, value.strip())
-            lists.setdefault(key, []).append(value)
-        session: Session | None = None
+        refusal = _refused_values(request, pairs)
+        if refusal is not None:
+            return self.error(request, None, *refusal)
+        visit = _Visit(*_split_form(pairs))
         try:
-            with storage_edge(), self.engine.connect() as conn:
-                conn.execution_options(writes=writes and request.method == "POST")
-                with conn.begin():
-                    secret = unsign(request.cookies.get(SESSION_COOKIE), self.settings.secret_key)
-                    session = session_for(conn, secret) if secret else None
-                    if session is None and not public:
-                        return self._to_login(request)
-                    if request.method == "POST" and not public:
-                        refusal = self.csrf_refusal(request, form, session)
-                        if refusal:
-                            return self.error(request, session, 403, refusal)
-                    ctx = Ctx(
-                        request=request,
-                        conn=conn,
-                        engine=self.engine,
-                        settings=self.settings,
-                        session=session,
-                        form=form,
-                        form_lists=lists,
-                        path=dict(request.path_params),
-                        shared=self.shared,
-                    )
-                    result = handler(ctx)
+            result = self._in_transaction(handler, request, visit, public, writes)
         except ServiceError as exc:
-            # Never say whether another account has it: one message for every 404.
-            message = NOT_HERE if isinstance(exc, NotFoundError) else exc.detail
-            return self.error(request, session, answer_for(exc).status, message)
+            return self._service_failure(request, visit.session, exc)
         except StorageError as exc:
-            if self.outage.classify(exc).kind == "timeout":
-                message = "The database is busy. Try again in a moment."
-            else:  # an outage: one log line for it, not a traceback per page
-                message = "The database is not answering. Try again in a moment."
-            response = self.error(request, session, answer_for(exc).status, message)
-            response.headers["Retry-After"] = "5"
-            return response
+            return self._storage_failure(request, visit.session, exc)
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.url.path)
-            return self.error(request, session, 500, "Something went wrong on our side.")
+            return self.error(request, visit.session, 500, "Something went wrong on our side.")
+        if visit.stopped:
+            return result  # the sign-in redirect or the CSRF refusal, as they are
+        return self._answer(request, visit.session, result)
+
+    def _in_transaction(
+        self, handler: Handler, request: Request, visit: _Visit, public: bool, writes: bool
+    ) -> Page | Response:
+        """Read the session, check the post, and run the handler, all in one transaction."""
+        with storage_edge(), self.engine.connect() as conn:
+            conn.execution_options(writes=writes and request.method == "POST")
+            with conn.begin():
+                secret = unsign(request.cookies.get(SESSION_COOKIE), self.settings.secret_key)
+                visit.session = session_for(conn, secret) if secret else None
+                stop = self._stop(request, visit, public)
+                if stop is not None:
+                    visit.stopped = True
+                    return stop
+                ctx = Ctx(
+                    request=request,
+                    conn=conn,
+                    engine=self.engine,
+                    settings=self.settings,
+                    session=visit.session,
+                    form=visit.form,
+                    form_lists=visit.lists,
+                    path=dict(request.path_params),
+                    shared=self.shared,
+                )
+                return handler(ctx)
+
+    def _stop(self, request: Request, visit: _Visit, public: bool) -> Response | None:
+        """Where a request stops before its handler: no session, or a refused form post."""
+        if public:
+            return None
+        if visit.session is None:
+            return self._to_login(request)
+        if request.method == "POST":
+            refusal = self.csrf_refusal(request, visit.form, visit.session)
+            if refusal:
+                return self.error(request, visit.session, 403, refusal)
+        return None
+
+    def _service_failure(
+        self, request: Request, session: Session | None, exc: ServiceError
+    ) -> Response:
+        """A domain error as a page with its message."""
+        # Never say whether another account has it: one message for every 404.
+        message = NOT_HERE if isinstance(exc, NotFoundError) else exc.detail
+        return self.error(request, session, answer_for(exc).status, message)
+
+    def _storage_failure(
+        self, request: Request, session: Session | None, exc: StorageError
+    ) -> Response:
+        """A busy or absent database as a page asking to try again."""
+        if self.outage.classify(exc).kind == "timeout":
+            message = "The database is busy. Try again in a moment."
+        else:  # an outage: one log line for it, not a traceback per page
+            message = "The database is not answering. Try again in a moment."
+        response = self.error(request, session, answer_for(exc).status, message)
+        response.headers["Retry-After"] = "5"
+        return response
+
+    def _answer(
+        self, request: Request, session: Session | None, result: Page | Response
+    ) -> Response:
+        """The handler's result as a response with the console's headers and cookies."""
         if session is not None and admins.needs_touch(session):
             self._touch(session)
         if isinstance(result, Page):
@@ -353,6 +379,39 @@ class Console:
         return self.renderer.page(
             request, Page("error.html", {"status": status, "message": message}, status), session
         )
+
+
+@dataclass
+class _Visit:
+    """One request's form, and what its transaction found: the session, and an early stop."""
+
+    form: dict[str, str]
+    lists: dict[str, list[str]]
+    session: Session | None = None
+    stopped: bool = False
+
+
+def _refused_values(request: Request, pairs: list[tuple[str, str]]) -> tuple[int, str] | None:
+    """The status and message for a path or form value no handler should see."""
+    if any(
+        "\x00" in str(v) or (isinstance(v, int) and not 0 <= v <= MAX_ID)
+        for v in request.path_params.values()
+    ):
+        return 404, NOT_HERE
+    if any("\x00" in k + v for k, v in [*request.query_params.multi_items(), *pairs]):
+        # PostgreSQL text cannot hold NUL; no form or filter of ours needs it.
+        return 400, "A value contains a NUL character."
+    return None
+
+
+def _split_form(pairs: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The form's first value per name (stripped), and every value per name (checkboxes)."""
+    form: dict[str, str] = {}
+    lists: dict[str, list[str]] = {}
+    for key, value in pairs:
+        form.setdefault(key, value.strip())
+        lists.setdefault(key, []).append(value)
+    return form, lists
 
 
 class FormTooLarge(Exception):
