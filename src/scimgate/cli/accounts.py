@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from scimgate.cli.core import (
@@ -9,6 +11,7 @@ from scimgate.cli.core import (
     account_id_of,
     actor,
     command,
+    print_account_rows,
     print_json,
     settings,
     transaction,
@@ -115,18 +118,14 @@ def token_list(
     """List tokens: id, prefix, created, last used, revoked."""
     from scimgate.accounts import lookup
 
-    with transaction(ctx) as conn:
-        account = lookup.account_by_slug(conn, slug)
-        tokens = lookup.tokens_of(conn, account["id"])
-    if as_json:
-        print_json(tokens)
-        return
-    for t in tokens:
-        state = f"revoked {t['revoked_at']:%Y-%m-%d %H:%M}" if t["revoked_at"] else "live"
-        used = f"{t['last_used_at']:%Y-%m-%d %H:%M}" if t["last_used_at"] else "never"
-        typer.echo(
-            f"{t['id']:>5}  {t['prefix']}…  created {t['created_at']:%Y-%m-%d %H:%M}  last used {used}  {state}  {t['name']}"
-        )
+    print_account_rows(ctx, slug, lookup.tokens_of, _token_line, as_json=as_json)
+
+
+def _token_line(t: dict[str, Any]) -> str:
+    """One token: id, prefix, created, last used, live or revoked, name."""
+    state = f"revoked {t['revoked_at']:%Y-%m-%d %H:%M}" if t["revoked_at"] else "live"
+    used = f"{t['last_used_at']:%Y-%m-%d %H:%M}" if t["last_used_at"] else "never"
+    return f"{t['id']:>5}  {t['prefix']}…  created {t['created_at']:%Y-%m-%d %H:%M}  last used {used}  {state}  {t['name']}"
 
 
 @command(token_app, "revoke")

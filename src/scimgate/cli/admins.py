@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
 from scimgate.cli.core import (
     CliError,
-    account_id_of,
     actor,
     command,
-    print_json,
+    print_account_rows,
     settings,
     transaction,
 )
@@ -72,11 +72,10 @@ def admin_list(
     """List an account's console admins."""
     from scimgate.admins import service as admins
 
-    with transaction(ctx) as conn:
-        rows = admins.list_admins(conn, account_id_of(conn, slug))
-    if as_json:
-        print_json(rows)
-        return
-    for row in rows:
-        last = row["last_signin_at"]
-        typer.echo(f"{row['email']}\tlast sign-in {iso_utc(last) if last else 'never'}")
+    print_account_rows(ctx, slug, admins.list_admins, _admin_line, as_json=as_json)
+
+
+def _admin_line(row: dict[str, Any]) -> str:
+    """One admin: e-mail and last sign-in."""
+    last = row["last_signin_at"]
+    return f"{row['email']}\tlast sign-in {iso_utc(last) if last else 'never'}"

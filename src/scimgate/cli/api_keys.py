@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
-from scimgate.cli.core import account_id_of, actor, command, print_json, settings, transaction
+from scimgate.cli.core import (
+    account_id_of,
+    actor,
+    command,
+    print_account_rows,
+    print_json,
+    settings,
+    transaction,
+)
 from scimgate.timestamps import iso_utc
 
 app = typer.Typer(
@@ -43,15 +53,14 @@ def apikey_list(
     """List an account's API keys (prefixes only)."""
     from scimgate.accounts import api_keys
 
-    with transaction(ctx) as conn:
-        rows = api_keys.list_keys(conn, account_id_of(conn, slug))
-    if as_json:
-        print_json(rows)
-        return
-    for row in rows:
-        state = "revoked" if row["revoked_at"] else "live"
-        used = iso_utc(row["last_used_at"]) if row["last_used_at"] else "never"
-        typer.echo(f"{row['id']}\t{row['prefix']}…\t{state}\tlast used {used}\t{row['name']}")
+    print_account_rows(ctx, slug, api_keys.list_keys, _key_line, as_json=as_json)
+
+
+def _key_line(row: dict[str, Any]) -> str:
+    """One API key: id, prefix, live or revoked, last used, name."""
+    state = "revoked" if row["revoked_at"] else "live"
+    used = iso_utc(row["last_used_at"]) if row["last_used_at"] else "never"
+    return f"{row['id']}\t{row['prefix']}…\t{state}\tlast used {used}\t{row['name']}"
 
 
 @command(app, "revoke")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from scimgate.cli.core import account_id_of, command, print_json, transaction
+from scimgate.cli.core import command, print_account_rows
+
+if TYPE_CHECKING:
+    from scimgate.database_service import Connection
 from scimgate.timestamps import as_utc
 
 app = typer.Typer()
@@ -25,18 +28,19 @@ def audit_log(
     """Who changed the account's configuration, newest first."""
     from scimgate import audit
 
-    with transaction(ctx) as conn:
-        account_id = account_id_of(conn, slug)
-        rows, _next = audit.list_page(conn, account_id, cursor=cursor, limit=limit)
-    if as_json:
-        print_json(rows)
-        return
-    for r in rows:
-        details = " ".join(f"{k}={_detail(v)}" for k, v in (r["details"] or {}).items())
-        typer.echo(
-            f"{r['id']:>6}  {as_utc(r['at']):%Y-%m-%d %H:%M:%S}  {r['actor']}  {r['action']}  "
-            f"{r['target']}  {details}".rstrip()
-        )
+    def read(conn: Connection, account_id: int) -> list[dict[str, Any]]:
+        return audit.list_page(conn, account_id, cursor=cursor, limit=limit)[0]
+
+    print_account_rows(ctx, slug, read, _entry_line, as_json=as_json)
+
+
+def _entry_line(r: dict[str, Any]) -> str:
+    """One audit entry: id, time, actor, action, target and its details."""
+    details = " ".join(f"{k}={_detail(v)}" for k, v in (r["details"] or {}).items())
+    return (
+        f"{r['id']:>6}  {as_utc(r['at']):%Y-%m-%d %H:%M:%S}  {r['actor']}  {r['action']}  "
+        f"{r['target']}  {details}".rstrip()
+    )
 
 
 def _detail(value: Any) -> str:

@@ -141,3 +141,22 @@ def account_id_of(conn: Connection, slug: str) -> int:
     from scimgate.accounts import lookup
 
     return int(lookup.account_by_slug(conn, slug)["id"])
+
+
+def print_account_rows(
+    ctx: typer.Context,
+    slug: str,
+    read: Callable[[Connection, int], list[dict[str, Any]]],
+    line: Callable[[dict[str, Any]], str],
+    *,
+    as_json: bool,
+) -> None:
+    """What a list command does: read an account's rows in one transaction, then print them
+    as one JSON array or one line each."""
+    with transaction(ctx) as conn:
+        rows = read(conn, account_id_of(conn, slug))
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        typer.echo(line(row))

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from scimgate.cli.core import account_id_of, actor, command, print_json, transaction
+from scimgate.cli.core import (
+    account_id_of,
+    actor,
+    command,
+    print_account_rows,
+    print_json,
+    transaction,
+)
 
 app = typer.Typer(
     help="Attribute mapping: SCIM attributes onto member fields and Properties.",
@@ -29,13 +36,13 @@ def mapping_list(ctx: typer.Context, slug: str, as_json: bool = AS_JSON) -> None
     """List the attribute mapping."""
     from scimgate.mapping import service as mapping
 
-    with transaction(ctx) as conn:
-        rows = mapping.list_mappings(conn, account_id_of(conn, slug))
-    if as_json:
-        print_json(rows)
-        return
-    for row in rows:
-        typer.echo(f"{row['target']:<30} ({row['type']}) <- {row['source']}")
+    print_account_rows(
+        ctx,
+        slug,
+        mapping.list_mappings,
+        lambda row: f"{row['target']:<30} ({row['type']}) <- {row['source']}",
+        as_json=as_json,
+    )
 
 
 @command(app, "remove")

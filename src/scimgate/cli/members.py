@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import typer
 
-from scimgate.cli.core import account_id_of, command, print_json, transaction
+from scimgate.cli.core import account_id_of, command, print_account_rows, print_json, transaction
+
+if TYPE_CHECKING:
+    from scimgate.database_service import Connection
 
 member_app = typer.Typer(help="List and add the product's members.", no_args_is_help=True)
 team_app = typer.Typer(
@@ -24,19 +29,18 @@ def member_list(
     """List members with their Property values."""
     from scimgate.members import service as members
 
-    with transaction(ctx) as conn:
-        account_id = account_id_of(conn, slug)
-        rows = members.member_documents(
+    def read(conn: Connection, account_id: int) -> list[dict[str, Any]]:
+        return members.member_documents(
             conn, account_id, status=status, source=source, search=search
         )
-    if as_json:
-        print_json(rows)
-        return
-    for row in rows:
-        props = ", ".join(f"{k}={v}" for k, v in row["properties"].items())
-        typer.echo(
-            f"{row['email'] or '-':<40} {row['name']:<30} {row['status']:<11} {row['source']:<6} {props}"
-        )
+
+    print_account_rows(ctx, slug, read, _member_line, as_json=as_json)
+
+
+def _member_line(row: dict[str, Any]) -> str:
+    """One member: e-mail, name, status, source and Property values."""
+    props = ", ".join(f"{k}={v}" for k, v in row["properties"].items())
+    return f"{row['email'] or '-':<40} {row['name']:<30} {row['status']:<11} {row['source']:<6} {props}"
 
 
 @command(member_app, "add")

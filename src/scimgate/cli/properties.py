@@ -6,7 +6,15 @@ from typing import Annotated, Any
 
 import typer
 
-from scimgate.cli.core import CliError, account_id_of, actor, command, print_json, transaction
+from scimgate.cli.core import (
+    CliError,
+    account_id_of,
+    actor,
+    command,
+    print_account_rows,
+    print_json,
+    transaction,
+)
 
 app = typer.Typer(help="Typed member fields (Properties).", no_args_is_help=True)
 
@@ -40,15 +48,14 @@ def property_list(
     """List Properties and what each is mapped from."""
     from scimgate.members import service as members
 
-    with transaction(ctx) as conn:
-        rows = members.list_properties(conn, account_id_of(conn, slug))
-    if as_json:
-        print_json(rows)
-        return
-    for row in rows:
-        options = f" [{', '.join(row['options'])}]" if row["options"] else ""
-        mapped = f"  <- {row['mapped_from']}" if row["mapped_from"] else ""
-        typer.echo(f"{row['name']:<30} {row['type']}{options}{mapped}")
+    print_account_rows(ctx, slug, members.list_properties, _property_line, as_json=as_json)
+
+
+def _property_line(row: dict[str, Any]) -> str:
+    """One Property: name, type, options and what it is mapped from."""
+    options = f" [{', '.join(row['options'])}]" if row["options"] else ""
+    mapped = f"  <- {row['mapped_from']}" if row["mapped_from"] else ""
+    return f"{row['name']:<30} {row['type']}{options}{mapped}"
 
 
 @command(app, "show")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,6 +12,7 @@ from scimgate.cli.core import (
     actor,
     command,
     engine,
+    print_account_rows,
     print_json,
     settings,
     transaction,
@@ -56,16 +57,13 @@ def webhook_list(ctx: typer.Context, slug: str, as_json: bool = AS_JSON) -> None
     """List endpoints with their state (active or failing) and last error."""
     from scimgate.webhooks import service as webhooks
 
-    with transaction(ctx) as conn:
-        rows = webhooks.list_endpoints(conn, account_id_of(conn, slug))
-    if as_json:
-        print_json(rows)
-        return
-    for row in rows:
-        types = ",".join(row["event_types"]) or "all events"
-        typer.echo(
-            f"{row['id']}\t{row['status']}\t{row['url']}\t{types}\t{row['last_error'] or ''}"
-        )
+    print_account_rows(ctx, slug, webhooks.list_endpoints, _endpoint_line, as_json=as_json)
+
+
+def _endpoint_line(row: dict[str, Any]) -> str:
+    """One endpoint: id, state, URL, event types and last error."""
+    types = ",".join(row["event_types"]) or "all events"
+    return f"{row['id']}\t{row['status']}\t{row['url']}\t{types}\t{row['last_error'] or ''}"
 
 
 @command(app, "remove")
