@@ -34,6 +34,7 @@ from scimgate.store.database import make_engine, migrate
 from tests.helpers.databases import PG_URL
 from tests.helpers.ports import free_port
 from tests.helpers.waits import STARTUP_SECONDS
+from tests.helpers.workers import serve_env
 
 pytestmark = pytest.mark.process
 
@@ -153,10 +154,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     mine, theirs = _accounts(url)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCIMGATE_")}
-    env.update(
-        SCIMGATE_DATABASE_URL=url,
-        SCIMGATE_PUBLIC_URL=base,
+    env = serve_env(
+        url,
+        base,
         SCIMGATE_RATE_LIMITS="false",
         # Input handling is under test here, not overload: a loaded CI machine must not turn
         # a slow but valid answer into a deadline's 503 (tests/hardening tests the deadlines).
@@ -165,9 +165,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         SCIMGATE_SQLITE_BUSY_TIMEOUT_MS="30000",
         SCIMGATE_REQUEST_TIMEOUT_SECONDS="60",
         SCIMGATE_DB_QUEUE_SECONDS="60",
-        SCIMGATE_SCHEDULER="false",
-        SCIMGATE_WEBHOOKS="false",
-        SCIMGATE_LOG_LEVEL="warning",
     )
     log = workdir / "serve.log"
     with log.open("wb") as out:
