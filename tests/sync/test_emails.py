@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from scimgate.mapping.mapper import Mapped
 from scimgate.store.sync_batches import MemberOwner, StagedRow
+from scimgate.sync.changes import MemberState
 from scimgate.sync.emails import claim_emails, who, with_planned
-from scimgate.sync.plan import MemberState
 
 
 def row(du_id: str, *, active: bool = True, member: MemberState | None = None) -> StagedRow:

@@ -17,7 +17,6 @@ from sqlalchemy import Connection
 
 from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.members import service
-from scimgate.members.states import check_filters
 from scimgate.store import members as store
 
 SORTS = ("name", "email", "status")  # and their descending forms, "-name"...
@@ -84,7 +83,7 @@ def member_page(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of members (documents) and the cursor of the next page (None at the end)."""
     column, descending = parse_sort(sort)
-    check_filters(status, source)
+    service.check_filters(status, source)
     arity = len(store.sort_columns(column))
     label = ("-" if descending else "") + column
     if column == "id":

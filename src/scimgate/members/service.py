@@ -16,7 +16,7 @@ from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.events import member_created, member_updated
 from scimgate.mapping import types
 from scimgate.members import properties
-from scimgate.members.states import MemberSource, check_filters
+from scimgate.states import MemberSource, MemberStatus
 from scimgate.store import events
 from scimgate.store import members as store
 from scimgate.store.database import utcnow
@@ -41,6 +41,22 @@ def add_member(conn: Connection, account_id: int, email: str, *, name: str = "")
         now,
     )
     return {"id": member_id, "email": email, "name": name}
+
+
+_STATUSES = frozenset(MemberStatus)
+_SOURCES = frozenset(MemberSource)
+
+
+def check_filters(status: str | None, source: str | None) -> None:
+    """Refuse a status or source filter that names none (a listing's query parameters).
+
+    Raises:
+        InvalidValueError: the status or the source is not a MemberStatus or MemberSource.
+    """
+    if status is not None and status not in _STATUSES:
+        raise InvalidValueError("status is active or deactivated")
+    if source is not None and source not in _SOURCES:
+        raise InvalidValueError("source is scim or manual")
 
 
 def member_documents(

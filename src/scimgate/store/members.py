@@ -14,6 +14,7 @@ from sqlalchemy import Connection, delete, func, literal, or_, select, tuple_, u
 from sqlalchemy.exc import IntegrityError
 
 from scimgate.errors import ConflictError, NotFoundError
+from scimgate.states import MemberStatus
 from scimgate.store import bulk, driver
 from scimgate.store import sync as sync_store
 from scimgate.store.tables import (
@@ -51,7 +52,7 @@ def insert_member(
                     email=email,
                     email_key=email.lower(),
                     name=name,
-                    status="active",
+                    status=MemberStatus.ACTIVE,
                     source=source,
                     created_at=now,
                     updated_at=now,

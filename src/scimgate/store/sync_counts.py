@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from scimgate.states import MemberSource, MemberStatus, RunStatus
 from scimgate.store import driver
 
 
@@ -22,12 +23,12 @@ def deactivations(conn: Connection, account_id: int) -> int:
         conn,
         "SELECT COUNT(*) FROM member m JOIN directory_user du "
         "ON du.account_id = m.account_id AND du.id = m.directory_user_id "
-        "WHERE m.account_id = ? AND m.status = 'active' AND du.active = ?",
+        f"WHERE m.account_id = ? AND m.status = '{MemberStatus.ACTIVE}' AND du.active = ?",
         (account_id, driver.to_db_bool(conn, False)),
     )
     removed = _count(
         conn,
-        "SELECT COUNT(*) FROM member m WHERE m.account_id = ? AND m.status = 'active' "
+        f"SELECT COUNT(*) FROM member m WHERE m.account_id = ? AND m.status = '{MemberStatus.ACTIVE}' "
         "AND m.directory_user_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM directory_user du "
         "WHERE du.account_id = m.account_id AND du.id = m.directory_user_id)",
         (account_id,),
@@ -39,7 +40,8 @@ def active_provisioned(conn: Connection, account_id: int) -> int:
     """Active members the identity provider provisioned."""
     return _count(
         conn,
-        "SELECT COUNT(*) FROM member WHERE account_id = ? AND status = 'active' AND source = 'scim'",
+        "SELECT COUNT(*) FROM member WHERE account_id = ? "
+        f"AND status = '{MemberStatus.ACTIVE}' AND source = '{MemberSource.SCIM}'",
         (account_id,),
     )
 
@@ -80,7 +82,7 @@ _FINGERPRINT_SQL = (
     "(SELECT max(id) FROM sync_run WHERE account_id = :a), "
     # a confirmed held run keeps its id: its end is what moves
     "(SELECT max(finished_at) FROM sync_run WHERE account_id = :a), "
-    "(SELECT count(*) FROM sync_run WHERE account_id = :a AND status = 'running'), "
+    f"(SELECT count(*) FROM sync_run WHERE account_id = :a AND status = '{RunStatus.RUNNING}'), "
     "mapping_rev, sync_hold_percent, sync_hold_minimum, event_seq "
     "FROM account WHERE id = :a"
 )

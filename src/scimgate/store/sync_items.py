@@ -8,16 +8,17 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
 
+from scimgate.states import ItemAction, ItemFilter
 from scimgate.store import driver
 from scimgate.store.bulk import insert_rows
 from scimgate.store.tables import sync_item
 
 # What an admin filters a run's items by (sync_item.action values per filter).
-ITEM_ACTIONS = {
-    "created": ("create",),
-    "updated": ("update", "rename"),
-    "deactivated": ("deactivate", "remove"),
-    "reactivated": ("reactivate",),
+ITEM_ACTIONS: dict[str, tuple[ItemAction, ...]] = {
+    ItemFilter.CREATED: (ItemAction.CREATE,),
+    ItemFilter.UPDATED: (ItemAction.UPDATE, ItemAction.RENAME),
+    ItemFilter.DEACTIVATED: (ItemAction.DEACTIVATE, ItemAction.REMOVE),
+    ItemFilter.REACTIVATED: (ItemAction.REACTIVATE,),
 }
 
 

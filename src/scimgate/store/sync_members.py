@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from scimgate.errors import ConflictError
+from scimgate.states import MemberSource, MemberStatus
 from scimgate.store import bulk, driver
 from scimgate.store import members as member_store
 
@@ -80,22 +81,22 @@ def write_members(
                     m.email.lower() if m.email else None,
                     m.name,
                     m.status,
-                    "scim",
+                    MemberSource.SCIM.value,
                     m.directory_user_id,
                     m.synced_version,
                     rev,
                     tc,
                     tc,
-                    tc if m.status == "deactivated" else None,
+                    tc if m.status == MemberStatus.DEACTIVATED else None,
                 )
                 for m in created
             ],
         )
         driver.executemany(
             conn,
-            "UPDATE member SET email = ?, email_key = ?, name = ?, status = ?, source = 'scim', "
+            f"UPDATE member SET email = ?, email_key = ?, name = ?, status = ?, source = '{MemberSource.SCIM}', "
             "directory_user_id = ?, synced_version = ?, synced_rev = ?, updated_at = ?, "
-            "deactivated_at = CASE WHEN ? = 'deactivated' THEN COALESCE(deactivated_at, ?) END "
+            f"deactivated_at = CASE WHEN ? = '{MemberStatus.DEACTIVATED}' THEN COALESCE(deactivated_at, ?) END "
             "WHERE account_id = ? AND id = ?",
             [
                 (

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scimgate.errors import ConflictError
+from scimgate.states import RunStatus
 from scimgate.store import driver
 from scimgate.store.tables import account, sync_run
 
@@ -35,8 +36,8 @@ def insert_run(
                 counts=counts or {},
                 owner=owner,
                 created_at=now,
-                started_at=now if status == "running" else None,
-                heartbeat_at=now if status == "running" else None,
+                started_at=now if status == RunStatus.RUNNING else None,
+                heartbeat_at=now if status == RunStatus.RUNNING else None,
             )
         )
     except IntegrityError:
@@ -61,7 +62,7 @@ def resume_held(
             conn,
             account_id,
             run_id,
-            status="running",
+            status=RunStatus.RUNNING,
             owner=owner,
             confirmed_at=now,
             confirmed_by=actor,
@@ -84,7 +85,7 @@ def running_run(conn: Connection, account_id: int) -> dict[str, Any] | None:
     row = (
         conn.execute(
             select(sync_run).where(
-                sync_run.c.account_id == account_id, sync_run.c.status == "running"
+                sync_run.c.account_id == account_id, sync_run.c.status == RunStatus.RUNNING
             )
         )
         .mappings()
@@ -129,8 +130,8 @@ def supersede_held(conn: Connection, account_id: int, run_id: int) -> None:
     """Older held runs no longer describe what a confirmation would do."""
     driver.execute(
         conn,
-        "UPDATE sync_run SET status = 'superseded' WHERE account_id = ? AND status = 'held' AND id < ?",
-        (account_id, run_id),
+        "UPDATE sync_run SET status = ? WHERE account_id = ? AND status = ? AND id < ?",
+        (RunStatus.SUPERSEDED.value, account_id, RunStatus.HELD.value, run_id),
     )
 
 

@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from scimgate.states import RunStatus
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -448,8 +450,8 @@ sync_run = Table(
         "uq_sync_run_one_running",
         "account_id",
         unique=True,
-        sqlite_where=text("status = 'running'"),
-        postgresql_where=text("status = 'running'"),
+        sqlite_where=text(f"status = '{RunStatus.RUNNING}'"),
+        postgresql_where=text(f"status = '{RunStatus.RUNNING}'"),
     ),
 )
 

@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass
 
 from scimgate.errors import InvalidValueError, NotFoundError, ServiceError
+from scimgate.states import RunStatus
 from scimgate.store import sync_runs as store
 from scimgate.store.database import Engine
 from scimgate.sync.engine import RunResult, SyncOptions, synchronize
-from scimgate.sync.states import RunStatus
 
 log = logging.getLogger("scimgate.sync")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scimgate.mapping.mapper import Mapped
-from scimgate.sync.plan import MemberState
+from scimgate.sync.changes import MemberState
 
 
 @dataclass(slots=True)

@@ -25,6 +25,7 @@ from typing import Any
 
 from scimgate.errors import NotFoundError
 from scimgate.mapping.service import load_mapper
+from scimgate.states import RunStatus
 from scimgate.store import members as member_store
 from scimgate.store import sync_counts, sync_runs
 from scimgate.store.database import Engine, as_utc, bulk_session, utcnow
@@ -38,7 +39,6 @@ from scimgate.sync.options import SyncOptions
 from scimgate.sync.recorder import Recorder
 from scimgate.sync.references import References
 from scimgate.sync.removed_pass import removed_pass
-from scimgate.sync.states import RunStatus
 from scimgate.sync.teams import TeamPass
 
 __all__ = ["COUNT_KEYS", "RunResult", "SyncBusyError", "SyncOptions", "owner_tag", "synchronize"]

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from scimgate.errors import InvalidValueError, NotFoundError
+from scimgate.states import ItemFilter, RunStatus
 from scimgate.store import sync_counts, sync_items, sync_runs
 from scimgate.store.database import Connection, as_utc
-from scimgate.sync.states import ItemFilter, RunStatus
 
 # What the item filter accepts: the member and team actions as counted, and errors.
 ITEM_FILTERS = tuple(f.value for f in ItemFilter)

@@ -17,10 +17,10 @@ from typing import Any
 from scimgate import audit
 from scimgate.audit.actions import AuditAction
 from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
+from scimgate.states import RunStatus
 from scimgate.store import sync_items, sync_runs
 from scimgate.store.database import Connection, as_utc
 from scimgate.sync.context import RunContext
-from scimgate.sync.states import RunStatus
 
 
 class SyncBusyError(ConflictError):

@@ -17,20 +17,19 @@ from typing import NamedTuple
 
 from scimgate.errors import ConflictError
 from scimgate.mapping.mapper import Mapped, Mapper
-from scimgate.members.states import MemberSource
+from scimgate.states import ItemAction, MemberSource
 from scimgate.store import driver, sync_counts, sync_members
 from scimgate.store import members as member_store
 from scimgate.store import sync_batches as batches
 from scimgate.store.database import Connection
 from scimgate.store.sync_batches import MemberOwner, StagedRow
 from scimgate.store.sync_members import MemberWrite
+from scimgate.sync.changes import MemberChange, compare, person_label
 from scimgate.sync.context import PlannedMember, RunContext
 from scimgate.sync.emails import ToCompare, claim_emails, who, with_planned
 from scimgate.sync.keyset import Keyset
-from scimgate.sync.plan import MemberChange, compare, person_label
 from scimgate.sync.recorder import Mark, Recorder
 from scimgate.sync.references import References
-from scimgate.sync.states import ItemAction
 
 # A member's action to the count it adds to (counts are JSON: plain str keys).
 _ACTION_COUNT = {

@@ -13,12 +13,12 @@ from typing import Any
 
 from scimgate import events
 from scimgate.events import Event
+from scimgate.states import ItemAction
 from scimgate.store import events as event_store
 from scimgate.store import sync_items, sync_runs
 from scimgate.store.database import Connection
 from scimgate.sync.context import RunContext
 from scimgate.sync.deferrals import Deferrals
-from scimgate.sync.states import ItemAction
 
 HELD_ITEMS = 5000  # deactivations a held run lists
 

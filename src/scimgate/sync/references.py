@@ -20,17 +20,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from scimgate.members.states import MemberSource
+from scimgate.states import ItemAction, MemberSource
 from scimgate.store import members as member_store
 from scimgate.store import sync_batches as batches
 from scimgate.store.database import Connection
 from scimgate.store.sync_batches import StagedUser
 from scimgate.store.sync_members import set_sync_markers
+from scimgate.sync.changes import MemberChange, person_label
 from scimgate.sync.context import RunContext
 from scimgate.sync.deferrals import Deferrals, Deferred
-from scimgate.sync.plan import MemberChange, person_label
 from scimgate.sync.recorder import Recorder
-from scimgate.sync.states import ItemAction
 
 __all__ = ["Deferred", "References", "person_label", "staged_people"]
 

@@ -3,14 +3,13 @@ deactivated (their data kept) and unlinked."""
 
 from __future__ import annotations
 
-from scimgate.members.states import MemberSource, MemberStatus
+from scimgate.states import ItemAction, MemberSource, MemberStatus
 from scimgate.store import sync_batches as batches
 from scimgate.store import sync_members
 from scimgate.store.sync_batches import MemberOwner, RemovedRow
 from scimgate.sync.context import RunContext
 from scimgate.sync.keyset import Keyset
 from scimgate.sync.recorder import Recorder
-from scimgate.sync.states import ItemAction
 
 
 def removed_pass(run: RunContext, rec: Recorder) -> None:

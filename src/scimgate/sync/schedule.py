@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from scimgate import audit
 from scimgate.audit.actions import AuditAction
 from scimgate.errors import InvalidValueError
+from scimgate.states import RunStatus
 from scimgate.store import schedule as store
 from scimgate.store.database import Connection, Engine, as_utc, iso_utc, utcnow
 from scimgate.sync.engine import RunResult, SyncBusyError, SyncOptions, synchronize
-from scimgate.sync.states import RunStatus
 
 log = logging.getLogger("scimgate.scheduler")
 _TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from scimgate import events
+from scimgate.states import ItemAction
 from scimgate.store import members as member_store
 from scimgate.store import sync_batches, sync_counts
 from scimgate.store import sync_teams as store
@@ -22,7 +23,6 @@ from scimgate.store.sync_teams import (
 from scimgate.sync.context import RunContext
 from scimgate.sync.keyset import Keyset
 from scimgate.sync.recorder import Recorder
-from scimgate.sync.states import ItemAction
 
 
 class TeamPass:

@@ -1,4 +1,8 @@
-"""A run's status and what it did to each item, as stored (StrEnums: equal to the strings)."""
+"""Names of persisted states shared by storage and services (StrEnums: equal to the strings).
+
+Pure, beside all: the store writes these values and the services decide them, so both
+import them from here rather than the store spelling them as string literals.
+"""
 
 from __future__ import annotations
 
@@ -36,3 +40,17 @@ class ItemFilter(StrEnum):
     DEACTIVATED = "deactivated"
     REACTIVATED = "reactivated"
     ERROR = "error"
+
+
+class MemberStatus(StrEnum):
+    """Whether a member counts as in the product; a sync deactivates, never deletes."""
+
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+
+
+class MemberSource(StrEnum):
+    """Who set a member (or a Property value): the SCIM sync, or an admin by hand."""
+
+    SCIM = "scim"
+    MANUAL = "manual"
