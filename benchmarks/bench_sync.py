@@ -169,14 +169,12 @@ CITIES = [
 ]
 
 
-CHILD_ENV: dict[str, str] | None = None  # PYTHONPATH of the code snapshot, for the children
-
-
 def use_code(a: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Benchmark a fixed commit: `git archive REV src` into the workdir, first on sys.path
     (parent) and PYTHONPATH (children), so edits to the work tree during a run do not leak
-    in. `--code worktree` benchmarks the work tree as it is."""
-    global CHILD_ENV
+    in (`a.child_pythonpath`, for run_child). `--code worktree` benchmarks the work tree
+    as it is."""
+    a.child_pythonpath = None
 
     def git(*args: str) -> str:
         return subprocess.run(
@@ -198,7 +196,7 @@ def use_code(a: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     )
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
     sys.path.insert(0, str(dest / "src"))
-    CHILD_ENV = {**os.environ, "PYTHONPATH": str(dest / "src")}
+    a.child_pythonpath = str(dest / "src")
     subject = git("log", "-1", "--format=%s", rev)
     if len(subject) > 90:
         subject = subject[:89].rsplit(" ", 1)[0] + " …"
@@ -1052,7 +1050,7 @@ def profile_summary(prof: Any, wall: float, path: str | None, top: int = 25) -> 
         return f"{p}:{line}({fn})"
 
     rows = []
-    for func, (cc, nc, tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
+    for func, (_cc, nc, tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
         rows.append({"func": name(func), "ncalls": nc, "tottime": tt, "cumtime": ct})
     by_tot = sorted(rows, key=lambda r: -r["tottime"])[:top]
     by_cum = sorted(
@@ -1063,6 +1061,12 @@ def profile_summary(prof: Any, wall: float, path: str | None, top: int = 25) -> 
         r["tot_share"] = r["tottime"] / total
         r["cum_share"] = r["cumtime"] / total
     return {"total_s": total, "by_tottime": by_tot, "by_cumtime": by_cum, "file": path}
+
+
+def child_env(a: argparse.Namespace) -> dict[str, str] | None:
+    """The children's environment: the code snapshot first on PYTHONPATH (see use_code)."""
+    pythonpath = getattr(a, "child_pythonpath", None)
+    return {**os.environ, "PYTHONPATH": pythonpath} if pythonpath else None
 
 
 def run_child(
@@ -1089,7 +1093,7 @@ def run_child(
             text=True,
             check=False,
             timeout=a.phase_timeout,
-            env=CHILD_ENV,
+            env=child_env(a),
         )
     except subprocess.TimeoutExpired:
         log(f"  {phase:<9} {mode:<8} TIMED OUT after {a.phase_timeout:.0f} s (child killed)")
@@ -1350,23 +1354,9 @@ def machine_facts(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def fmt_counts(c: dict[str, int]) -> str:
-    parts = [
-        f"{k} {c[k]:,}"
-        for k in (
-            "created",
-            "updated",
-            "deactivated",
-            "reactivated",
-            "unchanged",
-            "errors",
-            "teams_created",
-            "teams_renamed",
-            "teams_removed",
-            "memberships_added",
-            "memberships_removed",
-        )
-        if c.get(k)
-    ]
+    from scimgate.sync.engine import COUNT_KEYS  # the run's counts, in the engine's order
+
+    parts = [f"{k} {c[k]:,}" for k in COUNT_KEYS if c.get(k)]
     return ", ".join(parts) or "nothing"
 
 

@@ -102,20 +102,7 @@ def parse_source(source: str, schema: ResourceSchema | None = None) -> list[Sour
 def _parse_one(text: str, schema: ResourceSchema) -> SourcePath:
     if not text:
         raise MappingPathError("An empty alternative around ||")
-    try:
-        node = parse_path(text)
-    except (InvalidPathError, InvalidFilterError) as exc:
-        raise MappingPathError(f"{text!r} is not a SCIM path: {exc.detail}") from None
-    value_filter = None
-    if isinstance(node, ValuePath):
-        value_filter = node.val_filter
-        if node.attr_path.sub_attr:
-            raise MappingPathError(f"{text!r}: a filter applies to a multi-valued attribute")
-        attr_path, sub = node.attr_path, node.sub_attr
-    elif isinstance(node, AttrPath):
-        attr_path, sub = node, node.sub_attr
-    else:  # pragma: no cover - parse_path returns one of the two
-        raise MappingPathError(f"{text!r} is not an attribute path")
+    attr_path, sub, value_filter = _path_parts(text)
     resolved = schema.resolve(attr_path.uri, attr_path.attr)
     if resolved is None:
         raise MappingPathError(f"{text!r}: the User schema has no attribute {attr_path.attr!r}")
@@ -125,12 +112,7 @@ def _parse_one(text: str, schema: ResourceSchema) -> SourcePath:
         # Unknown extension: the attribute is whatever the IdP sends, single or multi.
         definition = AttrDef(name=attr_path.attr, type="complex" if sub else "string")
     elif sub is not None:
-        if definition.type != "complex":
-            raise MappingPathError(f"{text!r}: {definition.name!r} has no sub-attributes")
-        sub_def = definition.sub_attr(sub)
-        if sub_def is None:
-            raise MappingPathError(f"{text!r}: {definition.name!r} has no sub-attribute {sub!r}")
-        sub = sub_def.name
+        sub = _sub_attribute(text, definition, sub)
     if value_filter is not None and not definition.multi and not custom:
         raise MappingPathError(f"{text!r}: {definition.name!r} is not multi-valued")
     if definition.name == "password":
@@ -146,6 +128,31 @@ def _parse_one(text: str, schema: ResourceSchema) -> SourcePath:
     )
 
 
+def _path_parts(text: str) -> tuple[AttrPath, str | None, FilterNode | None]:
+    """The attribute path, sub-attribute and value filter of one alternative."""
+    try:
+        node = parse_path(text)
+    except (InvalidPathError, InvalidFilterError) as exc:
+        raise MappingPathError(f"{text!r} is not a SCIM path: {exc.detail}") from None
+    if isinstance(node, ValuePath):
+        if node.attr_path.sub_attr:
+            raise MappingPathError(f"{text!r}: a filter applies to a multi-valued attribute")
+        return node.attr_path, node.sub_attr, node.val_filter
+    if isinstance(node, AttrPath):
+        return node, node.sub_attr, None
+    raise MappingPathError(f"{text!r} is not an attribute path")  # pragma: no cover
+
+
+def _sub_attribute(text: str, definition: AttrDef, sub: str) -> str:
+    """A sub-attribute's name as the schema spells it (the path may differ in case)."""
+    if definition.type != "complex":
+        raise MappingPathError(f"{text!r}: {definition.name!r} has no sub-attributes")
+    sub_def = definition.sub_attr(sub)
+    if sub_def is None:
+        raise MappingPathError(f"{text!r}: {definition.name!r} has no sub-attribute {sub!r}")
+    return sub_def.name
+
+
 def evaluate(
     paths: list[SourcePath], doc: dict[str, Any], convert: Callable[[Any], Any]
 ) -> tuple[Any, str | None, str | None]:
@@ -159,7 +166,7 @@ def evaluate(
     first_error: str | None = None
     for index, path in enumerate(paths):
         raw = path.read(doc)
-        if raw is None or raw == "" or raw == [] or raw == {}:
+        if raw is None or raw in ("", [], {}):
             continue
         try:
             return convert(raw), path.text, None

@@ -276,6 +276,7 @@ def received_attributes(conn: Connection, account_id: int, *, sample: int = 2000
 
 
 def _collect(value: Any, prefix: str, seen: set[str]) -> None:
+    """The attribute paths of one (part of a) SCIM document, into `seen`."""
     if not isinstance(value, dict):
         return
     for key, item in value.items():
@@ -283,24 +284,25 @@ def _collect(value: Any, prefix: str, seen: set[str]) -> None:
             continue
         if key.startswith("urn:"):
             _collect(item, key + ":", seen)
-            continue
-        path = f"{prefix}{key}"
-        if isinstance(item, list):
+        elif isinstance(item, list):
             for element in item:
-                if isinstance(element, dict):
-                    kind = element.get("type")
-                    for sub in element:
-                        if sub in ("type", "primary", "display", "$ref"):
-                            continue
-                        if isinstance(kind, str):
-                            seen.add(f'{path}[type eq "{kind}"].{sub}')
-                        else:
-                            seen.add(f"{path}.{sub}")
-                else:
-                    seen.add(path)
+                _collect_element(element, f"{prefix}{key}", seen)
         elif isinstance(item, dict):
-            for sub in item:
-                if sub != "$ref":
-                    seen.add(f"{path}.{sub}")
+            seen.update(f"{prefix}{key}.{sub}" for sub in item if sub != "$ref")
         else:
-            seen.add(path)
+            seen.add(f"{prefix}{key}")
+
+
+def _collect_element(element: Any, path: str, seen: set[str]) -> None:
+    """One value of a multi-valued attribute: its sub-attributes, by type when it has one."""
+    if not isinstance(element, dict):
+        seen.add(path)
+        return
+    kind = element.get("type")
+    for sub in element:
+        if sub in ("type", "primary", "display", "$ref"):
+            continue
+        if isinstance(kind, str):
+            seen.add(f'{path}[type eq "{kind}"].{sub}')
+        else:
+            seen.add(f"{path}.{sub}")

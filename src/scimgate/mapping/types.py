@@ -28,7 +28,7 @@ def _scalar(value: Any) -> Any:
             return lowered["value"]
         raise ValueError("is an object, not a single value (map one of its sub-attributes)")
     if isinstance(value, list):
-        raise ValueError("is a list, not a single value (pick an element with a filter)")  # noqa: TRY004
+        raise ValueError("is a list, not a single value (pick an element with a filter)")
     return value
 
 
@@ -55,7 +55,7 @@ def to_number(value: Any) -> int | float:
     """JSON numbers, or strings that spell one; integers stay integers."""
     value = _scalar(value)
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a number")  # noqa: TRY004
+        raise ValueError(f"{value!r} is not a number")
     if isinstance(value, (int, float)):
         number = Decimal(str(value))
     else:

@@ -301,17 +301,31 @@ def set_manual_values(
                 "it in the identity provider, or remove the mapping",
                 prop["name"],
             )
-        if value is not None:
-            try:
-                if prop["type"] == "member":
-                    value = _member_reference(conn, account_id, value)
-                else:
-                    value = types.converter(prop["type"], list(prop["options"] or []))(value)
-            except ValueError as exc:
-                raise InvalidValueError(f"{prop['name']}: {exc}") from None
         store.set_value(
-            conn, account_id, current["id"], prop["id"], value, source=MemberSource.MANUAL, now=now
+            conn,
+            account_id,
+            current["id"],
+            prop["id"],
+            _manual_value(conn, account_id, prop, value),
+            source=MemberSource.MANUAL,
+            now=now,
         )
+
+
+def _manual_value(conn: Connection, account_id: int, prop: dict[str, Any], value: Any) -> Any:
+    """A value an admin typed, coerced to the Property's type (a member reference: its id).
+
+    Raises:
+        InvalidValueError: the value does not fit the Property.
+    """
+    if value is None:
+        return None
+    try:
+        if prop["type"] == "member":
+            return _member_reference(conn, account_id, value)
+        return types.converter(prop["type"], list(prop["options"] or []))(value)
+    except ValueError as exc:
+        raise InvalidValueError(f"{prop['name']}: {exc}") from None
 
 
 def _member_reference(conn: Connection, account_id: int, value: Any) -> str:

@@ -25,8 +25,9 @@ from scimgate.scim.schema import schema_for
 from scimgate.store import directory as store
 from scimgate.store import list_pages, memberships
 from scimgate.store.accounts import TokenGuard
-from scimgate.store.filter_sql import compile_filter, sort_expression
+from scimgate.store.filter_sql import compile_filter
 from scimgate.store.lookups import compile_lookup
+from scimgate.store.sort_sql import sort_expression
 
 _RETRIES = 5
 

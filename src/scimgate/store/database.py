@@ -217,26 +217,9 @@ class KeptConnection:
         """A transaction on the kept connection (BEGIN IMMEDIATE on SQLite when `writes`);
         a failed database is raised as a StorageError, a value it cannot hold as
         UnstorableValueError (scimgate.errors)."""
-        conn = self._conn
-        if conn is not None and time.monotonic() - self._born > self.max_age:
-            self.close()
-            conn = None
-        if conn is None or conn.closed or conn.invalidated:
-            try:
-                conn = self._conn = self.engine.connect()
-            except UNAVAILABLE as exc:  # refused, or no pooled connection in time
-                raise storage_error(exc) from exc
-            self._born = time.monotonic()
-            self._writes = None
+        conn = self._connection()
         if writes != self._writes:  # switching costs a dialect call: only when it changes
-            if self._postgres:
-                # Reads run in autocommit: no BEGIN and COMMIT round trips for a lookup.
-                conn.execution_options(
-                    writes=writes, isolation_level="READ COMMITTED" if writes else "AUTOCOMMIT"
-                )
-            else:
-                conn.execution_options(writes=writes)
-            self._writes = writes
+            self._set_mode(conn, writes)
         gate = self.write_gate if writes and not self._postgres else None
         if gate is not None:
             try:
@@ -263,6 +246,32 @@ class KeptConnection:
         finally:
             if gate is not None:
                 gate.leave()
+
+    def _connection(self) -> Connection:
+        """The kept connection, opened again when it is too old, closed or invalidated."""
+        conn = self._conn
+        if conn is not None and time.monotonic() - self._born > self.max_age:
+            self.close()
+            conn = None
+        if conn is None or conn.closed or conn.invalidated:
+            try:
+                conn = self._conn = self.engine.connect()
+            except UNAVAILABLE as exc:  # refused, or no pooled connection in time
+                raise storage_error(exc) from exc
+            self._born = time.monotonic()
+            self._writes = None
+        return conn
+
+    def _set_mode(self, conn: Connection, writes: bool) -> None:
+        """Put the connection in read or write mode (remembered: only a change costs)."""
+        if self._postgres:
+            # Reads run in autocommit: no BEGIN and COMMIT round trips for a lookup.
+            conn.execution_options(
+                writes=writes, isolation_level="READ COMMITTED" if writes else "AUTOCOMMIT"
+            )
+        else:
+            conn.execution_options(writes=writes)
+        self._writes = writes
 
     @property
     def postgres(self) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -34,7 +33,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from scimgate.scim.errors import InvalidFilterError
 from scimgate.scim.filter import (
-    CompareOperator,
     Comparison,
     FilterNode,
     LogicalExpr,
@@ -42,18 +40,16 @@ from scimgate.scim.filter import (
     Not,
     Present,
     ValuePath,
-    parse_filter,
 )
 from scimgate.scim.resource_types import ResourceKind
 from scimgate.scim.schema import AttrDef, ResourceSchema
 from scimgate.store.directory import table_for
+from scimgate.store.filter_compare import compare, compare_datetime
 from scimgate.store.tables import (
     directory_membership,
     directory_user,
     directory_user_email,
 )
-
-_STRING_OPS = {CompareOperator.co, CompareOperator.sw, CompareOperator.ew}
 
 
 @dataclass(frozen=True)
@@ -84,10 +80,6 @@ def compile_filter(
 
 class _Unknown(Exception):
     """An attribute this resource type does not have (only with unknown_is_false)."""
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class _Compiler:
@@ -132,7 +124,7 @@ class _Compiler:
         sub = None
         if path.sub_attr:
             sub = attr.sub_attr(path.sub_attr)
-            if sub is None and urn is None or (sub is None and self.schema.extension(urn or "")):
+            if (sub is None and urn is None) or (sub is None and self.schema.extension(urn or "")):
                 raise InvalidFilterError(f"{attr.name!r} has no sub-attribute {path.sub_attr!r}")
             sub = sub or AttrDef(name=path.sub_attr)
         special = self._special(urn, attr, sub, node)
@@ -159,42 +151,64 @@ class _Compiler:
             definition = value_def
         if isinstance(node, Present):
             return self._json_present(keys)
-        return self._compare(
-            self._json_scalar(keys, definition), definition, node.op, node.value, False
+        return compare(
+            self._json_scalar(keys, definition),
+            definition,
+            node.op,
+            node.value,
+            False,
+            self.dialect,
         )
 
     def _special(
         self, urn: str | None, attr: AttrDef, sub: AttrDef | None, node: Comparison | Present
     ) -> ColumnElement[bool] | None:
         """Indexed columns and side tables for the attributes IdPs look up by."""
-        t = self.table
         if urn is not None:
             return None
-        name = attr.name
-        if name == "meta" and sub is not None:
-            column = {"created": t.c.created_at, "lastModified": t.c.updated_at}.get(sub.name)
-            if sub.name == "resourceType":
-                if isinstance(node, Present):
-                    return true()
-                return self._compare(literal(self.schema.name), sub, node.op, node.value, False)
-            if column is None:
-                raise InvalidFilterError(f"Filtering on meta.{sub.name} is not supported")
+        if attr.name == "meta" and sub is not None:
+            return self._meta(sub, node)
+        side = self._side_table(attr, sub, node)
+        if side is not None or sub is not None:
+            return side
+        return self._indexed_column(attr, node)
+
+    def _meta(self, sub: AttrDef, node: Comparison | Present) -> ColumnElement[bool]:
+        """meta.resourceType is the table's; meta.created and meta.lastModified are columns."""
+        t = self.table
+        if sub.name == "resourceType":
             if isinstance(node, Present):
                 return true()
-            return self._compare_datetime(column, node.op, node.value)
-        if sub is not None:
-            if self.schema.name == ResourceKind.USER and name == "emails":
-                return self._emails(lambda e: self._email_test(e, sub, node))
-            if self._is_membership(name):
-                return self._membership(lambda m: self._membership_test(m, sub, node))
-            return None
-        if self._is_membership(name):
+            return compare(literal(self.schema.name), sub, node.op, node.value, False, self.dialect)
+        column = {"created": t.c.created_at, "lastModified": t.c.updated_at}.get(sub.name)
+        if column is None:
+            raise InvalidFilterError(f"Filtering on meta.{sub.name} is not supported")
+        if isinstance(node, Present):
+            return true()
+        return compare_datetime(column, node.op, node.value)
+
+    def _side_table(
+        self, attr: AttrDef, sub: AttrDef | None, node: Comparison | Present
+    ) -> ColumnElement[bool] | None:
+        """Emails and memberships, by a sub-attribute or (none named) by their value."""
+        if self._is_membership(attr.name):
             # `members eq "id"` / `groups pr`: the multi-valued attribute stands for its value.
-            value_def = attr.sub_attr("value") or AttrDef(name="value", case_exact=True)
-            return self._membership(lambda m: self._membership_test(m, value_def, node))
-        if self.schema.name == ResourceKind.USER and name == "emails":
-            value_def = attr.sub_attr("value") or AttrDef(name="value")
-            return self._emails(lambda e: self._email_test(e, value_def, node))
+            member_def = (
+                sub
+                if sub is not None
+                else attr.sub_attr("value") or AttrDef(name="value", case_exact=True)
+            )
+            return self._membership(lambda m: self._membership_test(m, member_def, node))
+        if self.schema.name == ResourceKind.USER and attr.name == "emails":
+            email_def = sub if sub is not None else attr.sub_attr("value") or AttrDef(name="value")
+            return self._emails(lambda e: self._email_test(e, email_def, node))
+        return None
+
+    def _indexed_column(
+        self, attr: AttrDef, node: Comparison | Present
+    ) -> ColumnElement[bool] | None:
+        """id, externalId, userName, displayName and active: the resource table's columns."""
+        t = self.table
         columns: dict[str, tuple[Any, bool]] = {
             "id": (t.c.id, False),
             "externalId": (t.c.external_id, False),
@@ -205,14 +219,14 @@ class _Compiler:
             columns["active"] = (t.c.active, False)
         else:
             columns["displayName"] = (t.c.display_name_key, True)
-        if name not in columns:
+        if attr.name not in columns:
             return None
-        column, lowered = columns[name]
+        column, lowered = columns[attr.name]
         if isinstance(node, Present):
             if attr.type == "boolean":
                 return true()
             return and_(column.is_not(None), column != "")
-        return self._compare(column, attr, node.op, node.value, lowered)
+        return compare(column, attr, node.op, node.value, lowered, self.dialect)
 
     def _is_membership(self, name: str) -> bool:
         return (self.schema.name == ResourceKind.GROUP and name == "members") or (
@@ -288,7 +302,7 @@ class _Compiler:
             raise InvalidFilterError(f"Filtering on emails.{sub.name} is not supported")
         if isinstance(node, Present):
             return column[0].is_not(None) if sub.name != "primary" else e.c.is_primary.is_(True)
-        return self._compare(column[0], sub, node.op, node.value, column[1])
+        return compare(column[0], sub, node.op, node.value, column[1], self.dialect)
 
     def _membership(self, test: Callable[[Any], ColumnElement[bool]]) -> ColumnElement[bool]:
         m = directory_membership.alias("m")
@@ -307,12 +321,13 @@ class _Compiler:
             raise InvalidFilterError(f"Filtering on {sub.name!r} of a membership is not supported")
         if isinstance(node, Present):
             return true()
-        return self._compare(
+        return compare(
             column,
             AttrDef(name=sub.name, case_exact=sub.name == "value"),
             node.op,
             node.value,
             False,
+            self.dialect,
         )
 
     # -- JSON documents --------------------------------------------------------------------------
@@ -388,147 +403,8 @@ class _Compiler:
         if definition.type == "boolean" and self.dialect == "postgresql":
             wanted = node.value in (True, "true", "True")
             return value if wanted else not_(value)
-        return self._compare(value, definition, node.op, node.value, False)
-
-    # -- comparisons ---------------------------------------------------------------------------------
-    def _compare(
-        self, column: Any, attr: AttrDef, op: CompareOperator, value: Any, lowered: bool
-    ) -> ColumnElement[bool]:
-        if attr.type == "dateTime":
-            return self._compare_datetime_text(column, op, value)
-        if attr.type == "boolean":
-            if op not in (CompareOperator.eq, CompareOperator.ne):
-                raise InvalidFilterError(f"{attr.name!r} is a boolean: only eq and ne apply")
-            wanted = _as_bool(value, attr.name)
-            test = column.is_(True) if wanted else or_(column.is_(False), column.is_(None))
-            if self.dialect == "sqlite":
-                test = column == (1 if wanted else 0)
-                if not wanted:
-                    test = or_(test, column.is_(None))
-            return test if op == CompareOperator.eq else not_(test)
-        if value is None:
-            if op == CompareOperator.eq:
-                return column.is_(None)
-            if op == CompareOperator.ne:
-                return column.is_not(None)
-            raise InvalidFilterError("null only compares with eq and ne")
-        if attr.type in ("integer", "decimal"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise InvalidFilterError(f"{attr.name!r} is a number: compare it with a number")
-            return self._ordered(column, op, value)
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise InvalidFilterError(f"{attr.name!r} is a string: compare it with a string")
-        text = str(value)
-        if not attr.case_exact:
-            text = text.lower()
-            if not lowered:
-                column = func.lower(column)
-        if op in _STRING_OPS:
-            pattern = _escape_like(text)
-            pattern = {
-                CompareOperator.co: f"%{pattern}%",
-                CompareOperator.sw: f"{pattern}%",
-                CompareOperator.ew: f"%{pattern}",
-            }[op]
-            if attr.case_exact and self.dialect == "sqlite":
-                return (
-                    func.instr(column, text) > 0
-                    if op == CompareOperator.co
-                    else column.op("GLOB", is_comparison=True)(_glob(text, op))
-                )
-            return column.like(pattern, escape="\\")
-        return self._ordered(column, op, text)
-
-    def _ordered(self, column: Any, op: CompareOperator, value: Any) -> ColumnElement[bool]:
-        if op == CompareOperator.eq:
-            return column == value
-        if op == CompareOperator.ne:
-            return or_(column != value, column.is_(None))
-        if op == CompareOperator.gt:
-            return column > value
-        if op == CompareOperator.ge:
-            return column >= value
-        if op == CompareOperator.lt:
-            return column < value
-        if op == CompareOperator.le:
-            return column <= value
-        raise InvalidFilterError(f"Operator {op.value!r} does not apply here")
-
-    def _compare_datetime(
-        self, column: Any, op: CompareOperator, value: Any
-    ) -> ColumnElement[bool]:
-        if op in _STRING_OPS:
-            raise InvalidFilterError("Dates compare with eq, ne, gt, ge, lt and le")
-        return self._ordered(column, op, _as_datetime(value))
-
-    def _compare_datetime_text(
-        self, column: Any, op: CompareOperator, value: Any
-    ) -> ColumnElement[bool]:
-        if op in _STRING_OPS:
-            raise InvalidFilterError("Dates compare with eq, ne, gt, ge, lt and le")
-        _as_datetime(value)
-        return self._ordered(column, op, value)
-
-
-def _glob(text: str, op: CompareOperator) -> str:
-    escaped = "".join(f"[{c}]" if c in "*?[]" else c for c in text)
-    return f"{escaped}*" if op == CompareOperator.sw else f"*{escaped}"
+        return compare(value, definition, node.op, node.value, False, self.dialect)
 
 
 def _sqlite_path(keys: list[str]) -> str:
     return "$" + "".join('."' + k.replace('"', '\\"') + '"' for k in keys)
-
-
-def _as_bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise InvalidFilterError(f"{name!r} is a boolean: compare it with true or false")
-
-
-def _as_datetime(value: Any) -> datetime:
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)  # Python 3.11 reads a trailing Z
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)
-            return parsed.astimezone(UTC)
-    raise InvalidFilterError(f"{value!r} is not an RFC 3339 date-time")
-
-
-def sort_expression(schema: ResourceSchema, sort_by: str, order: str) -> Any:
-    """`sortBy` (RFC 7644 §3.4.2.3) to an ORDER BY term; indexed columns where there are some."""
-    try:
-        node = parse_filter(f"{sort_by} pr")
-    except InvalidFilterError:
-        raise InvalidFilterError(f"Cannot sort by {sort_by!r}") from None
-    if not isinstance(node, Present):
-        raise InvalidFilterError(f"Cannot sort by {sort_by!r}")
-    path = node.attr_path
-    resolved = schema.resolve(path.uri, path.attr)
-    if resolved is None:
-        raise InvalidFilterError(f"Cannot sort by unknown attribute {sort_by!r}")
-    urn, attr = resolved
-    table = table_for(schema.name)
-    columns = {
-        ("id", None): table.c.id,
-        ("externalId", None): table.c.external_id,
-        ("meta", "created"): table.c.created_at,
-        ("meta", "lastModified"): table.c.updated_at,
-        ("displayName", None): table.c.display_name_key
-        if schema.name == ResourceKind.GROUP
-        else table.c.display_name,
-        ("userName", None): table.c.user_name_key if schema.name == ResourceKind.USER else None,
-    }
-    sub = path.sub_attr
-    column = columns.get((attr.name, sub)) if urn is None else None
-    if column is None:
-        if attr.multi:
-            raise InvalidFilterError(f"Cannot sort by multi-valued {sort_by!r}")
-        keys = ([urn] if urn else []) + [attr.name] + ([sub] if sub else [])
-        column = table.c.doc[tuple(keys)].as_string()
-    return column.desc() if order == "descending" else column.asc()

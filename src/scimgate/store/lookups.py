@@ -9,6 +9,7 @@ Both give the same answers: tests run each shape through both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from scimgate.scim.constants import ENTERPRISE_USER_SCHEMA
@@ -25,10 +26,12 @@ from scimgate.scim.resource_types import ResourceKind, resource_type
 _MAX_TERMS = 4
 _ENTERPRISE = ENTERPRISE_USER_SCHEMA.lower()
 
+Condition = tuple[str, list[Any]]  # SQL text with ? placeholders, and its parameters
+
 
 def compile_lookup(
     node: FilterNode, kind: str, *, account_id: int, postgres: bool
-) -> tuple[str, list[Any]] | None:
+) -> Condition | None:
     """SQL condition and parameters for a lookup-shaped filter, or None for anything else."""
     terms = (
         node.terms if isinstance(node, LogicalExpr) and node.op == LogicalOperator.and_ else (node,)
@@ -59,7 +62,7 @@ def _core(uri: str | None, kind: str) -> bool:
     return uri is None or uri.lower() == resource_type(kind).schema.lower()
 
 
-def _term(term: Any, kind: str, account_id: int, postgres: bool) -> tuple[str, list[Any]] | None:
+def _term(term: Any, kind: str, account_id: int, postgres: bool) -> Condition | None:
     if isinstance(term, ValuePath):
         return _value_path(term, kind, account_id)
     if not isinstance(term, Comparison) or term.op != CompareOperator.eq:
@@ -69,35 +72,28 @@ def _term(term: Any, kind: str, account_id: int, postgres: bool) -> tuple[str, l
         return None
     path = term.attr_path
     attr, sub = path.attr.lower(), (path.sub_attr or "").lower()
-    if (
-        kind == ResourceKind.USER
-        and attr == "manager"
-        and sub in ("", "value")
-        and (path.uri is None or path.uri.lower() == _ENTERPRISE)
-    ):
-        if postgres:
-            return f"doc #>> '{{{ENTERPRISE_USER_SCHEMA},manager,value}}' = ?", [value]
-        return f"json_extract(doc, '$.\"{ENTERPRISE_USER_SCHEMA}\".manager.value') = ?", [value]
+    if kind == ResourceKind.USER and _is_manager(path.uri, attr, sub):
+        return _manager(value, postgres)
     if not _core(path.uri, kind):
         return None
-    if sub == "" and attr == "id":
-        return "id = ?", [value]
-    if sub == "" and attr == "externalid":
-        return "external_id = ?", [value]
-    if kind == ResourceKind.USER:
-        if sub == "" and attr == "username":
-            return "user_name_key = ?", [value.lower()]
-        if attr == "emails" and sub in ("", "value"):
-            return _email(account_id, value, None)
-        return None
-    if sub == "" and attr == "displayname":
-        return "display_name_key = ?", [value.lower()]
-    if attr == "members" and sub in ("", "value"):
-        return _member(account_id, value)
-    return None
+    build = _EQUALITIES.get((kind, attr, sub))
+    return build(account_id, value) if build is not None else None
 
 
-def _value_path(term: ValuePath, kind: str, account_id: int) -> tuple[str, list[Any]] | None:
+def _is_manager(uri: str | None, attr: str, sub: str) -> bool:
+    """The enterprise manager's value (Entra sends it without its schema URN too)."""
+    return (
+        attr == "manager" and sub in ("", "value") and (uri is None or uri.lower() == _ENTERPRISE)
+    )
+
+
+def _manager(value: str, postgres: bool) -> Condition:
+    if postgres:
+        return f"doc #>> '{{{ENTERPRISE_USER_SCHEMA},manager,value}}' = ?", [value]
+    return f"json_extract(doc, '$.\"{ENTERPRISE_USER_SCHEMA}\".manager.value') = ?", [value]
+
+
+def _value_path(term: ValuePath, kind: str, account_id: int) -> Condition | None:
     """`emails[type eq "work" and value eq "x"]` (Entra's `emails[type eq "work"].value eq "x"`), `members[value eq "id"]`."""
     path = term.attr_path
     if term.sub_attr or path.sub_attr or not _core(path.uri, kind):
@@ -133,7 +129,7 @@ def _value_path(term: ValuePath, kind: str, account_id: int) -> tuple[str, list[
     return None
 
 
-def _email(account_id: int, value: str, email_type: str | None) -> tuple[str, list[Any]]:
+def _email(account_id: int, value: str, email_type: str | None = None) -> Condition:
     sql = "id IN (SELECT user_id FROM directory_user_email WHERE account_id = ? AND value_key = ?"
     params: list[Any] = [account_id, value.lower()]
     if email_type is not None:
@@ -142,8 +138,39 @@ def _email(account_id: int, value: str, email_type: str | None) -> tuple[str, li
     return sql + ")", params
 
 
-def _member(account_id: int, member_id: str) -> tuple[str, list[Any]]:
+def _member(account_id: int, member_id: str) -> Condition:
     return (
         "id IN (SELECT group_id FROM directory_membership WHERE account_id = ? AND member_id = ?)",
         [account_id, member_id],
     )
+
+
+def _id(_account_id: int, value: str) -> Condition:
+    return "id = ?", [value]
+
+
+def _external_id(_account_id: int, value: str) -> Condition:
+    return "external_id = ?", [value]
+
+
+def _user_name(_account_id: int, value: str) -> Condition:
+    return "user_name_key = ?", [value.lower()]
+
+
+def _display_name(_account_id: int, value: str) -> Condition:
+    return "display_name_key = ?", [value.lower()]
+
+
+# `attr eq value` on a core attribute: (resource type, attribute, sub-attribute) -> SQL.
+_EQUALITIES: dict[tuple[str, str, str], Callable[[int, str], Condition]] = {
+    (ResourceKind.USER, "id", ""): _id,
+    (ResourceKind.USER, "externalid", ""): _external_id,
+    (ResourceKind.USER, "username", ""): _user_name,
+    (ResourceKind.USER, "emails", ""): _email,
+    (ResourceKind.USER, "emails", "value"): _email,
+    (ResourceKind.GROUP, "id", ""): _id,
+    (ResourceKind.GROUP, "externalid", ""): _external_id,
+    (ResourceKind.GROUP, "displayname", ""): _display_name,
+    (ResourceKind.GROUP, "members", ""): _member,
+    (ResourceKind.GROUP, "members", "value"): _member,
+}

@@ -132,4 +132,4 @@ def emails_of(
         account_id,
         member_ids,
     )
-    return {member_id: email for member_id, email in rows}
+    return dict(rows)

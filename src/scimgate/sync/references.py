@@ -80,7 +80,7 @@ class References:
         ids = [m for m in dict.fromkeys(member_ids) if isinstance(m, str)]
         labels = member_store.member_labels(conn, self.run.account_id, ids) if ids else {}
         if self.run.dry:
-            labels.update({mid: shown for mid, shown in self.run.planned.values()})
+            labels.update(self.run.planned.values())
         return labels
 
     def resolve_in_batch(
