@@ -12,7 +12,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from scimgate.admins import service as admins
-from scimgate.store.tables import admin_session
+from scimgate.store.tables.accounts import admin_session
 from scimgate.web.app import create_app
 from tests.helpers.console import PASSWORD, browser, csrf_of, sign_in
 

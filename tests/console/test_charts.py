@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import insert
 
 from scimgate.provisioning import activity
-from scimgate.store.tables import request_log
+from scimgate.store.tables.operations import request_log
 from scimgate.sync import history
 from scimgate.web.console.charts import HEIGHT, TOP, Series, bar_chart, line_chart, nice_ceiling
 from tests.helpers.console import stage, synchronize

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from scimgate.admins import service as admins
 from scimgate.cli import app as cli_app
-from scimgate.store.tables import admin_session
+from scimgate.store.tables.accounts import admin_session
 from tests.helpers.console import ADMIN_IP, PASSWORD, browser, csrf_of, sign_in
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"

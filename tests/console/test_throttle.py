@@ -20,7 +20,7 @@ from scimgate.admins import service as admins
 from scimgate.admins.service import Client, SignInRefused, SignInThrottled
 from scimgate.admins.throttle import ThrottlePolicy
 from scimgate.store.database import make_engine
-from scimgate.store.tables import admin_session, signin_throttle
+from scimgate.store.tables.accounts import admin_session, signin_throttle
 from scimgate.web.app import create_app
 from tests.helpers.console import PASSWORD, browser, csrf_of, sign_in
 

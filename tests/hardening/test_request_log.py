@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, select
 from starlette.testclient import TestClient
 
 from scimgate.store.database import utcnow
-from scimgate.store.tables import request_log
+from scimgate.store.tables.operations import request_log
 from scimgate.web import redaction
 from scimgate.web import request_log as rl
 from scimgate.web.request_log import RequestLogBuffer

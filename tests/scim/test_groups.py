@@ -109,7 +109,7 @@ def _logged_ignored(app, engine):
     """The request log's `ignored` entries, oldest request first."""
     from sqlalchemy import select
 
-    from scimgate.store.tables import request_log
+    from scimgate.store.tables.operations import request_log
 
     app.state.request_log.flush()
     with engine.begin() as conn:

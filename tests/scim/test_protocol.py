@@ -239,7 +239,7 @@ def test_discovery(scim):
 def test_request_log_records_outcome_and_ignored_without_secrets(scim, app, engine):
     from sqlalchemy import select
 
-    from scimgate.store.tables import request_log
+    from scimgate.store.tables.operations import request_log
 
     body = user_body()
     body["schemas"][1] = "urn:ietf:params:scim:schemas:extension:enterprise:2.0User"
@@ -260,7 +260,7 @@ def test_request_log_is_bounded(engine, scim):
     from sqlalchemy import func, select
 
     from scimgate.store.database import utcnow
-    from scimgate.store.tables import request_log
+    from scimgate.store.tables.operations import request_log
     from scimgate.web.request_log import RequestLogBuffer
 
     buffer = RequestLogBuffer(engine, max_rows=5, max_days=30, flush_seconds=1)
@@ -290,7 +290,7 @@ def test_an_idle_accounts_old_entries_are_pruned_and_max_rows_0_keeps_none(engin
     from sqlalchemy import func, insert, select
 
     from scimgate.store.database import utcnow
-    from scimgate.store.tables import request_log
+    from scimgate.store.tables.operations import request_log
     from scimgate.web.request_log import RequestLogBuffer
 
     def entry(account_id, days_ago):

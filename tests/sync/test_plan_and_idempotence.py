@@ -6,7 +6,8 @@ import json
 
 from sqlalchemy import func, select
 
-from scimgate.store.tables import member, property_value, sync_item, sync_run, team, team_member
+from scimgate.store.tables.members import member, property_value, team, team_member
+from scimgate.store.tables.sync import sync_item, sync_run
 from tests.helpers.sync import (
     ENT,
     ZERO_MEMBER_CHANGES,

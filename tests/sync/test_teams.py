@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from scimgate.store.tables import team_member
+from scimgate.store.tables.members import team_member
 from tests.helpers.sync import (
     create_group,
     create_users,

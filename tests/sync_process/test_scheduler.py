@@ -18,7 +18,8 @@ from scimgate.accounts import service as accounts
 from scimgate.errors import InvalidValueError
 from scimgate.store import sync_runs
 from scimgate.store.database import make_engine
-from scimgate.store.tables import account, sync_run
+from scimgate.store.tables.accounts import account
+from scimgate.store.tables.sync import sync_run
 from scimgate.sync import schedule
 from scimgate.sync.engine import SyncOptions, owner_tag
 from scimgate.sync.schedule import next_daily

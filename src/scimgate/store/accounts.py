@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from scimgate.errors import ConflictError, NotFoundError
 from scimgate.store import credentials, driver
 from scimgate.store.credentials import LIVE_TOKEN, CredentialKind
-from scimgate.store.tables import account
+from scimgate.store.tables.accounts import account
 
 
 def insert_account(conn: Connection, *, slug: str, name: str, entitled: bool, now: datetime) -> int:

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from scimgate.errors import ConflictError
-from scimgate.store.tables import account, admin, admin_session, signin_throttle
+from scimgate.store.tables.accounts import account, admin, admin_session, signin_throttle
 
 
 def insert_admin(

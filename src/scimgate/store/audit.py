@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from scimgate.store import driver
-from scimgate.store.tables import audit_entry
+from scimgate.store.tables.operations import audit_entry
 
 
 def insert_entry(

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Table, select, update
 
 from scimgate.store import driver
-from scimgate.store.tables import api_key, provisioning_token
+from scimgate.store.tables.accounts import api_key, provisioning_token
 
 
 class CredentialKind(StrEnum):

@@ -21,7 +21,7 @@ from scimgate.errors import ConflictError
 from scimgate.scim.resource_types import ResourceKind
 from scimgate.store import driver
 from scimgate.store.accounts import TokenGuard, guarded_rows
-from scimgate.store.tables import directory_group, directory_user
+from scimgate.store.tables.staging import directory_group, directory_user
 
 _INTEGRITY = (sqlite3.IntegrityError, psycopg.IntegrityError)
 _COLUMNS = "id, doc, version, created_at, updated_at"

@@ -45,11 +45,7 @@ from scimgate.scim.resource_types import ResourceKind
 from scimgate.scim.schema import AttrDef, ResourceSchema
 from scimgate.store.directory import table_for
 from scimgate.store.filter_compare import compare, compare_datetime
-from scimgate.store.tables import (
-    directory_membership,
-    directory_user,
-    directory_user_email,
-)
+from scimgate.store.tables.staging import directory_membership, directory_user, directory_user_email
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from scimgate.errors import ConflictError, NotFoundError
 from scimgate.states import MemberStatus
 from scimgate.store import bulk, driver
 from scimgate.store import sync as sync_store
-from scimgate.store.tables import (
-    account,
+from scimgate.store.tables.accounts import account
+from scimgate.store.tables.members import (
     attribute_mapping,
     member,
     member_property,

@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, inspect, select, text
 
 from scimgate.store.database import as_utc, utcnow
-from scimgate.store.tables import account, event, sync_run, webhook_endpoint
+from scimgate.store.tables.accounts import account
+from scimgate.store.tables.operations import event, webhook_endpoint
+from scimgate.store.tables.sync import sync_run
 
 
 @dataclass

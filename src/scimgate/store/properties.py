@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from scimgate.errors import ConflictError, NotFoundError
 from scimgate.store import driver
 from scimgate.store import sync as sync_store
-from scimgate.store.tables import attribute_mapping, member_property, property_value
+from scimgate.store.tables.members import attribute_mapping, member_property, property_value
 
 _BATCH = 1000
 

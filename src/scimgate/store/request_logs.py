@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, String, and_, case, delete, func, insert, not_, select
 
 from scimgate.store.errors import storage_edge
-from scimgate.store.tables import account, request_log
+from scimgate.store.tables.accounts import account
+from scimgate.store.tables.operations import request_log
 
 _LIST_COLUMNS = (
     request_log.c.id,

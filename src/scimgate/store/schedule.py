@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, and_, select, update
 
-from scimgate.store.tables import account
+from scimgate.store.tables.accounts import account
 
 
 class DueAccount(NamedTuple):

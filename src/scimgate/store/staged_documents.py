@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from scimgate.store import driver
-from scimgate.store.tables import member_property
+from scimgate.store.tables.members import member_property
 
 
 def property_rows(conn: Connection, account_id: int) -> list[Any]:

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, func, or_, select
 from scimgate.states import ItemAction, ItemFilter
 from scimgate.store import driver
 from scimgate.store.bulk import insert_rows
-from scimgate.store.tables import sync_item
+from scimgate.store.tables.sync import sync_item
 
 # What an admin filters a run's items by (sync_item.action values per filter).
 ITEM_ACTIONS: dict[str, tuple[ItemAction, ...]] = {

@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from scimgate.errors import ConflictError
 from scimgate.states import RunStatus
 from scimgate.store import driver
-from scimgate.store.tables import account, sync_run
+from scimgate.store.tables.accounts import account
+from scimgate.store.tables.sync import sync_run
 
 _BUSY = "A synchronization of this account is already running"
 

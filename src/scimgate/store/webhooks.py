@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, or_, select, update
 
-from scimgate.store.tables import account, webhook_delivery, webhook_endpoint
+from scimgate.store.tables.accounts import account
+from scimgate.store.tables.operations import webhook_delivery, webhook_endpoint
 
 _PUBLIC = (
     webhook_endpoint.c.id,
