@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from scimgate.members import service as members
 from scimgate.store import members as member_store
+from scimgate.store import property_values as value_store
 from scimgate.store import sync_items, sync_runs
 from scimgate.store.database import utcnow
 from scimgate.sync.engine import RunResult, SyncOptions, synchronize
@@ -125,6 +126,6 @@ def set_manual_value(
     engine: Engine, account_id: int, member_id: str, prop_id: str, value: Any
 ) -> None:
     with engine.begin() as conn:
-        member_store.set_value(
+        value_store.set_value(
             conn, account_id, member_id, prop_id, value, source="manual", now=utcnow()
         )

@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.members import service
 from scimgate.store import members as store
+from scimgate.store import teams as team_store
 
 SORTS = ("name", "email", "status")  # and their descending forms, "-name"...
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -125,7 +126,7 @@ def team_page(
     limit: int = 50,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Teams in id order with member counts, a page at a time."""
-    rows = store.team_page(
+    rows = team_store.team_page(
         conn, account_id, search=search or None, after=id_cursor(cursor), limit=limit + 1
     )
     return _id_page(rows, limit)
@@ -133,7 +134,7 @@ def team_page(
 
 def get_team(conn: Connection, account_id: int, team_id: str) -> dict[str, Any]:
     """One team with its member count, or NotFoundError."""
-    found = store.team_page(conn, account_id, after=None, limit=1, team_id=team_id[:64])
+    found = team_store.team_page(conn, account_id, after=None, limit=1, team_id=team_id[:64])
     if not found:
         raise NotFoundError(f"No team {team_id!r}")
     return found[0]
@@ -144,7 +145,7 @@ def team_member_page(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """The members of one team in id order, a page at a time."""
     team = get_team(conn, account_id, team_id)
-    rows = store.team_member_page(
+    rows = team_store.team_member_page(
         conn, account_id, team["id"], after=id_cursor(cursor), limit=limit + 1
     )
     return _id_page(rows, limit)
@@ -163,7 +164,7 @@ def property_page(
 
 def teams_with_counts(conn: Connection, account_id: int) -> list[dict[str, Any]]:
     """Every team by name with its member count (the CLI's list: one line each)."""
-    rows = store.team_page(conn, account_id, after=None, limit=1_000_000)
+    rows = team_store.team_page(conn, account_id, after=None, limit=1_000_000)
     return sorted(rows, key=lambda t: (t["name"].lower(), t["id"]))
 
 
@@ -171,7 +172,7 @@ def find_team(conn: Connection, account_id: int, ref: str) -> dict[str, Any]:
     """A team by id or by case-insensitive name; a name two teams share is refused."""
     ref = (ref or "").strip()
     if _UUID.match(ref):
-        found = store.team_page(conn, account_id, after=None, limit=1, team_id=ref)
+        found = team_store.team_page(conn, account_id, after=None, limit=1, team_id=ref)
         if found:
             return found[0]
     named = [t for t in teams_with_counts(conn, account_id) if t["name"].lower() == ref.lower()]
@@ -190,7 +191,7 @@ def all_team_members(conn: Connection, account_id: int, team_id: str) -> list[di
     rows: list[dict[str, Any]] = []
     after = None
     while True:
-        batch = store.team_member_page(conn, account_id, team_id, after=after, limit=1000)
+        batch = team_store.team_member_page(conn, account_id, team_id, after=after, limit=1000)
         rows.extend(batch)
         if len(batch) < 1000:
             break

@@ -22,6 +22,7 @@ from scimgate.mapping import types
 from scimgate.store import events
 from scimgate.store import members as store
 from scimgate.store import properties as prop_store
+from scimgate.store import property_values as value_store
 from scimgate.store.database import utcnow
 
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
@@ -230,10 +231,10 @@ def _rewrite_values(
         ]
         if not changed:
             continue
-        store.delete_values(
+        value_store.delete_values(
             conn, account_id, [(m, prop["id"]) for m, _v, _s, new in changed if new is None]
         )
-        store.upsert_values(
+        value_store.upsert_values(
             conn,
             [
                 (account_id, m, prop["id"], new, s, now)

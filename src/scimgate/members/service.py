@@ -19,6 +19,8 @@ from scimgate.members import properties
 from scimgate.states import MemberSource, MemberStatus
 from scimgate.store import events
 from scimgate.store import members as store
+from scimgate.store import property_values as value_store
+from scimgate.store import teams as team_store
 from scimgate.store.database import utcnow
 
 
@@ -90,7 +92,7 @@ def documents_of(
 ) -> list[dict[str, Any]]:
     """Member rows as documents: Property values by Property name, references by email."""
     props = {p["id"]: p for p in store.list_properties(conn, account_id)}
-    values = store.values_of(conn, account_id, [r["id"] for r in rows])
+    values = value_store.values_of(conn, account_id, [r["id"] for r in rows])
     refs = [
         v
         for vals in values.values()
@@ -179,7 +181,7 @@ def count_members(conn: Connection, account_id: int, **where: str) -> int:
 
 def list_teams(conn: Connection, account_id: int) -> list[dict[str, Any]]:
     """Teams with their members' emails."""
-    return store.list_teams(conn, account_id)
+    return team_store.list_teams(conn, account_id)
 
 
 def member_detail(conn: Connection, account_id: int, member_id: str) -> dict[str, Any]:
@@ -208,7 +210,7 @@ def member_detail(conn: Connection, account_id: int, member_id: str) -> dict[str
     doc["property_rows"] = rows
     scim = doc["source"] == MemberSource.SCIM
     doc["field_paths"] = {f: mapped.get(f) if scim else None for f in ("name", "email")}
-    doc["teams"] = store.teams_of_member(conn, account_id, member_id)
+    doc["teams"] = team_store.teams_of_member(conn, account_id, member_id)
     return doc
 
 
@@ -301,7 +303,7 @@ def set_manual_values(
                 "it in the identity provider, or remove the mapping",
                 prop["name"],
             )
-        store.set_value(
+        value_store.set_value(
             conn,
             account_id,
             current["id"],

@@ -92,7 +92,7 @@ def _compare_string(
         if op == CompareOperator.co:
             return func.instr(column, text) > 0
         return column.op("GLOB", is_comparison=True)(_glob(text, op))
-    return column.like(_LIKE_PATTERNS[op](_escape_like(text)), escape="\\")
+    return column.like(_LIKE_PATTERNS[op](escape_like(text)), escape="\\")
 
 
 def ordered(column: Any, op: CompareOperator, value: Any) -> ColumnElement[bool]:
@@ -121,7 +121,8 @@ def compare_datetime_text(column: Any, op: CompareOperator, value: Any) -> Colum
     return ordered(column, op, value)
 
 
-def _escape_like(value: str) -> str:
+def escape_like(value: str) -> str:
+    """Escape LIKE wildcards so a search for "50%" finds "50%" (with `escape="\\"`)."""
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from scimgate.errors import ConflictError
 from scimgate.states import MemberSource, MemberStatus
 from scimgate.store import bulk, driver
-from scimgate.store import members as member_store
+from scimgate.store import property_values as value_store
 
 _INTEGRITY = (IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
 _MEMBER_COLUMNS = (
@@ -60,7 +60,7 @@ def write_members(
     removed_values: Sequence[tuple[str, str]],
 ) -> None:
     """One batch's member writes: `in_sync` (member id, version) only moves sync markers;
-    value rows as for `members.upsert_values` (`new_values`: of members created here, plain
+    value rows as for `property_values.upsert_values` (`new_values`: of members created here, plain
     inserts); `removed_values` (member id, property id).
 
     A uniqueness rule broken by a concurrent write (an email the API gave a member) is a
@@ -117,9 +117,9 @@ def write_members(
             ],
         )
         set_sync_markers(conn, account_id, [(m, v, rev) for m, v in in_sync])
-        member_store.delete_values(conn, account_id, removed_values)
-        member_store.insert_new_values(conn, new_values)
-        member_store.upsert_values(conn, values)
+        value_store.delete_values(conn, account_id, removed_values)
+        value_store.insert_new_values(conn, new_values)
+        value_store.upsert_values(conn, values)
     except _INTEGRITY:
         raise ConflictError("a member's email is already used", "email") from None
 

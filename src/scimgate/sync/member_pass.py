@@ -20,6 +20,7 @@ from scimgate.mapping.mapper import Mapped, Mapper
 from scimgate.states import ItemAction, MemberSource
 from scimgate.store import driver, sync_counts, sync_members
 from scimgate.store import members as member_store
+from scimgate.store import property_values as value_store
 from scimgate.store import sync_batches as batches
 from scimgate.store.database import Connection
 from scimgate.store.sync_batches import MemberOwner, StagedRow
@@ -151,7 +152,7 @@ class MemberPass:
         wanted = [v for t in todo for pid, v in t.mapped.values.items() if pid in ref_ids]
         resolved, absent = refs.find(conn, wanted)
         linked = [t.member.id for t in todo if t.member is not None]
-        values = member_store.values_of(conn, aid, linked) if linked else {}
+        values = value_store.values_of(conn, aid, linked) if linked else {}
         olds = [v for vals in values.values() for pid, (v, _s) in vals.items() if pid in ref_ids]
         labels = refs.labels(conn, [*resolved.values(), *olds])
         changes: list[_Change] = []

@@ -22,6 +22,7 @@ from typing import Any
 
 from scimgate.states import ItemAction, MemberSource
 from scimgate.store import members as member_store
+from scimgate.store import property_values as value_store
 from scimgate.store import sync_batches as batches
 from scimgate.store.database import Connection
 from scimgate.store.sync_batches import StagedUser
@@ -178,8 +179,8 @@ class References:
             )
         if run.dry:
             return
-        member_store.upsert_values(conn, upserts)
-        member_store.delete_values(conn, aid, deletes)
+        value_store.upsert_values(conn, upserts)
+        value_store.delete_values(conn, aid, deletes)
         # Resolved now: in sync, unless something is left to do (then compared next run).
         marks = {d.member_id: (d.member_id, d.version, run.rev) for d in chunk}
         set_sync_markers(
