@@ -29,7 +29,7 @@ PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 test: lint  ## lint, then the whole suite (set SCIMGATE_TEST_DATABASE_URL to run it on PostgreSQL)
 	$(PYTEST)
 
-lint: install  ## ruff (rules in pyproject.toml) and mypy --strict on scim/ and sync/changes.py
+lint: install  ## ruff (rules in pyproject.toml) and mypy --strict on scim/, sync/changes.py and states.py
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
