@@ -61,6 +61,7 @@ RULES = {
         "forbidden": ["scimgate.store", "scimgate.web", "scimgate.cli", "sqlalchemy", "starlette"]
     },
     "sync": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
+    "drift": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
     "operations": {"forbidden": ["scimgate.web", "scimgate.cli", "starlette", "fastapi"]},
     "mapping": {
         "forbidden": ["scimgate.web", "scimgate.cli", "scimgate.sync", "starlette", "fastapi"]

@@ -1,0 +1,180 @@
+"""The drift report of one account: its four sections, counted and paged.
+
+- `unsynced`: staged users no member mirrors, and why (drift.unsynced);
+- `manual`: manual members no staged user has the e-mail of (as an address or userName);
+- `edited`: provisioned members changed by hand since their last sync (drift.edited);
+- `unfilled`: Properties the mapping never fills (drift.unfilled).
+
+Every section but `unfilled` (one row per Property) is read in keyset batches: a page
+stops once it has its rows, and a count holds one batch in memory at a time. Pages follow
+the /api/v1 lists: rows in key order, and the key to continue after (None at the end).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import Connection
+
+from scimgate.drift.edited import Edited
+from scimgate.drift.unfilled import unfilled
+from scimgate.drift.unsynced import Unsynced
+from scimgate.errors import InvalidValueError, NotFoundError
+from scimgate.mapping.service import load_mapper
+from scimgate.members.listing import id_cursor
+from scimgate.store import drift as store
+from scimgate.store import members as member_store
+from scimgate.store import sync_runs
+
+SECTIONS = ("unsynced", "manual", "edited", "unfilled")
+BATCH = 500  # rows read per statement
+
+Keyed = Iterator[tuple[str, dict[str, Any]]]
+
+
+class Drift:
+    """One account's report, with the mapping and the last run loaded once."""
+
+    def __init__(self, conn: Connection, account_id: int, *, batch: int = BATCH) -> None:
+        settings = sync_runs.run_settings(conn, account_id)
+        if settings is None:
+            raise NotFoundError(f"No account {account_id}")
+        self.conn, self.account_id, self.batch = conn, account_id, batch
+        self.mapper = load_mapper(conn, account_id)
+        self.properties = member_store.list_properties(conn, account_id)
+        names = {p["id"]: p["name"] for p in self.properties}
+        last_run = store.last_finished_run(conn, account_id)
+        self.unsynced = Unsynced(account_id, self.mapper, last_run)
+        self.edited = Edited(account_id, settings.mapping_rev, self.mapper, names)
+        self.last_run_id = last_run.id if last_run else None
+
+    def rows(self, section: str, after: str = "") -> Keyed:
+        """(key, item) of one section in key order, from `after` on."""
+        conn, batch = self.conn, self.batch
+        if section == "unsynced":
+            return self.unsynced.items(conn, after, batch)
+        if section == "manual":
+            return self._manual(after)
+        if section == "edited":
+            return self.edited.items(conn, after, batch)
+        if section == "unfilled":
+            rows = unfilled(conn, self.account_id, self.mapper, self.properties)
+            keyed = [(r["property_id"], r) for r in rows]
+            if after:
+                keys = [k for k, _r in keyed]
+                keyed = keyed[keys.index(after) + 1 :] if after in keys else []
+            return iter(keyed)
+        raise InvalidValueError(f"section: one of {', '.join(SECTIONS)}")
+
+    def page(
+        self, section: str, *, cursor: str | None = None, limit: int = 50
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of a section and the cursor of the next (None at the end)."""
+        check_section(section)
+        return _page(self.rows(section, id_cursor(cursor) or ""), limit)
+
+    def count(self, section: str) -> int:
+        """How many rows a section has (indexed counts where SQL can say)."""
+        if section == "unsynced":
+            return store.count_unsynced(self.conn, self.account_id)
+        if section == "manual":
+            return store.count_unmatched_manual(self.conn, self.account_id)
+        return sum(1 for _ in self.rows(section))
+
+    def summary(self, *, limit: int = 20) -> dict[str, Any]:
+        """Every section's count and first `limit` rows, with the cursor of its next page."""
+        sections: dict[str, Any] = {}
+        for section in SECTIONS:
+            if section in ("unsynced", "manual"):
+                data, next_cursor = self.page(section, limit=limit)
+                count = self.count(section) if next_cursor else len(data)
+            else:
+                count, data, next_cursor = _count_and_first(self.rows(section), limit)
+            sections[section] = {"count": count, "data": data, "next_cursor": next_cursor}
+        return {"last_run_id": self.last_run_id, "sections": sections}
+
+    def _manual(self, after: str) -> Keyed:
+        def read(key: str) -> list[Any]:
+            return store.unmatched_manual_batch(self.conn, self.account_id, key, self.batch)
+
+        for row in _keyset(read, lambda r: r.id, after):
+            yield (
+                row.id,
+                {
+                    "member_id": row.id,
+                    "email": row.email,
+                    "name": row.name,
+                    "status": row.status,
+                },
+            )
+
+
+def check_section(section: str) -> str:
+    """A section name, or InvalidValueError naming the ones there are."""
+    if section not in SECTIONS:
+        raise InvalidValueError(f"section: one of {', '.join(SECTIONS)}")
+    return section
+
+
+def summary(conn: Connection, account_id: int, *, limit: int = 20) -> dict[str, Any]:
+    """The account's drift report: each section's count and first rows."""
+    if not 1 <= limit <= 200:
+        raise InvalidValueError("limit is 1-200")
+    return Drift(conn, account_id).summary(limit=limit)
+
+
+def section_page(
+    conn: Connection,
+    account_id: int,
+    section: str,
+    *,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of one section of the account's drift report."""
+    check_section(section)
+    if not 1 <= limit <= 200:
+        raise InvalidValueError("limit is 1-200")
+    return Drift(conn, account_id).page(section, cursor=cursor, limit=limit)
+
+
+def every_row(conn: Connection, account_id: int, section: str) -> Iterator[dict[str, Any]]:
+    """Every row of one section, streamed (the CLI prints them as they come)."""
+    check_section(section)
+    return (item for _key, item in Drift(conn, account_id).rows(section))
+
+
+def _keyset(
+    read: Callable[[str], list[Any]], key: Callable[[Any], str], after: str
+) -> Iterator[Any]:
+    """Rows of `read(after)` batch after batch until a short one."""
+    while True:
+        rows = read(after)
+        yield from rows
+        if not rows:
+            return
+        after = key(rows[-1])
+
+
+def _page(rows: Keyed, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """`limit + 1` keyed rows to a page and the key to continue after."""
+    got = list(islice(rows, limit + 1))
+    if len(got) > limit:
+        return [item for _k, item in got[:limit]], got[limit - 1][0]
+    return [item for _k, item in got], None
+
+
+def _count_and_first(
+    rows: Iterable[tuple[str, Any]], limit: int
+) -> tuple[int, list[Any], str | None]:
+    """Count every row, keeping the first `limit` and the cursor after them."""
+    first: list[tuple[str, Any]] = []
+    count = 0
+    for keyed in rows:
+        count += 1
+        if count <= limit:
+            first.append(keyed)
+    next_cursor = first[-1][0] if count > limit else None
+    return count, [item for _k, item in first], next_cursor
