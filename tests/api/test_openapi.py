@@ -70,6 +70,11 @@ def test_the_document_is_openapi_3_and_needs_no_key(http, app):
         ("/sync-runs", "post"),
         ("/sync-runs/{run_id}", "get"),
         ("/sync-runs/{run_id}/confirm", "post"),
+        ("/drift", "get"),
+        ("/drift/unsynced", "get"),
+        ("/drift/manual", "get"),
+        ("/drift/edited", "get"),
+        ("/drift/unfilled", "get"),
     }
     assert expected <= documented
     for path, ops in doc["paths"].items():

@@ -5,7 +5,16 @@ from sqlalchemy import Engine
 
 from scimgate import __version__
 from scimgate.settings import Settings
-from scimgate.web.api import audit, events, mappings, members, properties, sync_runs, teams
+from scimgate.web.api import (
+    audit,
+    drift,
+    events,
+    mappings,
+    members,
+    properties,
+    sync_runs,
+    teams,
+)
 from scimgate.web.api.deps import ApiContext
 from scimgate.web.api.handlers import install_handlers
 from scimgate.web.api.problems import EVERY_ROUTE, openapi_document
@@ -14,7 +23,7 @@ from scimgate.web.outage import OutageLog
 from scimgate.web.rate_limits import SurfaceLimits
 
 # In the order of the OpenAPI document's paths.
-ROUTERS = (members, teams, properties, mappings, events, audit, sync_runs)
+ROUTERS = (members, teams, properties, mappings, events, audit, sync_runs, drift)
 
 
 def create_api(
