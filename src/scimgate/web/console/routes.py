@@ -13,6 +13,7 @@ from scimgate.web.console import (
     account_views,
     audit_views,
     auth_views,
+    drift_views,
     integration_views,
     log_views,
     mapping_views,
@@ -58,6 +59,7 @@ def console_mount(engine: Engine, settings: Settings, outage: OutageLog | None =
             "/sync/runs/{run_id:int}/confirm", page(sync_views.confirm, writes=False), methods=post
         ),
         Route("/sync/settings", page(sync_views.settings_page), methods=["GET", "POST"]),
+        Route("/drift", page(drift_views.drift), methods=get),
         Route("/members", page(member_views.members_page), methods=get),
         Route("/members/{member_id}", page(member_views.member), methods=get),
         Route("/teams", page(member_views.teams), methods=get),

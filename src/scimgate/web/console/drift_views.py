@@ -1,0 +1,35 @@
+"""Drift: where the members and the identity provider disagree (docs/console.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scimgate.drift import report
+from scimgate.web.console.endpoint import Ctx, Page
+
+SUMMARY_ROWS = 20  # rows of each section on the overview
+PAGE_SIZE = 50  # rows of one section's own pages
+TITLES = {
+    "unsynced": "Staged users never synchronized",
+    "manual": "Manual members with no identity-provider counterpart",
+    "edited": "Provisioned members changed by hand",
+    "unfilled": "Properties the mapping never fills",
+}
+
+
+def drift(ctx: Ctx) -> Page:
+    """Every section's count and first rows; `?section=` pages through one of them."""
+    section = ctx.arg("section")
+    context: dict[str, Any] = {"titles": TITLES, "section": None}
+    if section:
+        report.check_section(section)
+        after = ctx.request.query_params.get("after", "")[:64] or None
+        rows, next_after = report.section_page(
+            ctx.conn, ctx.account_id, section, cursor=after, limit=PAGE_SIZE
+        )
+        context.update(
+            section=section, rows=rows, next_after=next_after, first_page=after is None
+        )
+        return Page("drift.html", context)
+    context["report"] = report.summary(ctx.conn, ctx.account_id, limit=SUMMARY_ROWS)
+    return Page("drift.html", context)
