@@ -131,6 +131,7 @@ def pages(browser: Any, server: Any) -> dict[str, str]:
         "sync-run": succeeded,
         "sync-run-held": held,
         "sync-settings": "/console/sync/settings",
+        "drift": "/console/drift",
         "members": "/console/members",
         "member": member,
         "teams": "/console/teams",
