@@ -27,9 +27,7 @@ def drift(ctx: Ctx) -> Page:
         rows, next_after = report.section_page(
             ctx.conn, ctx.account_id, section, cursor=after, limit=PAGE_SIZE
         )
-        context.update(
-            section=section, rows=rows, next_after=next_after, first_page=after is None
-        )
+        context.update(section=section, rows=rows, next_after=next_after, first_page=after is None)
         return Page("drift.html", context)
     context["report"] = report.summary(ctx.conn, ctx.account_id, limit=SUMMARY_ROWS)
     return Page("drift.html", context)
