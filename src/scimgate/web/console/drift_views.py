@@ -7,7 +7,6 @@ from typing import Any
 from scimgate.drift import report
 from scimgate.web.console.endpoint import Ctx, Page
 
-SUMMARY_ROWS = 20  # rows of each section on the overview
 PAGE_SIZE = 50  # rows of one section's own pages
 TITLES = {
     "unsynced": "Staged users never synchronized",
@@ -29,5 +28,9 @@ def drift(ctx: Ctx) -> Page:
         )
         context.update(section=section, rows=rows, next_after=next_after, first_page=after is None)
         return Page("drift.html", context)
-    context["report"] = report.summary(ctx.conn, ctx.account_id, limit=SUMMARY_ROWS)
+    # Computed on its own thread (a large account takes seconds): "checking…" meanwhile.
+    snapshot = ctx.shared["drift"].get(ctx.account_id, fresh=ctx.arg("fresh") == "1")
+    context["checking"] = snapshot is None
+    if snapshot is not None:
+        context.update(report=snapshot.report, at=snapshot.at)
     return Page("drift.html", context)

@@ -31,6 +31,7 @@ from scimgate import timestamps
 from scimgate.admins import service as admins
 from scimgate.admins.service import Client, Session, session_for
 from scimgate.admins.throttle import ThrottlePolicy
+from scimgate.drift.cache import ReportCache
 from scimgate.errors import NotFoundError, ServiceError, StorageError
 from scimgate.settings import Settings
 from scimgate.store.errors import storage_edge
@@ -226,6 +227,8 @@ class Console:
         self.shared: dict[str, Any] = {
             # manual Property edits are not in the plan fingerprint: reuse for 5 min at most
             "plans": PlanCache(engine, SyncOptions.from_settings(settings), ttl=300.0),
+            # hand edits behind scimgate's back move nothing a cache could watch: 1 min
+            "drift": ReportCache(engine, limit=20, ttl=60.0),  # 20 rows a section
         }
 
     def endpoint(
