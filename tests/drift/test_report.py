@@ -147,7 +147,7 @@ def test_a_user_the_next_run_links_to_a_manual_member_says_so(scim, engine):
     create_user(scim, "fay@example.com")
     (row,) = section(engine, scim.account_id, "unsynced")
     assert row["reason"] == "waiting"
-    assert "linked to the manual member Fay Manual (fay@example.com)" in row["detail"]
+    assert "linked to the existing member Fay Manual (fay@example.com)" in row["detail"]
 
 
 def test_a_user_the_failed_last_run_never_reached_says_why(scim, engine):

@@ -102,7 +102,7 @@ class Unsynced:
         since = f" (staged or changed since run {self.last_run.id})" if self.last_run else ""
         text = f"waiting for the next run{since}"
         if link is not None:
-            text += f": it will be linked to the manual member {link.name} ({link.email})"
+            text += f": it will be linked to the existing member {link.name} ({link.email})"
         if result.errors:
             problems = "; ".join(f"{k}: {v}" for k, v in result.errors.items())
             text += f"; it will be created with errors: {problems}"
