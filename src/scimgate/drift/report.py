@@ -99,7 +99,7 @@ class Drift:
         def read(key: str) -> list[Any]:
             return store.unmatched_manual_batch(self.conn, self.account_id, key, self.batch)
 
-        for row in _keyset(read, lambda r: r.id, after):
+        for row in _keyset(read, lambda r: r.id, after, self.batch):
             yield (
                 row.id,
                 {
@@ -147,13 +147,13 @@ def every_row(conn: Connection, account_id: int, section: str) -> Iterator[dict[
 
 
 def _keyset(
-    read: Callable[[str], list[Any]], key: Callable[[Any], str], after: str
+    read: Callable[[str], list[Any]], key: Callable[[Any], str], after: str, size: int
 ) -> Iterator[Any]:
-    """Rows of `read(after)` batch after batch until a short one."""
+    """Rows of `read(after)` batch after batch until a short one (of fewer than `size`)."""
     while True:
         rows = read(after)
         yield from rows
-        if not rows:
+        if len(rows) < size:
             return
         after = key(rows[-1])
 
