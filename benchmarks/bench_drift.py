@@ -30,6 +30,7 @@ from scimgate.drift import report
 from scimgate.members import service as members
 from scimgate.provisioning import directory
 from scimgate.store import members as member_store
+from scimgate.store import property_values
 from scimgate.store.database import make_engine, migrate, utcnow
 from scimgate.sync.engine import synchronize
 
@@ -70,7 +71,7 @@ def main() -> None:
         title = member_store.find_property(conn, aid, "Job title")["id"]
         rows = member_store.list_members(conn, aid, limit=n)
         for row in rows[::100]:
-            member_store.set_value(
+            property_values.set_value(
                 conn, aid, row["id"], title, "Hand-edited", source="scim", now=utcnow()
             )
         for i in range(100):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scimgate.store import members as member_store
+from scimgate.store import property_values
 from scimgate.store.database import utcnow
 from tests.helpers.api import assert_problem
 from tests.helpers.sync import create_user, create_users, property_id, sync
@@ -22,7 +22,7 @@ def drifted(api, engine):
     api.ok("POST", "/members", 201, json={"email": "solo@example.com", "name": "Solo"})
     ann = api.ok("GET", "/members", params={"q": "ann@"})["data"][0]
     with engine.begin() as conn:
-        member_store.set_value(
+        property_values.set_value(
             conn,
             api.account_id,
             ann["id"],

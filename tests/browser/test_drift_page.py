@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from scimgate.accounts.lookup import account_by_slug
 from scimgate.members import service as members
 from scimgate.store import members as member_store
+from scimgate.store import property_values
 from scimgate.store.database import make_engine, utcnow
 from tests.helpers.browser import PHONE, WIDE, entra_user, scim_client
 
@@ -33,7 +34,7 @@ def hand_edit_title(database_url: str, email: str, value: str) -> None:
             account_id = account_by_slug(conn, SLUG)["id"]
             member = members.member_documents(conn, account_id, search=email)[0]
             prop = member_store.find_property(conn, account_id, "Job title")
-            member_store.set_value(
+            property_values.set_value(
                 conn, account_id, member["id"], prop["id"], value, source="scim", now=utcnow()
             )
     finally:

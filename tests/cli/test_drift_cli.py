@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from scimgate.members import service as members
-from scimgate.store import members as member_store
+from scimgate.store import property_values
 from scimgate.store.database import utcnow
 from tests.helpers.processes import cli_env, finish, one_line_error, run, start
 from tests.helpers.sync import create_user, member_docs, property_id, sync
@@ -26,7 +26,7 @@ def drifted(scim, engine):
     ann = member_docs(engine, scim.account_id)["ann@example.com"]["id"]
     with engine.begin() as conn:
         members.add_member(conn, scim.account_id, "solo@example.com", name="Solo Manual")
-        member_store.set_value(
+        property_values.set_value(
             conn,
             scim.account_id,
             ann,

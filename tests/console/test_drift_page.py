@@ -7,7 +7,7 @@ import html
 import re
 
 from scimgate.members import service as members
-from scimgate.store import members as member_store
+from scimgate.store import property_values
 from scimgate.store.database import utcnow
 from tests.helpers.console import stage, synchronize
 from tests.helpers.sync import member_docs, property_id
@@ -23,7 +23,7 @@ def drifted(console, engine):
     ann = member_docs(engine, console.account_id)["ann@example.com"]["id"]
     with engine.begin() as conn:
         members.add_member(conn, console.account_id, "solo@example.com", name="Solo Manual")
-        member_store.set_value(
+        property_values.set_value(
             conn,
             console.account_id,
             ann,

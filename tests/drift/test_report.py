@@ -14,7 +14,7 @@ from scimgate.errors import InvalidValueError
 from scimgate.mapping import service as mapping
 from scimgate.members import service as members
 from scimgate.store import members as member_store
-from scimgate.store import sync_runs
+from scimgate.store import property_values, sync_runs
 from scimgate.store.database import utcnow
 from tests.helpers.sync import (
     ENT,
@@ -56,7 +56,7 @@ def hand_set_value(engine: Engine, account_id: int, email: str, prop: str, value
     """A Property value rewritten directly, keeping its source (scim)."""
     member_id = member_docs(engine, account_id)[email]["id"]
     with engine.begin() as conn:
-        member_store.set_value(
+        property_values.set_value(
             conn,
             account_id,
             member_id,

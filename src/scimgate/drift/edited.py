@@ -3,7 +3,7 @@
 A member synced from its staged user's current version under the current mapping
 revision is skipped by every run (counted unchanged without reading the document), so a
 value changed behind the sync's back stays. Here such members are compared again with
-the sync's own pure comparison (`sync.plan.compare`): whatever it would change is a
+the sync's own pure comparison (`sync.changes.compare`): whatever it would change is a
 value that differs from what the mapping makes of an unchanged staged user, a hand edit.
 Members whose staged user or mapping moved are left out: their difference is a pending
 identity-provider change, which "Available to synchronize" shows.
@@ -19,11 +19,11 @@ from sqlalchemy import Connection
 
 from scimgate.mapping.mapper import Mapper
 from scimgate.store import drift as store
-from scimgate.store import driver
+from scimgate.store import driver, property_values
 from scimgate.store import members as member_store
 from scimgate.store import sync_batches as batches
 from scimgate.store.drift import InSyncRow
-from scimgate.sync.plan import MemberState, compare, person_label
+from scimgate.sync.changes import MemberState, compare, person_label
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Edited:
         refs = mapper.reference_ids
         wanted = [v for m in mapped for pid, v in m.values.items() if pid in refs]
         resolved = batches.members_of_directory_users(conn, aid, wanted) if wanted else {}
-        values = member_store.values_of(conn, aid, [r.id for r in rows])
+        values = property_values.values_of(conn, aid, [r.id for r in rows])
         olds = [v for vals in values.values() for pid, (v, _s) in vals.items() if pid in refs]
         shown = [*resolved.values(), *olds]
         labels = member_store.member_labels(conn, aid, shown) if shown else {}

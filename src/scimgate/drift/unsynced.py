@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import Connection
 
 from scimgate.mapping.mapper import Mapped, Mapper
+from scimgate.states import RunStatus
 from scimgate.store import drift as store
 from scimgate.store import driver
 from scimgate.store import sync_batches as batches
 from scimgate.store.drift import FinishedRun, UnsyncedRow
+from scimgate.sync.changes import person_label
 from scimgate.sync.emails import claim_emails, who
-from scimgate.sync.plan import person_label
 from scimgate.sync.references import staged_people
 
 
@@ -90,7 +91,7 @@ class Unsynced:
         errors = store.run_errors(conn, self.account_id, run.id, user_ids) if user_ids else {}
         for user_id, error in errors.items():
             out[user_id] = (Reason.FAILED, f"the last run ({run.id}) recorded an error: {error}")
-        if run.status == "failed":
+        if run.status == RunStatus.FAILED:
             why = (
                 f"the last run ({run.id}) failed before reaching them: {run.detail or 'no detail'}"
             )

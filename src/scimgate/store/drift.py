@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
+from scimgate.states import MemberSource, RunStatus
 from scimgate.store import driver
 from scimgate.store.sync_batches import select_in
 
@@ -101,7 +102,8 @@ def count_unsynced(conn: Connection, account_id: int) -> int:
 # A manual member has a counterpart when a staged user has its e-mail as an address or as
 # its userName (both lower-cased keys, both indexed).
 _UNMATCHED_MANUAL = (
-    "FROM member m WHERE m.account_id = ? AND m.source = 'manual' AND (m.email_key IS NULL OR ("
+    f"FROM member m WHERE m.account_id = ? AND m.source = '{MemberSource.MANUAL}' "
+    "AND (m.email_key IS NULL OR ("
     "NOT EXISTS (SELECT 1 FROM directory_user du WHERE du.account_id = m.account_id "
     "AND du.user_name_key = m.email_key) "
     "AND NOT EXISTS (SELECT 1 FROM directory_user_email e WHERE e.account_id = m.account_id "
@@ -139,7 +141,7 @@ def in_sync_batch(
         f"{_doc(conn)}, du.active, du.user_name, du.display_name "
         "FROM member m JOIN directory_user du "
         "ON du.account_id = m.account_id AND du.id = m.directory_user_id "
-        "WHERE m.account_id = ? AND m.id > ? AND m.source = 'scim' "
+        f"WHERE m.account_id = ? AND m.id > ? AND m.source = '{MemberSource.SCIM}' "
         "AND m.synced_version = du.version AND m.synced_rev = ? ORDER BY m.id LIMIT ?",
         (account_id, after, rev, limit),
     ).fetchall()
@@ -151,7 +153,7 @@ def last_finished_run(conn: Connection, account_id: int) -> FinishedRun | None:
     row = driver.execute(
         conn,
         "SELECT id, status, started_at, detail FROM sync_run WHERE account_id = ? "
-        "AND status IN ('succeeded', 'failed') ORDER BY id DESC LIMIT 1",
+        f"AND status IN ('{RunStatus.SUCCEEDED}', '{RunStatus.FAILED}') ORDER BY id DESC LIMIT 1",
         (account_id,),
     ).fetchone()
     return FinishedRun(*row) if row else None
