@@ -6,6 +6,7 @@ ServiceError
  +-- InvalidValueError    a value is not acceptable
  +-- PreconditionFailedError  an If-Match version is stale
  +-- ForbiddenError       the account may not do this (e.g. not entitled)
+ +-- CursorTooOldError    a feed cursor points before the events kept (they were pruned)
       InvalidValueError
        +-- UnstorableValueError  the database cannot hold or compare a value (e.g. a NUL)
 
@@ -47,6 +48,18 @@ class PreconditionFailedError(ServiceError):
 
 class ForbiddenError(ServiceError):
     """The account is not allowed to do this."""
+
+
+class CursorTooOldError(ServiceError):
+    """The events after this cursor were pruned: reading on would skip them silently.
+
+    `oldest_after` is the oldest cursor still served; a reader this far behind starts
+    again from a snapshot (docs/api.md, "Resuming from a snapshot").
+    """
+
+    def __init__(self, detail: str, *, oldest_after: int) -> None:
+        super().__init__(detail)
+        self.oldest_after = oldest_after
 
 
 class UnstorableValueError(InvalidValueError):

@@ -19,6 +19,7 @@ class AuditAction(StrEnum):
     WEBHOOK_ADDED = "webhook.added"
     WEBHOOK_REMOVED = "webhook.removed"
     WEBHOOK_RESUMED = "webhook.resumed"
+    EVENT_RETENTION_CHANGED = "event_retention.changed"
     MAPPING_SET = "mapping.set"
     MAPPING_REMOVED = "mapping.removed"
     PROPERTY_CREATED = "property.created"

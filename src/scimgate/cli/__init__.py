@@ -14,6 +14,7 @@ from scimgate.cli import (
     api_keys,
     audit_log,
     drift,
+    events,
     mapping,
     members,
     properties,
@@ -29,7 +30,7 @@ app = typer.Typer(
     add_completion=False,
 )
 # Top-level commands first, in the order `scimgate --help` lists them, then the groups.
-for commands in (server.app, sync.app, drift.app, audit_log.app, schedule.app):
+for commands in (server.app, sync.app, drift.app, audit_log.app, schedule.app, events.app):
     app.add_typer(commands)
 app.add_typer(members.member_app, name="member")
 app.add_typer(properties.app, name="property")

@@ -121,3 +121,65 @@ def webhook_redeliver(ctx: typer.Context, slug: str, endpoint_id: int, seq: int)
     if not outcome.ok:
         raise CliError(f"redelivery failed: {outcome.error}")
     typer.echo(f"event {seq} redelivered: HTTP {outcome.status_code}")
+
+
+@command(app, "dead-letters")
+def webhook_dead_letters(
+    ctx: typer.Context,
+    slug: str,
+    endpoint_id: int,
+    limit: int = typer.Option(50, min=1, max=1000),
+    as_json: bool = AS_JSON,
+) -> None:
+    """Deliveries that used up their retries and whose event has not arrived since."""
+    from scimgate.webhooks import dead_letters
+
+    with transaction(ctx) as conn:
+        rows, _ = dead_letters.list_dead_letters(
+            conn, account_id_of(conn, slug), endpoint_id, limit=limit
+        )
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        typer.echo(
+            f"{r['id']}\t{iso_utc(r['at'])}\tevent {r['event_seq']} {r['event_type']}\t"
+            f"{r['status_code'] or '-'}\t{r['error'] or ''}"
+        )
+
+
+@command(app, "redeliver-dead")
+def webhook_redeliver_dead(
+    ctx: typer.Context,
+    slug: str,
+    endpoint_id: int,
+    delivery: Annotated[
+        list[int] | None,
+        typer.Option("--id", help="A dead letter's id (repeatable)."),
+    ] = None,
+    every: bool = typer.Option(False, "--all", help="Every open dead letter of the endpoint."),
+    as_json: bool = AS_JSON,
+) -> None:
+    """Send the events of dead letters again now (at most 25 a call; the cursor stays)."""
+    from scimgate.webhooks import dead_letters
+
+    if every == bool(delivery):
+        raise CliError("give --all or one --id or more")
+    with transaction(ctx) as conn:
+        account_id = account_id_of(conn, slug)
+    with engine(ctx) as opened:
+        report = dead_letters.redeliver(
+            opened, settings(ctx), account_id, endpoint_id, None if every else delivery
+        )
+    if as_json:
+        print_json(report)
+    else:
+        for r in report["results"]:
+            answer = f"HTTP {r['status_code']}" if r["status_code"] else r["error"]
+            typer.echo(
+                f"{r['id']}\tevent {r['event_seq']}\t{'ok' if r['ok'] else 'failed'}\t{answer}"
+            )
+        if report["remaining"]:
+            typer.echo(f"{report['remaining']} left: run it again")
+    if any(not r["ok"] for r in report["results"]):
+        raise CliError("some redeliveries failed")

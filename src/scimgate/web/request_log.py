@@ -36,6 +36,7 @@ from scimgate.web.redaction import (
     redact_query,
     redact_text,
 )
+from scimgate.webhooks.retention import RetentionSweep
 
 log = logging.getLogger("scimgate.request_log")
 
@@ -146,6 +147,7 @@ class RequestLogBuffer:
         self._flushes = 0
         self._touched: set[int] = set()  # accounts written since the last prune
         self._swept_at: float | None = None  # monotonic time of the last sweep of every account
+        self.events = RetentionSweep(engine)  # events older than their account's window go too
         self.written_total = 0
         self.dropped_total = 0
         self.failures_total = 0
@@ -328,13 +330,15 @@ class RequestLogBuffer:
 
         Accounts written to since the last prune are pruned at once; every account (an idle
         one's entries age too) once an hour. Each through its (account_id, id) and
-        (account_id, at) indexes, at most _PRUNE_ACCOUNTS per call.
+        (account_id, at) indexes, at most _PRUNE_ACCOUNTS per call. The hourly sweep also
+        starts one of events past their account's retention, done a bounded step per call.
         """
         accounts: set[int] = set()
         cutoff = utcnow() - timedelta(days=self.max_days)
         try:
             if self._sweep_due():
                 self._touched |= log_book.account_ids(self.engine)
+                self.events.start()
             self._touched.discard(None)  # type: ignore[arg-type]
             accounts = set(sorted(self._touched)[:_PRUNE_ACCOUNTS])
             self._touched -= accounts
@@ -342,6 +346,10 @@ class RequestLogBuffer:
         except Exception as exc:  # noqa: BLE001 - reported, counted, never fatal
             self._report(f"could not prune: {_describe(exc)}", failing=False, exc=exc)
             self._touched |= accounts
+        try:
+            self.events.step()  # a bounded step of the hourly event sweep, if one is on
+        except Exception as exc:  # noqa: BLE001 - reported, counted, never fatal
+            self._report(f"could not prune events: {_describe(exc)}", failing=False, exc=exc)
 
     def _sweep_due(self) -> bool:
         """Whether every account is due a prune (the first prune of a process sweeps)."""

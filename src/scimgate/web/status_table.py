@@ -18,15 +18,24 @@ from scimgate.scim import errors as scim_errors
 
 @dataclass(frozen=True, slots=True)
 class HttpAnswer:
-    """How one class of error is answered: the status, and the SCIM error that carries it."""
+    """How one class of error is answered: the status, and the SCIM error that carries it;
+    an error a client must tell apart from others of its status has a problem type and title."""
 
     status: int
     scim: type[scim_errors.ScimError]
+    problem_type: str = "about:blank"
+    problem_title: str | None = None
 
     @property
     def title(self) -> str:
-        """The reason phrase (a problem document's title)."""
-        return HTTPStatus(self.status).phrase
+        """A problem document's title: its own, or the reason phrase."""
+        return self.problem_title or HTTPStatus(self.status).phrase
+
+
+class _GoneError(scim_errors.ScimError):
+    """410 for the table's sake: /scim/v2 raises nothing that maps here."""
+
+    status = 410
 
 
 # Looked up along the error's class hierarchy, most specific first (as Starlette picks
@@ -37,6 +46,9 @@ TABLE: dict[type[Exception], HttpAnswer] = {
     domain.InvalidValueError: HttpAnswer(400, scim_errors.InvalidValueError),
     domain.PreconditionFailedError: HttpAnswer(412, scim_errors.PreconditionFailedError),
     domain.ForbiddenError: HttpAnswer(403, scim_errors.ForbiddenError),
+    domain.CursorTooOldError: HttpAnswer(
+        410, _GoneError, "/docs/api#cursor-too-old", "Cursor too old: events were pruned"
+    ),
     domain.ServiceError: HttpAnswer(400, scim_errors.InvalidValueError),
     domain.StorageTimeoutError: HttpAnswer(503, scim_errors.ServiceUnavailableError),
     domain.StorageUnavailableError: HttpAnswer(503, scim_errors.ServiceUnavailableError),

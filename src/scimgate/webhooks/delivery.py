@@ -371,6 +371,7 @@ class Deliverer:
                     error=outcome.error,
                     duration_ms=outcome.duration_ms,
                     at=now,
+                    dead=not outcome.ok and attempt > len(self.retry),  # a dead letter
                 )
                 if outcome.ok:
                     store.set_endpoint(

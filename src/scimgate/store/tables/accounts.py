@@ -41,6 +41,10 @@ account = Table(
     Column("mapping_rev", Integer, nullable=False, default=0, server_default="0"),
     # The last Event sequence number handed out (the outbox: docs/api.md).
     Column("event_seq", BigInteger, nullable=False, default=0, server_default="0"),
+    # Events older than this many days are pruned, oldest first; the last one pruned.
+    # (Server defaults only: inserts leave them out, as code that predates them did.)
+    Column("event_retention_days", Integer, nullable=False, server_default="90"),
+    Column("event_pruned_seq", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("slug"),
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKeyConstraint,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from scimgate.store.tables.metadata import Document, Id, metadata
@@ -99,9 +101,12 @@ webhook_delivery = Table(
     Column("error", Text),
     Column("duration_ms", Integer, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
+    # The attempt that used up the retries (a dead letter), until the event is delivered.
+    Column("dead", Boolean, nullable=False, default=False, server_default=false()),
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
     ForeignKeyConstraint(["endpoint_id"], ["webhook_endpoint.id"], ondelete="CASCADE"),
     Index(None, "account_id", "endpoint_id", "id"),
+    Index(None, "account_id", "event_seq"),  # the deliveries of pruned events
 )
 
 

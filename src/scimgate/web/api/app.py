@@ -8,12 +8,15 @@ from scimgate.settings import Settings
 from scimgate.web.api import (
     audit,
     drift,
+    event_settings,
     events,
     mappings,
     members,
     properties,
+    snapshot,
     sync_runs,
     teams,
+    webhooks,
 )
 from scimgate.web.api.deps import ApiContext
 from scimgate.web.api.handlers import install_handlers
@@ -23,7 +26,19 @@ from scimgate.web.outage import OutageLog
 from scimgate.web.rate_limits import SurfaceLimits
 
 # In the order of the OpenAPI document's paths.
-ROUTERS = (members, teams, properties, mappings, events, audit, sync_runs, drift)
+ROUTERS = (
+    members,
+    teams,
+    properties,
+    mappings,
+    events,
+    snapshot,
+    event_settings,
+    webhooks,
+    audit,
+    sync_runs,
+    drift,
+)
 
 
 def create_api(

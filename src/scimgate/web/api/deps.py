@@ -39,15 +39,19 @@ class ApiContext:
     metrics: Metrics | None
 
     @contextmanager
-    def transaction(self, writes: bool = False) -> Iterator[Connection]:
+    def transaction(self, writes: bool = False, *, snapshot: bool = False) -> Iterator[Connection]:
         """One request transaction under the request deadline; a failed database is
-        raised as a StorageError (answered 503 by the table)."""
+        raised as a StorageError (answered 503 by the table). With `snapshot`, every
+        statement sees the same committed state (REPEATABLE READ on PostgreSQL; a SQLite
+        read transaction does anyway)."""
         with (
             storage_edge(),
             deadline(self.settings.request_timeout_seconds),
             self.request_engine.connect() as conn,
         ):
             conn.execution_options(writes=writes)
+            if snapshot and conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield conn
         self.outage.succeeded()

@@ -19,6 +19,9 @@ class Problem(BaseModel):
     detail: str | None = None
     instance: str | None = None
     errors: list[dict[str, Any]] | None = None
+    # A cursor too old (410): the oldest `after` still served, and where to start again.
+    oldest_after: int | None = None
+    snapshot: str | None = None
 
 
 # What every route may answer besides its own responses.
