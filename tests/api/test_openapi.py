@@ -75,6 +75,12 @@ def test_the_document_is_openapi_3_and_needs_no_key(http, app):
         ("/drift/manual", "get"),
         ("/drift/edited", "get"),
         ("/drift/unfilled", "get"),
+        ("/events", "get"),
+        ("/snapshot", "get"),
+        ("/settings/events", "get"),
+        ("/settings/events", "patch"),
+        ("/webhooks/{endpoint_id}/dead-letters", "get"),
+        ("/webhooks/{endpoint_id}/dead-letters/redeliver", "post"),
     }
     assert expected <= documented
     for path, ops in doc["paths"].items():
