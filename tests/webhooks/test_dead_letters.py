@@ -4,11 +4,15 @@ until its event arrives, and is sent again in bulk (all or by id), within one ac
 from __future__ import annotations
 
 import json
+import re
 import time
+from urllib.parse import urlencode
 
 import pytest
 
+from scimgate.webhooks.delivery import Deliverer
 from tests.helpers.api import assert_problem
+from tests.helpers.console import csrf_of
 from tests.helpers.webhooks import (
     RETRY,
     add_endpoint,
@@ -151,3 +155,55 @@ def test_dead_letters_settle_when_a_resume_delivers_and_the_cli(
     assert r.exit_code == 1 and "No open dead letter" in r.stderr
     r = cli("webhook", "dead-letters", "nope", str(hook["id"]))
     assert r.exit_code == 1
+
+
+def test_the_console_lists_and_redelivers_dead_letters_in_bulk(make_console, app, engine, receiver):
+    console, other = make_console(), make_console()
+    hook = add_endpoint(engine, console.slug, receiver.url("/r"))
+    add_members(engine, console.account_id, "a", 2)
+    settings = app.state.settings.model_copy(update={"webhook_retry_seconds": list(RETRY)})
+    deliverer = Deliverer(engine, settings)
+    try:
+        receiver.always_fail("/r", "500")
+        deliverer.tick()
+        for wait in RETRY:
+            time.sleep(wait + 0.05)
+            deliverer.tick()
+    finally:
+        deliverer.close()
+    assert endpoint(engine, console.slug, hook["id"])["status"] == "failing"
+    path = f"/integrations/webhooks/{hook['id']}"
+    page = console.get(path).text
+    ids = re.findall(r'name="ids" value="(\d+)"', page)
+    assert len(ids) == 1 and "Redeliver all" in page
+    # Another account can neither see nor send them.
+    assert other.get(path).status_code == 404
+    token = csrf_of(other.get("/integrations").text)
+    r = other.http.post(
+        f"/console{path}/dead-letters/redeliver",
+        data={"csrf_token": token, "all": "1"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 404
+    # Selected, while the receiver still fails: logged, still dead.
+    token = csrf_of(page)
+    r = console.http.post(
+        f"/console{path}/dead-letters/redeliver",
+        content=urlencode([("csrf_token", token), ("ids", ids[0])]),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    page = console.get(r.headers["location"].removeprefix("/console")).text
+    assert "0 delivered, 1 failed, 0 left" in page
+    assert re.findall(r'name="ids" value="(\d+)"', page) == ids
+    # Nothing ticked: told so, nothing sent.
+    sent = len(receiver.on("/r"))
+    r = console.post(f"{path}/dead-letters/redeliver", {}, page=path)
+    assert r.status_code == 303 and "error=" in r.headers["location"]
+    assert len(receiver.on("/r")) == sent
+    # All, once the receiver answers: settled.
+    receiver.always_fail("/r", None)
+    r = console.post(f"{path}/dead-letters/redeliver", {"all": "1"}, page=path)
+    page = console.get(r.headers["location"].removeprefix("/console")).text
+    assert "1 delivered, 0 failed, 0 left" in page and 'id="no-dead-letters"' in page

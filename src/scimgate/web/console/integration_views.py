@@ -11,14 +11,15 @@ from scimgate import audit
 from scimgate.accounts import api_keys
 from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.web.console.endpoint import MAX_ID, PREFIX, Ctx, Page
-from scimgate.webhooks import delivery
+from scimgate.webhooks import dead_letters, delivery, retention
 from scimgate.webhooks import service as webhooks
 from scimgate.webhooks.lookup import get_endpoint
 
 PAGE = f"{PREFIX}/integrations"
+_COUNTS = ("sent", "failed", "remaining")  # a bulk redelivery's outcome, in the query string
 
 
-def _page(ctx: Ctx, **extra: Any) -> Page:
+def integrations_page(ctx: Ctx, **extra: Any) -> Page:
     assert ctx.session is not None
     context: dict[str, Any] = {
         "keys": [
@@ -30,6 +31,8 @@ def _page(ctx: Ctx, **extra: Any) -> Page:
         "values": {"url": "", "events": []},
         "new_key": None,
         "new_secret": None,
+        "retention": retention.settings_of(ctx.conn, ctx.account_id),
+        "retention_value": None,
         **extra,
     }
     return Page("integrations.html", context, status=400 if context["errors"] else 200)
@@ -41,8 +44,9 @@ def show(ctx: Ctx) -> Page:
         "revoked": "The API key is revoked.",
         "removed": "The webhook endpoint is removed.",
         "resumed": "Deliveries to the endpoint resume now.",
+        "retention": "The event retention is saved; the next hourly prune applies it.",
     }.get(ctx.arg("done"))
-    return _page(ctx, notice=done)
+    return integrations_page(ctx, notice=done)
 
 
 def create_key(ctx: Ctx) -> Page:
@@ -54,7 +58,7 @@ def create_key(ctx: Ctx) -> Page:
         name=ctx.form.get("name", ""),
         actor=audit.console_actor(ctx.session.email),
     )
-    return _page(ctx, new_key=issued.key, notice="A new API key is ready.")
+    return integrations_page(ctx, new_key=issued.key, notice="A new API key is ready.")
 
 
 def revoke_key(ctx: Ctx) -> Response:
@@ -83,8 +87,10 @@ def add_endpoint(ctx: Ctx) -> Page:
             actor=audit.console_actor(ctx.session.email),
         )
     except InvalidValueError as exc:
-        return _page(ctx, errors={"url": exc.detail}, values=values)
-    return _page(ctx, new_secret=added["secret"], notice=f"Endpoint {added['url']} added.")
+        return integrations_page(ctx, errors={"url": exc.detail}, values=values)
+    return integrations_page(
+        ctx, new_secret=added["secret"], notice=f"Endpoint {added['url']} added."
+    )
 
 
 def remove_endpoint(ctx: Ctx) -> Response:
@@ -120,6 +126,11 @@ def endpoint(ctx: Ctx) -> Page:
     notice = {"resumed": "Deliveries resume now.", "redelivered": "Sent again."}.get(
         ctx.arg("done")
     )
+    if ctx.arg("done") == "dead":
+        notice = "Dead letters sent again: {} delivered, {} failed, {} left.".format(
+            *(int(ctx.arg(k, "0")) if ctx.arg(k, "0").isdigit() else 0 for k in _COUNTS)
+        )
+    letters, _ = dead_letters.list_dead_letters(ctx.conn, ctx.account_id, found["id"], limit=50)
     return Page(
         "webhook.html",
         {
@@ -128,6 +139,7 @@ def endpoint(ctx: Ctx) -> Page:
                 ctx.conn, ctx.session.account_slug, found["id"], limit=100
             ),
             "notice": notice,
+            "dead_letters": letters,
             "error": ctx.arg("error")[:300] or None,
         },
     )
