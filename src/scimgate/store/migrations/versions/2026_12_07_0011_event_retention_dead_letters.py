@@ -22,28 +22,31 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("account", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("event_retention_days", sa.Integer(), server_default="90", nullable=False)
-        )
-        batch_op.add_column(
-            sa.Column("event_pruned_seq", sa.BigInteger(), server_default="0", nullable=False)
-        )
-    with op.batch_alter_table("webhook_delivery", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("dead", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
-        batch_op.create_index(
-            batch_op.f("ix_webhook_delivery_account_id_event_seq"),
-            ["account_id", "event_seq"],
-            unique=False,
-        )
+    # Plain ALTER TABLE (no batch copy on SQLite: recreating `account` would cascade-delete
+    # every row that references it).
+    op.add_column(
+        "account",
+        sa.Column("event_retention_days", sa.Integer(), server_default="90", nullable=False),
+    )
+    op.add_column(
+        "account",
+        sa.Column("event_pruned_seq", sa.BigInteger(), server_default="0", nullable=False),
+    )
+    op.add_column(
+        "webhook_delivery",
+        sa.Column("dead", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
+    op.create_index(
+        op.f("ix_webhook_delivery_account_id_event_seq"),
+        "webhook_delivery",
+        ["account_id", "event_seq"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("webhook_delivery", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_webhook_delivery_account_id_event_seq"))
-        batch_op.drop_column("dead")
-    with op.batch_alter_table("account", schema=None) as batch_op:
-        batch_op.drop_column("event_pruned_seq")
-        batch_op.drop_column("event_retention_days")
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35 or later), for the same reason.
+    op.drop_index(op.f("ix_webhook_delivery_account_id_event_seq"), table_name="webhook_delivery")
+    op.drop_column("webhook_delivery", "dead")
+    op.drop_column("account", "event_pruned_seq")
+    op.drop_column("account", "event_retention_days")
