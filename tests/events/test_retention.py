@@ -10,11 +10,13 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from scimgate.cli import app as cli_app
+from scimgate.errors import CursorTooOldError
 from scimgate.store import dead_letters as dead_store
 from scimgate.store import webhooks as webhook_store
 from scimgate.store.tables.operations import event, webhook_delivery
 from scimgate.timestamps import utcnow
 from scimgate.web.request_log import RequestLogBuffer
+from scimgate.web.status_table import answer_for
 from scimgate.webhooks import retention
 from scimgate.webhooks.retention import RetentionSweep
 from tests.helpers.api import assert_problem
@@ -198,3 +200,9 @@ def test_a_cursor_older_than_the_window_is_410_not_a_silent_skip(make_api, engin
     assert api.ok("GET", f"/events?after={last + 5}")["data"] == []
     # Another account's feed does not care.
     assert len(other.ok("GET", "/events?after=0")["data"]) == last_seq(engine, other.account_id)
+
+
+def test_the_error_table_answers_a_too_old_cursor_410_with_its_own_type():
+    answer = answer_for(CursorTooOldError("gone", oldest_after=3))
+    assert (answer.status, answer.problem_type) == (410, "/docs/api#cursor-too-old")
+    assert answer.title == "Cursor too old: events were pruned"
