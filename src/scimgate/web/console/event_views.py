@@ -1,4 +1,4 @@
-"""Integrations: how long events are kept, and an endpoint's dead letters sent again in bulk."""
+"""Integrations: an endpoint's dead letters sent again in bulk, and what came of it."""
 
 from __future__ import annotations
 
@@ -6,28 +6,12 @@ from urllib.parse import quote
 
 from starlette.responses import RedirectResponse, Response
 
-from scimgate import audit
 from scimgate.errors import InvalidValueError, NotFoundError
-from scimgate.web.console.endpoint import MAX_ID, PREFIX, Ctx, Page
-from scimgate.web.console.integration_views import integrations_page
-from scimgate.webhooks import dead_letters, retention
+from scimgate.web.console.endpoint import MAX_ID, PREFIX, Ctx
+from scimgate.webhooks import dead_letters
 
 PAGE = f"{PREFIX}/integrations"
-
-
-def set_retention(ctx: Ctx) -> Page | Response:
-    """Change the account's event retention (audited)."""
-    assert ctx.session is not None
-    raw = ctx.form.get("retention_days", "").strip()
-    try:
-        days = int(raw)
-        retention.set_retention(
-            ctx.conn, ctx.account_id, days, actor=audit.console_actor(ctx.session.email)
-        )
-    except (ValueError, InvalidValueError):
-        message = f"A whole number of days, {retention.MIN_DAYS}-{retention.MAX_DAYS}"
-        return integrations_page(ctx, errors={"retention_days": message}, retention_value=raw[:20])
-    return RedirectResponse(f"{PAGE}?done=retention", status_code=303)
+_COUNTS = ("sent", "failed", "remaining")  # a bulk redelivery's outcome, in the query string
 
 
 def _ids(ctx: Ctx) -> list[int] | None:
@@ -56,3 +40,11 @@ def redeliver_dead(ctx: Ctx) -> Response:
     failed = len(report["results"]) - sent
     query = f"sent={sent}&failed={failed}&remaining={report['remaining']}"
     return RedirectResponse(f"{target}?done=dead&{query}", status_code=303)
+
+
+def dead_letter_notice(ctx: Ctx) -> str | None:
+    """The endpoint page's notice after a bulk redelivery (its counts come in the query)."""
+    if ctx.arg("done") != "dead":
+        return None
+    sent, failed, left = (int(ctx.arg(k)) if ctx.arg(k).isdigit() else 0 for k in _COUNTS)
+    return f"Dead letters sent again: {sent} delivered, {failed} failed, {left} left."

@@ -11,15 +11,15 @@ from scimgate import audit
 from scimgate.accounts import api_keys
 from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.web.console.endpoint import MAX_ID, PREFIX, Ctx, Page
+from scimgate.web.console.event_views import dead_letter_notice
 from scimgate.webhooks import dead_letters, delivery, retention
 from scimgate.webhooks import service as webhooks
 from scimgate.webhooks.lookup import get_endpoint
 
 PAGE = f"{PREFIX}/integrations"
-_COUNTS = ("sent", "failed", "remaining")  # a bulk redelivery's outcome, in the query string
 
 
-def integrations_page(ctx: Ctx, **extra: Any) -> Page:
+def _page(ctx: Ctx, **extra: Any) -> Page:
     assert ctx.session is not None
     context: dict[str, Any] = {
         "keys": [
@@ -46,7 +46,21 @@ def show(ctx: Ctx) -> Page:
         "resumed": "Deliveries to the endpoint resume now.",
         "retention": "The event retention is saved; the next hourly prune applies it.",
     }.get(ctx.arg("done"))
-    return integrations_page(ctx, notice=done)
+    return _page(ctx, notice=done)
+
+
+def set_retention(ctx: Ctx) -> Page | Response:
+    """Change the account's event retention (audited)."""
+    assert ctx.session is not None
+    raw = ctx.form.get("retention_days", "").strip()
+    try:
+        retention.set_retention(
+            ctx.conn, ctx.account_id, int(raw), actor=audit.console_actor(ctx.session.email)
+        )
+    except (ValueError, InvalidValueError):
+        message = f"A whole number of days, {retention.MIN_DAYS}-{retention.MAX_DAYS}"
+        return _page(ctx, errors={"retention_days": message}, retention_value=raw[:20])
+    return RedirectResponse(f"{PAGE}?done=retention", status_code=303)
 
 
 def create_key(ctx: Ctx) -> Page:
@@ -58,7 +72,7 @@ def create_key(ctx: Ctx) -> Page:
         name=ctx.form.get("name", ""),
         actor=audit.console_actor(ctx.session.email),
     )
-    return integrations_page(ctx, new_key=issued.key, notice="A new API key is ready.")
+    return _page(ctx, new_key=issued.key, notice="A new API key is ready.")
 
 
 def revoke_key(ctx: Ctx) -> Response:
@@ -87,10 +101,8 @@ def add_endpoint(ctx: Ctx) -> Page:
             actor=audit.console_actor(ctx.session.email),
         )
     except InvalidValueError as exc:
-        return integrations_page(ctx, errors={"url": exc.detail}, values=values)
-    return integrations_page(
-        ctx, new_secret=added["secret"], notice=f"Endpoint {added['url']} added."
-    )
+        return _page(ctx, errors={"url": exc.detail}, values=values)
+    return _page(ctx, new_secret=added["secret"], notice=f"Endpoint {added['url']} added.")
 
 
 def remove_endpoint(ctx: Ctx) -> Response:
@@ -126,10 +138,7 @@ def endpoint(ctx: Ctx) -> Page:
     notice = {"resumed": "Deliveries resume now.", "redelivered": "Sent again."}.get(
         ctx.arg("done")
     )
-    if ctx.arg("done") == "dead":
-        notice = "Dead letters sent again: {} delivered, {} failed, {} left.".format(
-            *(int(ctx.arg(k, "0")) if ctx.arg(k, "0").isdigit() else 0 for k in _COUNTS)
-        )
+    notice = dead_letter_notice(ctx) or notice
     letters, _ = dead_letters.list_dead_letters(ctx.conn, ctx.account_id, found["id"], limit=50)
     return Page(
         "webhook.html",

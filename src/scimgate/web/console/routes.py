@@ -109,7 +109,9 @@ def console_mount(engine: Engine, settings: Settings, outage: OutageLog | None =
             page(event_views.redeliver_dead, writes=False),
             methods=post,
         ),
-        Route("/integrations/events/retention", page(event_views.set_retention), methods=post),
+        Route(
+            "/integrations/events/retention", page(integration_views.set_retention), methods=post
+        ),
         Route("/log", page(log_views.entries), methods=get),
         Route("/log/{entry_id:int}", page(log_views.entry), methods=get),
         Route("/audit", page(audit_views.entries), methods=get),
