@@ -11,8 +11,8 @@ from tests.helpers.api import assert_problem
 from tests.helpers.webhooks import add_members, last_seq
 
 
-def read_snapshot(api, limit):
-    """Every page of one snapshot, in order."""
+def read_snapshot(api, limit, between=None):
+    """Every page of one snapshot, in order (calling `between()` after each page)."""
     pages, cursor = [], None
     while True:
         query = f"/snapshot?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
@@ -21,6 +21,8 @@ def read_snapshot(api, limit):
         cursor = page["next_cursor"]
         if cursor is None:
             return pages
+        if between is not None:
+            between()
 
 
 def read_feed(api, after):
@@ -74,6 +76,7 @@ def test_snapshot_then_feed_resume_loses_nothing_under_concurrent_writes(api, en
     add_members(engine, api.account_id, "seed", 30)
     stop = threading.Event()
     errors: list[Exception] = []
+    done = threading.Semaphore(0)  # released once per committed write
 
     def writer() -> None:
         n = 0
@@ -91,6 +94,7 @@ def test_snapshot_then_feed_resume_loses_nothing_under_concurrent_writes(api, en
                             members.update_member(
                                 conn, api.account_id, target["id"], name=f"name {n}"
                             )
+                done.release()
                 time.sleep(0.002)
         except Exception as exc:  # noqa: BLE001 - reported by the test
             errors.append(exc)
@@ -98,15 +102,23 @@ def test_snapshot_then_feed_resume_loses_nothing_under_concurrent_writes(api, en
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        time.sleep(0.05)
-        pages = read_snapshot(api, 4)
+
+        def one_more_write() -> None:
+            """Wait for a write that commits after the page just read."""
+            while done.acquire(blocking=False):
+                pass
+            assert done.acquire(timeout=10), "the writer stopped"
+
+        # At least one write commits between two pages, and more while each is read.
+        pages = read_snapshot(api, 4, between=one_more_write)
     finally:
         time.sleep(0.05)
         stop.set()
         thread.join(30)
     assert not errors, errors
     resume = pages[0]["resume_after"]
-    assert len({p["as_of_event"] for p in pages}) > 1, "no write landed while paging"
+    as_of = [p["as_of_event"] for p in pages]
+    assert as_of == sorted(set(as_of)), as_of  # each page saw writes the one before did not
 
     # Each page is one consistent state: its members are what the feed says at as_of_event.
     everything = read_feed(api, 0)
