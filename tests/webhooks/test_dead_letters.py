@@ -173,6 +173,8 @@ def test_the_console_lists_and_redelivers_dead_letters_in_bulk(make_console, app
         deliverer.close()
     assert endpoint(engine, console.slug, hook["id"])["status"] == "failing"
     path = f"/integrations/webhooks/{hook['id']}"
+    assert "1 dead letter<" in console.get("/integrations").text
+    assert "dead letter" not in other.get("/integrations").text
     page = console.get(path).text
     ids = re.findall(r'name="ids" value="(\d+)"', page)
     assert len(ids) == 1 and "Redeliver all" in page
@@ -207,3 +209,4 @@ def test_the_console_lists_and_redelivers_dead_letters_in_bulk(make_console, app
     r = console.post(f"{path}/dead-letters/redeliver", {"all": "1"}, page=path)
     page = console.get(r.headers["location"].removeprefix("/console")).text
     assert "1 delivered, 0 failed, 0 left" in page and 'id="no-dead-letters"' in page
+    assert "dead-count" not in console.get("/integrations").text

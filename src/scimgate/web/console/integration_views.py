@@ -25,7 +25,10 @@ def _page(ctx: Ctx, **extra: Any) -> Page:
         "keys": [
             k for k in api_keys.list_keys(ctx.conn, ctx.account_id) if k["revoked_at"] is None
         ],
-        "endpoints": webhooks.list_endpoints(ctx.conn, ctx.account_id),
+        "endpoints": [
+            {**e, "dead": dead_letters.count_dead_letters(ctx.conn, ctx.account_id, e["id"])}
+            for e in webhooks.list_endpoints(ctx.conn, ctx.account_id)
+        ],
         "event_types": webhooks.EVENT_TYPES,
         "errors": {},
         "values": {"url": "", "events": []},
