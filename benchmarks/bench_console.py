@@ -62,6 +62,7 @@ def plan_shown(client: Any) -> dict[str, float]:
 def run_size(n_users: int, repeat: int) -> dict[str, Any]:
     from starlette.testclient import TestClient
 
+    from scimgate.accounts.lookup import account_by_slug
     from scimgate.admins import service as admins
     from scimgate.settings import Settings
     from scimgate.store.database import make_engine, migrate
@@ -77,7 +78,9 @@ def run_size(n_users: int, repeat: int) -> dict[str, Any]:
     seed_s = time.perf_counter() - t0
     engine = make_engine(url)
     with engine.begin() as conn:
-        admins.create_admin(conn, SLUG, "admin@bench.example", PASSWORD)
+        admins.create_admin(
+            conn, account_by_slug(conn, SLUG)["id"], "admin@bench.example", PASSWORD
+        )
     settings = Settings(database_url=url, scheduler=False, request_log_flush_seconds=3600)
     app = create_app(settings, engine=engine)
     out: dict[str, Any] = {

@@ -59,7 +59,7 @@ def main() -> int:
     with engine.begin() as conn:
         account = accounts.create_account(conn, "bench")
         webhooks.add_endpoint(
-            conn, "bench", f"http://127.0.0.1:{server.server_port}/hook", allow_private=True
+            conn, account["id"], f"http://127.0.0.1:{server.server_port}/hook", allow_private=True
         )
         for i in range(a.events):
             members.add_member(conn, account["id"], f"m{i}@bench.example")

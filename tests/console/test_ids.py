@@ -54,7 +54,7 @@ def test_huge_numbers_in_queries_and_forms_are_harmless(make_console, engine):
         assert console.get(f"/log?before={number}").status_code == 200
     with engine.begin() as conn:
         added = webhooks.add_endpoint(
-            conn, console.slug, "http://127.0.0.1:9/hook", event_types=[], allow_private=True
+            conn, console.account_id, "http://127.0.0.1:9/hook", event_types=[], allow_private=True
         )
     for number in HUGE:  # an event number beyond 64 bits
         r = console.post(

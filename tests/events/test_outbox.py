@@ -93,8 +93,8 @@ def test_plans_and_held_runs_write_no_event(scim, engine):
 
 def test_manual_changes_write_events_and_the_feed_reads_them_in_order(scim, other, engine, http):
     with engine.begin() as conn:
-        key = api_keys.create_key(conn, scim.slug).key
-        other_key = api_keys.create_key(conn, other.slug).key
+        key = api_keys.create_key(conn, scim.account_id).key
+        other_key = api_keys.create_key(conn, other.account_id).key
         # account creation, activation and the keys were audited: events up to here
         start, theirs_start = (event_store.last_seq(conn, a.account_id) for a in (scim, other))
     with engine.begin() as conn:

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from scimgate.accounts import api_keys
+from scimgate.accounts.lookup import account_by_slug
 from tests.helpers.scim import ScimClient
 
 PROBLEM = "application/problem+json"
@@ -68,7 +69,7 @@ class ApiClient:
 def issue_key(engine: Engine, slug: str, name: str = "") -> tuple[int, str]:
     """A new live API key for an account: (id, key)."""
     with engine.begin() as conn:
-        issued = api_keys.create_key(conn, slug, name=name)
+        issued = api_keys.create_key(conn, account_by_slug(conn, slug)["id"], name=name)
     return issued.id, issued.key
 
 

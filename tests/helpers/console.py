@@ -101,7 +101,7 @@ def make_console(app: Any, engine: Engine) -> Callable[..., Console]:
             row = accounts.create_account(conn, slug, name=f"{slug.title()} Inc", entitled=entitled)
             if entitled and active:
                 token = accounts.activate_provisioning(conn, row["id"]).token
-            admins.create_admin(conn, slug, email, PASSWORD)
+            admins.create_admin(conn, row["id"], email, PASSWORD)
         http = browser(app, ip, raise_server_exceptions=False)
         http.__enter__()
         clients.append(http)

@@ -205,7 +205,11 @@ def add_endpoint(
 ) -> dict[str, Any]:
     with engine.begin() as conn:
         return webhooks.add_endpoint(
-            conn, slug, url, event_types=list(events), allow_private=allow_private
+            conn,
+            account_by_slug(conn, slug)["id"],
+            url,
+            event_types=list(events),
+            allow_private=allow_private,
         )
 
 
@@ -218,7 +222,13 @@ def endpoint(engine: Engine, slug: str, endpoint_id: int) -> dict[str, Any]:
 def delivery_log(engine: Engine, slug: str, endpoint_id: int) -> list[dict[str, Any]]:
     """Oldest first."""
     with engine.connect() as conn:
-        return list(reversed(webhooks.deliveries(conn, slug, endpoint_id, limit=10_000)))
+        return list(
+            reversed(
+                webhooks.deliveries(
+                    conn, account_by_slug(conn, slug)["id"], endpoint_id, limit=10_000
+                )
+            )
+        )
 
 
 def all_events(engine: Engine, account_id: int, after: int = 0) -> list[dict[str, Any]]:
@@ -258,4 +268,4 @@ def drain(deliverer: Deliverer, engine: Engine, account_id: int, max_ticks: int 
 
 def api_key(engine: Engine, slug: str) -> str:
     with engine.begin() as conn:
-        return api_keys.create_key(conn, slug).key
+        return api_keys.create_key(conn, account_by_slug(conn, slug)["id"]).key

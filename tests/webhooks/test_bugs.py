@@ -86,7 +86,7 @@ def test_removing_an_endpoint_during_its_delivery(scim, engine, receiver, make_d
     thread, result = _tick_in_thread(make_deliverer())
     receiver.wait(lambda: any(r.path == "/gone" for r in receiver.requests))
     with engine.begin() as conn:
-        webhooks.remove_endpoint(conn, scim.slug, gone["id"])
+        webhooks.remove_endpoint(conn, scim.account_id, gone["id"])
     receiver.release("/gone")
     thread.join(15)
     assert "error" not in result, repr(result.get("error"))[:300]

@@ -46,11 +46,10 @@ class ApiPrincipal:
 
 
 def create_key(
-    conn: Connection, slug: str, *, name: str = "", actor: str | None = None
+    conn: Connection, account_id: int, *, name: str = "", actor: str | None = None
 ) -> IssuedKey:
     """A new live API key for an account (`actor`: who the audit log names, see audit)."""
-    account = account_store.get_account(conn, slug)
-    issued = credentials.issue(conn, API_KEY, account["id"], name=name.strip()[:255], actor=actor)
+    issued = credentials.issue(conn, API_KEY, account_id, name=name.strip()[:255], actor=actor)
     return IssuedKey(id=issued.id, key=issued.secret, prefix=issued.prefix)
 
 
@@ -61,9 +60,7 @@ def list_keys(conn: Connection, account_id: int) -> list[dict[str, Any]]:
 
 def revoke_key(conn: Connection, account_id: int, key_id: int, *, actor: str | None = None) -> None:
     """Revoke a key; the next request with it gets 401."""
-    slug = account_store.get_account_by_id(conn, account_id)[
-        "slug"
-    ]  # the not-found message names it
+    slug = account_store.get_account_by_id(conn, account_id)["slug"]  # named if not found
     credentials.revoke(conn, API_KEY, account_id, key_id, slug=slug, actor=actor)
 
 

@@ -60,7 +60,7 @@ def prepare_demo(
     password = None
     if not any(a["email"] == admin_email for a in admins.list_admins(conn, row["id"])):
         password = secrets.token_urlsafe(12)
-        admins.create_admin(conn, slug, admin_email, password, **who)
+        admins.create_admin(conn, row["id"], admin_email, password, **who)
     return DemoSetup(
         account=store.get_account(conn, slug),
         created=created,

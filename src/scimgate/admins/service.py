@@ -100,11 +100,11 @@ def check_password(password: str) -> str:
 
 
 def create_admin(
-    conn: Connection, slug: str, email: str, password: str, *, actor: str | None = None
+    conn: Connection, account_id: int, email: str, password: str, *, actor: str | None = None
 ) -> dict[str, object]:
     """A new admin of an account, with an argon2id hash of the password (`actor`: who the
     audit log names, see scimgate.audit)."""
-    row = account_store.get_account(conn, slug)
+    row = account_store.get_account_by_id(conn, account_id)
     try:
         email = types.to_email(email)
     except ValueError as exc:
@@ -121,7 +121,7 @@ def create_admin(
         target=f"admin {email}",
         details={"admin_id": admin_id},
     )
-    return {"id": admin_id, "account": slug, "email": email}
+    return {"id": admin_id, "account": row["slug"], "email": email}
 
 
 def sign_in(
@@ -221,12 +221,13 @@ def sign_out(conn: Connection, session: Session) -> None:
 
 
 def reset_password(
-    conn: Connection, slug: str, email: str, password: str, *, actor: str | None = None
+    conn: Connection, account_id: int, email: str, password: str, *, actor: str | None = None
 ) -> int:
     """The operator sets a new password: every session of the admin ends (how many did).
 
     The address's failure count starts again too.
     """
+    slug = account_store.get_account_by_id(conn, account_id)["slug"]
     found = store.find_admin(conn, slug, email)
     if found is None:
         raise NotFoundError(f"No admin {email!r} in account {slug!r}")

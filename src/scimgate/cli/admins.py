@@ -9,6 +9,7 @@ import typer
 
 from scimgate.cli.core import (
     CliError,
+    account_id_of,
     actor,
     command,
     print_account_rows,
@@ -43,7 +44,9 @@ def admin_create(
     public_url = settings(ctx).public_url
     password = admins.check_password(_read_password(password_stdin))
     with transaction(ctx) as conn:
-        created = admins.create_admin(conn, slug, email, password, actor=actor())
+        created = admins.create_admin(
+            conn, account_id_of(conn, slug), email, password, actor=actor()
+        )
     typer.echo(f"created admin {created['email']} of account {slug!r}")
     typer.echo(f"sign in at {public_url}/console/login?account={slug}")
 
@@ -58,7 +61,9 @@ def admin_password(
     settings(ctx)  # a bad setting fails before the password is asked for
     password = admins.check_password(_read_password(password_stdin))
     with transaction(ctx) as conn:
-        ended = admins.reset_password(conn, slug, email, password, actor=actor())
+        ended = admins.reset_password(
+            conn, account_id_of(conn, slug), email, password, actor=actor()
+        )
     typer.echo(f"password of {email} in account {slug!r} changed")
     typer.echo(f"{ended} console session{'' if ended == 1 else 's'} signed out")
 

@@ -34,7 +34,7 @@ def apikey_create(
     from scimgate.accounts import api_keys
 
     with transaction(ctx) as conn:
-        issued = api_keys.create_key(conn, slug, name=name, actor=actor())
+        issued = api_keys.create_key(conn, account_id_of(conn, slug), name=name, actor=actor())
     if as_json:
         print_json({"id": issued.id, "key": issued.key, "prefix": issued.prefix})
         return

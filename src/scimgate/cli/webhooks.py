@@ -43,7 +43,12 @@ def webhook_add(
     allow_private = settings(ctx).webhooks_allow_private
     with transaction(ctx) as conn:
         added = webhooks.add_endpoint(
-            conn, slug, url, event_types=event or [], allow_private=allow_private, actor=actor()
+            conn,
+            account_id_of(conn, slug),
+            url,
+            event_types=event or [],
+            allow_private=allow_private,
+            actor=actor(),
         )
     if as_json:
         print_json({"id": added["id"], "secret": added["secret"]})
@@ -72,7 +77,7 @@ def webhook_remove(ctx: typer.Context, slug: str, endpoint_id: int) -> None:
     from scimgate.webhooks import service as webhooks
 
     with transaction(ctx) as conn:
-        webhooks.remove_endpoint(conn, slug, endpoint_id, actor=actor())
+        webhooks.remove_endpoint(conn, account_id_of(conn, slug), endpoint_id, actor=actor())
     typer.echo(f"webhook endpoint {endpoint_id} removed")
 
 
@@ -88,7 +93,7 @@ def webhook_deliveries(
     from scimgate.webhooks import service as webhooks
 
     with transaction(ctx) as conn:
-        rows = webhooks.deliveries(conn, slug, endpoint_id, limit=limit)
+        rows = webhooks.deliveries(conn, account_id_of(conn, slug), endpoint_id, limit=limit)
     if as_json:
         print_json(rows)
         return

@@ -146,7 +146,7 @@ def _record(
 
 def add_endpoint(
     conn: Connection,
-    slug: str,
+    account_id: int,
     url: str,
     *,
     event_types: list[str] | None = None,
@@ -157,7 +157,7 @@ def add_endpoint(
 
     `actor` (here and below) is who the audit log names: see scimgate.audit.
     """
-    account = account_store.get_account(conn, slug)
+    account = account_store.get_account_by_id(conn, account_id)
     types = sorted(set(event_types or []))
     unknown = [t for t in types if t not in EVENT_TYPES]
     if unknown:
@@ -190,13 +190,13 @@ def list_endpoints(conn: Connection, account_id: int) -> list[dict[str, Any]]:
 
 
 def remove_endpoint(
-    conn: Connection, slug: str, endpoint_id: int, *, actor: str | None = None
+    conn: Connection, account_id: int, endpoint_id: int, *, actor: str | None = None
 ) -> None:
     """Stop delivering to an endpoint and forget it."""
-    account = account_store.get_account(conn, slug)
+    account = account_store.get_account_by_id(conn, account_id)
     found = store.get_endpoint(conn, account["id"], endpoint_id)
     if found is None or not store.delete_endpoint(conn, account["id"], endpoint_id):
-        raise NotFoundError(f"No webhook endpoint {endpoint_id} in account {slug!r}")
+        raise NotFoundError(f"No webhook endpoint {endpoint_id} in account {account['slug']!r}")
     _record(conn, account, actor, AuditAction.WEBHOOK_REMOVED, found)
 
 
@@ -220,10 +220,10 @@ def resume(
 
 
 def deliveries(
-    conn: Connection, slug: str, endpoint_id: int, *, limit: int = 50
+    conn: Connection, account_id: int, endpoint_id: int, *, limit: int = 50
 ) -> list[dict[str, Any]]:
     """The delivery log of one endpoint, newest first."""
-    account = account_store.get_account(conn, slug)
-    if store.get_endpoint(conn, account["id"], endpoint_id) is None:
+    if store.get_endpoint(conn, account_id, endpoint_id) is None:
+        slug = account_store.get_account_by_id(conn, account_id)["slug"]
         raise NotFoundError(f"No webhook endpoint {endpoint_id} in account {slug!r}")
-    return store.list_deliveries(conn, account["id"], endpoint_id, limit=limit)
+    return store.list_deliveries(conn, account_id, endpoint_id, limit=limit)

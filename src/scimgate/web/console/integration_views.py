@@ -71,7 +71,7 @@ def create_key(ctx: Ctx) -> Page:
     assert ctx.session is not None
     issued = api_keys.create_key(
         ctx.conn,
-        ctx.session.account_slug,
+        ctx.account_id,
         name=ctx.form.get("name", ""),
         actor=audit.console_actor(ctx.session.email),
     )
@@ -97,7 +97,7 @@ def add_endpoint(ctx: Ctx) -> Page:
     try:
         added = webhooks.add_endpoint(
             ctx.conn,
-            ctx.session.account_slug,
+            ctx.account_id,
             values["url"],
             event_types=values["events"],
             allow_private=ctx.settings.webhooks_allow_private,
@@ -113,7 +113,7 @@ def remove_endpoint(ctx: Ctx) -> Response:
     assert ctx.session is not None
     webhooks.remove_endpoint(
         ctx.conn,
-        ctx.session.account_slug,
+        ctx.account_id,
         ctx.path["endpoint_id"],
         actor=audit.console_actor(ctx.session.email),
     )
@@ -147,9 +147,7 @@ def endpoint(ctx: Ctx) -> Page:
         "webhook.html",
         {
             "e": found,
-            "deliveries": webhooks.deliveries(
-                ctx.conn, ctx.session.account_slug, found["id"], limit=100
-            ),
+            "deliveries": webhooks.deliveries(ctx.conn, ctx.account_id, found["id"], limit=100),
             "notice": notice,
             "dead_letters": letters,
             "error": ctx.arg("error")[:300] or None,
