@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=1000, ge=1)
     default_page_size: int = Field(default=100, ge=1)
     max_patch_operations: int = Field(default=1000, ge=1)
+    # SCIM Bulk (docs/scim.md): operations per request, and its body limit (checked before auth).
+    bulk_max_operations: int = Field(default=1000, ge=1)
+    bulk_max_payload_bytes: int = Field(default=1024 * 1024, ge=1024)
     request_log_max_rows: int = Field(default=10_000, ge=0)
     request_log_max_days: int = Field(default=30, ge=1)
     request_log_flush_seconds: float = Field(default=1.0, gt=0)

@@ -14,15 +14,21 @@ class _Limits(Protocol):
     max_page_size: int
     max_body_bytes: int
     max_patch_operations: int
+    bulk_max_operations: int
+    bulk_max_payload_bytes: int
 
 
 def service_provider_config(base_url: str, limits: _Limits) -> dict[str, Any]:
-    """What this server supports: PATCH, filter, sort, ETags; no bulk, no password change."""
+    """What this server supports: PATCH, Bulk, filter, sort, ETags; no password change."""
     return {
         "schemas": [SPC_SCHEMA],
         "documentationUri": "https://github.com/scimgate/scimgate/blob/main/docs/scim.md",
         "patch": {"supported": True},
-        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {
+            "supported": True,
+            "maxOperations": limits.bulk_max_operations,
+            "maxPayloadSize": limits.bulk_max_payload_bytes,
+        },
         "filter": {"supported": True, "maxResults": limits.max_page_size},
         "changePassword": {"supported": False},
         "sort": {"supported": True},

@@ -109,9 +109,13 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
     )
     _add_probe_routes(app, settings, health, metrics)
 
+    bulk_path = f"{SCIM_PREFIX}/bulk".lower()
+
     def body_limit(path: str) -> int:
         if path.startswith("/console"):
             return MAX_FORM_BYTES
+        if path.lower() == bulk_path:  # the router matches it in any case too
+            return settings.bulk_max_payload_bytes
         return settings.max_body_bytes
 
     return ScimGateApp(app, scim, body_limit, metrics)

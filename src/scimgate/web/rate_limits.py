@@ -30,9 +30,12 @@ class RateLimiter:
         self._buckets: OrderedDict[object, _Bucket] = OrderedDict()
         self._lock = threading.Lock()
 
-    def take(self, key: object, now: float | None = None) -> float:
-        """Spend one token: 0.0 if allowed, else the seconds until one is available."""
+    def take(self, key: object, now: float | None = None, *, cost: float = 1.0) -> float:
+        """Spend `cost` tokens, all or none: 0.0 if allowed, else the seconds until they are
+        available. A cost above the burst is charged as the burst (a full bucket, emptied):
+        otherwise it could never be paid."""
         now = time.monotonic() if now is None else now
+        cost = min(max(cost, 1.0), self.burst)
         with self._lock:
             bucket = self._buckets.get(key)
             if bucket is None:
@@ -42,10 +45,10 @@ class RateLimiter:
             else:
                 self._buckets.move_to_end(key)
                 bucket.tokens, bucket.stamp = self._refilled(bucket, now), now
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
+            if bucket.tokens >= cost:
+                bucket.tokens -= cost
                 return 0.0
-            return self._until_one(bucket.tokens)
+            return (cost - bucket.tokens) / self.rate
 
     def wait(self, key: object) -> float:
         """Seconds until `key` has a token, without spending one."""
@@ -89,9 +92,10 @@ class SurfaceLimits:
         """Seconds to wait before this credential may be used again (0 when allowed)."""
         return self.credential.take(credential) if self.enabled else 0.0
 
-    def check_account(self, account_id: int) -> float:
-        """Seconds to wait before this account may make another request (0 when allowed)."""
-        return self.account.take(account_id) if self.enabled else 0.0
+    def check_account(self, account_id: int, cost: int = 1) -> float:
+        """Seconds to wait before this account may make a request costing `cost` (a Bulk
+        costs its operations), 0 when allowed and then charged."""
+        return self.account.take(account_id, cost=cost) if self.enabled else 0.0
 
     def check_refused(self, client: str) -> float:
         """Spend one of a client address's refused-credential tokens."""

@@ -15,6 +15,7 @@ from scimgate.scim.discovery import resource_types, schemas_list, service_provid
 from scimgate.scim.render import list_response
 from scimgate.scim.resource_types import RESOURCE_TYPES
 from scimgate.scim.search import body_params
+from scimgate.web.scim_bulk import bulk_endpoint
 from scimgate.web.scim_endpoint import Call, ScimEndpoint, ScimRuntime, scim_response
 from scimgate.web.scim_resources import make_handlers, search_kinds
 from scimgate.web.scim_routes import ScimDispatch, ScimRoute
@@ -128,7 +129,7 @@ def scim_routes(runtime: ScimRuntime) -> list[ScimRoute]:
         route("/ResourceTypes/{name}", GET=discovery_resource_type),
         route("/Schemas", GET=discovery_schemas),
         route("/Schemas/{urn:path}", GET=discovery_schema),
-        route("/Bulk", POST=not_implemented),
+        ScimRoute("/Bulk", {"POST": bulk_endpoint(runtime)}),
         route("/Me", **me),
     ]
     return routes

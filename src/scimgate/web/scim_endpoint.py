@@ -63,6 +63,16 @@ def error_response(error: scim_errors.ScimError) -> Response:
     return scim_response(error.to_body(), error.status, error.headers or None)
 
 
+class AfterCommit(Response):
+    """A handler's answer that is work still to do on the kept connection, after the
+    request's own transaction (auth, limits) has committed: a Bulk runs each of its
+    operations in a transaction of its own (provisioning/bulk.py)."""
+
+    def __init__(self, work: Callable[[KeptConnection], Response]) -> None:
+        super().__init__()
+        self.work = work
+
+
 @dataclass
 class Call:
     """What a handler gets: the request's parts, the account, its transaction and a scratchpad for the log."""
@@ -158,12 +168,16 @@ class ScimEndpoint:
         *,
         reads_body: bool = True,
         fuse_auth: bool = False,
+        body_limit: int | None = None,
+        cost: Callable[[Any], int] | None = None,
     ) -> None:
         self.handler = handler
         self.reads_body = reads_body
         self.fuse_auth = fuse_auth
         self.rt = runtime
         self.settings = runtime.settings
+        self.body_limit = body_limit or runtime.settings.max_body_bytes
+        self.cost = cost  # the request's charge on the account's rate limit (a Bulk: its operations)
 
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -268,9 +282,10 @@ class ScimEndpoint:
         try:
             with kept.transaction(writes=request.method not in ("GET", "HEAD")) as conn:
                 principal = self._principal(conn, token, guard, outcome)
-                wait = self.rt.limits.check_account(principal.account_id)
+                cost = self.cost(body) if self.cost is not None and early is None else 1
+                wait = self.rt.limits.check_account(principal.account_id, cost)
                 if wait:
-                    raise self._limited("account", wait, "Too many requests for this account")
+                    raise self._limited("account", wait, _account_limit_detail(cost))
                 if early is not None:
                     raise early
                 outcome.call = Call(
@@ -285,6 +300,8 @@ class ScimEndpoint:
                 if guard is not None:
                     outcome.principal = self._verified(conn, token, guard)
                 outcome.response = response
+            if isinstance(outcome.response, AfterCommit):
+                outcome.response = outcome.response.work(kept)
             self.rt.outage.succeeded()
         except (scim_errors.ScimError, domain.ServiceError) as exc:
             outcome.error = self._refusal(kept, token, guard, outcome, exc)
@@ -388,7 +405,7 @@ class ScimEndpoint:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media and media not in ACCEPTED_REQUEST_TYPES:
             raise scim_errors.UnsupportedMediaTypeError()
-        limit = self.settings.max_body_bytes
+        limit = self.body_limit
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise scim_errors.PayloadTooLargeError(f"The request body is over {limit} bytes")
@@ -450,6 +467,13 @@ class ScimEndpoint:
                 "response_body": response.body if status >= 400 or request.method != "GET" else b"",
             }
         )
+
+
+def _account_limit_detail(cost: int) -> str:
+    """The 429 detail: a Bulk is refused whole when the account cannot pay all its operations."""
+    if cost == 1:
+        return "Too many requests for this account"
+    return f"Too many requests for this account: this Bulk counts as {cost} requests"
 
 
 def _parse_body(raw: bytes) -> Any:
