@@ -891,9 +891,9 @@ def problems(case: Case, response: httpx.Response) -> list[str]:
 
 
 def _not_implemented(case: Case, status: int) -> bool:
-    """/Me and /Bulk are not offered: RFC 7644 §3.11 asks for 501 there (a SCIM Error body)."""
+    """/Me is not offered: RFC 7644 §3.11 asks for 501 there (a SCIM Error body)."""
     path = case.target.split("?")[0].rstrip("/")
-    return status == 501 and path in ("/scim/v2/Me", "/scim/v2/Bulk")
+    return status == 501 and path == "/scim/v2/Me"
 
 
 # Methods httptools (uvicorn's parser) knows; another token is refused by the HTTP layer,

@@ -32,7 +32,8 @@ def test_each_method_reaches_its_handler(scim: Any) -> None:
         ("GET", "/Users/.search", 404),  # read as /Users/{id}: no such user
         ("GET", "/Nope", 404),
         ("GET", "", 404),
-        ("POST", "/Bulk", 501),
+        ("GET", "/Bulk", 405),
+        ("POST", "/Bulk", 400),  # schemas without the BulkRequest URN
         ("PATCH", "/Me", 501),
     ],
 )

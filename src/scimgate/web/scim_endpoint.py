@@ -177,7 +177,8 @@ class ScimEndpoint:
         self.rt = runtime
         self.settings = runtime.settings
         self.body_limit = body_limit or runtime.settings.max_body_bytes
-        self.cost = cost  # the request's charge on the account's rate limit (a Bulk: its operations)
+        # The request's charge on the account's rate limit (a Bulk: its operations).
+        self.cost = cost
 
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
