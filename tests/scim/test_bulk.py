@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scim2_models import BulkResponse, Group, User
 from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
 
@@ -42,6 +43,7 @@ def run(scim: ScimClient, body: dict[str, Any]) -> list[dict[str, Any]]:
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/scim+json")
     assert r.json()["schemas"] == [BULK_RESPONSE]
+    BulkResponse[User | Group].model_validate(r.json())  # scim2-models reads it as RFC 7644's
     return r.json()["Operations"]
 
 

@@ -363,7 +363,8 @@ def operation_result(
 ) -> dict[str, Any]:
     """One BulkResponse operation: method, bulkId, location, version, status as a string,
     and for a failure the SCIM Error as its `response` (§3.7.3)."""
-    result: dict[str, Any] = {"method": op.method}
+    # An operation whose method is none of the four is answered without one (not echoed).
+    result: dict[str, Any] = {"method": op.method} if op.method in METHODS else {}
     if op.bulk_id is not None:
         result["bulkId"] = op.bulk_id
     if location is not None:
