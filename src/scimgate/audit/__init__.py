@@ -10,6 +10,7 @@ from scimgate.audit.service import (
     list_page,
     local_actor,
     record,
+    setup_link_actor,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "list_page",
     "local_actor",
     "record",
+    "setup_link_actor",
 ]

@@ -11,6 +11,7 @@ Actors are plain strings, one form per door:
 - a console admin: their email (`it@acme.example`);
 - the command line: `cli:<OS user>` (`cli:alice`);
 - an API key: `apikey:<prefix>`, with the key's name in parentheses when it has one;
+- a setup link (the customer's IT admin on the guided setup pages): `setuplink:<prefix>`;
 - the scheduler: `daily sync`;
 - any other caller in this process that names nobody: `local:<OS user>`.
 
@@ -38,9 +39,11 @@ SCHEDULER = "daily sync"
 EVENT_TYPE = EventType.AUDIT_RECORDED
 MAX_CURSOR = 2**62
 _SECRET_KEYS = frozenset({"token", "key", "secret", "password", "password_hash", "csrf_token"})
-# A whole secret anywhere in a text: a token or key (prefix + 43 URL-safe characters) or
+# A whole secret anywhere in a text: a token, key or setup link (prefix + 43 URL-safe characters) or
 # a webhook signing secret (whsec_ + 32 base64 characters).
-_SECRET_VALUE = re.compile(r"(sg[pk]_[A-Za-z0-9_-]{8})[A-Za-z0-9_-]{35}|(whsec_)[A-Za-z0-9+/=]{32}")
+_SECRET_VALUE = re.compile(
+    r"(sg[pks]_[A-Za-z0-9_-]{8})[A-Za-z0-9_-]{35}|(whsec_)[A-Za-z0-9+/=]{32}"
+)
 
 
 def _os_user() -> str:
@@ -65,6 +68,11 @@ def api_key_actor(prefix: str, name: str = "") -> str:
     """An API key: its prefix (never the key) and its name, if it has one."""
     name = " ".join((name or "").split())[:200]
     return f"apikey:{prefix}" + (f" ({name})" if name else "")
+
+
+def setup_link_actor(prefix: str) -> str:
+    """A setup link: its prefix (never the whole link)."""
+    return f"setuplink:{prefix}"
 
 
 def local_actor() -> str:

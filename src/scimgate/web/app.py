@@ -39,6 +39,7 @@ from scimgate.web.rate_limits import SurfaceLimits
 from scimgate.web.request_log import RequestLogBuffer
 from scimgate.web.scim_api import scim_router
 from scimgate.web.scim_endpoint import ScimRuntime
+from scimgate.web.setup.routes import setup_mount
 from scimgate.webhooks.delivery import WebhookWorker
 
 log = logging.getLogger("scimgate")
@@ -96,6 +97,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
 
     app.router.routes.append(console_mount(engine, settings, outage))
     app.router.routes.append(docs_mount(settings))  # the guides, for the console's links
+    app.router.routes.append(setup_mount(engine, settings))  # setup links' guided setup
     app.mount(
         "/api/v1",
         create_api(
@@ -112,7 +114,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
     bulk_path = f"{SCIM_PREFIX}/bulk".lower()
 
     def body_limit(path: str) -> int:
-        if path.startswith("/console"):
+        if path.startswith(("/console", "/setup")):
             return MAX_FORM_BYTES
         if path.lower() == bulk_path:  # the router matches it in any case too
             return settings.bulk_max_payload_bytes

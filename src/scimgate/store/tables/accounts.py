@@ -1,4 +1,4 @@
-"""Accounts and who may act for them: the account row, its SCIM Secret Token and /api/v1 keys, console admins, their sessions and sign-in throttling."""
+"""Accounts and who may act for them: the account row, its SCIM Secret Token and /api/v1 keys, console admins, their sessions and sign-in throttling, and setup links."""
 
 from __future__ import annotations
 
@@ -129,4 +129,25 @@ signin_throttle = Table(
     Column("failures", Integer, nullable=False),
     Column("last_failure_at", DateTime(timezone=True), nullable=False),
     Index(None, "last_failure_at"),
+)
+
+# A time-limited link an account admin gives the customer's IT admin (docs/console.md): the
+# link's token is stored only as its SHA-256 hash; it opens this account's guided setup pages.
+setup_link = Table(
+    "setup_link",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("link_hash", String(64), nullable=False),  # SHA-256 of the link's token
+    Column("prefix", String(16), nullable=False),
+    Column("note", String(255), nullable=False, default=""),
+    Column("created_by", String(320), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_by", String(320)),
+    ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
+    UniqueConstraint("link_hash"),
+    Index(None, "account_id", "id"),
 )

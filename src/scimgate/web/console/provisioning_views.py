@@ -8,6 +8,7 @@ from starlette.responses import RedirectResponse, Response
 
 from scimgate import audit
 from scimgate.accounts import service as accounts
+from scimgate.accounts import setup_links
 from scimgate.accounts.lookup import account_by_slug, tokens_of
 from scimgate.provisioning import activity
 from scimgate.web.console import page_charts
@@ -31,8 +32,14 @@ def _page(ctx: Ctx, **extra: Any) -> Page:
             revoked=[t for t in tokens if t["revoked_at"] is not None][:10],
             status=status,
             requests=page_charts.requests_per_hour(ctx.conn, account["id"], ctx.arg("range")),
+            setup_links=setup_links.list_links(ctx.conn, account["id"]),
         )
     return Page("provisioning.html", context, status=400 if context["errors"] else 200)
+
+
+def provisioning_page(ctx: Ctx, **extra: Any) -> Page:
+    """The page with extra context (a form's errors, a value shown once)."""
+    return _page(ctx, **extra)
 
 
 def show(ctx: Ctx) -> Page:
@@ -82,6 +89,7 @@ _SHOWN_ONCE = (
 def _notice(done: str) -> str | None:
     return {
         "revoked": "The token is revoked: requests with it are refused from now on.",
+        "link-revoked": "The setup link is revoked: it opens nothing from now on.",
         "deactivated": "User provisioning is deactivated: every token is refused until you "
         "activate it again. Staged users and members are kept.",
         "activated": f"User provisioning is activated with a Secret Token. {_SHOWN_ONCE}",

@@ -21,6 +21,7 @@ from scimgate.web.console import (
     member_views,
     property_views,
     provisioning_views,
+    setup_link_views,
     sync_views,
 )
 from scimgate.web.console.endpoint import PREFIX, Console
@@ -49,6 +50,12 @@ def console_mount(engine: Engine, settings: Settings, outage: OutageLog | None =
         Route(
             "/provisioning/tokens/{token_id:int}/revoke",
             page(provisioning_views.revoke),
+            methods=post,
+        ),
+        Route("/provisioning/setup-links", page(setup_link_views.create), methods=post),
+        Route(
+            "/provisioning/setup-links/{link_id:int}/revoke",
+            page(setup_link_views.revoke),
             methods=post,
         ),
         Route("/sync", page(sync_views.available), methods=get),

@@ -1,0 +1,271 @@
+"""The wrapper every setup page runs in: the link check, the throttle, CSRF, a transaction.
+
+A setup page is reached only through /setup/<link>: the link in the path is checked on
+every request (live, its account's provisioning active) and opens that one account's
+setup pages, nothing else. It is not a console session and sets none: the only cookie is
+the CSRF secret of the setup forms, scoped to /setup. An unknown, tampered, expired or
+revoked link all get one 404 page that names no account; unknown links are counted per
+client address and, past the console sign-in's allowance, the address waits (429).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChoiceLoader, FileSystemLoader
+from sqlalchemy import Connection, Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scimgate.accounts import setup_links
+from scimgate.accounts.setup_links import SetupVisit
+from scimgate.admins import throttle
+from scimgate.admins.throttle import ThrottlePolicy
+from scimgate.errors import NotFoundError, ServiceError, StorageError
+from scimgate.settings import Settings
+from scimgate.store.errors import storage_edge
+from scimgate.timestamps import utcnow
+from scimgate.web.console.endpoint import (
+    SECURITY_HEADERS,
+    FormTooLarge,
+    Renderer,
+    _read_form,
+    is_https,
+    new_secret,
+    same_origin,
+    sign,
+    unsign,
+)
+from scimgate.web.console.endpoint import (
+    TEMPLATES as CONSOLE_TEMPLATES,
+)
+from scimgate.web.rate_limits import RateLimiter
+from scimgate.web.status_table import answer_for
+
+log = logging.getLogger("scimgate.setup")
+
+PREFIX = "/setup"
+CSRF_COOKIE = "scimgate_setup"
+TEMPLATES = Path(__file__).parent / "templates"
+INVALID = (
+    "This setup link does not work: it may be mistyped, expired or revoked. Ask the person "
+    "who sent it for a new one."
+)
+NOT_HERE = "There is nothing here for this setup link."
+# The token is in the URL: never send it on to another site in a Referer.
+HEADERS = {**SECURITY_HEADERS, "Referrer-Policy": "no-referrer"}
+
+
+@dataclass
+class SetupCtx:
+    """What a setup handler gets: the visit (one account, as one link) and the request."""
+
+    request: Request
+    conn: Connection
+    settings: Settings
+    visit: SetupVisit
+    token: str
+    csrf_token: str
+    form: dict[str, str]
+    path: dict[str, Any]
+
+    @property
+    def account_id(self) -> int:
+        return self.visit.account_id
+
+    @property
+    def base(self) -> str:
+        """This link's setup page."""
+        return f"{PREFIX}/{self.token}"
+
+    def arg(self, name: str) -> str:
+        """A query-string value, stripped and bounded."""
+        return (self.request.query_params.get(name) or "").strip()[:128]
+
+
+@dataclass
+class SetupPage:
+    """A template to render, its context and status."""
+
+    template: str
+    context: dict[str, Any]
+    status: int = 200
+
+
+Handler = Callable[[SetupCtx], SetupPage | Response]
+
+
+class SetupSite:
+    """Builds the setup endpoints, sharing the engine, settings and templates."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        console = Renderer(settings)
+        self.env = console.env.overlay(
+            loader=ChoiceLoader([FileSystemLoader(TEMPLATES), FileSystemLoader(CONSOLE_TEMPLATES)])
+        )
+        self.env.globals.update(setup_prefix=PREFIX)
+        # Requests of one live link: a holder cannot hammer the database through it.
+        self.per_link = RateLimiter(5.0, 60.0, workers=settings.workers)
+
+    def endpoint(self, handler: Handler, *, opened: bool = False) -> Callable[..., Any]:
+        """An ASGI endpoint for `handler`: `opened` marks the setup page itself (audited)."""
+
+        async def run(request: Request) -> Response:
+            try:
+                pairs = await _read_form(request) if request.method == "POST" else []
+            except FormTooLarge:
+                return self.message(request, 413, "That form is too large.")
+            return await run_in_threadpool(self._run, handler, request, pairs, opened)
+
+        return run
+
+    def _run(
+        self, handler: Handler, request: Request, pairs: list[tuple[str, str]], opened: bool
+    ) -> Response:
+        if any("\x00" in k + v for k, v in [*request.query_params.multi_items(), *pairs]):
+            return self.message(request, 400, "A value contains a NUL character.")
+        form: dict[str, str] = {}
+        for key, value in pairs:
+            form.setdefault(key, value.strip())
+        kept = unsign(request.cookies.get(CSRF_COOKIE), self.settings.secret_key)
+        secret = kept or new_secret()  # a first visit: its forms use the cookie set below
+        try:
+            with storage_edge(), self.engine.connect() as conn, conn.begin():
+                result = self._checked(handler, request, conn, form, kept, secret, opened)
+        except ServiceError as exc:
+            message = NOT_HERE if isinstance(exc, NotFoundError) else exc.detail
+            return self.message(request, answer_for(exc).status, message)
+        except StorageError:
+            response = self.message(request, 503, "The database is busy. Try again in a moment.")
+            response.headers["Retry-After"] = "5"
+            return response
+        except Exception:
+            log.exception("unhandled error on a setup page")
+            return self.message(request, 500, "Something went wrong on our side.")
+        return self._answer(request, result, None if kept else secret)
+
+    def _checked(
+        self,
+        handler: Handler,
+        request: Request,
+        conn: Connection,
+        form: dict[str, str],
+        kept: str | None,
+        secret: str,
+        opened: bool,
+    ) -> SetupPage | Response:
+        """The link checked (after the throttle), the form's CSRF token, then the handler."""
+        token = str(request.path_params.get("token", ""))
+        ip = request.client.host if request.client else None
+        policy = ThrottlePolicy.from_settings(self.settings)
+        now = utcnow()
+        left = setup_links.wait_left(conn, policy, ip, now)
+        if left.total_seconds() > 0:
+            wait = throttle.seconds(left)
+            return self._page_response(
+                request,
+                "setup_message.html",
+                {"status": 429, "message": _wait(wait)},
+                429,
+                {"Retry-After": str(wait)},
+            )
+        visit = setup_links.open_link(conn, token, now=now)
+        if visit is None:
+            setup_links.record_failure(conn, policy, ip, now)
+            return self.message(request, 404, INVALID)
+        if self.settings.rate_limits and (wait_s := self.per_link.take(visit.link_id)):
+            seconds = max(1, round(wait_s))
+            return self._page_response(
+                request,
+                "setup_message.html",
+                {"status": 429, "message": _wait(seconds)},
+                429,
+                {"Retry-After": str(seconds)},
+            )
+        csrf = csrf_for(self.settings.secret_key, secret, visit.link_id)
+        if request.method == "POST":
+            refusal = self._csrf_refusal(request, form, kept, csrf)
+            if refusal:
+                return self.message(request, 403, refusal)
+        setup_links.note_use(conn, visit, opened=opened and request.method == "GET")
+        ctx = SetupCtx(
+            request=request,
+            conn=conn,
+            settings=self.settings,
+            visit=visit,
+            token=token,
+            csrf_token=csrf,
+            form=form,
+            path=dict(request.path_params),
+        )
+        return handler(ctx)
+
+    def _csrf_refusal(
+        self, request: Request, form: dict[str, str], secret: str | None, csrf: str
+    ) -> str | None:
+        """Why a setup form post is refused: another origin, or not this browser's token."""
+        if not same_origin(request, self.settings.public_url):
+            return "This form was sent from another site, so it was not accepted."
+        if secret is None or not hmac.compare_digest(form.get("csrf_token", ""), csrf):
+            return "This form has expired. Reload the page and try again."
+        return None
+
+    def _answer(self, request: Request, result: SetupPage | Response, new: str | None) -> Response:
+        """The handler's page rendered (or its response), with the CSRF cookie set once
+        (`new`: the secret of a browser that had none)."""
+        if isinstance(result, SetupPage):
+            response = self._page_response(
+                request, result.template, result.context, result.status, {}
+            )
+        else:
+            response = result
+            for key, value in HEADERS.items():
+                response.headers.setdefault(key, value)
+        if new is not None:
+            response.set_cookie(
+                CSRF_COOKIE,
+                sign(new, self.settings.secret_key),
+                max_age=12 * 3600,
+                path=PREFIX,
+                httponly=True,
+                samesite="strict",
+                secure=is_https(request, self.settings.public_url),
+            )
+        return response
+
+    def _page_response(
+        self,
+        request: Request,
+        template: str,
+        context: dict[str, Any],
+        status: int,
+        headers: dict[str, str],
+    ) -> Response:
+        html = self.env.get_template(template).render(request=request, **context)
+        return Response(
+            html, status_code=status, media_type="text/html", headers={**HEADERS, **headers}
+        )
+
+    def message(self, request: Request, status: int, message: str) -> Response:
+        """A page with a message: the same for every refused link, naming no account."""
+        return self._page_response(
+            request, "setup_message.html", {"status": status, "message": message}, status, {}
+        )
+
+
+def csrf_for(key: str, secret: str, link_id: int) -> str:
+    """The setup forms' token: bound to this browser's cookie secret and to the link."""
+    return hmac.new(key.encode(), f"setup:{link_id}:{secret}".encode(), hashlib.sha256).hexdigest()
+
+
+def _wait(seconds: int) -> str:
+    return f"Too many setup links that do not work came from your address. Try again in {seconds} seconds."

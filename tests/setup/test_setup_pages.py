@@ -1,0 +1,243 @@
+"""The guided setup pages a setup link opens: what they do, and everything they refuse."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, update
+
+from scimgate.accounts import service as accounts
+from scimgate.accounts import setup_links
+from scimgate.store.tables.accounts import setup_link
+from scimgate.timestamps import utcnow
+from tests.helpers.audit import entries
+from tests.helpers.console import browser, csrf_of, stage
+
+TOKEN = re.compile(r'id="secret-token" value="(sgp_[^"]+)"')
+
+
+def new_link(engine: Engine, account_id: int, **kw: Any) -> setup_links.IssuedLink:
+    with engine.begin() as conn:
+        return setup_links.create(conn, account_id, actor="admin@test.example", **kw)
+
+
+def refused_alike(r: Any) -> None:
+    """Every link that does not work gets this one page: 404, no account named."""
+    assert r.status_code == 404, r.text
+    assert "does not work" in r.text
+    assert "Inc" not in r.text and "co1" not in r.text and "co2" not in r.text
+
+
+def test_the_link_opens_its_accounts_setup_and_is_audited(make_console, engine, app):
+    admin = make_console()
+    link = new_link(engine, admin.account_id, note="Jane")
+    with browser(app, "203.0.113.5") as it:
+        page = it.get(f"/setup/{link.token}?idp=entra")
+        assert page.status_code == 200, page.text
+        assert "Co1 Inc" in page.text
+        assert "https://scim.example.test/scim/v2" in page.text  # the Tenant URL
+        assert "Connecting Microsoft Entra ID" in page.text  # the guide from docs/idp
+        assert "Waiting for the first request" in page.text
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert "scimgate_session" not in page.headers.get("set-cookie", "")
+    opened = [e for e in entries(engine, admin.account_id) if e["action"] == "setup_link.opened"]
+    assert len(opened) == 1 and opened[0]["actor"] == f"setuplink:{link.prefix}"
+    assert link.token not in str(entries(engine, admin.account_id))
+    listed = admin.get("/provisioning").text
+    assert link.prefix in listed and "admin@test.example" in listed and "Live" in listed
+
+
+def test_each_guide_and_other(make_console, engine, app):
+    admin = make_console()
+    link = new_link(engine, admin.account_id)
+    with browser(app, "203.0.113.5") as it:
+        for idp, words in (
+            ("okta", "Connecting Okta"),
+            ("onelogin", "Connecting OneLogin"),
+            ("jumpcloud", "Connecting JumpCloud"),
+            ("google-workspace", "Google Workspace"),
+            ("other", "HTTP <strong>Bearer</strong>"),
+        ):
+            page = it.get(f"/setup/{link.token}?idp={idp}")
+            assert page.status_code == 200 and words in page.text, idp
+
+
+def test_a_token_generated_here_works_and_names_the_link(make_console, engine, app):
+    admin = make_console()
+    link = new_link(engine, admin.account_id)
+    with browser(app, "203.0.113.5") as it:
+        page = it.get(f"/setup/{link.token}")
+        r = it.post(f"/setup/{link.token}/token", data={"csrf_token": csrf_of(page.text)})
+        assert r.status_code == 200, r.text
+        token = TOKEN.search(r.text).group(1)
+        scim = it.get("/scim/v2/Users", headers={"Authorization": f"Bearer {token}"})
+        assert scim.status_code == 200
+        app.state.request_log.flush()
+        status = it.get(f"/setup/{link.token}/status")
+        assert "Connected." in status.text and "<code>GET /scim/v2/Users</code>" in status.text
+    issued = [e for e in entries(engine, admin.account_id) if e["action"] == "token.issued"]
+    assert issued[0]["actor"] == f"setuplink:{link.prefix}"
+
+
+def test_mapping_is_changed_with_the_consoles_validation(make_console, engine, app):
+    admin = make_console()
+    link = new_link(engine, admin.account_id)
+    with browser(app, "203.0.113.5") as it:
+        csrf = csrf_of(it.get(f"/setup/{link.token}").text)
+        bad = it.post(
+            f"/setup/{link.token}/mapping",
+            data={"csrf_token": csrf, "target": "Department", "source": "name.[bad"},
+        )
+        assert bad.status_code == 400 and 'aria-invalid="true"' in bad.text
+        unknown = it.post(
+            f"/setup/{link.token}/mapping",
+            data={"csrf_token": csrf, "target": "Nope", "source": "title"},
+        )
+        assert unknown.status_code == 400 and "No member field or Property" in unknown.text
+        ok = it.post(
+            f"/setup/{link.token}/mapping",
+            data={"csrf_token": csrf, "target": "Department", "source": "title"},
+        )
+        assert ok.status_code == 200 and "Department now comes from title" in ok.text
+    changed = [e for e in entries(engine, admin.account_id) if e["action"] == "mapping.set"]
+    assert changed[0]["actor"] == f"setuplink:{link.prefix}"
+    assert "<code>title</code>" in admin.get("/mapping").text
+
+
+def test_forms_need_this_browsers_csrf_token_and_origin(make_console, engine, app):
+    admin = make_console()
+    link = new_link(engine, admin.account_id)
+    with browser(app, "203.0.113.5") as it:
+        csrf = csrf_of(it.get(f"/setup/{link.token}").text)
+        assert it.post(f"/setup/{link.token}/token", data={}).status_code == 403
+        assert (
+            it.post(f"/setup/{link.token}/token", data={"csrf_token": "x" * 64}).status_code == 403
+        )
+        cross = it.post(
+            f"/setup/{link.token}/token",
+            data={"csrf_token": csrf},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert cross.status_code == 403
+        with browser(app, "203.0.113.6") as other:  # another browser, this browser's token
+            assert (
+                other.post(f"/setup/{link.token}/token", data={"csrf_token": csrf}).status_code
+                == 403
+            )
+    assert not [
+        e
+        for e in entries(engine, admin.account_id)
+        if e["action"] == "token.issued" and e["actor"].startswith("setuplink:")
+    ]
+
+
+def test_expired_revoked_tampered_and_deactivated_links_are_refused_alike(
+    make_console, engine, app
+):
+    admin = make_console()
+    expired, revoked, live, off = (new_link(engine, admin.account_id) for _ in range(4))
+    with engine.begin() as conn:
+        conn.execute(
+            update(setup_link)
+            .where(setup_link.c.id == expired.id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        setup_links.revoke(conn, admin.account_id, revoked.id, actor="admin@test.example")
+    tampered = live.token[:-1] + ("A" if live.token[-1] != "A" else "B")
+    bodies = set()
+    tokens = (expired.token, revoked.token, tampered, "sgs_" + "x" * 43, "nothing")
+    for n, token in enumerate(tokens):
+        with browser(app, f"203.0.113.{20 + n}") as it:  # under the throttle's allowance
+            for path in ("", "/status", "/requests/1"):
+                r = it.get(f"/setup/{token}{path}")
+                refused_alike(r)
+                bodies.add(r.text)
+            refused_alike(it.post(f"/setup/{token}/token", data={"csrf_token": "x"}))
+    assert len(bodies) == 1
+    with browser(app, "203.0.113.7") as it:
+        assert it.get(f"/setup/{live.token}").status_code == 200
+        with engine.begin() as conn:
+            accounts.deactivate_provisioning(conn, admin.account_id)
+        refused_alike(it.get(f"/setup/{off.token}"))
+        assert it.get(f"/setup/{off.token}").text in bodies
+
+
+def test_a_link_reaches_nothing_but_its_own_pages(make_console, engine, app):
+    a, b = make_console(), make_console()
+    stage(b, "someone@b.example")  # a request-log entry of account B
+    app.state.request_log.flush()
+    link = new_link(engine, a.account_id)
+    with browser(app, "203.0.113.8") as it:
+        it.get(f"/setup/{link.token}")
+        # Not a credential anywhere else.
+        bearer = {"Authorization": f"Bearer {link.token}"}
+        assert it.get("/api/v1/members", headers=bearer).status_code == 401
+        assert it.get("/scim/v2/Users", headers=bearer).status_code == 401
+        # Not a console session: the console asks to sign in.
+        console = it.get("/console/provisioning", follow_redirects=False)
+        assert console.status_code == 303 and "/console/login" in console.headers["location"]
+        assert it.get("/console/audit", follow_redirects=False).status_code == 303
+        # Other pages under the link, and other ids, are not there.
+        for path in ("/mapping", "/tokens", "/../console/provisioning", "/requests/99999999999"):
+            r = it.get(f"/setup/{link.token}{path}")
+            assert r.status_code == 404, path
+        b_ids = _entry_ids(engine, b.account_id)
+        assert b_ids
+        for entry_id in b_ids:
+            r = it.get(f"/setup/{link.token}/requests/{entry_id}")
+            assert r.status_code == 404 and "someone@b.example" not in r.text
+    # The CSRF cookie is scoped to the setup pages.
+    assert all(c.path == "/setup" for c in it.cookies.jar if c.name == "scimgate_setup")
+
+
+def _entry_ids(engine: Engine, account_id: int) -> list[int]:
+    from scimgate.provisioning import request_log
+
+    with engine.connect() as conn:
+        return [e["id"] for e in request_log.list_entries(conn, account_id, limit=10)]
+
+
+def test_unknown_links_are_throttled_per_address(make_console, engine, app, settings):
+    admin = make_console()
+    link = new_link(engine, admin.account_id)
+    with browser(app, "203.0.113.9") as it:
+        for _ in range(settings.login_ip_max_failures):
+            refused_alike(it.get("/setup/sgs_" + "y" * 43))
+        waiting = it.get(f"/setup/{link.token}")
+        assert waiting.status_code == 429 and int(waiting.headers["retry-after"]) >= 1
+    with browser(app, "203.0.113.10") as elsewhere:  # another address is not held back
+        assert elsewhere.get(f"/setup/{link.token}").status_code == 200
+
+
+def test_console_creates_lists_and_revokes_links(make_console, engine):
+    admin = make_console()
+    r = admin.post("/provisioning/setup-links", {"note": "Jane", "days": "3"}, page="/provisioning")
+    assert r.status_code == 200
+    url = re.search(r'id="setup-link" value="([^"]+)"', r.text).group(1)
+    assert url.startswith("https://scim.example.test/setup/sgs_")
+    for days in ("0", "31", "x"):
+        bad = admin.post("/provisioning/setup-links", {"days": days}, page="/provisioning")
+        assert bad.status_code == 400 and "1 to 30 days" in bad.text
+    with engine.connect() as conn:
+        (row,) = setup_links.list_links(conn, admin.account_id)
+    assert row["note"] == "Jane" and row["created_by"] == admin.email
+    assert url.split("/setup/")[1] not in admin.get("/provisioning").text  # shown once
+    revoked = admin.post(f"/provisioning/setup-links/{row['id']}/revoke", page="/provisioning")
+    assert revoked.status_code == 303
+    page = admin.get("/provisioning").text
+    assert "Revoked" in page and admin.email in page
+    audit_page = admin.get("/audit").text
+    assert "setup_link.created" in audit_page and "setup_link.revoked" in audit_page
+    with browser(admin.http.app, "203.0.113.11") as it:
+        refused_alike(it.get(url.removeprefix("https://scim.example.test")))
+
+
+def test_console_cannot_revoke_another_accounts_link(make_console, engine):
+    a, b = make_console(), make_console()
+    link = new_link(engine, b.account_id)
+    r = a.post(f"/provisioning/setup-links/{link.id}/revoke", page="/provisioning")
+    assert r.status_code == 404
+    with engine.connect() as conn:
+        assert setup_links.list_links(conn, b.account_id)[0]["state"] == "live"
