@@ -20,6 +20,7 @@ from scimgate.cli import (
     properties,
     schedule,
     server,
+    setup_links,
     sync,
     webhooks,
 )
@@ -41,6 +42,7 @@ app.add_typer(accounts.provisioning_app, name="provisioning")
 app.add_typer(accounts.token_app, name="token")
 app.add_typer(admins.app, name="admin")
 app.add_typer(api_keys.app, name="apikey")
+app.add_typer(setup_links.app, name="setuplink")
 app.add_typer(webhooks.app, name="webhook")
 
 

@@ -13,6 +13,7 @@ from scimgate.web.api import (
     mappings,
     members,
     properties,
+    setup_links,
     snapshot,
     sync_runs,
     teams,
@@ -38,6 +39,7 @@ ROUTERS = (
     audit,
     sync_runs,
     drift,
+    setup_links,
 )
 
 
