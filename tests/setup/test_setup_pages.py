@@ -40,7 +40,7 @@ def test_the_link_opens_its_accounts_setup_and_is_audited(make_console, engine, 
         assert "https://scim.example.test/scim/v2" in page.text  # the Tenant URL
         assert "Connecting Microsoft Entra ID" in page.text  # the guide from docs/idp
         assert "Waiting for the first request" in page.text
-        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["referrer-policy"] == "same-origin"
         assert "scimgate_session" not in page.headers.get("set-cookie", "")
     opened = [e for e in entries(engine, admin.account_id) if e["action"] == "setup_link.opened"]
     assert len(opened) == 1 and opened[0]["actor"] == f"setuplink:{link.prefix}"

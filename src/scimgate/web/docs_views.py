@@ -33,6 +33,7 @@ PREFIX = "/docs"
 # The pages served, in the order the index lists them: URL name -> file under DOCS_DIR.
 PAGES: dict[str, str] = {
     "console": "console.md",
+    "idp/README": "idp/README.md",
     "idp/entra": "idp/entra.md",
     "idp/okta": "idp/okta.md",
     "idp/google-workspace": "idp/google-workspace.md",

@@ -59,8 +59,10 @@ INVALID = (
     "who sent it for a new one."
 )
 NOT_HERE = "There is nothing here for this setup link."
-# The token is in the URL: never send it on to another site in a Referer.
-HEADERS = {**SECURITY_HEADERS, "Referrer-Policy": "no-referrer"}
+# The link is in the URL: the console's Referrer-Policy (same-origin) never sends it on to
+# another site in a Referer (no-referrer would make browsers send `Origin: null` on the
+# setup forms, which the same-origin check refuses).
+HEADERS = SECURITY_HEADERS
 
 
 @dataclass
