@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers.browser import entra_user, scim_client
+from tests.browser.test_accessibility import check_page
+from tests.helpers.browser import PHONE, entra_user, scim_client
 
 pytestmark = [pytest.mark.browser, pytest.mark.process]
 
@@ -36,6 +37,10 @@ def test_the_whole_guided_setup(open_console, server):
     assert token.startswith("sgp_")
     expect(it.page.locator(".setup-guide")).to_contain_text("Connecting Okta")  # choice kept
     it.shot("token-shown-once")
+    assert check_page(it, "setup-page") == []  # one <h1>, labelled fields, visible focus
+    it.page.set_viewport_size(PHONE)
+    assert it.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1
+    it.shot("setup-on-a-phone")
 
     with scim_client(server.tenant_url, token) as idp:
         assert idp.post("/Users", json=entra_user("ada@guided.test", "Ada L")).status_code == 201

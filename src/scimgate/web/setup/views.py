@@ -6,6 +6,7 @@ Each handler works on the link's own account through the services the console us
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from scimgate.accounts import setup_links
@@ -118,15 +119,21 @@ def _page(ctx: SetupCtx, **extra: Any) -> SetupPage:
     return SetupPage("setup.html", context)
 
 
-def _guide(idp: str) -> Any:
-    """The identity provider's guide as served at /docs, or None (other, or no docs)."""
+def _guide(idp: str) -> dict[str, str] | None:
+    """The identity provider's guide as served at /docs (its headings two levels down, under
+    the page's own), or None (another provider, or an installation without docs)."""
     page = IDPS[idp][1] if idp else None
     if page is None:
         return None
     try:
-        return load_page(DOCS_DIR, page)
+        doc = load_page(DOCS_DIR, page)
     except DocsMissingError:
         return None
+    html = _HEADING.sub(lambda m: f"<{m[1]}h{min(int(m[2]) + 2, 6)}", doc.html)
+    return {"title": doc.title, "html": html}
+
+
+_HEADING = re.compile(r"<(/?)h([1-6])\b")
 
 
 def _status(ctx: SetupCtx) -> dict[str, Any]:
