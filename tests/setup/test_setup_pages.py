@@ -69,16 +69,28 @@ def test_a_token_generated_here_works_and_names_the_link(make_console, engine, a
     link = new_link(engine, admin.account_id)
     with browser(app, "203.0.113.5") as it:
         page = it.get(f"/setup/{link.token}")
-        r = it.post(f"/setup/{link.token}/token", data={"csrf_token": csrf_of(page.text)})
-        assert r.status_code == 200, r.text
-        token = TOKEN.search(r.text).group(1)
+        r = it.post(
+            f"/setup/{link.token}/token",
+            data={"csrf_token": csrf_of(page.text), "idp": "okta"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303 and "sgp_" not in r.headers["location"]
+        assert r.headers["location"] == f"/setup/{link.token}?idp=okta#step-creds"
+        flash = r.cookies["scimgate_setup_token"]
+        with browser(app, "203.0.113.5") as thief:  # the cookie alone, in another browser
+            thief.cookies.set("scimgate_setup_token", flash, path="/setup")
+            assert TOKEN.search(thief.get(f"/setup/{link.token}").text) is None
+        shown = it.get(r.headers["location"])
+        token = TOKEN.search(shown.text).group(1)
+        assert "Connecting Okta" in shown.text
+        assert TOKEN.search(it.get(f"/setup/{link.token}").text) is None  # shown once
         scim = it.get("/scim/v2/Users", headers={"Authorization": f"Bearer {token}"})
         assert scim.status_code == 200
         app.state.request_log.flush()
         status = it.get(f"/setup/{link.token}/status")
         assert "Connected." in status.text and "<code>GET /scim/v2/Users</code>" in status.text
     issued = [e for e in entries(engine, admin.account_id) if e["action"] == "token.issued"]
-    assert issued[0]["actor"] == f"setuplink:{link.prefix}"
+    assert len(issued) == 1 and issued[0]["actor"] == f"setuplink:{link.prefix}"
 
 
 def test_mapping_is_changed_with_the_consoles_validation(make_console, engine, app):

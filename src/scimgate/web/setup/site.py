@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,7 @@ class SetupCtx:
     visit: SetupVisit
     token: str
     csrf_token: str
+    browser_secret: str  # this browser's CSRF cookie secret (binds values shown once to it)
     form: dict[str, str]
     path: dict[str, Any]
 
@@ -99,6 +100,7 @@ class SetupPage:
     template: str
     context: dict[str, Any]
     status: int = 200
+    cookies: list[tuple[str, str, int]] = field(default_factory=list)  # name, value, max-age
 
 
 Handler = Callable[[SetupCtx], SetupPage | Response]
@@ -206,6 +208,7 @@ class SetupSite:
             visit=visit,
             token=token,
             csrf_token=csrf,
+            browser_secret=secret,
             form=form,
             path=dict(request.path_params),
         )
@@ -228,20 +231,15 @@ class SetupSite:
             response = self._page_response(
                 request, result.template, result.context, result.status, {}
             )
+            for name, value, max_age in result.cookies:
+                set_setup_cookie(response, request, self.settings, name, value, max_age)
         else:
             response = result
             for key, value in HEADERS.items():
                 response.headers.setdefault(key, value)
         if new is not None:
-            response.set_cookie(
-                CSRF_COOKIE,
-                sign(new, self.settings.secret_key),
-                max_age=12 * 3600,
-                path=PREFIX,
-                httponly=True,
-                samesite="strict",
-                secure=is_https(request, self.settings.public_url),
-            )
+            secret = sign(new, self.settings.secret_key)
+            set_setup_cookie(response, request, self.settings, CSRF_COOKIE, secret, 12 * 3600)
         return response
 
     def _page_response(
@@ -262,6 +260,27 @@ class SetupSite:
         return self._page_response(
             request, "setup_message.html", {"status": status, "message": message}, status, {}
         )
+
+
+def set_setup_cookie(
+    response: Response,
+    request: Request,
+    settings: Settings,
+    name: str,
+    value: str,
+    max_age: int,
+) -> None:
+    """HttpOnly, SameSite=Strict, scoped to /setup (never sent to /console or /api/v1),
+    Secure when the site is https."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=PREFIX,
+        httponly=True,
+        samesite="strict",
+        secure=is_https(request, settings.public_url),
+    )
 
 
 def csrf_for(key: str, secret: str, link_id: int) -> str:
