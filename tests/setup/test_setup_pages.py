@@ -253,3 +253,18 @@ def test_console_cannot_revoke_another_accounts_link(make_console, engine):
     assert r.status_code == 404
     with engine.connect() as conn:
         assert setup_links.list_links(conn, b.account_id)[0]["state"] == "live"
+
+
+def test_a_live_link_is_rate_limited(make_console, engine, settings, monkeypatch):
+    from scimgate.web.app import create_app
+    from scimgate.web.setup import site
+
+    monkeypatch.setattr(site, "LINK_RATE", 0.01)
+    monkeypatch.setattr(site, "LINK_BURST", 5.0)
+    limited = create_app(settings.model_copy(update={"rate_limits": True}), engine=engine)
+    admin = make_console()
+    link = new_link(engine, admin.account_id)
+    with browser(limited, "203.0.113.12") as it:
+        answers = [it.get(f"/setup/{link.token}/status") for _ in range(7)]
+    assert [a.status_code for a in answers] == [200] * 5 + [429] * 2
+    assert int(answers[-1].headers["retry-after"]) >= 1

@@ -59,6 +59,7 @@ INVALID = (
     "who sent it for a new one."
 )
 NOT_HERE = "There is nothing here for this setup link."
+LINK_RATE, LINK_BURST = 5.0, 60.0  # requests a second through one live link, and its burst
 # The link is in the URL: the console's Referrer-Policy (same-origin) never sends it on to
 # another site in a Referer (no-referrer would make browsers send `Origin: null` on the
 # setup forms, which the same-origin check refuses).
@@ -118,7 +119,7 @@ class SetupSite:
         )
         self.env.globals.update(setup_prefix=PREFIX)
         # Requests of one live link: a holder cannot hammer the database through it.
-        self.per_link = RateLimiter(5.0, 60.0, workers=settings.workers)
+        self.per_link = RateLimiter(LINK_RATE, LINK_BURST, workers=settings.workers)
 
     def endpoint(self, handler: Handler, *, opened: bool = False) -> Callable[..., Any]:
         """An ASGI endpoint for `handler`: `opened` marks the setup page itself (audited)."""
