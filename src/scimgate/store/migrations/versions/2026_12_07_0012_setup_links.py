@@ -4,7 +4,7 @@ Time-limited, revocable links that open an account's guided setup pages for the
 customer's IT admin (docs/console.md); only each link's SHA-256 hash is stored.
 
 Revision ID: 0012_setup_links
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-07
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_setup_links"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
