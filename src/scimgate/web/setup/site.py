@@ -144,8 +144,12 @@ class SetupSite:
         kept = unsign(request.cookies.get(CSRF_COOKIE), self.settings.secret_key)
         secret = kept or new_secret()  # a first visit: its forms use the cookie set below
         try:
-            with storage_edge(), self.engine.connect() as conn, conn.begin():
-                result = self._checked(handler, request, conn, form, kept, secret, opened)
+            with storage_edge(), self.engine.connect() as conn:
+                # Every request may write (an unknown link is counted, a use is noted): on
+                # SQLite take the write lock up front rather than upgrade a read mid-way.
+                conn.execution_options(writes=True)
+                with conn.begin():
+                    result = self._checked(handler, request, conn, form, kept, secret, opened)
         except ServiceError as exc:
             message = NOT_HERE if isinstance(exc, NotFoundError) else exc.detail
             return self.message(request, answer_for(exc).status, message)
