@@ -25,6 +25,10 @@ def test_the_whole_guided_setup(open_console, server):
     link = admin.page.locator("#setup-link").input_value()
     admin.shot("setup-link-created")
     assert link.startswith(server.url("/setup/sgs_"))
+    admin.page.set_viewport_size(PHONE)  # the new link and the links table fit a phone
+    assert admin.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1
+    admin.shot("setup-link-on-a-phone")
+    admin.page.set_viewport_size({"width": 1280, "height": 900})
 
     it = open_console()  # the IT admin: another browser, no console account
     it.page.goto(link)
