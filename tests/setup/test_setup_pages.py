@@ -89,6 +89,7 @@ def test_a_token_generated_here_works_and_names_the_link(make_console, engine, a
         app.state.request_log.flush()
         status = it.get(f"/setup/{link.token}/status")
         assert "Connected." in status.text and "<code>GET /scim/v2/Users</code>" in status.text
+        assert re.search(r"First request received at <time datetime=\"[0-9T:Z-]+\">", status.text)
     issued = [e for e in entries(engine, admin.account_id) if e["action"] == "token.issued"]
     assert len(issued) == 1 and issued[0]["actor"] == f"setuplink:{link.prefix}"
 

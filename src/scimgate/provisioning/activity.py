@@ -51,3 +51,8 @@ def requests_per_hour(
         requests, refused = found.get(hour, (0, 0))
         series.append(HourCount(hour=hour, requests=requests, refused=refused))
     return series
+
+
+def first_request_at(conn: Connection, account_id: int) -> datetime | None:
+    """When the identity provider's first request (the oldest the log keeps) arrived."""
+    return request_logs.first_request_at(conn, account_id)

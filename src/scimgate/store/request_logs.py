@@ -219,3 +219,11 @@ def prune(engine: Engine, accounts: Iterable[int], *, cutoff: datetime, max_rows
             ).scalar()
             if boundary is not None:
                 conn.execute(delete(t).where(t.c.account_id == account_id, t.c.id <= boundary))
+
+
+def first_request_at(conn: Connection, account_id: int) -> datetime | None:
+    """When the oldest request the log still keeps for this account arrived (or None)."""
+    t = request_log
+    return conn.execute(
+        select(t.c.at).where(t.c.account_id == account_id).order_by(t.c.id).limit(1)
+    ).scalar_one_or_none()

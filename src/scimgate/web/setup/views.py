@@ -162,6 +162,9 @@ _HEADING = re.compile(r"<(/?)h([1-6])\b")
 def _status(ctx: SetupCtx) -> dict[str, Any]:
     """Last request, counts, and the latest refused requests, each with its hint."""
     found = activity.connection_status(ctx.conn, ctx.account_id)
+    found["first_at"] = (
+        activity.first_request_at(ctx.conn, ctx.account_id) if found["last"] else None
+    )
     recent = request_log.list_entries(ctx.conn, ctx.account_id, limit=50)
     found["errors"] = [
         {**row, "hint": hint_for(row)}
