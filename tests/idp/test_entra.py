@@ -1282,16 +1282,19 @@ def test_group_rename_is_204(scim):
 
 
 def test_group_pathless_replace_external_id(scim):
-    """§4 "Patch Group - Replace Attributes": path-less `replace` `{"externalId": …}` answers 204 and applies."""
+    """§4 "Patch Group - Replace Attributes": path-less `replace` `{"externalId": …}` applies.
+    The validator's lowercase request names no client: 200 and the group (RFC 7644 §3.5.2)."""
     gid = scim_json(scim.post("/Groups", json=copy.deepcopy(CREATE_GROUP)), 201)["id"]
-    no_content(
+    patched = scim_json(
         scim.patch(
             f"/Groups/{gid}",
             json=ops(
                 {"op": "replace", "value": {"externalId": "new-ext", "displayName": "renamed"}}
             ),
-        )
+        ),
+        200,
     )
+    assert patched["externalId"] == "new-ext" and patched["members"] == []
     got = scim_json(scim.get(f"/Groups/{gid}?excludedAttributes=members"), 200)
     assert got["externalId"] == "new-ext" and got["displayName"] == "renamed"
 

@@ -93,6 +93,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> ScimGateA
         outage=outage,
         metrics=metrics,
     )
+    runtime.habits.on_new_habits = runtime.profiles.forget
+    buffer.companions.append(lambda: runtime.habits.flush(engine))
     scim = scim_router(SCIM_PREFIX, runtime)
 
     app.router.routes.append(console_mount(engine, settings, outage))

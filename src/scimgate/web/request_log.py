@@ -154,6 +154,8 @@ class RequestLogBuffer:
         self.restarts_total = 0
         self.last_error: str | None = None
         self._failing = False  # the last write could not reach the database
+        # Writes that ride along with each flush (web/client_habits.py's counts).
+        self.companions: list[Callable[[], object]] = []
         # The writer task of each event loop that started one (one per app lifespan; a test
         # may run two TestClients, each on a loop of its own, over one app).
         self._writers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
@@ -235,6 +237,7 @@ class RequestLogBuffer:
         """Write what is pending; prune now and then. Returns how many entries were written.
         Never raises: a failure is reported, and what the database refused is dropped."""
         with self._flush_lock:
+            self._flush_companions()
             with self._lock:
                 batch, self._pending = self._pending, []
                 retry, self._retry = self._retry, []
@@ -251,6 +254,14 @@ class RequestLogBuffer:
             if self._flushes % _PRUNE_EVERY == 1 and not self._failing:  # not while away
                 self.prune()
             return written
+
+    def _flush_companions(self) -> None:
+        """The writes that share the flush; one that fails keeps its data for the next."""
+        for companion in self.companions:
+            try:
+                companion()
+            except Exception as exc:  # noqa: BLE001 - reported, counted, never fatal
+                self._report(f"could not write with the log: {_describe(exc)}", failing=False)
 
     def _prepare(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Rows to insert: redacted here, off the request path; an entry whose redaction

@@ -31,6 +31,7 @@ from scimgate.accounts.service import (
 )
 from scimgate.provisioning import directory
 from scimgate.scim import errors as scim_errors
+from scimgate.scim.client_habits import habits_of, request_client
 from scimgate.scim.constants import (
     ACCEPTED_REQUEST_TYPES,
     MAX_JSON_DEPTH,
@@ -41,6 +42,7 @@ from scimgate.store.accounts import TokenGuard
 from scimgate.store.database import KeptConnection
 from scimgate.timestamps import utcnow
 from scimgate.web.access_log import AccessLog
+from scimgate.web.client_habits import ClientProfiles, HabitCounts
 from scimgate.web.db_threads import AccountBusyError, PoolBusyError, RequestThreads, retry_after
 from scimgate.web.metrics import Metrics
 from scimgate.web.outage import OutageLog
@@ -85,6 +87,7 @@ class Call:
     ignored: list[str] = field(default_factory=list)
     resource_id: str | None = None
     guard: TokenGuard | None = None  # the token check a read may make in its own statement
+    profiles: ClientProfiles | None = None
     _params: dict[str, str] | None = None
 
     @property
@@ -100,6 +103,15 @@ class Call:
         if self._params is None:
             self._params = {key.lower(): value for key, value in self.request.query_params.items()}
         return self._params.get(name.lower())
+
+    def client(self) -> str | None:
+        """The identity provider behind this request: the request's own User-Agent or an
+        IdP-only habit in its body, else the account's profile (cached per process)."""
+        query = self.request.scope["query_string"].decode("latin-1")
+        own = request_client(self.request.headers.get("user-agent"), query, self.body)
+        if own is not None or self.profiles is None:
+            return own
+        return self.profiles.client(self.conn, self.account_id)
 
 
 class KnownTokens:
@@ -146,6 +158,8 @@ class ScimRuntime:
     metrics: Metrics | None = None
     known_good: KnownTokens = field(default_factory=KnownTokens)
     access: AccessLog = field(default_factory=AccessLog)
+    habits: HabitCounts = field(default_factory=HabitCounts)
+    profiles: ClientProfiles = field(default_factory=ClientProfiles)
 
 
 @dataclass
@@ -296,6 +310,7 @@ class ScimEndpoint:
                     settings=self.settings,
                     body=body,
                     guard=guard,
+                    profiles=self.rt.profiles,
                 )
                 response = self.handler(outcome.call)
                 if guard is not None:
@@ -445,12 +460,14 @@ class ScimEndpoint:
             return
         if self.rt.metrics is not None:
             self.rt.metrics.count_account(principal.account_id, "scim")
+        at = utcnow()
+        self._note_habits(request, principal.account_id, call, at)
         if self.rt.buffer is None:
             return
         self.rt.buffer.add(
             {
                 "account_id": principal.account_id,
-                "at": utcnow(),
+                "at": at,
                 "method": request.method,
                 "path": request.scope["path"],
                 "query": request.scope["query_string"].decode("latin-1"),
@@ -468,6 +485,14 @@ class ScimEndpoint:
                 "response_body": response.body if status >= 400 or request.method != "GET" else b"",
             }
         )
+
+    def _note_habits(self, request: Request, account_id: int, call: Call | None, at: Any) -> None:
+        """Count what this request shows of its client (in memory; see web/client_habits.py)."""
+        agent = request.headers.get("user-agent")
+        query = request.scope["query_string"].decode("latin-1")
+        body = call.body if call is not None else None
+        habits = habits_of(request.method, request.scope["path"], query, agent, body)
+        self.rt.habits.note(account_id, habits, at, agent)
 
 
 def _account_limit_detail(cost: int) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 from starlette.responses import Response
 
 from scimgate.provisioning import directory
+from scimgate.scim.client_profile import PatchAnswer, patch_answer
 from scimgate.scim.render import (
     Projection,
     etag,
@@ -200,11 +201,13 @@ def make_handlers(kind: str) -> ResourceHandlers:
             guard=call.guard,
         )
         call.ignored = written.ignored
-        asked = call.param("attributes") is not None or call.param("excludedAttributes") is not None
-        if kind == "Group" and not asked:
-            # Entra: "Update to the group PATCH request should yield an HTTP 204 No Content".
-            return Response(status_code=204, headers={"ETag": etag(written.row["version"])})
-        return _single(call, kind, written.row)
+        projected = (
+            call.param("attributes") is not None or call.param("excludedAttributes") is not None
+        )
+        if kind == "User":  # 200 and the user, for every client: no profile to ask
+            return _single(call, kind, written.row)
+        answer = patch_answer(kind, call.client(), projected=projected)
+        return _patched_group(call, written.row, answer)
 
     def delete(call: Call) -> Response:
         resource_id = call.request.path_params["id"]
@@ -228,6 +231,29 @@ def make_handlers(kind: str) -> ResourceHandlers:
         patch=patch,
         delete=delete,
     )
+
+
+def _patched_group(call: Call, row: dict[str, Any], answer: PatchAnswer) -> Response:
+    """A patched Group as its client expects it (scim/client_profile.patch_answer).
+
+    The members are read a page at most: a group with `group_member_page` members or more
+    is answered 204 with its ETag (RFC 7644 §3.5.2 allows it), never read whole.
+    """
+    if answer is PatchAnswer.NO_CONTENT:
+        return Response(status_code=204, headers={"ETag": etag(row["version"])})
+    if answer is PatchAnswer.WITHOUT_MEMBERS:
+        projection = Projection(schema_for("Group"), None, ["members"])
+    else:
+        projection = _projection(call, "Group")
+    if not projection.wants("members"):
+        return _single(call, "Group", row, projection=projection)
+    page_size = call.settings.group_member_page
+    first = directory.member_page(
+        call.conn, call.account_id, row["id"], after=None, limit=page_size
+    )
+    if len(first) >= page_size:
+        return Response(status_code=204, headers={"ETag": etag(row["version"])})
+    return _single(call, "Group", row, projection=projection, members=first)
 
 
 def _group(call: Call, row: dict[str, Any]) -> Response:
