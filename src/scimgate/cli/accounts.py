@@ -136,3 +136,29 @@ def token_revoke(ctx: typer.Context, slug: str, token_id: int) -> None:
     with transaction(ctx) as conn:
         accounts.revoke_token(conn, account_id_of(conn, slug), token_id, actor=actor())
     typer.echo(f"token {token_id} revoked")
+
+
+@command(provisioning_app, "profile")
+def provisioning_profile(
+    ctx: typer.Context,
+    slug: str,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Which identity provider calls /scim/v2 for this account, and with which habits."""
+    from scimgate.provisioning import idp_profile
+
+    with transaction(ctx) as conn:
+        found = idp_profile.as_document(idp_profile.profile(conn, account_id_of(conn, slug)))
+    if as_json:
+        print_json(found)
+        return
+    typer.echo(f"Connected IdP: {found['headline']} (confidence: {found['confidence']})")
+    if found["since"]:
+        typer.echo(f"Since:         {found['since']}")
+    if found["user_agent"]:
+        typer.echo(f"User-Agent:    {found['user_agent']}")
+    for habit in found["habits"]:
+        typer.echo(
+            f"- {habit['label']}: {habit['count']} requests, {habit['first_seen']} .. "
+            f"{habit['last_seen']}; scimgate: {habit['handling']}"
+        )

@@ -42,6 +42,11 @@ class Profile:
     habits: list[HabitSeen] = field(default_factory=list)
 
     @property
+    def decisive_idp(self) -> str | None:
+        """The identity provider when the guess is good enough to act on (high or medium)."""
+        return self.idp if self.confidence in ("high", "medium") else None
+
+    @property
     def idp_name(self) -> str:
         return IDP_NAMES.get(self.idp or "", "Unknown")
 

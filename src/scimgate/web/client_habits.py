@@ -129,8 +129,7 @@ class ClientProfiles:
         found = self._known.get(account_id)
         if found is not None and found[0] > now:
             return found[1]
-        guessed = idp_profile.profile(conn, account_id)
-        idp = guessed.idp if guessed.confidence in ("high", "medium") else None
+        idp = idp_profile.profile(conn, account_id).decisive_idp
         with self._lock:
             if len(self._known) >= self.size:
                 self._known.clear()

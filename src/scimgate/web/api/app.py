@@ -13,6 +13,7 @@ from scimgate.web.api import (
     mappings,
     members,
     properties,
+    provisioning,
     setup_links,
     snapshot,
     sync_runs,
@@ -40,6 +41,7 @@ ROUTERS = (
     sync_runs,
     drift,
     setup_links,
+    provisioning,
 )
 
 

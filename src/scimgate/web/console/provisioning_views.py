@@ -10,7 +10,9 @@ from scimgate import audit
 from scimgate.accounts import service as accounts
 from scimgate.accounts import setup_links
 from scimgate.accounts.lookup import account_by_slug, tokens_of
-from scimgate.provisioning import activity
+from scimgate.provisioning import activity, idp_profile
+from scimgate.scim.client_habits import HABITS
+from scimgate.scim.client_profile import PatchAnswer, patch_answer
 from scimgate.web.console import page_charts
 from scimgate.web.console.endpoint import PREFIX, Ctx, Page, set_cookie, sign, unsign
 from scimgate.web.console.hints import hint_for
@@ -33,6 +35,7 @@ def _page(ctx: Ctx, **extra: Any) -> Page:
             status=status,
             requests=page_charts.requests_per_hour(ctx.conn, account["id"], ctx.arg("range")),
             setup_links=setup_links.list_links(ctx.conn, account["id"]),
+            **_profile(ctx, account["id"]),
         )
     return Page("provisioning.html", context, status=400 if context["errors"] else 200)
 
@@ -40,6 +43,23 @@ def _page(ctx: Ctx, **extra: Any) -> Page:
 def provisioning_page(ctx: Ctx, **extra: Any) -> Page:
     """The page with extra context (a form's errors, a value shown once)."""
     return _page(ctx, **extra)
+
+
+_GROUP_PATCH = {
+    PatchAnswer.NO_CONTENT: "204 No Content",
+    PatchAnswer.WITHOUT_MEMBERS: "200 with the group, without its members",
+    PatchAnswer.RESOURCE: "200 with the group (204 once it has 5,000 members or more)",
+}
+
+
+def _profile(ctx: Ctx, account_id: int) -> dict[str, Any]:
+    """The identity-provider panel: the guess, its habits, and the Group PATCH answer."""
+    found = idp_profile.profile(ctx.conn, account_id)
+    answer = patch_answer("Group", found.decisive_idp, projected=False)
+    text = _GROUP_PATCH[answer]
+    if answer is PatchAnswer.RESOURCE:
+        text = text.replace("5,000", f"{ctx.settings.group_member_page:,}")
+    return {"profile": found, "habits": HABITS, "group_patch": text}
 
 
 def show(ctx: Ctx) -> Page:

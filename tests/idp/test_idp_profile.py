@@ -1,0 +1,178 @@
+"""The IdP profile: habits recorded from Entra- and Okta-shaped traffic, the guess, the PATCH
+answer each client gets, per account; shown by /api/v1, the CLI and the console."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from scimgate.scim.client_habits import habits_of, request_client
+from scimgate.scim.client_profile import HabitSeen, PatchAnswer, guess, patch_answer
+from tests.helpers.scim import user_body
+
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+OKTA = {"User-Agent": "Okta SCIM Client 1.0.0"}
+ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def ops(*operations: dict[str, Any]) -> dict[str, Any]:
+    return {"schemas": [PATCH_OP], "Operations": list(operations)}
+
+
+def flush(app: Any) -> None:
+    """What the request log's writer does about once a second."""
+    app.state.request_log.flush()
+
+
+def seen(code: str, days_ago: float = 0, sample: str | None = None) -> HabitSeen:
+    at = datetime(2026, 12, 1, tzinfo=UTC) - timedelta(days=days_ago)
+    return HabitSeen(code, 1, at, at, sample)
+
+
+# ---- the pure parts --------------------------------------------------------------------------
+
+
+def test_entra_without_the_flag_is_told_by_its_patch_shapes():
+    body = ops(
+        {"op": "Replace", "path": "active", "value": "False"},
+        {"op": "Remove", "path": "members", "value": [{"$ref": None, "value": "u1"}]},
+    )
+    found = habits_of("PATCH", "/scim/v2/Groups/g1", "", None, body)
+    assert set(found) == {"capitalised_ops", "string_booleans", "remove_members_by_value"}
+    assert request_client(None, "", body) == "entra"
+    profile = guess([seen(code) for code in found])
+    assert profile.idp == "entra" and profile.confidence == "medium"
+    assert profile.headline == "Microsoft Entra ID (without aadOptscim062020 flag)"
+
+
+def test_entra_with_the_flag_is_told_by_dotted_keys_and_the_query_flag():
+    body = ops({"op": "replace", "value": {"name.givenName": "K", f"{ENT}:employeeNumber": "1"}})
+    found = habits_of("PATCH", "/scim/v2/Users/u1", "aadOptscim062020", None, body)
+    assert set(found) == {"entra_flag_in_url", "dotted_pathless_keys"}
+    assert request_client(None, "aadOptscim062020", body) == "entra"
+    assert request_client(None, "", body) is None  # lowercase ops alone name nobody
+    profile = guess([seen(code) for code in found])
+    assert profile.headline == "Microsoft Entra ID (with aadOptscim062020 flag)"
+    # The most recent telling habit decides: the flag was turned on after a while without.
+    later = guess([seen("capitalised_ops", days_ago=2), seen("dotted_pathless_keys")])
+    assert later.entra_flag == "with"
+
+
+def test_okta_names_itself_and_pages_its_lookups():
+    query = "filter=userName%20eq%20%22a%40b%22&startIndex=1&count=100"
+    found = habits_of("GET", "/scim/v2/Users", query, "Okta SCIM Client 1.0.0", None)
+    assert set(found) == {"agent_okta", "paged_user_lookups"}
+    assert habits_of("PUT", "/scim/v2/Users/u1", "", None, {}) == ("put_user_updates",)
+    profile = guess([seen("agent_okta", sample="Okta SCIM Client 1.0.0"), seen("capitalised_ops")])
+    assert profile.idp == "okta" and profile.confidence == "high"
+    assert profile.user_agent == "Okta SCIM Client 1.0.0"
+
+
+def test_old_habits_stop_counting_and_unknown_clients_stay_unknown():
+    assert guess([]).idp is None and guess([]).headline == "Unknown"
+    switched = guess([seen("agent_okta", days_ago=60), seen("capitalised_ops")])
+    assert switched.idp == "entra"
+    assert guess([seen("remove_members_by_filter")]).idp is None  # Entra and Okta both send it
+    assert guess([seen("put_user_updates")]).decisive_idp is None  # a faint guess is not acted on
+
+
+def test_patch_answers():
+    assert patch_answer("Group", "entra", projected=False) is PatchAnswer.NO_CONTENT
+    assert patch_answer("Group", "okta", projected=False) is PatchAnswer.WITHOUT_MEMBERS
+    assert patch_answer("Group", None, projected=False) is PatchAnswer.RESOURCE
+    assert patch_answer("Group", "entra", projected=True) is PatchAnswer.RESOURCE
+    assert patch_answer("User", "entra", projected=False) is PatchAnswer.RESOURCE
+
+
+# ---- recorded from traffic, per account ------------------------------------------------------
+
+
+def _group_with_member(scim: Any) -> tuple[str, str]:
+    uid = scim.post("/Users", json=user_body("m@example.com")).json()["id"]
+    r = scim.post("/Groups", json={"displayName": "G", "members": [{"value": uid}]})
+    assert r.status_code == 201, r.text
+    return r.json()["id"], uid
+
+
+def test_okta_traffic_makes_an_okta_profile_and_okta_group_answers(app, make_api):
+    api, other_api = make_api("okta1"), make_api("other1")
+    scim, other = api.scim, other_api.scim
+    scim.get('/Users?filter=userName eq "x@okta.local"&startIndex=1&count=100', headers=OKTA)
+    gid, _uid = _group_with_member(scim)
+    flush(app)
+    # Later PATCHes that do not name themselves follow the account's profile.
+    r = scim.patch(f"/Groups/{gid}", json=ops({"op": "replace", "value": {"displayName": "H"}}))
+    assert r.status_code == 200, r.text
+    assert r.json()["displayName"] == "H" and "members" not in r.json()
+    # The other account saw none of it: an unknown client, 200 and the whole group.
+    ogid, ouid = _group_with_member(other)
+    r = other.patch(f"/Groups/{ogid}", json=ops({"op": "replace", "value": {"displayName": "H"}}))
+    assert r.status_code == 200 and [m["value"] for m in r.json()["members"]] == [ouid]
+
+    profile = api.ok("GET", "/provisioning/profile")
+    assert profile["idp"] == "okta" and profile["confidence"] == "high"
+    assert profile["user_agent"] == "Okta SCIM Client 1.0.0"
+    codes = {h["code"]: h for h in profile["habits"]}
+    assert set(codes) == {"agent_okta", "paged_user_lookups"}
+    assert codes["agent_okta"]["count"] == 1
+    assert other_api.ok("GET", "/provisioning/profile")["idp"] is None
+
+
+def test_entra_traffic_with_the_flag_makes_group_patches_204(scim, app):
+    gid, uid = _group_with_member(scim)
+    # Entra with aadOptscim062020 sends lowercase ops; its group reads exclude members and
+    # its path-less updates carry dotted keys.
+    scim.get('/Groups?excludedAttributes=members&filter=displayName eq "G"')
+    r = scim.patch(f"/Users/{uid}", json=ops({"op": "replace", "value": {"name.givenName": "K"}}))
+    assert r.status_code == 200  # Users: 200 and the user, for everyone
+    body = ops({"op": "remove", "path": f'members[value eq "{uid}"]'})
+    before = scim.patch(f"/Groups/{gid}", json=body)
+    assert before.status_code == 200, "not recorded yet: an unknown client"
+    flush(app)
+    r = scim.patch(
+        f"/Groups/{gid}", json=ops({"op": "add", "path": "members", "value": [{"value": uid}]})
+    )
+    assert r.status_code == 204 and r.content == b"" and r.headers["etag"] == 'W/"3"'
+
+
+def test_counts_add_up_across_flushes(scim, app, engine):
+    from scimgate.provisioning import idp_profile
+
+    for _ in range(3):
+        scim.get("/Users", headers=OKTA)
+    flush(app)
+    scim.get("/Users", headers=OKTA)
+    flush(app)
+    with engine.connect() as conn:
+        profile = idp_profile.profile(conn, scim.account_id)
+    (habit,) = profile.habits
+    assert habit.code == "agent_okta" and habit.count == 4
+    assert habit.first_seen <= habit.last_seen
+
+
+@pytest.fixture
+def small_page_settings(settings):
+    settings.group_member_page = 3
+    return settings
+
+
+def test_a_large_group_is_not_read_to_answer_an_unknown_client(small_page_settings, scim):
+    users = [
+        scim.post("/Users", json=user_body(f"u{i}@example.com")).json()["id"] for i in range(4)
+    ]
+    gid = scim.post("/Groups", json={"displayName": "Big"}).json()["id"]
+    add = ops({"op": "add", "path": "members", "value": [{"value": u} for u in users[:2]]})
+    r = scim.patch(f"/Groups/{gid}", json=add)
+    assert r.status_code == 200 and len(r.json()["members"]) == 2
+    add = ops({"op": "add", "path": "members", "value": [{"value": u} for u in users[2:]]})
+    r = scim.patch(f"/Groups/{gid}", json=add)
+    assert r.status_code == 204 and r.headers["etag"], "3 members or more: 204, not read whole"
+    r = scim.patch(
+        f"/Groups/{gid}?excludedAttributes=members",
+        json=ops({"op": "replace", "path": "displayName", "value": "Bigger"}),
+    )
+    assert (
+        r.status_code == 200 and r.json()["displayName"] == "Bigger" and "members" not in r.json()
+    )
