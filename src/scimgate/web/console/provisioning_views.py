@@ -48,7 +48,7 @@ def provisioning_page(ctx: Ctx, **extra: Any) -> Page:
 _GROUP_PATCH = {
     PatchAnswer.NO_CONTENT: "204 No Content",
     PatchAnswer.WITHOUT_MEMBERS: "200 with the group, without its members",
-    PatchAnswer.RESOURCE: "200 with the group (204 once it has 5,000 members or more)",
+    PatchAnswer.RESOURCE: "200 with the group (204 once it has {page:,} members or more)",
 }
 
 
@@ -56,9 +56,7 @@ def _profile(ctx: Ctx, account_id: int) -> dict[str, Any]:
     """The identity-provider panel: the guess, its habits, and the Group PATCH answer."""
     found = idp_profile.profile(ctx.conn, account_id)
     answer = patch_answer("Group", found.decisive_idp, projected=False)
-    text = _GROUP_PATCH[answer]
-    if answer is PatchAnswer.RESOURCE:
-        text = text.replace("5,000", f"{ctx.settings.group_member_page:,}")
+    text = _GROUP_PATCH[answer].format(page=ctx.settings.group_member_page)
     return {"profile": found, "habits": HABITS, "group_patch": text}
 
 
