@@ -176,3 +176,26 @@ def test_a_large_group_is_not_read_to_answer_an_unknown_client(small_page_settin
     assert (
         r.status_code == 200 and r.json()["displayName"] == "Bigger" and "members" not in r.json()
     )
+
+
+def test_counting_never_fails_a_request(scim, monkeypatch):
+    from scimgate.web import scim_endpoint
+
+    def broken(*args: Any) -> tuple[str, ...]:
+        raise RecursionError("a body the reading trips on")
+
+    monkeypatch.setattr(scim_endpoint, "habits_of", broken)
+    assert scim.get("/Users", headers=OKTA).status_code == 200
+
+
+def test_counts_of_a_deleted_account_are_left_out(scim, engine):
+    from scimgate.provisioning import idp_profile
+
+    at = datetime(2026, 12, 7, tzinfo=UTC)
+    row = {"habit": "agent_okta", "count": 1, "first_seen": at, "last_seen": at, "sample": None}
+    idp_profile.add_counts(
+        engine, [{**row, "account_id": 987654}, {**row, "account_id": scim.account_id}]
+    )
+    with engine.connect() as conn:
+        assert [h.code for h in idp_profile.profile(conn, scim.account_id).habits] == ["agent_okta"]
+        assert idp_profile.profile(conn, 987654).habits == []

@@ -81,7 +81,8 @@ def test_cannot_add_another_accounts_user_to_own_group(scim, other, theirs):
             ],
         },
     )
-    assert r.status_code == 204, "left out (and logged), never linked"
+    # An anonymous client: 200 and the group (RFC 7644 §3.5.2), which shows nobody linked.
+    assert r.status_code == 200 and r.json()["members"] == [], "left out (and logged)"
     r = scim.post("/Groups", json={"displayName": "A2", "members": [{"value": uid}]})
     assert r.status_code == 201 and r.json()["members"] == []
     assert scim.get(f"/Groups/{mine}").json()["members"] == []

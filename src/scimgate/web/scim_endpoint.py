@@ -487,12 +487,16 @@ class ScimEndpoint:
         )
 
     def _note_habits(self, request: Request, account_id: int, call: Call | None, at: Any) -> None:
-        """Count what this request shows of its client (in memory; see web/client_habits.py)."""
-        agent = request.headers.get("user-agent")
-        query = request.scope["query_string"].decode("latin-1")
-        body = call.body if call is not None else None
-        habits = habits_of(request.method, request.scope["path"], query, agent, body)
-        self.rt.habits.note(account_id, habits, at, agent)
+        """Count what this request shows of its client (in memory; see web/client_habits.py).
+        Never fails the request: a body that trips the reading is simply not counted."""
+        try:
+            agent = request.headers.get("user-agent")
+            query = request.scope["query_string"].decode("latin-1")
+            body = call.body if call is not None else None
+            habits = habits_of(request.method, request.scope["path"], query, agent, body)
+            self.rt.habits.note(account_id, habits, at, agent)
+        except Exception:  # evidence is best effort; the answer is not
+            log.exception("could not count the habits of %s %s", request.method, request.url.path)
 
 
 def _account_limit_detail(cost: int) -> str:
