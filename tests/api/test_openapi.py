@@ -204,7 +204,6 @@ def _wait_for_idle(engine, account_id, timeout=30.0):
 
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error(app, api, engine, seeded):
-    started = time.monotonic()
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", _without_lifespan(app))
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {(op.path, op.method.lower()) for op in operations} == api_routes(app)
@@ -237,7 +236,6 @@ def test_schemathesis_finds_no_server_error(app, api, engine, seeded):
     assert not failures, "\n\n".join(failures)
     # the key was accepted: the runs reached the handlers, not just the 401
     assert calls["n"] > 200 and {200, 400, 404} <= calls["statuses"], calls
-    assert time.monotonic() - started < 100  # about 20 operations, each with its own examples
 
 
 # ---- protocol details outside the document ----
