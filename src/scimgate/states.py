@@ -54,3 +54,11 @@ class MemberSource(StrEnum):
 
     SCIM = "scim"
     MANUAL = "manual"
+
+
+class ValueSource(StrEnum):
+    """Who set a Property value: the attribute mapping, a group rule, or an admin by hand."""
+
+    SCIM = "scim"
+    GROUP = "group"
+    MANUAL = "manual"

@@ -18,6 +18,7 @@ from scimgate import audit
 from scimgate.audit.actions import AuditAction
 from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.events import member_updated
+from scimgate.group_rules import service as group_rules
 from scimgate.mapping import types
 from scimgate.store import events
 from scimgate.store import members as store
@@ -194,6 +195,9 @@ def update_options(
     held = {o: n for o, n in impact["removed"].items() if n}
     if held and not clear_removed:
         raise OptionsInUseError(prop["name"], held)
+    group_rules.options_in_use(conn, account_id, prop_id, list(impact["removed"]))
+    renames = {old: new for old, (new, _n) in impact["renamed"].items()}
+    group_rules.follow_renamed_options(conn, account_id, prop_id, renames)
     rewrite: dict[str, str | None] = {o.lower(): None for o in impact["removed"]}
     rewrite.update({old.lower(): new for old, (new, _n) in impact["renamed"].items()})
     _rewrite_values(conn, account_id, prop, rewrite)
@@ -289,6 +293,7 @@ def delete(
             labels = store.member_labels(conn, account_id, [v for _m, v in olds])
             olds = [(m, labels.get(v, v)) for m, v in olds]
         _events(conn, account_id, prop["name"], [(m, v, None) for m, v in olds], now)
+    group_rules.delete_for_property(conn, account_id, prop_id)
     prop_store.delete_property(conn, account_id, prop_id)
     store.bump_mapping_rev(conn, account_id)
     audit.record(

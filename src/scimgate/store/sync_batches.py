@@ -60,14 +60,23 @@ class StagedUser(NamedTuple):
 
 
 def staged_batch(
-    conn: Connection, account_id: int, rev: int, after: str, limit: int
+    conn: Connection,
+    account_id: int,
+    rev: int,
+    after: str,
+    limit: int,
+    also: Sequence[str] = (),
 ) -> list[StagedRow]:
-    """Staged users whose member is missing or out of date, from `after` on.
+    """Staged users whose member is missing or out of date, from `after` on (`also`: these
+    directory users too, whatever their markers say: a group rule's outcome moved).
 
     The document as JSON text on both databases (psycopg would parse it with the json
     module, `driver.load_json` does it with orjson).
     """
     doc = "CAST(du.doc AS TEXT)" if driver.is_pg(conn) else "du.doc"
+    extra, params = (
+        ("", ()) if not also else (f" OR {id_list(conn, 'du.id')}", (list_param(conn, also),))
+    )
     rows = driver.execute(
         conn,
         f"SELECT du.id, {doc}, du.version, du.active, du.user_name, "
@@ -75,11 +84,24 @@ def staged_batch(
         "FROM directory_user du LEFT JOIN member m "
         "ON m.account_id = du.account_id AND m.directory_user_id = du.id "
         "WHERE du.account_id = ? AND du.id > ? AND (m.id IS NULL OR m.synced_version IS NULL "
-        "OR m.synced_version <> du.version OR m.synced_rev IS NULL OR m.synced_rev <> ?) "
+        f"OR m.synced_version <> du.version OR m.synced_rev IS NULL OR m.synced_rev <> ?{extra}) "
         "ORDER BY du.id LIMIT ?",
-        (account_id, after, rev, limit),
+        (account_id, after, rev, *params, limit),
     ).fetchall()
     return list(map(StagedRow._make, rows))
+
+
+def id_list(conn: Connection, column: str) -> str:
+    """`column IN` one parameter holding a list of ids (see list_param): a hashed set on
+    both databases, whatever its length."""
+    if driver.is_pg(conn):
+        return f"{column} IN (SELECT unnest(CAST(? AS TEXT[])))"
+    return f"{column} IN (SELECT value FROM json_each(?))"
+
+
+def list_param(conn: Connection, ids: Sequence[str]) -> Any:
+    """The parameter of id_list: an array on PostgreSQL, JSON text on SQLite."""
+    return list(ids) if driver.is_pg(conn) else driver.dump_json(list(ids))
 
 
 def removed_batch(conn: Connection, account_id: int, after: str, limit: int) -> list[RemovedRow]:

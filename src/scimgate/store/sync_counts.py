@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from scimgate.states import MemberSource, MemberStatus, RunStatus
-from scimgate.store import driver
+from scimgate.store import driver, sync_batches
 
 
 def _count(conn: Connection, sql: str, params: Sequence[Any]) -> int:
@@ -46,15 +46,18 @@ def active_provisioned(conn: Connection, account_id: int) -> int:
     )
 
 
-def in_sync(conn: Connection, account_id: int, rev: int) -> int:
-    """Staged users whose member was synced from their current version and this mapping."""
-    return _count(
-        conn,
+def in_sync(conn: Connection, account_id: int, rev: int, but: Sequence[str] = ()) -> int:
+    """Staged users whose member was synced from their current version and this mapping
+    (`but`: except these directory users, recomputed anyway)."""
+    sql = (
         "SELECT COUNT(*) FROM directory_user du JOIN member m "
         "ON m.account_id = du.account_id AND m.directory_user_id = du.id "
-        "WHERE du.account_id = ? AND m.synced_version = du.version AND m.synced_rev = ?",
-        (account_id, rev),
+        "WHERE du.account_id = ? AND m.synced_version = du.version AND m.synced_rev = ?"
     )
+    if not but:
+        return _count(conn, sql, (account_id, rev))
+    sql += f" AND NOT {sync_batches.id_list(conn, 'du.id')}"
+    return _count(conn, sql, (account_id, rev, sync_batches.list_param(conn, but)))
 
 
 def planned_membership_adds(conn: Connection, account_id: int) -> int:

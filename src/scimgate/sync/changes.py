@@ -15,8 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from scimgate.mapping.group_rules import GROUP_SOURCE, GroupRule, GroupRules
 from scimgate.mapping.mapper import Mapped, Mapper
 from scimgate.states import ItemAction, MemberSource, MemberStatus
+
+# Sources of the values a sync owns (it clears them when nothing fills them any more).
+_SYNCED = frozenset({MemberSource.SCIM.value, GROUP_SOURCE})
 
 
 @dataclass(slots=True)
@@ -41,6 +45,7 @@ class MemberChange:
     status: str
     changes: dict[str, list[Any]] = field(default_factory=dict)
     upserts: dict[str, Any] = field(default_factory=dict)  # property id -> value (source scim)
+    sources: dict[str, str] = field(default_factory=dict)  # of upserts not from the mapping
     deletes: list[str] = field(default_factory=list)  # property ids
     deferred: dict[str, str] = field(default_factory=dict)  # property id -> directory user id
     previous: dict[str, tuple[Any, str | None]] = field(default_factory=dict)  # of deferred ones
@@ -70,14 +75,21 @@ def compare(
     absent: dict[str, str],
     labels: dict[str, str],
     email_taken: str | None,
+    groups: frozenset[str] = frozenset(),
+    rules: GroupRules | None = None,
 ) -> MemberChange:
     """Compare what staging says with the member (None: a member will be created).
 
     `resolved`: directory user -> member id for references that are members; `absent`:
     directory user -> why it is not and will not be a member in this run; `labels`: member
-    id -> how a reference is shown; `email_taken`: who already uses the mapped email.
+    id -> how a reference is shown; `email_taken`: who already uses the mapped email;
+    `groups`: the user's staged groups that have rules. A matching rule wins over the
+    mapping for its Property.
     """
-    errors = dict(mapped.errors)
+    rules = rules or GroupRules()
+    won = rules.winners(groups)
+    ruled = {names[p] for p in won}  # a mapping's error on a Property a rule sets is moot
+    errors = {k: v for k, v in mapped.errors.items() if k not in ruled}
     email = mapped.fields.get("email")
     if email_taken:
         errors["email"] = f"the e-mail {email} is already used by {email_taken}"
@@ -88,7 +100,11 @@ def compare(
     else:
         change = _updated(member, email, name, status, errors)
     references = _References(resolved, absent, labels)
-    for prop_id in mapper.mapped_property_ids:
+    for prop_id, rule in won.items():
+        _compare_rule(change, names[prop_id], rule, values.get(prop_id, (None, None)))
+    for prop_id in rules.property_ids - mapper.mapped_property_ids - set(won):
+        _compare_value(change, prop_id, names[prop_id], None, values.get(prop_id, (None, None)), {})
+    for prop_id in mapper.mapped_property_ids - set(won):
         label = names[prop_id]
         if label in errors:
             continue
@@ -101,7 +117,7 @@ def compare(
             if prop_id in change.deferred:
                 continue
         _compare_value(change, prop_id, label, new, old, shown)
-    _drop_unmapped(change, mapper, names, values)
+    _drop_unmapped(change, mapper.mapped_property_ids | rules.property_ids, names, values)
     if change.action == ItemAction.UNCHANGED and change.changes:
         change.action = ItemAction.UPDATE
     return change
@@ -188,6 +204,27 @@ def _reference_target(
     return target
 
 
+def _compare_rule(
+    change: MemberChange, label: str, rule: GroupRule, old: tuple[Any, str | None]
+) -> None:
+    """A Property a group rule sets: upsert its value (source group) unless already held."""
+    value, source = old
+    if rule.value == value and source == GROUP_SOURCE:
+        return
+    change.upserts[rule.property_id] = rule.value
+    change.sources[rule.property_id] = GROUP_SOURCE
+    if rule.value != value:
+        change.changes[label] = [value, rule.value]
+        change.notes.append(f"{label} = {_text(rule.value)}: from group {rule.group_name}")
+
+
+def _text(value: Any) -> str:
+    """A rule's value as a reader sees it in a note."""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return str(value)
+
+
 def _compare_value(
     change: MemberChange,
     prop_id: str,
@@ -199,7 +236,7 @@ def _compare_value(
     """One mapped Property: delete the sync's value, or upsert what differs or was manual."""
     value, source = old
     if new is None:
-        if value is not None and source == MemberSource.SCIM:
+        if value is not None and source in _SYNCED:
             change.deletes.append(prop_id)
             change.changes[label] = [_shown(shown, value), None]
     elif new != value or source != MemberSource.SCIM:
@@ -215,17 +252,13 @@ def _shown(labels: dict[str, str], value: Any) -> Any:
 
 def _drop_unmapped(
     change: MemberChange,
-    mapper: Mapper,
+    filled: set[str] | frozenset[str],
     names: dict[str, str],
     values: dict[str, tuple[Any, str]],
 ) -> None:
-    """Values the sync set on Properties no longer mapped go (manual ones stay)."""
+    """Values the sync set on Properties no longer mapped nor ruled go (manual ones stay)."""
     for prop_id, (old, source) in values.items():
-        if (
-            source == MemberSource.SCIM
-            and prop_id not in mapper.mapped_property_ids
-            and prop_id in names
-        ):
+        if source in _SYNCED and prop_id not in filled and prop_id in names:
             change.deletes.append(prop_id)
             change.changes[names[prop_id]] = [old, None]
 

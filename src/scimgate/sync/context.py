@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
+from scimgate.mapping.group_rules import GroupRules
 from scimgate.mapping.mapper import Mapper
 from scimgate.store import driver
 from scimgate.store.database import Connection
@@ -61,6 +62,7 @@ class RunContext:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_KEYS, 0))
     rev: int = 0  # the account's mapping revision
     mapper: Mapper | None = None
+    rules: GroupRules = field(default_factory=GroupRules)  # group rules (docs/sync.md)
     names: dict[str, str] = field(default_factory=dict)  # Property names by id
     memberless: set[str] = field(
         default_factory=set

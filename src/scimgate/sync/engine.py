@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from scimgate.errors import NotFoundError
+from scimgate.group_rules.service import load_rules
 from scimgate.mapping.service import load_mapper
 from scimgate.states import RunStatus
 from scimgate.store import members as member_store
@@ -159,6 +160,7 @@ class _Run:
             run.rev = settings.mapping_rev
             self.hold_percent, self.hold_minimum = settings.hold_percent, settings.hold_minimum
             run.mapper = load_mapper(conn, run.account_id)
+            run.rules = load_rules(conn, run.account_id)
             run.names = {
                 p["id"]: p["name"] for p in member_store.list_properties(conn, run.account_id)
             }

@@ -19,6 +19,7 @@ from scimgate.errors import ConflictError
 from scimgate.mapping.mapper import Mapped, Mapper
 from scimgate.states import ItemAction, MemberSource
 from scimgate.store import driver, sync_counts, sync_members
+from scimgate.store import group_rules as rule_store
 from scimgate.store import members as member_store
 from scimgate.store import property_values as value_store
 from scimgate.store import sync_batches as batches
@@ -63,9 +64,11 @@ class MemberPass:
         assert run.mapper is not None  # loaded before any pass
         self.mapper: Mapper = run.mapper
         self._mark: Mark | None = None
+        self.rules = run.rules
+        self.moved: list[str] = []  # users a group rule's outcome moved for (see __call__)
         aid, rev = run.account_id, run.rev
         self.keyset: Keyset[str, StagedRow] = Keyset(
-            lambda conn, after, size: batches.staged_batch(conn, aid, rev, after, size),
+            lambda conn, after, size: batches.staged_batch(conn, aid, rev, after, size, self.moved),
             _row_id,
             "",
             run.options.batch_size,
@@ -76,7 +79,10 @@ class MemberPass:
         if not run.dry:
             self.refs.deferrals.start_spilling(run)
         with run.tx(writes=False) as conn:
-            run.counts["unchanged"] += sync_counts.in_sync(conn, run.account_id, run.rev)
+            self.moved = self._rule_outcomes_moved(conn)
+            run.counts["unchanged"] += sync_counts.in_sync(
+                conn, run.account_id, run.rev, self.moved
+            )
         after = keyset.start
         ahead: _Ahead | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scimgate-sync-map") as pool:
@@ -128,6 +134,18 @@ class MemberPass:
             raise
         return rows, nxt
 
+    def _rule_outcomes_moved(self, conn: Connection) -> list[str]:
+        """Members whose group rule outcome differs from the values rules set them (a
+        membership changed): recomputed although their document and the mapping did not
+        move. Reads the ruled groups' memberships and the rules' values, not every member."""
+        rules = self.rules
+        if not rules:
+            return []
+        aid = self.run.account_id
+        groups = rule_store.members_in_groups(conn, aid, sorted(rules.group_ids))
+        held = rule_store.values_set_by_rules(conn, aid, sorted(rules.property_ids))
+        return sorted(rules.stale(groups, held))
+
     def _map_rows(self, rows: list[StagedRow]) -> list[Mapped]:
         """Decode and map staged documents (no database access: runs in the helper thread)."""
         apply = self.mapper.apply
@@ -155,6 +173,11 @@ class MemberPass:
         values = value_store.values_of(conn, aid, linked) if linked else {}
         olds = [v for vals in values.values() for pid, (v, _s) in vals.items() if pid in ref_ids]
         labels = refs.labels(conn, [*resolved.values(), *olds])
+        groups: dict[str, frozenset[str]] = {}
+        if self.rules:  # one read per batch: the ruled groups of its users
+            groups = rule_store.groups_of_users(
+                conn, aid, [t.row.id for t in todo], self.rules.group_ids
+            )
         changes: list[_Change] = []
         for t in todo:
             change = compare(
@@ -170,6 +193,8 @@ class MemberPass:
                 absent=absent,
                 labels=labels,
                 email_taken=t.taken,
+                groups=groups.get(t.row.id, frozenset()),
+                rules=self.rules,
             )
             changes.append((t.row, change, t.link))
         if careful:
@@ -287,7 +312,8 @@ class MemberPass:
             # A member created here has no values yet: plain inserts (COPY on PostgreSQL).
             into = fresh if change.action == ItemAction.CREATE else values
             for prop_id, value in change.upserts.items():
-                into.append((aid, change.member_id, prop_id, value, MemberSource.SCIM, now))
+                source = change.sources.get(prop_id, MemberSource.SCIM)
+                into.append((aid, change.member_id, prop_id, value, source, now))
             removed.extend((change.member_id, p) for p in change.deletes)
         sync_members.write_members(
             conn,

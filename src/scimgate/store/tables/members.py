@@ -126,3 +126,29 @@ team_member = Table(
     ),
     Index(None, "account_id", "member_id", "team_id"),
 )
+
+
+# "Members of directory group G get Property P = V" (docs/sync.md, Group rules). Keyed by
+# the group's id: a rename in the identity provider keeps the rule; `group_name` is the
+# name last seen, shown once the group is gone from staging. Lower priority wins; on a
+# tie, the older rule (lower id).
+group_rule = Table(
+    "group_rule",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("group_id", String(64), nullable=False),
+    Column("group_name", String(512), nullable=False),
+    Column("property_id", String(36), nullable=False),
+    Column("value", Document, nullable=False),  # as the Property stores it
+    Column("priority", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
+    ForeignKeyConstraint(
+        ["account_id", "property_id"],
+        ["member_property.account_id", "member_property.id"],
+        ondelete="CASCADE",
+    ),
+    UniqueConstraint("account_id", "group_id", "property_id"),
+    Index(None, "account_id", "property_id"),
+)

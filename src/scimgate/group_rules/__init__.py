@@ -1,0 +1,1 @@
+"""Group rules: members of an identity-provider group get a Property value (docs/sync.md)."""
