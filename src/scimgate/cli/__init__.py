@@ -15,6 +15,7 @@ from scimgate.cli import (
     audit_log,
     drift,
     events,
+    group_rules,
     mapping,
     members,
     properties,
@@ -37,6 +38,7 @@ app.add_typer(members.member_app, name="member")
 app.add_typer(properties.app, name="property")
 app.add_typer(members.team_app, name="team")
 app.add_typer(mapping.app, name="mapping")
+app.add_typer(group_rules.app, name="group-rule")
 app.add_typer(accounts.account_app, name="account")
 app.add_typer(accounts.provisioning_app, name="provisioning")
 app.add_typer(accounts.token_app, name="token")
