@@ -255,3 +255,8 @@ def member_origins(
         else:
             out[prop_id] = {"rule_id": None, "group_id": None, "group_name": None}
     return out
+
+
+def group_choices(conn: Connection, account_id: int, limit: int = 500) -> list[tuple[str, str]]:
+    """Staged groups a rule can name, by displayName: (id, displayName)."""
+    return store.staged_groups(conn, account_id, limit)

@@ -14,9 +14,10 @@ from scimgate import audit
 from scimgate.audit.actions import AuditAction
 from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.events import member_created, member_updated
+from scimgate.group_rules import service as group_rules
 from scimgate.mapping import types
 from scimgate.members import properties
-from scimgate.states import MemberSource, MemberStatus
+from scimgate.states import MemberSource, MemberStatus, ValueSource
 from scimgate.store import events
 from scimgate.store import members as store
 from scimgate.store import property_values as value_store
@@ -192,6 +193,12 @@ def member_detail(conn: Connection, account_id: int, member_id: str) -> dict[str
     doc = found[0]
     mapped = dict(store.list_mappings(conn, account_id))
     props = store.list_properties(conn, account_id)
+    ruled = {
+        p["id"]: doc["properties"].get(p["name"])
+        for p in props
+        if doc["property_sources"].get(p["name"]) == ValueSource.GROUP
+    }
+    groups = group_rules.member_origins(conn, account_id, doc["directory_user_id"], ruled)
     rows = []
     for prop in props:
         name = prop["name"]
@@ -205,6 +212,7 @@ def member_detail(conn: Connection, account_id: int, member_id: str) -> dict[str
                 "scim_path": mapped.get(f"property:{prop['id']}")
                 if origin == MemberSource.SCIM
                 else None,
+                "group": groups.get(prop["id"]),  # the rule's group, for a value a rule set
             }
         )
     doc["property_rows"] = rows
@@ -296,6 +304,12 @@ def set_manual_values(
         prop = props.get(str(name).strip().lower())
         if prop is None:
             raise InvalidValueError(f"No Property named {name!r}")
+        if current["property_sources"].get(prop["name"]) == ValueSource.GROUP:
+            raise ConflictError(
+                f"{prop['name']!r} comes from a group rule for this member: change the "
+                "group's members in the identity provider, or the rule",
+                prop["name"],
+            )
         source = mapped.get(f"property:{prop['id']}")
         if current["source"] == MemberSource.SCIM and source:
             raise ConflictError(

@@ -15,6 +15,7 @@ from scimgate.web.console import (
     auth_views,
     drift_views,
     event_views,
+    group_rule_views,
     integration_views,
     log_views,
     mapping_views,
@@ -83,6 +84,9 @@ def console_mount(engine: Engine, settings: Settings, outage: OutageLog | None =
         ),
         Route("/mapping", page(mapping_views.mapping), methods=["GET", "POST"]),
         Route("/mapping/remove", page(mapping_views.remove), methods=post),
+        Route("/group-rules", page(group_rule_views.page), methods=["GET", "POST"]),
+        Route("/group-rules/{rule_id:int}/remove", page(group_rule_views.remove), methods=post),
+        Route("/group-rules/{rule_id:int}/priority", page(group_rule_views.priority), methods=post),
         Route("/integrations", page(integration_views.show), methods=get),
         Route("/integrations/keys", page(integration_views.create_key), methods=post),
         Route(
