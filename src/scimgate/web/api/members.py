@@ -22,7 +22,9 @@ class Member(BaseModel):
     source: str = Field(description="scim (provisioned) or manual")
     directory_user_id: str | None = Field(description="the staged SCIM user it mirrors")
     properties: dict[str, Any] = Field(description="Property values by Property name")
-    property_sources: dict[str, str] = Field(description="scim or manual, by Property name")
+    property_sources: dict[str, str] = Field(
+        description="scim (the mapping), group (a group rule) or manual, by Property name"
+    )
     created_at: Time
     updated_at: Time
 
