@@ -27,6 +27,7 @@ RULES = {
             "scimgate.accounts",
             "scimgate.admins",
             "scimgate.audit",
+            "scimgate.group_rules",
             "scimgate.mapping",
             "scimgate.members",
             "scimgate.operations",
@@ -66,6 +67,17 @@ RULES = {
     "mapping": {
         "forbidden": ["scimgate.web", "scimgate.cli", "scimgate.sync", "starlette", "fastapi"]
     },
+    # Rules sit beside the mapping: the sync and members use them, never the other way.
+    "group_rules": {
+        "forbidden": [
+            "scimgate.web",
+            "scimgate.cli",
+            "scimgate.sync",
+            "scimgate.members",
+            "starlette",
+            "fastapi",
+        ]
+    },
 }
 
 # Mapping paths, coercion and the compiled mapper are pure: the preview and the sync share them.
@@ -73,6 +85,7 @@ PURE_MODULES = [
     "mapping/expression.py",
     "mapping/types.py",
     "mapping/mapper.py",
+    "mapping/group_rules.py",
     "sync/changes.py",
     "states.py",
     "sync/emails.py",
