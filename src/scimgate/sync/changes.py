@@ -21,6 +21,7 @@ from scimgate.states import ItemAction, MemberSource, MemberStatus
 
 # Sources of the values a sync owns (it clears them when nothing fills them any more).
 _SYNCED = frozenset({MemberSource.SCIM.value, GROUP_SOURCE})
+_NO_RULES = GroupRules()
 
 
 @dataclass(slots=True)
@@ -86,10 +87,11 @@ def compare(
     `groups`: the user's staged groups that have rules. A matching rule wins over the
     mapping for its Property.
     """
-    rules = rules or GroupRules()
-    won = rules.winners(groups)
-    ruled = {names[p] for p in won}  # a mapping's error on a Property a rule sets is moot
-    errors = {k: v for k, v in mapped.errors.items() if k not in ruled}
+    rules = rules or _NO_RULES
+    won = rules.winners(groups) if rules else {}
+    errors = dict(mapped.errors)
+    for prop_id in won:  # a mapping's error on a Property a rule sets is moot
+        errors.pop(names[prop_id], None)
     email = mapped.fields.get("email")
     if email_taken:
         errors["email"] = f"the e-mail {email} is already used by {email_taken}"
@@ -100,11 +102,11 @@ def compare(
     else:
         change = _updated(member, email, name, status, errors)
     references = _References(resolved, absent, labels)
-    for prop_id, rule in won.items():
-        _compare_rule(change, names[prop_id], rule, values.get(prop_id, (None, None)))
-    for prop_id in rules.property_ids - mapper.mapped_property_ids - set(won):
-        _compare_value(change, prop_id, names[prop_id], None, values.get(prop_id, (None, None)), {})
-    for prop_id in mapper.mapped_property_ids - set(won):
+    mapped_ids, filled = mapper.mapped_property_ids, mapper.mapped_property_ids
+    if rules:
+        _apply_rules(change, rules, won, mapped_ids, names, values)
+        mapped_ids, filled = mapped_ids - won.keys(), mapped_ids | rules.property_ids
+    for prop_id in mapped_ids:
         label = names[prop_id]
         if label in errors:
             continue
@@ -117,7 +119,7 @@ def compare(
             if prop_id in change.deferred:
                 continue
         _compare_value(change, prop_id, label, new, old, shown)
-    _drop_unmapped(change, mapper.mapped_property_ids | rules.property_ids, names, values)
+    _drop_unmapped(change, filled, names, values)
     if change.action == ItemAction.UNCHANGED and change.changes:
         change.action = ItemAction.UPDATE
     return change
@@ -202,6 +204,23 @@ def _reference_target(
         change.deferred[prop_id] = new
         change.previous[prop_id] = old
     return target
+
+
+def _apply_rules(
+    change: MemberChange,
+    rules: GroupRules,
+    won: dict[str, GroupRule],
+    mapped_ids: set[str],
+    names: dict[str, str],
+    values: dict[str, tuple[Any, str]],
+) -> None:
+    """Properties rules set: the winning rule's value; a Property no rule sets for this
+    member and no mapping fills loses the value a rule had set."""
+    for prop_id, rule in won.items():
+        _compare_rule(change, names[prop_id], rule, values.get(prop_id, (None, None)))
+    for prop_id in rules.property_ids - mapped_ids - won.keys():
+        if prop_id in values:
+            _compare_value(change, prop_id, names[prop_id], None, values[prop_id], {})
 
 
 def _compare_rule(
