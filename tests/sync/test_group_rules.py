@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from scimgate import audit
 from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.group_rules import service as rules
 from scimgate.mapping import service as mapping
@@ -242,6 +243,9 @@ def test_options_a_rule_uses_cannot_be_removed_and_follow_a_rename(scim, engine,
     with engine.begin() as conn:
         properties.delete(conn, scim.account_id, role)
         assert rules.list_rules(conn, scim.account_id) == []
+        entry = audit.list_page(conn, scim.account_id, limit=1)[0][0]
+    assert entry["action"] == "property.deleted"
+    assert entry["details"]["group_rules_removed"] == 1
 
 
 def test_rules_stay_in_their_account(scim, other, engine, role):

@@ -293,7 +293,7 @@ def delete(
             labels = store.member_labels(conn, account_id, [v for _m, v in olds])
             olds = [(m, labels.get(v, v)) for m, v in olds]
         _events(conn, account_id, prop["name"], [(m, v, None) for m, v in olds], now)
-    group_rules.delete_for_property(conn, account_id, prop_id)
+    rules_removed = group_rules.delete_for_property(conn, account_id, prop_id)
     prop_store.delete_property(conn, account_id, prop_id)
     store.bump_mapping_rev(conn, account_id)
     audit.record(
@@ -307,6 +307,7 @@ def delete(
             "type": prop["type"],
             "mapped_from": impact["mapped_from"],
             "values_cleared": impact["members"],
+            "group_rules_removed": rules_removed,
         },
     )
     return impact
