@@ -266,3 +266,26 @@ def test_rules_stay_in_their_account(scim, other, engine, role):
             rules.remove_rule(conn, other.account_id, rule)
         with pytest.raises(NotFoundError):  # a group of the other account is not staged here
             rules.add_rule(conn, other.account_id, group=ada, prop="Role", value="Admin")
+
+
+def test_the_drift_report_reads_rules_as_the_sync_does(scim, engine, role):
+    from scimgate.drift.report import Drift
+
+    def sections() -> dict[str, list[Any]]:
+        with engine.connect() as conn:
+            drift = Drift(conn, scim.account_id)
+            return {s: list(drift.rows(s)) for s in ("edited", "unfilled")}
+
+    with engine.begin() as conn:
+        mapping.set_mapping(conn, scim.account_id, "Role", "userType")
+    ada = create_user(scim, "ada@example.com", userType="Viewer")
+    group = create_group(scim, "Admins", [ada])
+    add_property(engine, scim.account_id, "VIP", "boolean")
+    add_rule(engine, scim.account_id, "Admins", "Role", "Admin")
+    add_rule(engine, scim.account_id, "Admins", "VIP", True)
+    sync(engine, scim.account_id)
+    found = sections()
+    assert found["edited"] == []  # a rule's value is no hand edit
+    assert "VIP" not in [r["property"] for _k, r in found["unfilled"]]  # a rule fills it
+    remove_member(scim, group, ada)
+    assert sections()["edited"] == []  # pending for the next sync, not an edit

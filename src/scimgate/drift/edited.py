@@ -12,11 +12,13 @@ identity-provider change, which "Available to synchronize" shows.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
 
+from scimgate.group_rules import service as group_rules
+from scimgate.mapping.group_rules import GroupRules
 from scimgate.mapping.mapper import Mapper
 from scimgate.store import drift as store
 from scimgate.store import driver, property_values
@@ -34,6 +36,8 @@ class Edited:
     rev: int
     mapper: Mapper
     names: dict[str, str]  # Property names by id
+    rules: GroupRules = field(default_factory=GroupRules)  # group rules, as the sync applies them
+    moved: frozenset[str] = frozenset()  # users a membership change moved: pending, not edits
 
     def items(
         self, conn: Connection, after: str, batch: int
@@ -61,7 +65,11 @@ class Edited:
         olds = [v for vals in values.values() for pid, (v, _s) in vals.items() if pid in refs]
         shown = [*resolved.values(), *olds]
         labels = member_store.member_labels(conn, aid, shown) if shown else {}
+        users = [r.directory_user_id for r in rows]
+        groups = group_rules.groups_of_users(conn, aid, self.rules, users)
         for row, result in zip(rows, mapped, strict=True):
+            if row.directory_user_id in self.moved:
+                continue
             change = compare(
                 mapper=mapper,
                 names=self.names,
@@ -75,6 +83,8 @@ class Edited:
                 absent={},  # a reference it cannot resolve is deferred, never reported
                 labels=labels,
                 email_taken=None,
+                groups=groups.get(row.directory_user_id, frozenset()),
+                rules=self.rules,
             )
             fields = [
                 {"field": label, "member_value": pair[0], "mapped_value": pair[1]}

@@ -22,6 +22,7 @@ from scimgate.drift.edited import Edited
 from scimgate.drift.unfilled import unfilled
 from scimgate.drift.unsynced import Unsynced
 from scimgate.errors import InvalidValueError, NotFoundError
+from scimgate.group_rules import service as group_rules
 from scimgate.mapping.service import load_mapper
 from scimgate.members.listing import id_cursor
 from scimgate.store import drift as store
@@ -47,7 +48,11 @@ class Drift:
         names = {p["id"]: p["name"] for p in self.properties}
         last_run = store.last_finished_run(conn, account_id)
         self.unsynced = Unsynced(account_id, self.mapper, last_run)
-        self.edited = Edited(account_id, settings.mapping_rev, self.mapper, names)
+        self.rules = group_rules.load_rules(conn, account_id)
+        moved = frozenset(group_rules.outcomes_moved(conn, account_id, self.rules))
+        self.edited = Edited(
+            account_id, settings.mapping_rev, self.mapper, names, self.rules, moved
+        )
         self.last_run_id = last_run.id if last_run else None
 
     def rows(self, section: str, after: str = "") -> Keyed:
@@ -60,7 +65,11 @@ class Drift:
         if section == "edited":
             return self.edited.items(conn, after, batch)
         if section == "unfilled":
-            rows = unfilled(conn, self.account_id, self.mapper, self.properties)
+            rows = [  # a Property group rules set is filled for their groups' members
+                r
+                for r in unfilled(conn, self.account_id, self.mapper, self.properties)
+                if r["property_id"] not in self.rules.property_ids
+            ]
             keyed = [(r["property_id"], r) for r in rows]
             if after:
                 keys = [k for k, _r in keyed]

@@ -260,3 +260,23 @@ def member_origins(
 def group_choices(conn: Connection, account_id: int, limit: int = 500) -> list[tuple[str, str]]:
     """Staged groups a rule can name, by displayName: (id, displayName)."""
     return store.staged_groups(conn, account_id, limit)
+
+
+def outcomes_moved(conn: Connection, account_id: int, rules: GroupRules) -> list[str]:
+    """Directory users whose members hold values rules no longer give them, or lack ones
+    they now give (a membership changed since their last sync), in id order. Reads the
+    ruled groups' memberships and the values rules set, not every member."""
+    if not rules:
+        return []
+    groups = store.members_in_groups(conn, account_id, sorted(rules.group_ids))
+    held = store.values_set_by_rules(conn, account_id, sorted(rules.property_ids))
+    return sorted(rules.stale(groups, held))
+
+
+def groups_of_users(
+    conn: Connection, account_id: int, rules: GroupRules, user_ids: list[str]
+) -> dict[str, frozenset[str]]:
+    """Each directory user's groups that have rules (one read for all of them)."""
+    if not rules or not user_ids:
+        return {}
+    return store.groups_of_users(conn, account_id, user_ids, rules.group_ids)

@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import NamedTuple
 
 from scimgate.errors import ConflictError
+from scimgate.group_rules import service as group_rules
 from scimgate.mapping.mapper import Mapped, Mapper
 from scimgate.states import ItemAction, MemberSource
 from scimgate.store import driver, sync_counts, sync_members
-from scimgate.store import group_rules as rule_store
 from scimgate.store import members as member_store
 from scimgate.store import property_values as value_store
 from scimgate.store import sync_batches as batches
@@ -79,7 +79,9 @@ class MemberPass:
         if not run.dry:
             self.refs.deferrals.start_spilling(run)
         with run.tx(writes=False) as conn:
-            self.moved = self._rule_outcomes_moved(conn)
+            # Members a group membership change moved: recomputed although their
+            # document and the mapping did not move.
+            self.moved = group_rules.outcomes_moved(conn, run.account_id, self.rules)
             run.counts["unchanged"] += sync_counts.in_sync(
                 conn, run.account_id, run.rev, self.moved
             )
@@ -134,18 +136,6 @@ class MemberPass:
             raise
         return rows, nxt
 
-    def _rule_outcomes_moved(self, conn: Connection) -> list[str]:
-        """Members whose group rule outcome differs from the values rules set them (a
-        membership changed): recomputed although their document and the mapping did not
-        move. Reads the ruled groups' memberships and the rules' values, not every member."""
-        rules = self.rules
-        if not rules:
-            return []
-        aid = self.run.account_id
-        groups = rule_store.members_in_groups(conn, aid, sorted(rules.group_ids))
-        held = rule_store.values_set_by_rules(conn, aid, sorted(rules.property_ids))
-        return sorted(rules.stale(groups, held))
-
     def _map_rows(self, rows: list[StagedRow]) -> list[Mapped]:
         """Decode and map staged documents (no database access: runs in the helper thread)."""
         apply = self.mapper.apply
@@ -173,11 +163,7 @@ class MemberPass:
         values = value_store.values_of(conn, aid, linked) if linked else {}
         olds = [v for vals in values.values() for pid, (v, _s) in vals.items() if pid in ref_ids]
         labels = refs.labels(conn, [*resolved.values(), *olds])
-        groups: dict[str, frozenset[str]] = {}
-        if self.rules:  # one read per batch: the ruled groups of its users
-            groups = rule_store.groups_of_users(
-                conn, aid, [t.row.id for t in todo], self.rules.group_ids
-            )
+        groups = group_rules.groups_of_users(conn, aid, self.rules, [t.row.id for t in todo])
         changes: list[_Change] = []
         for t in todo:
             change = compare(
