@@ -4,8 +4,8 @@ group_rule: "members of directory group G get Property P = V", per account, with
 priority (lower wins; a tie goes to the older rule). Applied by Synchronize; keyed by the
 group's id, so a rename in the identity provider keeps the rule.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0014_group_rules
+Revises: 0013_client_habits
 Create Date: 2026-12-07
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0012"
-down_revision = "0011"
+revision = "0014_group_rules"
+down_revision = "0013_client_habits"
 branch_labels = None
 depends_on = None
 
