@@ -19,7 +19,7 @@ from tests.helpers.sync import (
     create_user,
     items,
     member_docs,
-    patch_group,
+    ops,
     set_manual_value,
     sync,
 )
@@ -30,6 +30,12 @@ def add_rule(engine: Engine, account_id: int, group: str, prop: str, value: Any,
         return int(
             rules.add_rule(conn, account_id, group=group, prop=prop, value=value, **kw)["id"]
         )
+
+
+def patch_group(scim: Any, group_id: str, *operations: dict[str, Any]) -> None:
+    """A Group PATCH, answered 204 or 200 with the group (the answer follows the client)."""
+    r = scim.patch(f"/Groups/{group_id}", json=ops(*operations))
+    assert r.status_code in (200, 204), r.text
 
 
 def remove_member(scim: Any, group_id: str, user_id: str) -> None:
