@@ -22,8 +22,7 @@ from scimgate.store import accounts as account_store
 from scimgate.store import dead_letters as store
 from scimgate.store import events as event_store
 from scimgate.store import webhooks as webhook_store
-from scimgate.store.database import utcnow
-from scimgate.webhooks.delivery import Sender
+from scimgate.webhooks.delivery import Sender, send_and_log
 
 MAX_PER_CALL = 25
 TIME_BUDGET = 30.0  # seconds of sending per call, at most (plus one delivery's timeout)
@@ -118,28 +117,6 @@ def _send_one(
         found = event_store.read(conn, account_id, after=seq - 1, limit=1)
     if not found or found[0]["seq"] != seq:
         return {**result, "ok": False, "status_code": None, "error": "the event was pruned"}
-    outcome = sender.send(
-        endpoint["url"],
-        endpoint["secret"],
-        found[0],
-        slug,
-        allow_private=settings.webhooks_allow_private,
-    )
-    with engine.connect() as conn:
-        conn.execution_options(writes=True)
-        with conn.begin():
-            webhook_store.insert_delivery(
-                conn,
-                account_id,
-                endpoint["id"],
-                event_seq=seq,
-                event_id=found[0]["id"],
-                event_type=found[0]["type"],
-                attempt=0,
-                status_code=outcome.status_code,
-                error=outcome.error,
-                duration_ms=outcome.duration_ms,
-                at=utcnow(),
-            )
+    outcome = send_and_log(engine, settings, sender, endpoint, slug, found[0])
     ok = {"ok": outcome.ok, "status_code": outcome.status_code, "error": outcome.error}
     return {**result, **ok}

@@ -412,24 +412,39 @@ def redeliver(
         if not found or found[0]["seq"] != seq:
             raise NotFoundError(f"No event {seq}")
         slug = account_store.get_account_by_id(conn, account_id)["slug"]
-    outcome = send(
+    sender = Sender(settings.webhook_timeout_seconds)
+    try:
+        return send_and_log(engine, settings, sender, endpoint, slug, found[0])
+    finally:
+        sender.close()
+
+
+def send_and_log(
+    engine: Engine,
+    settings: Settings,
+    sender: Sender,
+    endpoint: dict[str, Any],
+    slug: str,
+    event: dict[str, Any],
+) -> Outcome:
+    """Send one past event now, out of order, and log it as attempt 0 (a person asked)."""
+    outcome = sender.send(
         endpoint["url"],
         endpoint["secret"],
-        found[0],
+        event,
         slug,
         allow_private=settings.webhooks_allow_private,
-        timeout=settings.webhook_timeout_seconds,
     )
     with engine.connect() as conn:
         conn.execution_options(writes=True)
         with conn.begin():
             store.insert_delivery(
                 conn,
-                account_id,
-                endpoint_id,
-                event_seq=seq,
-                event_id=found[0]["id"],
-                event_type=found[0]["type"],
+                endpoint["account_id"],
+                endpoint["id"],
+                event_seq=event["seq"],
+                event_id=event["id"],
+                event_type=event["type"],
                 attempt=0,
                 status_code=outcome.status_code,
                 error=outcome.error,
