@@ -19,6 +19,7 @@ from scimgate.errors import InvalidValueError, NotFoundError
 from scimgate.mapping.expression import MappingPathError, SourcePath, parse_source
 from scimgate.mapping.mapper import Mapper, PropertyDef
 from scimgate.mapping.types import MEMBER_FIELDS
+from scimgate.members import scim_attributes
 from scimgate.scim.constants import ENTERPRISE_USER_SCHEMA
 from scimgate.store import members as store
 from scimgate.store import properties as prop_store
@@ -59,6 +60,7 @@ def install_defaults(conn: Connection, account_id: int) -> None:
             prop_id = store.insert_property(
                 conn, account_id, name=name, kind=kind, options=[], now=now
             )
+            scim_attributes.name_new_property(conn, account_id, prop_id, name)
         elif prop["type"] == kind:
             prop_id = prop["id"]
         else:
@@ -183,11 +185,27 @@ def update_mappings(
     return list_mappings(conn, account_id)
 
 
+def implicit_mappings(
+    conn: Connection, account_id: int, written: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """Each advertised Property not mapped by hand is filled from its extension attribute."""
+    mapped = {target for target, _source in written}
+    sources = scim_attributes.account_extension(conn, account_id).sources
+    return [
+        (f"property:{prop_id}", path)
+        for prop_id, path in sources.items()
+        if f"property:{prop_id}" not in mapped
+    ]
+
+
 def list_mappings(conn: Connection, account_id: int) -> list[dict[str, Any]]:
-    """Every mapping with its target's name and type."""
+    """Every mapping with its target's name and type; `implicit` ones come from the IdP
+    extension (scimgate's own SCIM schema) because no hand-written mapping fills the Property."""
     props = {p["id"]: p for p in store.list_properties(conn, account_id)}
     out = []
-    for target, source in store.list_mappings(conn, account_id):
+    written = store.list_mappings(conn, account_id)
+    implicit = implicit_mappings(conn, account_id, written)
+    for target, source in written + implicit:
         if target.startswith("property:"):
             prop = props.get(target.removeprefix("property:"))
             if prop is None:
@@ -199,6 +217,7 @@ def list_mappings(conn: Connection, account_id: int) -> list[dict[str, Any]]:
                     "type": prop["type"],
                     "source": source,
                     "property_id": prop["id"],
+                    "implicit": (target, source) in implicit,
                 }
             )
         else:
@@ -209,6 +228,7 @@ def list_mappings(conn: Connection, account_id: int) -> list[dict[str, Any]]:
                     "type": target,
                     "source": source,
                     "property_id": None,
+                    "implicit": False,
                 }
             )
     return out
@@ -225,7 +245,7 @@ def load_mapper(
     mappings = store.list_mappings(conn, account_id)
     if override is not None:
         mappings = [(t, s) for t, s in mappings if t != override[0]] + [override]
-    return Mapper(mappings, props)
+    return Mapper(mappings + implicit_mappings(conn, account_id, mappings), props)
 
 
 def preview(

@@ -20,6 +20,7 @@ from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.events import member_updated
 from scimgate.group_rules import service as group_rules
 from scimgate.mapping import types
+from scimgate.members import scim_attributes
 from scimgate.store import events
 from scimgate.store import members as store
 from scimgate.store import properties as prop_store
@@ -80,6 +81,7 @@ def detail(conn: Connection, account_id: int, prop_id: str) -> dict[str, Any]:
         **prop,
         "options": list(prop["options"] or []),
         "mapped_from": mapped.get(f"property:{prop_id}"),
+        "scim_path": scim_attributes.paths(conn, account_id).get(prop_id),
         "usage": usage,
     }
 
@@ -97,6 +99,8 @@ def rename(
     name = check_name(name)
     if name != prop["name"]:
         prop_store.rename_property(conn, account_id, prop_id, name)
+        # The SCIM attribute keeps its name (IdP mappings stay valid); its description moves.
+        store.bump_mapping_rev(conn, account_id)
         audit.record(
             conn,
             account_id,

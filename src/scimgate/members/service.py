@@ -16,7 +16,7 @@ from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.events import member_created, member_updated
 from scimgate.group_rules import service as group_rules
 from scimgate.mapping import types
-from scimgate.members import properties
+from scimgate.members import properties, scim_attributes
 from scimgate.states import MemberSource, MemberStatus, ValueSource
 from scimgate.store import events
 from scimgate.store import members as store
@@ -155,6 +155,8 @@ def create_property(
     prop_id = store.insert_property(
         conn, account_id, name=name, kind=kind, options=cleaned, now=utcnow()
     )
+    scim_name = scim_attributes.name_new_property(conn, account_id, prop_id, name)
+    store.bump_mapping_rev(conn, account_id)  # the extension and its implicit mapping grew
     audit.record(
         conn,
         account_id,
@@ -163,14 +165,16 @@ def create_property(
         target=f"Property {name}",
         details={"property_id": prop_id, "type": kind, "options": cleaned},
     )
-    return {"id": prop_id, "name": name, "type": kind, "options": cleaned}
+    created = {"id": prop_id, "name": name, "type": kind, "options": cleaned}
+    return {**created, "scim_path": scim_attributes.path_of({**created, "scim_name": scim_name})}
 
 
 def list_properties(conn: Connection, account_id: int) -> list[dict[str, Any]]:
     """Every Property, with the SCIM path mapped onto it (if any)."""
     mapped = dict(store.list_mappings(conn, account_id))
+    paths = scim_attributes.paths(conn, account_id)
     return [
-        {**p, "mapped_from": mapped.get(f"property:{p['id']}")}
+        {**p, "mapped_from": mapped.get(f"property:{p['id']}"), "scim_path": paths.get(p["id"])}
         for p in store.list_properties(conn, account_id)
     ]
 

@@ -15,13 +15,15 @@ from typing import Any
 from sqlalchemy import Connection
 
 from scimgate.errors import ConflictError, NotFoundError, PreconditionFailedError
+from scimgate.members import scim_attributes
+from scimgate.scim.account_extension import body_mentions, filter_mentions
 from scimgate.scim.filter import FilterNode
 from scimgate.scim.member_ops import MemberOp
 from scimgate.scim.patch import apply_patch
 from scimgate.scim.render import etag, server_attributes
 from scimgate.scim.resource import check_put_id, normalise
 from scimgate.scim.resource_types import ResourceKind
-from scimgate.scim.schema import schema_for
+from scimgate.scim.schema import ResourceSchema, schema_for
 from scimgate.store import directory as store
 from scimgate.store import list_pages, memberships
 from scimgate.store.accounts import TokenGuard
@@ -39,6 +41,14 @@ class Written:
     row: dict[str, Any]
     ignored: list[str] = field(default_factory=list)
     changed: bool = True
+
+
+def _schema(conn: Connection, account_id: int, kind: str, body: Any) -> ResourceSchema:
+    """The resource's schema; a User body naming the account extension gets the account's
+    (read only then: most requests never name it and pay nothing for it)."""
+    if kind == ResourceKind.USER and body_mentions(body):
+        return scim_attributes.account_extension(conn, account_id).schema
+    return schema_for(kind)
 
 
 def _not_found(kind: str, resource_id: str) -> NotFoundError:
@@ -103,6 +113,8 @@ def search(
                 guard=guard,
             )
     schema = schema_for(kind)
+    if kind == ResourceKind.USER and filter_mentions(ast):
+        schema = scim_attributes.account_extension(conn, account_id).schema
     where = None
     if ast is not None:
         where = compile_filter(
@@ -148,7 +160,7 @@ def check_version(row: dict[str, Any], if_match: str | None) -> None:
 
 def create(conn: Connection, account_id: int, kind: str, body: Any, *, now: datetime) -> Written:
     """Validate a POST body and insert it (and a group's members as rows)."""
-    normalised = normalise(body, schema_for(kind))
+    normalised = normalise(body, _schema(conn, account_id, kind, body))
     row = store.insert_resource(conn, account_id, kind, doc=normalised.doc, now=now)
     ignored = normalised.ignored
     if kind == ResourceKind.GROUP and normalised.members:
@@ -181,7 +193,7 @@ def replace(
 ) -> Written:
     """PUT: the body becomes the resource; a group's members are replaced only if `members` is sent."""
     check_put_id(body, resource_id)
-    normalised = normalise(body, schema_for(kind))
+    normalised = normalise(body, _schema(conn, account_id, kind, body))
     member_ops = (
         []
         if normalised.members is None
@@ -209,7 +221,7 @@ def patch(
     guard: TokenGuard | None = None,
 ) -> Written:
     """PATCH: apply operations to the stored document; member operations become row changes."""
-    schema = schema_for(kind)
+    schema = _schema(conn, account_id, kind, body)
 
     def change(row: dict[str, Any]) -> tuple[dict[str, Any], list[MemberOp], list[str]]:
         outcome = apply_patch(

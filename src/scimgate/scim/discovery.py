@@ -49,10 +49,12 @@ def service_provider_config(base_url: str, limits: _Limits) -> dict[str, Any]:
     }
 
 
-def resource_types(base_url: str) -> list[dict[str, Any]]:
-    """The User (with the enterprise extension) and Group resource types."""
-    enterprise = {"schema": ENTERPRISE_USER_SCHEMA, "required": False}
-    return [_resource_type(USER, [enterprise], base_url), _resource_type(GROUP, [], base_url)]
+def resource_types(base_url: str, user_extensions: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The User (with the enterprise extension and `user_extensions`) and Group resource types."""
+    extensions = [
+        {"schema": urn, "required": False} for urn in (ENTERPRISE_USER_SCHEMA, *user_extensions)
+    ]
+    return [_resource_type(USER, extensions, base_url), _resource_type(GROUP, [], base_url)]
 
 
 def _resource_type(
@@ -72,11 +74,11 @@ def _resource_type(
     }
 
 
-def schemas_list(base_url: str) -> list[dict[str, Any]]:
-    """The three schemas, with absolute meta.location."""
+def schemas_list(base_url: str, extra: tuple[dict[str, Any], ...] = ()) -> list[dict[str, Any]]:
+    """The three schemas, with absolute meta.location, then `extra` (the account extension)."""
     out = []
     for urn, doc in schema_documents().items():
         item = copy.deepcopy(doc)
         item["meta"] = {"resourceType": "Schema", "location": f"{base_url}/Schemas/{urn}"}
         out.append(item)
-    return out
+    return out + [copy.deepcopy(doc) for doc in extra]

@@ -12,7 +12,7 @@ patch_value_paths.py, and Group members come back as member_ops.py's `MemberOp`s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -61,7 +61,9 @@ def apply_patch(
     patcher = _Patcher(work, schema, server)
     for op, path, value, has_value in operations:
         patcher.apply(op, path, value, has_value)
-    result = normalise(work, schema)
+    # Stored attributes a strict extension no longer has (a deleted Property) are dropped
+    # and reported, not refused: the request did not name them.
+    result = normalise(work, replace(schema, strict=frozenset()) if schema.strict else schema)
     ignored = patcher.ignored + result.ignored
     return PatchOutcome(
         doc=result.doc, changed=result.doc != doc, member_ops=patcher.member_ops, ignored=ignored
@@ -169,6 +171,12 @@ class _Patcher:
             self.doc[urn] = container
         return container, definition, definition.name if self.schema.extension(urn) else attr
 
+    def _unknown(self, uri: str | None, label: str) -> None:
+        """An attribute no schema knows is ignored, unless its extension is strict: 400."""
+        if self.schema.is_strict(uri):
+            raise InvalidPathError(f"{label!r} is not an attribute of this schema (see /Schemas)")
+        self.ignored.append(label)
+
     def _core_as_none(self, uri: str | None) -> str | None:
         """`urn:…:core:2.0:Group:members` is `members`: a core URN qualifies nothing extra."""
         if uri is not None and uri.lower() == self.schema.core_urn.lower():
@@ -192,7 +200,7 @@ class _Patcher:
             return
         resolved = self._resolve(uri, attr)
         if resolved is None:
-            self.ignored.append(label)
+            self._unknown(uri, label)
             return
         container, definition, key = resolved
         if definition.mutability == "readOnly":
@@ -245,7 +253,7 @@ class _Patcher:
             return
         resolved = self._resolve(uri, attr)
         if resolved is None:
-            self.ignored.append(str(node))
+            self._unknown(uri, str(node))
             return
         container, definition, key = resolved
         if not definition.multi:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Any
 
 from scimgate.scim import quirks
@@ -95,6 +96,21 @@ def _coerce_string(value: Any, attr: AttrDef, where: str, ignored: list[str]) ->
     return value
 
 
+def _coerce_datetime(value: Any, attr: AttrDef, where: str, ignored: list[str]) -> str:
+    """An xsd:dateTime (RFC 3339), or a plain date (`2024-05-01`) as HR sources hold one."""
+    text = _coerce_string(value, attr, where, ignored)
+    try:
+        if len(text) == len("2024-05-01"):
+            date.fromisoformat(text)
+        else:
+            datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidValueError(
+            f"Attribute {where!r} must be a date-time (2024-05-01T00:00:00Z), got {text[:40]!r}"
+        ) from None
+    return text
+
+
 # A single value's check by attribute type; any other type is a JSON string.
 _Coercer = Callable[[Any, AttrDef, str, list[str]], Any]
 _COERCERS: dict[str, _Coercer] = {
@@ -102,6 +118,7 @@ _COERCERS: dict[str, _Coercer] = {
     "boolean": _coerce_boolean,
     "integer": _coerce_number,
     "decimal": _coerce_number,
+    "dateTime": _coerce_datetime,
 }
 
 
@@ -126,6 +143,10 @@ def _set_extension_attr(
 ) -> None:
     resolved = schema.resolve(urn, name.partition(".")[0])
     if resolved is None:
+        if schema.is_strict(urn):
+            raise InvalidValueError(
+                f"{urn}:{name} is not an attribute of this schema (see /Schemas/{urn})"
+            )
         ignored.append(f"{urn}:{name}")
         return
     canonical_urn, attr = resolved

@@ -51,6 +51,13 @@ class ResourceSchema:
     core_urn: str
     attrs: dict[str, AttrDef]
     extensions: dict[str, tuple[str, dict[str, AttrDef]]]
+    # Lowercased URNs of extensions whose unknown attributes are errors, not ignored
+    # (the account extension: an IdP naming a Property that is not there is told so).
+    strict: frozenset[str] = frozenset()
+
+    def is_strict(self, urn: str | None) -> bool:
+        """Whether an unknown attribute under `urn` is a client error."""
+        return urn is not None and urn.lower() in self.strict
 
     def attr(self, name: str) -> AttrDef | None:
         """A core (or common) attribute by case-insensitive name."""

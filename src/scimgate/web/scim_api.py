@@ -7,10 +7,13 @@ type (scim/resource_types.py); every handler runs inside `ScimEndpoint` (web/sci
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from starlette.responses import Response
 
+from scimgate.members import scim_attributes
 from scimgate.scim import errors as scim_errors
+from scimgate.scim.account_extension import EXTENSION_URN
 from scimgate.scim.discovery import resource_types, schemas_list, service_provider_config
 from scimgate.scim.render import list_response
 from scimgate.scim.resource_types import RESOURCE_TYPES
@@ -33,26 +36,32 @@ def discovery_spc(call: Call) -> Response:
 
 
 def discovery_resource_types(call: Call) -> Response:
-    items = resource_types(call.base_url)
+    items = resource_types(call.base_url, (EXTENSION_URN,))
     return scim_response(list_response(items, total=len(items), start_index=1))
 
 
 def discovery_resource_type(call: Call) -> Response:
     name = call.request.path_params["name"]
-    for item in resource_types(call.base_url):
+    for item in resource_types(call.base_url, (EXTENSION_URN,)):
         if item["id"].lower() == name.lower():
             return scim_response(item)
     raise scim_errors.NotFoundError(f"Resource type {name!r} not found")
 
 
+def _schemas(call: Call) -> list[dict[str, Any]]:
+    """The standard schemas and this account's extension (its Properties)."""
+    extension = scim_attributes.account_extension(call.conn, call.account_id)
+    return schemas_list(call.base_url, (extension.document(call.base_url),))
+
+
 def discovery_schemas(call: Call) -> Response:
-    items = schemas_list(call.base_url)
+    items = _schemas(call)
     return scim_response(list_response(items, total=len(items), start_index=1))
 
 
 def discovery_schema(call: Call) -> Response:
     urn = call.request.path_params["urn"]
-    for item in schemas_list(call.base_url):
+    for item in _schemas(call):
         if item["id"].lower() == urn.lower():
             return scim_response(item)
     raise scim_errors.NotFoundError(f"Schema {urn!r} not found")

@@ -54,9 +54,12 @@ member_property = Table(
     Column("type", String(16), nullable=False),  # text | number | date | boolean | select | member
     Column("options", Document, nullable=False),  # select options, [] otherwise
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Its attribute in the account's SCIM extension: chosen at creation, kept through renames.
+    Column("scim_name", String(64)),
     PrimaryKeyConstraint("account_id", "id"),
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
     UniqueConstraint("account_id", "name_key"),
+    UniqueConstraint("account_id", "scim_name"),
 )
 
 

@@ -1,0 +1,159 @@
+"""Properties the IdP can see: each Property as an attribute of the account's SCIM extension.
+
+A Property gets its attribute name once, when it is created (scim.account_extension
+derives it from the name); a rename keeps it, so an IdP mapping onto
+`urn:…:scimgate:2.0:User:costCenter` keeps working. Member reference Properties are not
+advertised (the enterprise `manager` is how an IdP names a person). The extension's
+schema is built once per account revision and kept per process: /Schemas and every SCIM
+write that names the extension read one integer, not every Property.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from scimgate.scim.account_extension import (
+    EXTENSION_URN,
+    ExtensionAttribute,
+    attribute_name,
+    attribute_path,
+    schema_document,
+    user_schema_with,
+)
+from scimgate.scim.schema import ResourceSchema
+from scimgate.store import property_attributes as store
+
+# Property type -> RFC 7643 §2.3 type. A select is a string with its options as
+# canonicalValues; a member reference has no SCIM counterpart here.
+SCIM_TYPES = {
+    "text": "string",
+    "number": "decimal",
+    "boolean": "boolean",
+    "date": "dateTime",
+    "select": "string",
+}
+_CACHED_ACCOUNTS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class AccountExtension:
+    """One account's extension at one revision: its attributes, schema and /Schemas document."""
+
+    revision: int
+    attributes: tuple[ExtensionAttribute, ...]
+    schema: ResourceSchema
+    sources: dict[str, str]  # property id -> its attribute's path (the implicit mapping)
+
+    def document(self, base_url: str) -> dict[str, Any]:
+        """The /Schemas resource for this account."""
+        return schema_document(self.attributes, base_url)
+
+
+def name_new_property(conn: Connection, account_id: int, prop_id: str, name: str) -> str:
+    """Give a new Property its attribute name (unique in the account); returns it."""
+    scim_name = attribute_name(name, store.taken_names(conn, account_id))
+    store.set_attribute_name(conn, account_id, prop_id, scim_name)
+    return scim_name
+
+
+def paths(conn: Connection, account_id: int) -> dict[str, str | None]:
+    """Each Property's extension path (None: not advertised), by Property id."""
+    return {p["id"]: path_of(p) for p in store.attribute_rows(conn, account_id)}
+
+
+def advertised(prop: dict[str, Any]) -> bool:
+    """Whether a Property (a row with type and scim_name) is an attribute of the extension."""
+    return prop["type"] in SCIM_TYPES and bool(prop.get("scim_name"))
+
+
+def path_of(prop: dict[str, Any]) -> str | None:
+    """The path an IdP sends a Property's value at, or None if it is not advertised."""
+    return attribute_path(prop["scim_name"]) if advertised(prop) else None
+
+
+def build(revision: int, rows: list[dict[str, Any]]) -> AccountExtension:
+    """The extension of these Property rows (pure: the cache and tests call it)."""
+    props = [p for p in rows if advertised(p)]
+    attributes = tuple(
+        ExtensionAttribute(
+            name=p["scim_name"],
+            type=SCIM_TYPES[p["type"]],
+            description=f"Property {p['name']!r} ({p['type']})",
+            canonical_values=tuple(p["options"] or ()) if p["type"] == "select" else (),
+        )
+        for p in props
+    )
+    return AccountExtension(
+        revision=revision,
+        attributes=attributes,
+        schema=user_schema_with(attributes),
+        sources={p["id"]: attribute_path(p["scim_name"]) for p in props},
+    )
+
+
+class _Cache:
+    """The latest extension of recently used accounts, by account id (bounded, thread-safe)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[int, AccountExtension] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, account_id: int, revision: int) -> AccountExtension | None:
+        with self._lock:
+            found = self._items.get(account_id)
+            if found is None or found.revision != revision:
+                return None
+            self._items.move_to_end(account_id)
+            return found
+
+    def put(self, account_id: int, extension: AccountExtension) -> None:
+        with self._lock:
+            self._items[account_id] = extension
+            self._items.move_to_end(account_id)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+# One cache per engine: account ids and revisions are a database's, not the process's.
+_caches: weakref.WeakKeyDictionary[Engine, _Cache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def _cache_of(engine: Engine) -> _Cache:
+    with _caches_lock:
+        cache = _caches.get(engine)
+        if cache is None:
+            cache = _caches[engine] = _Cache(_CACHED_ACCOUNTS)
+        return cache
+
+
+def account_extension(conn: Connection, account_id: int) -> AccountExtension:
+    """The account's extension as of this transaction (read again only when its revision moved)."""
+    revision = store.properties_revision(conn, account_id)
+    cache = _cache_of(conn.engine)
+    found = cache.get(account_id, revision)
+    if found is not None:
+        return found
+    extension = build(revision, store.attribute_rows(conn, account_id))
+    cache.put(account_id, extension)
+    return extension
+
+
+__all__ = [
+    "EXTENSION_URN",
+    "SCIM_TYPES",
+    "AccountExtension",
+    "account_extension",
+    "advertised",
+    "build",
+    "name_new_property",
+    "path_of",
+    "paths",
+]

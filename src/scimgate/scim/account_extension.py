@@ -1,0 +1,141 @@
+"""The account extension: an account's member Properties as a SCIM User extension schema.
+
+IdPs read /Schemas when an app is set up (Okta's attribute import, Entra's attribute list
+takes `urn:…:extension:<name>:2.0:User:<attr>`), so each account's Properties are
+advertised under one URN, typed per RFC 7643 §2.3. The URN is the same for every
+account (an IdP app talks to one account); the attributes differ. Pure: the attributes
+arrive as plain values from the service that read them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from scimgate.scim.constants import SCHEMA_SCHEMA
+from scimgate.scim.filter import Comparison, FilterNode, LogicalExpr, Not, Present, ValuePath
+from scimgate.scim.schema import AttrDef, ResourceSchema, user_schema
+
+EXTENSION_URN = "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User"
+_URN_KEY = EXTENSION_URN.lower()
+_MAX_NAME = 60  # ATTRNAME has no limit; the stored column holds 64, a suffix needs a few
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionAttribute:
+    """One advertised attribute: its ATTRNAME, SCIM type, description and a select's options."""
+
+    name: str
+    type: str  # string | decimal | boolean | dateTime
+    description: str
+    canonical_values: tuple[str, ...] = ()
+
+
+def attribute_name(label: str, taken: Collection[str]) -> str:
+    """A stable RFC 7643 ATTRNAME for a Property name, unique case-insensitively in `taken`.
+
+    "Cost center" -> costCenter, "Date d'entrée" -> dateDEntree, "2nd phone" ->
+    property2ndPhone; a name with no Latin letters or digits becomes `property`. A taken
+    name gets a number (costCenter2).
+    """
+    folded = unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode()
+    words = [w.lower() for w in _WORD.findall(folded)]
+    base = "".join(w if i == 0 else w[:1].upper() + w[1:] for i, w in enumerate(words))
+    if not base[:1].isalpha():
+        base = "property" + base[:1].upper() + base[1:]
+    base = base[:_MAX_NAME]
+    used = {t.lower() for t in taken}
+    name, number = base, 1
+    while name.lower() in used:
+        number += 1
+        name = f"{base}{number}"
+    return name
+
+
+def attribute_path(name: str) -> str:
+    """The URN-qualified path an IdP maps onto (`urn:…:scimgate:2.0:User:costCenter`)."""
+    return f"{EXTENSION_URN}:{name}"
+
+
+def user_schema_with(attributes: Iterable[ExtensionAttribute]) -> ResourceSchema:
+    """The User schema plus the account extension, whose unknown attributes are errors."""
+    base = user_schema()
+    attrs = {a.name.lower(): AttrDef(name=a.name, type=a.type) for a in attributes}
+    return replace(
+        base,
+        extensions={**base.extensions, _URN_KEY: (EXTENSION_URN, attrs)},
+        strict=frozenset({_URN_KEY}),
+    )
+
+
+def schema_document(attributes: Sequence[ExtensionAttribute], base_url: str) -> dict[str, Any]:
+    """The /Schemas resource of the account extension (RFC 7643 §7)."""
+    return {
+        "schemas": [SCHEMA_SCHEMA],
+        "id": EXTENSION_URN,
+        "name": "MemberProperties",
+        "description": "This account's member Properties",
+        "attributes": [_attribute_document(a) for a in attributes],
+        "meta": {"resourceType": "Schema", "location": f"{base_url}/Schemas/{EXTENSION_URN}"},
+    }
+
+
+def _attribute_document(attribute: ExtensionAttribute) -> dict[str, Any]:
+    """One attribute's characteristics: single-valued, optional, read-write, as Entra requires."""
+    doc: dict[str, Any] = {
+        "name": attribute.name,
+        "type": attribute.type,
+        "multiValued": False,
+        "description": attribute.description,
+        "required": False,
+        "caseExact": False,
+        "mutability": "readWrite",
+        "returned": "default",
+        "uniqueness": "none",
+    }
+    if attribute.canonical_values:
+        doc["canonicalValues"] = list(attribute.canonical_values)
+    return doc
+
+
+def body_mentions(body: Any) -> bool:
+    """Whether a POST/PUT/PATCH body names the extension: as a key, or as a PATCH `path`."""
+    stack: list[tuple[Any, int]] = [(body, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > 4:  # the extension sits at most at Operations[i].value[key]
+            continue
+        if isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    continue
+                if key.lower().startswith(_URN_KEY):
+                    return True
+                if key.lower() == "path" and isinstance(item, str):
+                    if item.lower().startswith(_URN_KEY):
+                        return True
+                elif isinstance(item, (dict, list)):
+                    stack.append((item, depth + 1))
+    return False
+
+
+def filter_mentions(node: FilterNode | None) -> bool:
+    """Whether a filter names an attribute of the extension (by its URN)."""
+    stack: list[object] = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, LogicalExpr):
+            stack.extend(item.terms)
+        elif isinstance(item, Not):
+            stack.append(item.expr)
+        elif isinstance(item, (Comparison, Present, ValuePath)):
+            uri = item.attr_path.uri
+            if isinstance(uri, str) and uri.lower() == _URN_KEY:
+                return True
+    return False
