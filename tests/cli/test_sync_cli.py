@@ -214,6 +214,7 @@ def test_mapping_set_list_preview_remove(scim, cli, engine):
         "type": "number",
         "source": path,
         "property_id": rows["Cost center"]["property_id"],
+        "implicit": False,
     }
     assert rows["Cost center"]["property_id"]
     assert rows["name"] == {

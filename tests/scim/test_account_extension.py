@@ -4,14 +4,17 @@ type, filters on it, and Synchronize filling Properties from it without a mappin
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 import pytest
 
+from scimgate.errors import NotFoundError
 from scimgate.mapping import service as mapping
 from scimgate.members import properties
+from scimgate.scim.account_extension import attribute_name
 from tests.helpers.scim import assert_error, user_body
-from tests.helpers.sync import add_property, create_user, member_docs, ops, sync
+from tests.helpers.sync import add_property, create_user, items, member_docs, ops, sync
 
 EXT = "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User"
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -177,7 +180,7 @@ def test_entra_patch_shapes(engine, scim, props):
     assert "Seats" not in values
 
 
-def test_okta_shapes_whole_extension_in_put_and_patch(scim, props):
+def test_okta_shapes_whole_extension_in_put_and_patch(engine, scim, props):
     user_id = create_user(scim, "ada@example.com")
     user = scim.get(f"/Users/{user_id}").json()
     user[EXT] = {"tier": "Silver", "seats": 2.5}
@@ -188,8 +191,12 @@ def test_okta_shapes_whole_extension_in_put_and_patch(scim, props):
         f"/Users/{user_id}", json=ops({"op": "replace", "value": {EXT: {"costCenter": "X"}}})
     )
     assert r.json()[EXT] == {"tier": "Silver", "seats": 2.5, "costCenter": "X"}
-    r = scim.patch(f"/Users/{user_id}", json=ops({"op": "replace", "path": EXT, "value": {}}))
-    assert r.status_code == 200, r.text
+    sync(engine, scim.account_id)
+    values = member_docs(engine, scim.account_id)["ada@example.com"]["properties"]
+    assert values["Tier"] == "Silver" and values["Seats"] == 2.5 and values["Cost center"] == "X"
+    user = scim.get(f"/Users/{user_id}").json()
+    user[EXT] = {"tier": "Gold", "seats": "many"}
+    assert_error(scim.put(f"/Users/{user_id}", json=user), 400, "invalidValue")
 
 
 def test_patch_naming_an_unknown_attribute_is_400(scim, props):
@@ -251,6 +258,8 @@ def test_a_hand_written_mapping_overrides_the_extension(engine, scim, props):
     sync(engine, scim.account_id)
     values = member_docs(engine, scim.account_id)["ada@example.com"]["properties"]
     assert values["Job title"] == "Boss"
+    with engine.begin() as conn, pytest.raises(NotFoundError, match="from the IdP extension"):
+        mapping.remove_mapping(conn, scim.account_id, "Job title")
 
 
 def test_preview_shows_extension_values(engine, scim, props):
@@ -261,9 +270,30 @@ def test_preview_shows_extension_values(engine, scim, props):
 
 
 def test_a_value_outside_the_options_is_stored_and_reported_by_the_sync(engine, scim, props):
-    create_user(scim, "ada@example.com", **{EXT: {"tier": "Bronze"}})
+    user_id = create_user(scim, "ada@example.com", **{EXT: {"tier": "Bronze", "seats": 1}})
+    assert scim.get(f"/Users/{user_id}").json()[EXT]["tier"] == "Bronze"
     result = sync(engine, scim.account_id)
-    assert (
-        result.counts["errors"] >= 1
-        or "Tier" not in (member_docs(engine, scim.account_id)["ada@example.com"]["properties"])
-    )
+    assert result.counts["created"] == 1 and result.counts["errors"] == 1
+    (error,) = [i for i in items(engine, scim.account_id, result.run_id) if i["error"]]
+    assert "Tier" in error["error"] and "'Bronze' is not one of the options" in error["error"]
+    values = member_docs(engine, scim.account_id)["ada@example.com"]["properties"]
+    assert "Tier" not in values and values["Seats"] == 1
+
+
+@pytest.mark.parametrize(
+    "label, taken, expected",
+    [
+        ("Cost center", (), "costCenter"),
+        ("COST CENTER ID", (), "costCenterId"),
+        ("Date d'entrée", (), "dateDEntree"),
+        ("2nd phone", (), "property2ndPhone"),
+        ("部署", (), "property"),
+        ("Job title", ("JOBTITLE",), "jobTitle2"),
+        ("Job title", ("jobtitle", "jobTitle2"), "jobTitle3"),
+        ("x" * 64, (), "x" * 60),
+    ],
+)
+def test_attribute_names_are_attrnames(label, taken, expected):
+    name = attribute_name(label, taken)
+    assert name == expected
+    assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name)

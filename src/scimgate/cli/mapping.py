@@ -40,7 +40,10 @@ def mapping_list(ctx: typer.Context, slug: str, as_json: bool = AS_JSON) -> None
         ctx,
         slug,
         mapping.list_mappings,
-        lambda row: f"{row['target']:<30} ({row['type']}) <- {row['source']}",
+        lambda row: (
+            f"{row['target']:<30} ({row['type']}) <- {row['source']}"
+            + ("  (from the IdP extension)" if row.get("implicit") else "")
+        ),
         as_json=as_json,
     )
 

@@ -37,6 +37,8 @@ def property_create(
         account_id = account_id_of(conn, slug)
         row = members.create_property(conn, account_id, name, kind, option or [], actor=actor())
     typer.echo(f"created Property {row['name']!r} ({row['type']})")
+    if row.get("scim_path"):
+        typer.echo(f"your identity provider can send it as {row['scim_path']}")
 
 
 @command(app, "list")
@@ -76,6 +78,7 @@ def property_show(
         return
     typer.echo(f"{row['name']} ({row['type']}, id {row['id']})")
     typer.echo(f"mapped from: {row['mapped_from'] or '-'}")
+    typer.echo(f"IdP extension attribute: {row.get('scim_path') or '-'}")
     typer.echo(f"members with a value: {row['usage']['members']}")
     for option, count in row["usage"].get("options", {}).items():
         typer.echo(f"  {option:<30} {count}")

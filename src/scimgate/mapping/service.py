@@ -146,6 +146,12 @@ def remove_mapping(
             f"{key} is always mapped (every member needs one): map it from another path instead"
         )
     if not store.delete_mapping(conn, account_id, key):
+        implicit = dict(implicit_mappings(conn, account_id, [])).get(key)
+        if implicit is not None:
+            raise NotFoundError(
+                f"{target!r} is not mapped: it is filled from the IdP extension ({implicit}), "
+                "which only a mapping you set overrides"
+            )
         raise NotFoundError(f"{target!r} is not mapped")
     store.bump_mapping_rev(conn, account_id)
     name = prop["name"] if prop else key

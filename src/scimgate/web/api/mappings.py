@@ -18,6 +18,11 @@ class MappingOut(BaseModel):
     type: str
     source: str = Field(description="SCIM path(s), alternatives joined by ||")
     property_id: str | None
+    implicit: bool = Field(
+        default=False,
+        description="true: a Property no mapping names, filled from its attribute in "
+        "scimgate's SCIM extension (set a mapping to override it)",
+    )
 
 
 class MappingList(BaseModel):

@@ -24,6 +24,11 @@ class PropertyOut(BaseModel):
     type: str = Field(description=", ".join(TYPES))
     options: list[str] = Field(description="a select's options, in order; [] otherwise")
     mapped_from: str | None = Field(description="the SCIM path that fills it, if any")
+    scim_path: str | None = Field(
+        default=None,
+        description="its attribute in scimgate's SCIM extension, which an IdP can send (it "
+        "fills the Property unless mapped_from is set); null for a member reference",
+    )
 
 
 class PropertyPage(BaseModel):

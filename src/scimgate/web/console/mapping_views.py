@@ -59,7 +59,10 @@ def properties(ctx: Ctx) -> Page:
                 errors[field] = exc.detail
             else:
                 notice = (
-                    f"Property {created['name']!r} created. Map a SCIM attribute onto it below."
+                    f"Property {created['name']!r} created. Your identity provider can send it "
+                    f"as {created['scim_path']}, or map a SCIM attribute onto it."
+                    if created["scim_path"]
+                    else f"Property {created['name']!r} created. Map a SCIM attribute onto it."
                 )
                 values = {"name": "", "type": "text", "options": ""}
     return Page(
