@@ -8,6 +8,7 @@ import pytest
 from tests.helpers.api import assert_invalid, assert_problem
 from tests.helpers.sync import create_user, sync
 
+SCIMGATE_EXT = "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User"
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
@@ -294,7 +295,10 @@ def test_mappings_read_and_merge_patch(api):
     )["data"]
     by_target = {m["target"]: m for m in after}
     assert by_target["Dept"]["source"] == f"{ENT}:department"
-    assert "Job title" not in by_target
+    assert by_target["Dept"]["implicit"] is False
+    # unmapped, Job title is filled from its attribute in scimgate's extension
+    assert by_target["Job title"]["implicit"] is True
+    assert by_target["Job title"]["source"] == f"{SCIMGATE_EXT}:jobTitle"
     # removing what is not mapped is no change; a merge patch can be re-sent
     again = api.ok("PATCH", "/mappings", json={"Job title": None})["data"]
     assert {m["target"] for m in again} == set(by_target)

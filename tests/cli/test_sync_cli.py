@@ -223,6 +223,7 @@ def test_mapping_set_list_preview_remove(scim, cli, engine):
         "type": "name",
         "source": "nickName || displayName",
         "property_id": None,
+        "implicit": False,
     }
     (sample,) = preview.json()
     assert sample["userName"] == "ada@example.com"
@@ -232,11 +233,11 @@ def test_mapping_set_list_preview_remove(scim, cli, engine):
     assert (
         "Cost center is no longer mapped" in cli("mapping", "remove", slug, "Cost center").ok().out
     )
-    assert "'Cost center' is not mapped" in cli("mapping", "remove", slug, "Cost center").error()
+    unmapped = cli("mapping", "remove", slug, "Cost center").error()
+    assert "'Cost center' is not mapped: it is filled from the IdP extension" in unmapped
     with engine.connect() as conn:
-        assert "Cost center" not in {
-            m["target"] for m in mapping.list_mappings(conn, scim.account_id)
-        }
+        left = {m["target"]: m for m in mapping.list_mappings(conn, scim.account_id)}
+    assert left["Cost center"]["implicit"] is True  # back to its attribute in the extension
 
 
 # ---- Synchronize ----

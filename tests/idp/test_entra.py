@@ -22,6 +22,7 @@ LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+SCIMGATE_EXT = "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User"
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 ENT_TYPO = "urn:ietf:params:scim:schemas:extension:enterprise:2.0User"
 MS_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
@@ -259,8 +260,8 @@ def test_test_connection_group_leg_is_an_empty_list(scim, flag):
 
 def test_schemas_are_served_as_a_list_response(scim):
     """§1.1 (derived): GET /Schemas is a ListResponse naming User, the enterprise extension and Group."""
-    resources = listed(scim.get("/Schemas"), 3)
-    assert {s["id"] for s in resources} == {CORE_USER, ENT, CORE_GROUP}
+    resources = listed(scim.get("/Schemas"), 4)
+    assert {s["id"] for s in resources} == {CORE_USER, ENT, CORE_GROUP, SCIMGATE_EXT}
 
 
 # -- §1.2 lookup -----------------------------------------------------------------------------------

@@ -66,7 +66,13 @@ def test_resource_ids_stay_exact_while_the_endpoint_name_does_not(scim: Any) -> 
 def test_schema_descriptions_are_rfc_7643_section_8_7(scim: Any) -> None:
     listed = scim.get("/Schemas").json()["Resources"]
     described = {item["id"]: item["description"] for item in listed}
-    assert described == {USER: "User Account", GROUP: "Group", ENTERPRISE: "Enterprise User"}
+    assert described == {
+        USER: "User Account",
+        GROUP: "Group",
+        ENTERPRISE: "Enterprise User",
+        # the account's own extension: its member Properties (docs/scim.md)
+        "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User": "This account's member Properties",
+    }
     assert scim.get(f"/Schemas/{USER}").json()["description"] == "User Account"
 
 

@@ -229,7 +229,7 @@ def test_discovery(scim):
         .endswith("enterprise:2.0:User")
     )
     schemas = scim.get("/Schemas").json()
-    assert schemas["totalResults"] == 3
+    assert schemas["totalResults"] == 4  # User, Group, EnterpriseUser, the account extension
     user = scim.get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User").json()
     assert any(a["name"] == "userName" and a["uniqueness"] == "server" for a in user["attributes"])
     assert_error(scim.get("/Schemas/urn:nope"), 404)
