@@ -9,7 +9,9 @@ from sqlalchemy import text
 
 from scimgate.accounts import service as accounts
 from scimgate.members import scim_attributes
+from scimgate.members import service as members
 from scimgate.store.database import _alembic_config, make_engine, migrate
+from tests.helpers.sync import set_manual_value
 
 INSERT = (
     "INSERT INTO member_property (account_id, id, name, name_key, type, options, created_at) "
@@ -23,6 +25,9 @@ def test_0011_names_existing_properties_and_keeps_accounts_apart(database_url):
     with engine.begin() as conn:
         one = accounts.create_account(conn, "one")["id"]
         two = accounts.create_account(conn, "two")["id"]
+        member_id = members.add_member(conn, one, "ada@example.com")["id"]
+        held = members.create_property(conn, one, "Badge", "text")["id"]
+    set_manual_value(engine, one, member_id, held, "B-1")
     engine.dispose()
     start = datetime(2026, 1, 1, tzinfo=UTC)
     try:
@@ -49,8 +54,12 @@ def test_0011_names_existing_properties_and_keeps_accounts_apart(database_url):
     with engine.connect() as conn:
         names = dict(conn.execute(text("SELECT id, scim_name FROM member_property")).fetchall())
         paths = scim_attributes.paths(conn, one)
+        values = conn.execute(text("SELECT member_id, property_id FROM property_value")).fetchall()
     engine.dispose()
+    # The column is added in place: no member loses a value (a table copy would cascade).
+    assert values == [(member_id, held)]
     assert names == {
+        held: "badge",
         "p-old": "costCenter",
         "p-new": "costCenter2",
         "p-two": "costCenter",

@@ -59,7 +59,7 @@ member_property = Table(
     PrimaryKeyConstraint("account_id", "id"),
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
     UniqueConstraint("account_id", "name_key"),
-    UniqueConstraint("account_id", "scim_name"),
+    Index(None, "account_id", "scim_name", unique=True),
 )
 
 

@@ -40,8 +40,9 @@ def _attribute_name(label: str, used: set[str]) -> str:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("member_property", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("scim_name", sa.String(length=64), nullable=True))
+    # Plain ALTER TABLE and CREATE UNIQUE INDEX: a SQLite batch copy of member_property would
+    # cascade-delete every member's values of it (property_value references it).
+    op.add_column("member_property", sa.Column("scim_name", sa.String(length=64), nullable=True))
     conn = op.get_bind()
     rows = conn.execute(
         sa.text(
@@ -57,13 +58,15 @@ def upgrade() -> None:
             sa.text("UPDATE member_property SET scim_name = :n WHERE account_id = :a AND id = :i"),
             {"n": scim_name, "a": account_id, "i": prop_id},
         )
-    with op.batch_alter_table("member_property", schema=None) as batch_op:
-        batch_op.create_unique_constraint(
-            "uq_member_property_account_id_scim_name", ["account_id", "scim_name"]
-        )
+    op.create_index(
+        op.f("ix_member_property_account_id_scim_name"),
+        "member_property",
+        ["account_id", "scim_name"],
+        unique=True,
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("member_property", schema=None) as batch_op:
-        batch_op.drop_constraint("uq_member_property_account_id_scim_name", type_="unique")
-        batch_op.drop_column("scim_name")
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35 or later), for the same reason.
+    op.drop_index(op.f("ix_member_property_account_id_scim_name"), table_name="member_property")
+    op.drop_column("member_property", "scim_name")
