@@ -5,8 +5,8 @@ Each Property gets the name it has in the account's SCIM extension
 its name and kept through renames, so an IdP's mapping onto it keeps working. Existing
 Properties are named here, oldest first (the oldest keeps the plain name on a clash).
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013_property_scim_attribute
+Revises: 0012_setup_links
 Create Date: 2026-12-07
 """
 
@@ -16,8 +16,8 @@ import unicodedata
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013_property_scim_attribute"
+down_revision = "0012_setup_links"
 branch_labels = None
 depends_on = None
 
