@@ -28,6 +28,8 @@ from tests.helpers.sync import (
     sync,
 )
 
+SCIMGATE_EXT = "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User"
+
 
 def section(engine: Engine, account_id: int, name: str, **kw: Any) -> list[dict[str, Any]]:
     """Every row of one section, paged two at a time through small batches."""
@@ -265,12 +267,17 @@ def test_manual_values_of_unmapped_properties_and_untouched_members_are_not_list
 def test_properties_never_filled_say_why_filled_ones_are_not_listed(scim, engine):
     create_user(scim, "ann@example.com", title="Engineer", userType="Permanent")
     add_property(engine, scim.account_id, "Desk", "text")
+    add_property(engine, scim.account_id, "Buddy", "member")
     add_property(engine, scim.account_id, "Kind", "select", ["Employee", "Contractor"])
     with engine.begin() as conn:
         mapping.set_mapping(conn, scim.account_id, "Kind", "userType")
     rows = by(section(engine, scim.account_id, "unfilled"), "property")
-    assert set(rows) == {"Department", "Manager", "Desk", "Kind"}  # Job title is filled
-    assert rows["Desk"]["reason"] == "not_mapped" and rows["Desk"]["source"] is None
+    assert set(rows) == {"Department", "Manager", "Desk", "Buddy", "Kind"}  # Job title is filled
+    # A member reference has no attribute in the IdP extension: nothing fills it unmapped.
+    assert rows["Buddy"]["reason"] == "not_mapped" and rows["Buddy"]["source"] is None
+    # Unmapped, Desk is filled from its extension attribute, which no user carries yet.
+    assert rows["Desk"]["reason"] == "no_attribute"
+    assert rows["Desk"]["source"] == f"{SCIMGATE_EXT}:desk"
     assert rows["Department"]["reason"] == "no_attribute"
     assert rows["Department"]["detail"] == f"no staged user has a value at {ENT}:department"
     assert rows["Kind"]["reason"] == "no_fit" and "'Permanent'" in rows["Kind"]["detail"]
