@@ -1,4 +1,4 @@
-"""Migration 0013 names every existing Property's SCIM extension attribute, oldest first."""
+"""Migration 0015 names every existing Property's SCIM extension attribute, oldest first."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ INSERT = (
 )
 
 
-def test_0013_names_existing_properties_and_keeps_accounts_apart(database_url):
+def test_0015_names_existing_properties_and_keeps_accounts_apart(database_url):
     config = _alembic_config(database_url)
     engine = make_engine(database_url, pool=False)
     with engine.begin() as conn:
@@ -31,7 +31,7 @@ def test_0013_names_existing_properties_and_keeps_accounts_apart(database_url):
     engine.dispose()
     start = datetime(2026, 1, 1, tzinfo=UTC)
     try:
-        command.downgrade(config, "0012_setup_links")
+        command.downgrade(config, "0014_group_rules")
         engine = make_engine(database_url, pool=False)
         with engine.begin() as conn:
             for i, (account, prop_id, name) in enumerate(

@@ -5,8 +5,8 @@ Each Property gets the name it has in the account's SCIM extension
 its name and kept through renames, so an IdP's mapping onto it keeps working. Existing
 Properties are named here, oldest first (the oldest keeps the plain name on a clash).
 
-Revision ID: 0013_property_scim_attribute
-Revises: 0012_setup_links
+Revision ID: 0015_property_scim_attribute
+Revises: 0014_group_rules
 Create Date: 2026-12-07
 """
 
@@ -16,8 +16,8 @@ import unicodedata
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_property_scim_attribute"
-down_revision = "0012_setup_links"
+revision = "0015_property_scim_attribute"
+down_revision = "0014_group_rules"
 branch_labels = None
 depends_on = None
 
