@@ -34,7 +34,6 @@ from scimgate.scim import errors as scim_errors
 from scimgate.scim.client_habits import habits_of, request_client
 from scimgate.scim.constants import (
     ACCEPTED_REQUEST_TYPES,
-    MAX_JSON_DEPTH,
     MEDIA_TYPE,
 )
 from scimgate.settings import Settings
@@ -44,10 +43,12 @@ from scimgate.timestamps import utcnow
 from scimgate.web.access_log import AccessLog
 from scimgate.web.client_habits import ClientProfiles, HabitCounts
 from scimgate.web.db_threads import AccountBusyError, PoolBusyError, RequestThreads, retry_after
+from scimgate.web.known_tokens import KnownTokens
 from scimgate.web.metrics import Metrics
 from scimgate.web.outage import OutageLog
 from scimgate.web.rate_limits import SurfaceLimits
 from scimgate.web.request_log import RequestLogBuffer
+from scimgate.web.scim_request import bearer_token, parse_body
 from scimgate.web.status_table import answer_for, scim_error
 
 log = logging.getLogger("scimgate.access")
@@ -114,38 +115,6 @@ class Call:
         return self.profiles.client(self.conn, self.account_id)
 
 
-class KnownTokens:
-    """Tokens that authenticated lately, and their account.
-
-    Their requests skip the refused-credential limit (that limit is per client address,
-    and an IdP's addresses are shared by its customers: one tenant's revoked token must
-    not slow down another tenant calling from there), and they queue for their account's
-    share of the request threads before the database says whose they are. Only those two
-    decisions use it: every request is still authenticated against the database, so a
-    revoked token stops working on its next request.
-    """
-
-    def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._seen: dict[str, int] = {}
-
-    def add(self, token: str, account_id: int) -> None:
-        if self._seen.get(token) != account_id:
-            if len(self._seen) >= self.size:
-                self._seen.pop(next(iter(self._seen)))
-            self._seen[token] = account_id
-
-    def discard(self, token: str | None) -> None:
-        if token:
-            self._seen.pop(token, None)
-
-    def account(self, token: str | None) -> int | None:
-        return self._seen.get(token) if token else None
-
-    def __contains__(self, token: object) -> bool:
-        return token in self._seen
-
-
 @dataclass
 class ScimRuntime:
     """What every SCIM endpoint shares: threads, limits, the log, the outage tracker, metrics."""
@@ -196,7 +165,7 @@ class ScimEndpoint:
 
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
-        token = _bearer(request)
+        token = bearer_token(request)
         client = request.client.host if request.client else "-"
         raw_body = b""
         outcome = _Outcome()
@@ -207,7 +176,7 @@ class ScimEndpoint:
             try:
                 if self.reads_body and request.method in _BODY_METHODS:
                     raw_body = await self._receive(request)
-                    body = _parse_body(raw_body)
+                    body = parse_body(raw_body)
             except scim_errors.ScimError as exc:
                 early = exc  # answered after the token check: a stranger gets 401
             account = self.rt.known_good.account(token)
@@ -504,45 +473,3 @@ def _account_limit_detail(cost: int) -> str:
     if cost == 1:
         return "Too many requests for this account"
     return f"Too many requests for this account: this Bulk counts as {cost} requests"
-
-
-def _parse_body(raw: bytes) -> Any:
-    """A SCIM request body: JSON, not empty, not nested beyond MAX_JSON_DEPTH."""
-    if not raw.strip():
-        raise scim_errors.InvalidSyntaxError("The request body is empty")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise scim_errors.InvalidSyntaxError(
-            f"The request body is not valid JSON: {exc.msg}"
-        ) from None
-    if _depth(body) > MAX_JSON_DEPTH:
-        raise scim_errors.InvalidSyntaxError(
-            f"The request body nests deeper than {MAX_JSON_DEPTH} levels"
-        )
-    return body
-
-
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth of a JSON value, iteratively (a hostile body must not blow the stack)."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            deepest = max(deepest, level)
-            stack.extend((v, level + 1) for v in item.values())
-        elif isinstance(item, list):
-            deepest = max(deepest, level)
-            stack.extend((v, level + 1) for v in item)
-    return deepest
