@@ -242,7 +242,7 @@ class Console:
 
         async def run(request: Request) -> Response:
             try:
-                pairs = await _read_form(request) if request.method == "POST" else []
+                pairs = await read_form(request) if request.method == "POST" else []
             except FormTooLarge:
                 return self.error(request, None, 413, "That form is too large.")
             return await run_in_threadpool(self._run, handler, request, pairs, public, writes)
@@ -421,7 +421,7 @@ class FormTooLarge(Exception):
     """The form body is over MAX_FORM_BYTES."""
 
 
-async def _read_form(request: Request) -> list[tuple[str, str]]:
+async def read_form(request: Request) -> list[tuple[str, str]]:
     """An urlencoded form body (the console posts nothing else), bounded in size."""
     chunks = []
     size = 0

@@ -36,9 +36,9 @@ from scimgate.web.console.endpoint import (
     SECURITY_HEADERS,
     FormTooLarge,
     Renderer,
-    _read_form,
     is_https,
     new_secret,
+    read_form,
     same_origin,
     sign,
     unsign,
@@ -126,7 +126,7 @@ class SetupSite:
 
         async def run(request: Request) -> Response:
             try:
-                pairs = await _read_form(request) if request.method == "POST" else []
+                pairs = await read_form(request) if request.method == "POST" else []
             except FormTooLarge:
                 return self.message(request, 413, "That form is too large.")
             return await run_in_threadpool(self._run, handler, request, pairs, opened)
