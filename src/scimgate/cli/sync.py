@@ -20,6 +20,7 @@ from scimgate.timestamps import as_utc
 
 if TYPE_CHECKING:
     from scimgate.database_service import Connection
+    from scimgate.sync.engine import RunResult
 
 app = typer.Typer()
 
@@ -31,13 +32,27 @@ def sync(
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan only: write nothing."),
     confirm: int | None = typer.Option(None, "--confirm", help="Apply this held run."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    limit: int | None = typer.Option(
+        None,
+        "--limit",
+        min=1,
+        max=200,
+        help="With --dry-run: changes listed (default 20; --json: all the plan keeps, 200).",
+    ),
 ) -> None:
-    """Synchronize staging into members and teams (a big deactivation is held for confirmation)."""
+    """Synchronize staging into members and teams (a big deactivation is held for confirmation).
+
+    With --dry-run it lists the first changes with their notes (a group rule's value, a
+    manager left empty); --json gives the plan as POST /api/v1/sync-runs {"dry_run": true}.
+    """
     from scimgate.sync.engine import SyncBusyError, SyncOptions, synchronize
 
     config = settings(ctx)
     if dry_run and confirm is not None:
         raise CliError("--dry-run and --confirm do not go together")
+    if limit is not None and not dry_run:
+        raise CliError("--limit goes with --dry-run (the changes of a plan listed)")
+    options = SyncOptions.from_settings(config)
     with engine(ctx) as opened:
         with opened.begin() as conn:  # a read: it does not wait for a busy writer
             account_id = account_id_of(conn, slug)
@@ -49,11 +64,15 @@ def sync(
                 actor=actor(),
                 dry_run=dry_run,
                 confirm=confirm,
-                options=SyncOptions.from_settings(config),
+                options=options,
             )
         except SyncBusyError as exc:
             raise CliError(f"{exc} (try again when it has finished)") from None
-    if as_json:
+    if as_json and dry_run:  # the run's keys, and the plan's as /api/v1 gives it
+        plan = result.plan_json()
+        plan["items"] = plan["items"][:limit]
+        print_json({**result.as_json(), **plan})
+    elif as_json:
         print_json(result.as_json())
     else:
         c = result.counts
@@ -65,6 +84,8 @@ def sync(
             f"{c['teams_renamed']} renamed, {c['teams_removed']} removed; memberships "
             f"+{c['memberships_added']} -{c['memberships_removed']}"
         )
+        if dry_run:
+            _print_plan(slug, result, limit or 20, options.sample_items)
         if result.would_hold:
             typer.echo("applying this plan would be held by the safety threshold", err=True)
         if result.confirmed_by:
@@ -118,17 +139,43 @@ def sync_runs(
         print_json(rows)
     elif run is not None:
         for item in rows:
-            changes = ", ".join(
-                f"{k}: {v[0]} -> {v[1]}" for k, v in (item["changes"] or {}).items()
-            )
-            error = f"  ! {item['error']}" if item["error"] else ""
-            typer.echo(
-                f"{item['seq']:>6} {item['kind']:<6} {item['action']:<10} {item['label'] or '-'}  {changes}{error}"
-            )
+            typer.echo(_item_line(item))
     else:
         _print_runs(rows)
     if more:
         typer.echo(more, err=True)
+
+
+def _item_line(item: dict[str, Any]) -> str:
+    """One item of a run or a plan: seq, kind, action, who, field changes, error."""
+    changes = ", ".join(f"{k}: {v[0]} -> {v[1]}" for k, v in (item["changes"] or {}).items())
+    error = f"  ! {item['error']}" if item.get("error") else ""
+    return (
+        f"{item['seq']:>6} {item['kind']:<6} {item['action']:<10} {item['label'] or '-'}  "
+        f"{changes}{error}"
+    )
+
+
+def _print_plan(slug: str, plan: RunResult, limit: int, kept: int) -> None:
+    """A plan's first `limit` items, each with its notes, then how many more there are
+    and where to see them (a plan keeps its first `kept` items; a run applies them all)."""
+    items = plan.items
+    for item in items[:limit]:
+        typer.echo(_item_line(item))
+        for note in item.get("notes") or []:
+            typer.echo(f"{'':>6}   note: {note}")
+    total = plan.items_total
+    more = total - min(limit, len(items))
+    if more <= 0:
+        return
+    if len(items) > limit:
+        which = "them all" if total <= len(items) else f"the first {len(items)}"
+        where = f"scimgate sync {slug} --dry-run --limit {len(items)} lists {which} (--json too)"
+    else:
+        where = f"a plan lists its first {kept}"
+    if total > len(items):
+        where += "; Synchronize applies every one"
+    typer.echo(f"  … {more} more: {where}")
 
 
 def _run_items(

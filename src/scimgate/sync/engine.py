@@ -57,6 +57,7 @@ class RunResult:
     detail: str | None = None
     would_hold: bool = False
     items: list[dict[str, Any]] = field(default_factory=list)
+    items_total: int = 0  # a plan: how many items it has (`items` keeps the first ones)
     confirmed_by: str | None = None  # a confirmed held run: who confirmed it, and when
     confirmed_at: datetime | None = None
 
@@ -73,6 +74,18 @@ class RunResult:
             at = as_utc(self.confirmed_at).isoformat() if self.confirmed_at else None
             doc.update(confirmed_by=self.confirmed_by, confirmed_at=at)
         return doc
+
+    def plan_json(self) -> dict[str, Any]:
+        """A plan as `POST /api/v1/sync-runs {"dry_run": true}` answers it, and `sync
+        --dry-run --json` adds to its document: its first items, with their notes (why a
+        value is what it is: a group rule, a manager left empty), and how many there are."""
+        return {
+            "status": self.status,
+            "counts": dict(self.counts),
+            "would_hold": self.would_hold,
+            "items": self.items,
+            "items_total": self.items_total,
+        }
 
 
 def synchronize(
@@ -118,7 +131,13 @@ class _Run:
         would_hold, _detail = self._hold_check(allowance=None)
         self._passes()
         return RunResult(
-            None, RunStatus.PLANNED, self.run.counts, None, would_hold, self.rec.sample
+            None,
+            RunStatus.PLANNED,
+            self.run.counts,
+            None,
+            would_hold,
+            self.rec.sample,
+            items_total=self.rec.seq,
         )
 
     def apply(self, trigger: str, confirm: int | None, actor: str | None) -> RunResult:

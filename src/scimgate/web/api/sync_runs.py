@@ -47,7 +47,11 @@ class SyncPlan(BaseModel):
     status: str = "planned"
     counts: dict[str, int]
     would_hold: bool
-    items: list[dict[str, Any]]
+    items: list[dict[str, Any]] = Field(
+        description="the first 200 changes, each with its field changes, error and notes "
+        "(e.g. a value a group rule sets)"
+    )
+    items_total: int = Field(description="how many items the plan has (items: the first 200)")
 
 
 class SyncRequest(BaseModel):
@@ -96,7 +100,7 @@ def trigger(who: Caller, ctx: Context, body: SyncRequest | None = None) -> Respo
         if body is not None and body.dry_run:
             with ctx.transaction() as conn:  # the console's cached plan, while it holds
                 plan = plan_cache.dry_run(ctx.engine, conn, who.account_id, options=options)
-            doc = SyncPlan(counts=plan.counts, would_hold=plan.would_hold, items=plan.items)
+            doc = SyncPlan.model_validate(plan.plan_json())
             return JSONResponse(doc.model_dump(mode="json"), status_code=200)
         started = background.start(
             ctx.engine, who.account_id, trigger="api", actor=who.actor, options=options
