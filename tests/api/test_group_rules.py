@@ -108,3 +108,36 @@ def test_rules_belong_to_the_key_s_account(api, make_api, staged):
         body = {"group": group, "property": "Role", "value": "Admin"}
         assert_problem(other.post("/group-rules", json=body), 404)
     assert api.ok("GET", f"/group-rules/{made['id']}")["priority"] == 100
+
+
+def test_a_property_lists_its_rules_and_its_deletion_removes_them(api, staged):
+    made = api.ok(
+        "POST",
+        "/group-rules",
+        201,
+        json={"group": "Engineering-Admins", "property": "Role", "value": "Admin"},
+    )
+    plan = api.ok("POST", "/sync-runs", json={"dry_run": True})
+    (ada,) = [i for i in plan["items"] if i["kind"] == "member"]
+    assert ada["notes"] == ["Role = Admin: from group Engineering-Admins"]
+    assert plan["items_total"] == len(plan["items"]) == 2  # Ada and her team
+    role = api.ok("GET", f"/properties/{staged['role']}")
+    assert role["group_rules"] == [made]  # what a deletion takes along
+    assert api.ok("GET", "/properties")["data"][0].keys() == {
+        "id", "name", "type", "options", "mapped_from", "scim_path"
+    }  # fmt: skip
+    gone = api.ok("DELETE", f"/properties/{staged['role']}")
+    assert gone["group_rules"] == [made]
+    assert api.ok("GET", "/group-rules")["data"] == []
+    entry = api.ok("GET", "/audit-log?limit=1")["data"][0]
+    assert entry["action"] == "property.deleted"
+    assert entry["details"]["group_rules_removed"] == 1
+    assert entry["details"]["group_rules"] == [
+        {
+            "rule_id": made["id"],
+            "group_id": staged["group"],
+            "group": "Engineering-Admins",
+            "value": "Admin",
+            "priority": 100,
+        }
+    ]

@@ -40,6 +40,7 @@ def test_create_list_and_get(api):
     assert made["name"] == "Tier" and made["type"] == "select"
     assert made["options"] == ["Gold", "Silver"]
     assert made["usage"] == {"members": 0, "options": {"Gold": 0, "Silver": 0}}
+    assert made["group_rules"] == []
     page = api.ok("GET", "/properties")
     assert set(page) == {"data", "next_cursor"} and page["next_cursor"] is None
     assert "Tier" in [p["name"] for p in page["data"]]
@@ -268,7 +269,13 @@ def test_delete_removes_mapping_and_values_with_events(api):
     assert api.ok("GET", f"/properties/{prop['id']}")["usage"]["members"] == 1
     after = last_seq(api)
     gone = api.ok("DELETE", f"/properties/{prop['id']}")
-    assert gone == {"id": prop["id"], "name": "Cost center", "mapped_from": "title", "members": 1}
+    assert gone == {
+        "id": prop["id"],
+        "name": "Cost center",
+        "mapped_from": "title",
+        "members": 1,
+        "group_rules": [],
+    }
     assert_problem(api.get(f"/properties/{prop['id']}"), 404)
     assert "Cost center" not in {m["target"] for m in api.ok("GET", "/mappings")["data"]}
     assert api.ok("GET", f"/members/{ann['id']}")["properties"] == {"Notes": "hi"}

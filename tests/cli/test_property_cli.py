@@ -8,7 +8,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from scimgate.audit import service as audit
 from scimgate.cli import app
+from scimgate.group_rules import service as rules
 from scimgate.mapping import service as mapping
 from scimgate.members import service as members
 from scimgate.store import events as event_store
@@ -154,6 +156,74 @@ def test_delete_says_what_goes_and_needs_yes(cli, tier, scim, engine):
     with engine.connect() as conn:
         assert "Tier" not in {m["target"] for m in mapping.list_mappings(conn, scim.account_id)}
     assert "No Property 'Tier'" in error(cli("property", "delete", tier, "Tier", "--yes"))
+
+
+@pytest.fixture
+def ruled(tier, scim, engine):
+    """Two group rules set `Tier`: Board members get Gold (priority 5), Staff get Silver."""
+    ada = create_user(scim, "ada@example.com")
+    create_group(scim, "Board", [ada])
+    create_group(scim, "Staff", [ada])
+    with engine.begin() as conn:
+        staff = rules.add_rule(conn, scim.account_id, group="Staff", prop="Tier", value="silver")
+        board = rules.add_rule(
+            conn, scim.account_id, group="Board", prop="Tier", value="Gold", priority=5
+        )
+    return tier, board["id"], staff["id"]
+
+
+def test_show_lists_the_rules_that_set_it(cli, ruled):
+    slug, board, staff = ruled
+    lines = ok(cli("property", "show", slug, "Tier")).splitlines()
+    at = lines.index("set by group rules (in the order they apply):")
+    assert lines[at + 1 : at + 3] == [
+        f"  rule {board}: members of Board get Tier = Gold (priority 5)",
+        f"  rule {staff}: members of Staff get Tier = Silver (priority 100)",
+    ]
+    doc = json.loads(ok(cli("property", "show", slug, "Tier", "--json")))
+    assert [(r["id"], r["group_name"], r["value"], r["priority"]) for r in doc["group_rules"]] == [
+        (board, "Board", "Gold", 5),
+        (staff, "Staff", "Silver", 100),
+    ]
+    ok(cli("property", "create", slug, "Notes", "--type", "text"))
+    assert "set by group rules: -" in ok(cli("property", "show", slug, "Notes"))
+    assert json.loads(ok(cli("property", "show", slug, "Notes", "--json")))["group_rules"] == []
+
+
+def test_delete_names_the_rules_that_go_with_it(cli, ruled, scim, engine):
+    slug, board, staff = ruled
+    message = error(cli("property", "delete", slug, "Tier"))
+    assert message == (
+        f"error: deleting Property 'Tier', the 2 group rules that set it (rule {board}: "
+        f"Board = Gold; rule {staff}: Staff = Silver) and the values of 3 members: run again "
+        "with --yes to confirm"
+    )
+    with engine.connect() as conn:
+        assert len(rules.list_rules(conn, scim.account_id)) == 2  # nothing happened
+    assert ok(cli("property", "delete", slug, "Tier", "--yes")).startswith(
+        "deleted Property 'Tier', the 2 group rules that set it"
+    )
+    with engine.connect() as conn:
+        assert rules.list_rules(conn, scim.account_id) == []
+        entry = audit.list_page(conn, scim.account_id, limit=1)[0][0]
+    assert entry["action"] == "property.deleted" and entry["actor"].startswith("cli:")
+    assert entry["details"]["group_rules_removed"] == 2
+    assert [(r["rule_id"], r["group"], r["value"]) for r in entry["details"]["group_rules"]] == [
+        (board, "Board", "Gold"),
+        (staff, "Staff", "Silver"),
+    ]
+
+
+def test_delete_names_at_most_ten_rules(cli, tier, scim, engine):
+    for n in range(12):
+        create_group(scim, f"G{n:02d}", [])
+    with engine.begin() as conn:
+        for n in range(12):
+            rules.add_rule(conn, scim.account_id, group=f"G{n:02d}", prop="Tier", value="Gold")
+    message = error(cli("property", "delete", tier, "Tier"))
+    assert "the 12 group rules that set it (rule " in message
+    assert "G09 = Gold; and 2 more) and the values of 3 members" in message
+    assert "G10" not in message
 
 
 def test_team_list_one_line_each_and_show(cli, scim, engine):

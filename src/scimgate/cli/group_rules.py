@@ -48,7 +48,7 @@ def rule_add(
     if as_json:
         print_json(row)
         return
-    typer.echo(f"rule {row['id']}: {_line(row)}")
+    typer.echo(f"rule {row['id']}: {describe(row)}")
 
 
 @command(app, "set")
@@ -70,7 +70,7 @@ def rule_set(
     if as_json:
         print_json(row)
         return
-    typer.echo(f"rule {row['id']}: {_line(row)}")
+    typer.echo(f"rule {row['id']}: {describe(row)}")
 
 
 @command(app, "list")
@@ -79,7 +79,7 @@ def rule_list(ctx: typer.Context, slug: str, as_json: bool = AS_JSON) -> None:
     from scimgate.group_rules import service as rules
 
     print_account_rows(
-        ctx, slug, rules.list_rules, lambda r: f"{r['id']:>5}  {_line(r)}", as_json=as_json
+        ctx, slug, rules.list_rules, lambda r: f"{r['id']:>5}  {describe(r)}", as_json=as_json
     )
 
 
@@ -90,11 +90,11 @@ def rule_remove(ctx: typer.Context, slug: str, rule_id: int) -> None:
 
     with transaction(ctx) as conn:
         row = rules.remove_rule(conn, account_id_of(conn, slug), rule_id, actor=actor())
-    typer.echo(f"removed rule {row['id']}: {_line(row)}")
+    typer.echo(f"removed rule {row['id']}: {describe(row)}")
 
 
-def _line(row: dict[str, Any]) -> str:
-    """One rule: group, Property, value and priority."""
+def describe(row: dict[str, Any]) -> str:
+    """One rule: group, Property, value and priority (`property show` lists them so too)."""
     gone = "" if row["group_present"] else " (no longer in staging)"
     return (
         f"members of {row['group_name']}{gone} get {row['property_name']} = "

@@ -15,8 +15,10 @@ from scimgate.cli.core import (
     print_json,
     transaction,
 )
+from scimgate.cli.group_rules import describe
 
 app = typer.Typer(help="Typed member fields (Properties).", no_args_is_help=True)
+RULES_NAMED = 10  # group rules a deletion names on its one line (`property show` lists all)
 
 
 @command(app, "create")
@@ -67,7 +69,8 @@ def property_show(
     name: str,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """Show a Property: its type, what fills it, and how many members hold each value."""
+    """Show a Property: its type, what fills it (mapping, group rules), and how many members
+    hold each value."""
     from scimgate.members import properties
 
     with transaction(ctx) as conn:
@@ -79,6 +82,12 @@ def property_show(
     typer.echo(f"{row['name']} ({row['type']}, id {row['id']})")
     typer.echo(f"mapped from: {row['mapped_from'] or '-'}")
     typer.echo(f"IdP extension attribute: {row.get('scim_path') or '-'}")
+    rules = row["group_rules"]
+    typer.echo(
+        "set by group rules (in the order they apply):" if rules else "set by group rules: -"
+    )
+    for rule in rules:
+        typer.echo(f"  rule {rule['id']}: {describe(rule)}")
     typer.echo(f"members with a value: {row['usage']['members']}")
     for option, count in row["usage"].get("options", {}).items():
         typer.echo(f"  {option:<30} {count}")
@@ -164,9 +173,12 @@ def property_delete(
     ctx: typer.Context,
     slug: str,
     name: str,
-    yes: bool = typer.Option(False, "--yes", help="Confirm: the mapping and values go too."),
+    yes: bool = typer.Option(
+        False, "--yes", help="Confirm: the mapping, group rules and values go too."
+    ),
 ) -> None:
-    """Delete a Property, the mapping onto it and every member's value of it."""
+    """Delete a Property, the mapping onto it, the group rules that set it and every
+    member's value of it."""
     from scimgate.members import properties
 
     with transaction(ctx) as conn:
@@ -185,6 +197,18 @@ def _delete_summary(impact: dict[str, Any]) -> str:
     n = impact["members"]
     mapped = f", its mapping from {impact['mapped_from']}" if impact["mapped_from"] else ""
     return (
-        f"Property {impact['property']['name']!r}{mapped} and the value{'' if n == 1 else 's'} "
-        f"of {n} member{'' if n == 1 else 's'}"
+        f"Property {impact['property']['name']!r}{mapped}{_rules_summary(impact['group_rules'])} "
+        f"and the value{'' if n == 1 else 's'} of {n} member{'' if n == 1 else 's'}"
     )
+
+
+def _rules_summary(rules: list[dict[str, Any]]) -> str:
+    """The group rules a deletion removes, each named (the first RULES_NAMED of them)."""
+    if not rules:
+        return ""
+    named = "; ".join(
+        f"rule {r['id']}: {r['group_name']} = {r['value']}" for r in rules[:RULES_NAMED]
+    )
+    more = f"; and {len(rules) - RULES_NAMED} more" if len(rules) > RULES_NAMED else ""
+    n = len(rules)
+    return f", the {n} group rule{'' if n == 1 else 's'} that set it ({named}{more})"

@@ -35,6 +35,12 @@ def list_rules(conn: Connection, account_id: int) -> list[dict[str, Any]]:
     return store.list_rules(conn, account_id)
 
 
+def rules_of_property(conn: Connection, account_id: int, prop_id: str) -> list[dict[str, Any]]:
+    """The rules that set one Property, in the order they apply: what its page shows and
+    what deleting it takes along."""
+    return store.rules_of_property(conn, account_id, prop_id)
+
+
 def get_rule(conn: Connection, account_id: int, rule_id: int) -> dict[str, Any]:
     """One rule, or NotFoundError."""
     return store.get_rule(conn, account_id, rule_id)

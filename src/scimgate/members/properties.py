@@ -83,6 +83,7 @@ def detail(conn: Connection, account_id: int, prop_id: str) -> dict[str, Any]:
         "mapped_from": mapped.get(f"property:{prop_id}"),
         "scim_path": scim_attributes.paths(conn, account_id).get(prop_id),
         "usage": usage,
+        "group_rules": group_rules.rules_of_property(conn, account_id, prop_id),
     }
 
 
@@ -274,20 +275,23 @@ def _events(
 
 
 def delete_impact(conn: Connection, account_id: int, prop_id: str) -> dict[str, Any]:
-    """What deleting a Property does: the mapping it loses and how many members lose a value."""
+    """What deleting a Property does: the mapping and the group rules it takes along, and
+    how many members lose a value."""
     prop = prop_store.get_property(conn, account_id, prop_id)
     mapped = dict(store.list_mappings(conn, account_id))
     return {
         "property": prop,
         "mapped_from": mapped.get(f"property:{prop_id}"),
         "members": prop_store.count_values(conn, account_id, prop_id),
+        "group_rules": group_rules.rules_of_property(conn, account_id, prop_id),
     }
 
 
 def delete(
     conn: Connection, account_id: int, prop_id: str, *, actor: str | None = None
 ) -> dict[str, Any]:
-    """Delete a Property, the mapping onto it and every member's value of it (with Events)."""
+    """Delete a Property, the mapping onto it, the group rules that set it and every
+    member's value of it (with Events); the audit entry names the rules."""
     impact = delete_impact(conn, account_id, prop_id)
     prop = impact["property"]
     now = utcnow()
@@ -312,6 +316,16 @@ def delete(
             "mapped_from": impact["mapped_from"],
             "values_cleared": impact["members"],
             "group_rules_removed": rules_removed,
+            "group_rules": [
+                {
+                    "rule_id": r["id"],
+                    "group_id": r["group_id"],
+                    "group": r["group_name"],
+                    "value": r["value"],
+                    "priority": r["priority"],
+                }
+                for r in impact["group_rules"]
+            ],
         },
     )
     return impact

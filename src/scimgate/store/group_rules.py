@@ -62,6 +62,16 @@ def list_rules(conn: Connection, account_id: int) -> list[dict[str, Any]]:
     return [_row(r) for r in conn.execute(query).mappings()]
 
 
+def rules_of_property(conn: Connection, account_id: int, property_id: str) -> list[dict[str, Any]]:
+    """The rules that set one Property, in precedence order (priority, then age)."""
+    query = (
+        _select(account_id)
+        .where(group_rule.c.property_id == property_id)
+        .order_by(group_rule.c.priority, group_rule.c.id)
+    )
+    return [_row(r) for r in conn.execute(query).mappings()]
+
+
 def get_rule(conn: Connection, account_id: int, rule_id: int) -> dict[str, Any]:
     """One rule, or NotFoundError."""
     row = conn.execute(_select(account_id).where(group_rule.c.id == rule_id)).mappings().first()

@@ -11,6 +11,7 @@ from scimgate.members import listing, properties
 from scimgate.members import service as members
 from scimgate.web.api.deps import Caller, Context, refuse_nul
 from scimgate.web.api.fields import Cursor, Limit
+from scimgate.web.api.group_rules import GroupRuleOut
 from scimgate.web.api.problems import EVERY_ROUTE, Problem, problem
 
 router = APIRouter(tags=["properties"], responses=EVERY_ROUTE)
@@ -45,6 +46,10 @@ class PropertyUsage(BaseModel):
 
 class PropertyDetail(PropertyOut):
     usage: PropertyUsage
+    group_rules: list[GroupRuleOut] = Field(
+        description="the group rules that set it, in the order they apply (deleting it "
+        "removes them)"
+    )
 
 
 class PropertyCreate(BaseModel):
@@ -81,6 +86,7 @@ class PropertyDeleted(BaseModel):
     name: str
     mapped_from: str | None = Field(description="the mapping that was removed with it")
     members: int = Field(description="members whose value of it was cleared")
+    group_rules: list[GroupRuleOut] = Field(description="the group rules removed with it")
 
 
 @router.get("/properties", response_model=PropertyPage)
@@ -172,8 +178,9 @@ def update_property(
     responses={404: {"model": Problem}},
 )
 def delete_property(who: Caller, ctx: Context, property_id: PropertyId) -> dict[str, Any]:
-    """Delete a Property, the mapping onto it and every member's value of it (each
-    member whose value goes gets a member.updated event). GET it first to see how many."""
+    """Delete a Property, the mapping onto it, the group rules that set it and every
+    member's value of it (each member whose value goes gets a member.updated event). GET it
+    first to see what goes: its mapping, `group_rules` and `usage`."""
     refuse_nul(property_id)
     with ctx.transaction(writes=True) as conn:
         impact = properties.delete(conn, who.account_id, property_id, actor=who.actor)
@@ -183,4 +190,5 @@ def delete_property(who: Caller, ctx: Context, property_id: PropertyId) -> dict[
         "name": prop["name"],
         "mapped_from": impact["mapped_from"],
         "members": impact["members"],
+        "group_rules": impact["group_rules"],
     }
