@@ -7,8 +7,10 @@ import re
 
 import pytest
 
+from scimgate.group_rules import service as rules
 from scimgate.mapping import service as mapping
 from scimgate.members import service as members
+from tests.helpers.console import stage
 
 
 @pytest.fixture
@@ -124,6 +126,42 @@ def test_delete_shows_what_goes_then_deletes(tier, engine):
     assert "Property deleted" in console.get("/properties?deleted=1").text
     assert set(values(engine, console.account_id).values()) == {None}
     assert console.get(f"/properties/{prop_id}").status_code == 404
+
+
+def test_the_page_and_the_delete_confirmation_list_the_group_rules(tier, engine):
+    console, prop_id = tier
+    assert "No group rule sets Tier." in console.get(f"/properties/{prop_id}").text
+    ada = stage(console, "ada@example.com")
+    groups = {}
+    for name in ("Board", "Gone"):
+        r = console.scim("POST", "/Groups", json={"displayName": name, "members": [{"value": ada}]})
+        assert r.status_code == 201, r.text
+        groups[name] = r.json()["id"]
+    with engine.begin() as conn:
+        board = rules.add_rule(
+            conn, console.account_id, group="Board", prop="Tier", value="Gold", priority=5
+        )
+        gone = rules.add_rule(conn, console.account_id, group="Gone", prop="Tier", value="Silver")
+    assert console.scim("DELETE", f"/Groups/{groups['Gone']}").status_code == 204
+    board_item = (
+        f'<li><a href="/console/group-rules#rule-{board["id"]}">Members of Board</a> get '
+        "<strong>Gold</strong> (priority 5)</li>"
+    )
+    gone_item = (
+        f'<li><a href="/console/group-rules#rule-{gone["id"]}">Members of Gone</a> '
+        '<span class="badge">no longer in staging</span> get <strong>Silver</strong> '
+        "(priority 100)</li>"
+    )
+    page = console.get(f"/properties/{prop_id}").text
+    assert "2 rules set Tier for the members of a group" in page
+    assert board_item + gone_item in page  # in the order they apply
+    assert "the 2 group rules that set it," in page  # the Delete card says so too
+    confirm = console.get(f"/properties/{prop_id}/delete").text
+    assert "removes the <strong>2</strong> group rules that set it" in confirm
+    assert board_item + gone_item in confirm
+    assert console.post(f"/properties/{prop_id}/delete", {"confirm": "delete"}).status_code == 303
+    with engine.connect() as conn:
+        assert rules.list_rules(conn, console.account_id) == []
 
 
 def test_another_accounts_property_is_404(tier, make_console):

@@ -47,7 +47,7 @@ def page(ctx: Ctx) -> Page:
         else:
             notice = (
                 f"Members of {rule['group_name']} get {rule['property_name']} = "
-                f"{_shown(rule['value'])} from the next Synchronize."
+                f"{shown(rule['value'])} from the next Synchronize."
             )
             return _page(ctx, values=dict(_EMPTY), notice=notice)
     return _page(ctx, values=values, errors=errors, status=400)
@@ -72,7 +72,8 @@ def _priority(text: str) -> int:
         raise InvalidValueError(f"priority is a whole number 0-{rules.MAX_PRIORITY}") from None
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A rule's value as the console writes it (a boolean as Yes or No)."""
     if isinstance(value, bool):
         return "Yes" if value else "No"
     return str(value)
@@ -99,7 +100,7 @@ def _page(ctx: Ctx, *, status: int = 200, **context: Any) -> Page:
             "rows": rules.list_rules(ctx.conn, ctx.account_id),
             "groups": rules.group_choices(ctx.conn, ctx.account_id),
             "props": props,
-            "shown": _shown,
+            "shown": shown,
             **context,
         },
         status=status,

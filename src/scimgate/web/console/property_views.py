@@ -8,8 +8,10 @@ from starlette.responses import RedirectResponse, Response
 
 from scimgate import audit
 from scimgate.errors import ConflictError, InvalidValueError
+from scimgate.group_rules.service import RULE_TYPES
 from scimgate.members import properties
 from scimgate.web.console.endpoint import PREFIX, Ctx, Page
+from scimgate.web.console.group_rule_views import shown
 from scimgate.web.console.mapping_views import TYPE_LABELS
 
 
@@ -29,7 +31,11 @@ def _page(ctx: Ctx, status: int = 200, **context: Any) -> Page:
     prop = properties.detail(ctx.conn, ctx.account_id, _prop_id(ctx))
     context.setdefault("errors", {})
     context.setdefault("name", prop["name"])
-    return Page("property.html", {"p": prop, "types": TYPE_LABELS, **context}, status=status)
+    return Page(
+        "property.html",
+        {"p": prop, "types": TYPE_LABELS, "shown": shown, "rule_types": RULE_TYPES, **context},
+        status=status,
+    )
 
 
 def _actor(ctx: Ctx) -> str:
@@ -106,10 +112,13 @@ def _echo(ctx: Ctx, current: list[str]) -> dict[str, str]:
 
 
 def delete(ctx: Ctx) -> Response | Page:
-    """Delete the Property once confirmed; first show what goes with it."""
+    """Delete the Property once confirmed; first show what goes with it (its mapping, the
+    group rules that set it, members' values)."""
     prop_id = _prop_id(ctx)
     if ctx.request.method == "GET" or ctx.form.get("confirm") != "delete":
         impact = properties.delete_impact(ctx.conn, ctx.account_id, prop_id)
-        return Page("property_delete.html", {"impact": impact, "p": impact["property"]})
+        return Page(
+            "property_delete.html", {"impact": impact, "p": impact["property"], "shown": shown}
+        )
     properties.delete(ctx.conn, ctx.account_id, prop_id, actor=_actor(ctx))
     return RedirectResponse(f"{PREFIX}/properties?deleted=1", status_code=303)
