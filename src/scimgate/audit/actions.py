@@ -30,6 +30,7 @@ class AuditAction(StrEnum):
     GROUP_RULE_REMOVED = "group_rule.removed"
     PROPERTY_CREATED = "property.created"
     PROPERTY_RENAMED = "property.renamed"
+    PROPERTY_ATTRIBUTE_RENAMED = "property.attribute_renamed"
     PROPERTY_OPTIONS_CHANGED = "property.options_changed"
     PROPERTY_DELETED = "property.deleted"
     ADMIN_CREATED = "admin.created"

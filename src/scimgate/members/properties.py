@@ -1,4 +1,5 @@
-"""Managing Properties after they exist: rename, change a select's options, delete.
+"""Managing Properties after they exist: rename, change the SCIM attribute name, change a
+select's options, delete.
 
 Each change says what it does before it is made (`options_impact`, `delete_impact`), so
 every surface can show it and ask for confirmation. Members whose values a change
@@ -111,6 +112,40 @@ def rename(
             details={"property_id": prop_id, "changes": {"name": [prop["name"], name]}},
         )
     return detail(conn, account_id, prop_id)
+
+
+def rename_attribute(
+    conn: Connection, account_id: int, prop_id: str, scim_name: str, *, actor: str | None = None
+) -> dict[str, Any]:
+    """A new SCIM attribute name, asked for on purpose (a rename keeps it): values stay, and
+    an IdP mapping still sending the old name is refused until it is updated there."""
+    prop = prop_store.get_property(conn, account_id, prop_id)
+    renamed = scim_attributes.rename(conn, account_id, prop, scim_name)
+    if renamed is not None:
+        audit.record(
+            conn,
+            account_id,
+            actor=actor,
+            action=AuditAction.PROPERTY_ATTRIBUTE_RENAMED,
+            target=f"Property {prop['name']}",
+            details={
+                "property_id": prop_id,
+                "changes": {"scim_attribute": [renamed.old, renamed.new]},
+                "staged_users_rewritten": renamed.documents,
+                "mappings_followed": _mapping_names(conn, account_id, renamed.mappings),
+            },
+        )
+    return detail(conn, account_id, prop_id)
+
+
+def _mapping_names(
+    conn: Connection, account_id: int, changed: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """Mapping changes keyed by their target's name (Property targets are stored by id)."""
+    if not changed:
+        return {}
+    names = {f"property:{p['id']}": p["name"] for p in store.list_properties(conn, account_id)}
+    return {names.get(target, target): sources for target, sources in changed.items()}
 
 
 def edit_options(

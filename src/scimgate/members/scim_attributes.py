@@ -2,7 +2,8 @@
 
 A Property gets its attribute name once, when it is created (scim.account_extension
 derives it from the name); a rename keeps it, so an IdP mapping onto
-`urn:…:scimgate:2.0:User:costCenter` keeps working. Member reference Properties are not
+`urn:…:scimgate:2.0:User:costCenter` keeps working. Changing the name itself is a separate,
+deliberate operation (`rename`): the IdP's mapping must follow it by hand. Member reference Properties are not
 advertised (the enterprise `manager` is how an IdP names a person). The extension's
 schema is built once per account revision and kept per process: /Schemas and every SCIM
 write that names the extension read one integer, not every Property.
@@ -18,16 +19,22 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from scimgate.errors import ConflictError, InvalidValueError
 from scimgate.scim.account_extension import (
     EXTENSION_URN,
     ExtensionAttribute,
     attribute_name,
     attribute_path,
+    check_attribute_name,
+    rename_in_document,
+    rename_in_source,
     schema_document,
     user_schema_with,
 )
 from scimgate.scim.schema import ResourceSchema
+from scimgate.store import members as member_store
 from scimgate.store import property_attributes as store
+from scimgate.store.database import utcnow
 
 # Property type -> RFC 7643 §2.3 type. A select is a string with its options as
 # canonicalValues; a member reference has no SCIM counterpart here.
@@ -60,6 +67,73 @@ def name_new_property(conn: Connection, account_id: int, prop_id: str, name: str
     scim_name = attribute_name(name, store.taken_names(conn, account_id))
     store.set_attribute_name(conn, account_id, prop_id, scim_name)
     return scim_name
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeRenamed:
+    """What renaming an attribute did: the names, and the stored things that follow it."""
+
+    old: str
+    new: str
+    documents: int  # staged users whose value moved to the new name
+    mappings: dict[str, list[str]]  # hand-written mapping target -> [old source, new source]
+
+
+def rename(
+    conn: Connection, account_id: int, prop: dict[str, Any], new_name: str
+) -> AttributeRenamed | None:
+    """Give an advertised Property (a row with id, name, type) another attribute name; None
+    when it already has it. Staged values and mapping sources naming the old path follow;
+    the IdP's mapping does not, so what it sends under the old name is refused from now on."""
+    try:
+        new = check_attribute_name(new_name)
+    except ValueError as exc:
+        raise InvalidValueError(str(exc)) from None
+    old = store.attribute_name(conn, account_id, prop["id"])
+    if not advertised({**prop, "scim_name": old}):
+        raise InvalidValueError(
+            f"{prop['name']!r} is a member reference: it has no SCIM attribute (an IdP sends "
+            "a manager as the enterprise manager)"
+        )
+    assert old is not None
+    if new == old:
+        return None
+    with conn.begin_nested():  # a refusal leaves nothing behind, even in a caller's transaction
+        # The account row first: concurrent renames in one account wait here, so the check
+        # below sees the other's name (the unique index only compares exact spellings).
+        member_store.bump_mapping_rev(conn, account_id)
+        _check_free(conn, account_id, old, new)
+        store.set_attribute_name(conn, account_id, prop["id"], new)
+        documents = store.rewrite_user_documents(
+            conn, account_id, [old, new], lambda doc: rename_in_document(doc, old, new), utcnow()
+        )
+        mappings = _follow_in_mappings(conn, account_id, old, new)
+    return AttributeRenamed(old, new, documents, mappings)
+
+
+def _check_free(conn: Connection, account_id: int, old: str, new: str) -> None:
+    """Refuse a name another Property holds in any case (SCIM attribute names ignore case)."""
+    for name, holder in store.holders_of(conn, account_id, [new]).items():
+        if name != old:
+            raise ConflictError(
+                f"Property {holder!r} already has the SCIM attribute {name!r} (attribute "
+                "names are compared whatever their case)",
+                "scim_attribute",
+            )
+
+
+def _follow_in_mappings(
+    conn: Connection, account_id: int, old: str, new: str
+) -> dict[str, list[str]]:
+    """Point hand-written mapping sources naming the old path at the new one."""
+    now = utcnow()
+    changed: dict[str, list[str]] = {}
+    for target, source in member_store.list_mappings(conn, account_id):
+        followed = rename_in_source(source, old, new)
+        if followed != source:
+            member_store.put_mapping(conn, account_id, target, followed, now)
+            changed[target] = [source, followed]
+    return changed
 
 
 def paths(conn: Connection, account_id: int) -> dict[str, str | None]:
@@ -150,10 +224,12 @@ __all__ = [
     "EXTENSION_URN",
     "SCIM_TYPES",
     "AccountExtension",
+    "AttributeRenamed",
     "account_extension",
     "advertised",
     "build",
     "name_new_property",
     "path_of",
     "paths",
+    "rename",
 ]

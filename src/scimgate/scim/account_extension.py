@@ -22,7 +22,10 @@ from scimgate.scim.schema import AttrDef, ResourceSchema, user_schema
 EXTENSION_URN = "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User"
 _URN_KEY = EXTENSION_URN.lower()
 _MAX_NAME = 60  # ATTRNAME has no limit; the stored column holds 64, a suffix needs a few
+MAX_CHOSEN_NAME = 64  # a name an admin chooses needs no suffix: the column's width
 _WORD = re.compile(r"[A-Za-z0-9]+")
+_ATTRNAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # RFC 7643 §2.1: ALPHA *(nameChar)
+_NAME_CHAR = "A-Za-z0-9_-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,62 @@ def attribute_name(label: str, taken: Collection[str]) -> str:
         number += 1
         name = f"{base}{number}"
     return name
+
+
+def check_attribute_name(text: str) -> str:
+    """An attribute name an admin chose, as stored (the full path an IdP shows works too).
+
+    Raises:
+        ValueError: not an RFC 7643 ATTRNAME of 1-64 characters.
+    """
+    name = (text or "").strip()
+    if name.lower().startswith(_URN_KEY + ":"):
+        name = name[len(_URN_KEY) + 1 :]
+    if not 1 <= len(name) <= MAX_CHOSEN_NAME:
+        raise ValueError(f"A SCIM attribute name is 1-{MAX_CHOSEN_NAME} characters")
+    if not _ATTRNAME.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a SCIM attribute name: a letter, then letters, digits, "
+            "'-' or '_' (RFC 7643 ATTRNAME)"
+        )
+    return name
+
+
+def rename_in_document(doc: dict[str, Any], old: str, new: str) -> dict[str, Any] | None:
+    """A stored User with the extension's `old` attribute under `new` (None: no change).
+
+    A value already under `new` belongs to no Property (the name was free: a deleted
+    Property's leftover) and is dropped, so it cannot pass for this Property's value.
+    """
+    key = next((k for k in doc if k.lower() == _URN_KEY), None)
+    if key is None or not isinstance(doc[key], dict):
+        return None
+    extension: dict[str, Any] = doc[key]
+    old_key, new_key = old.lower(), new.lower()
+    moved = {
+        (new if k.lower() == old_key else k): v
+        for k, v in extension.items()
+        if k.lower() == old_key or k.lower() != new_key
+    }
+    if list(moved.items()) == list(extension.items()):
+        return None
+    out = dict(doc)
+    if moved:
+        out[key] = moved
+    else:
+        del out[key]
+        schemas = doc.get("schemas")
+        if isinstance(schemas, list):
+            out["schemas"] = [s for s in schemas if str(s).lower() != _URN_KEY]
+    return out
+
+
+def rename_in_source(source: str, old: str, new: str) -> str:
+    """A mapping source with the extension's `old` attribute path naming `new` instead."""
+    pattern = re.compile(
+        rf"{re.escape(EXTENSION_URN)}:{re.escape(old)}(?![{_NAME_CHAR}])", re.IGNORECASE
+    )
+    return pattern.sub(lambda _m: attribute_path(new), source)
 
 
 def attribute_path(name: str) -> str:
