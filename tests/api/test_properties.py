@@ -145,6 +145,53 @@ def test_rename_onto_a_taken_name_is_a_conflict_and_changes_nothing(api):
     assert api.ok("PATCH", f"/properties/{prop['id']}", json={"name": "GRADE"})["name"] == "GRADE"
 
 
+def test_scim_attribute_renames_the_extension_attribute_and_keeps_values(api):
+    prop = create(api, "Cost center")
+    assert prop["scim_path"] == f"{SCIMGATE_EXT}:costCenter"
+    ann = member(api, "ann@example.com", **{"Cost center": "CC-7"})
+    row = api.ok("PATCH", f"/properties/{prop['id']}", json={"scim_attribute": "costCode"})
+    assert row["scim_path"] == f"{SCIMGATE_EXT}:costCode" and row["name"] == "Cost center"
+    assert api.ok("GET", f"/members/{ann['id']}")["properties"] == {"Cost center": "CC-7"}
+    mapped = {m["target"]: m for m in api.ok("GET", "/mappings")["data"]}
+    assert mapped["Cost center"]["source"] == f"{SCIMGATE_EXT}:costCode"
+    # the full path is accepted; a name and an attribute change in one PATCH
+    both = {"name": "Cost code", "scim_attribute": f"{SCIMGATE_EXT}:cost_code"}
+    row = api.ok("PATCH", f"/properties/{prop['id']}", json=both)
+    assert row["name"] == "Cost code" and row["scim_path"] == f"{SCIMGATE_EXT}:cost_code"
+    entries = api.ok("GET", "/audit-log?limit=10")["data"]
+    renamed = [e for e in entries if e["action"] == "property.attribute_renamed"]
+    assert [e["details"]["changes"]["scim_attribute"] for e in renamed] == [
+        ["costCode", "cost_code"],
+        ["costCenter", "costCode"],
+    ]
+    assert all(e["actor"].startswith("apikey:") for e in renamed)
+
+
+@pytest.mark.parametrize(
+    "value, status, contains",
+    [
+        ("2nd", 400, "ATTRNAME"),
+        ("cost center", 400, "ATTRNAME"),
+        ("", 400, "1-64"),
+        ("x" * 65, 400, "1-64"),
+        ("SEATS", 409, "Property 'Seats' already has the SCIM attribute 'seats'"),
+    ],
+)
+def test_a_bad_or_taken_scim_attribute_is_refused_and_nothing_changes(api, value, status, contains):
+    create(api, "Seats", "number")
+    prop = create(api, "Cost center")
+    body = {"name": "Renamed", "scim_attribute": value}
+    assert_problem(api.patch(f"/properties/{prop['id']}", json=body), status, contains=contains)
+    row = api.ok("GET", f"/properties/{prop['id']}")
+    assert row["name"] == "Cost center" and row["scim_path"] == f"{SCIMGATE_EXT}:costCenter"
+
+
+def test_a_member_reference_has_no_scim_attribute_to_rename(api):
+    prop = create(api, "Buddy", "member")
+    r = api.patch(f"/properties/{prop['id']}", json={"scim_attribute": "buddy"})
+    assert_problem(r, 400, contains="member reference")
+
+
 def test_unknown_property_is_404(api):
     missing = "00000000-0000-4000-8000-000000000000"
     assert_problem(api.get(f"/properties/{missing}"), 404)

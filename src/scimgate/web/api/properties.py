@@ -64,6 +64,14 @@ class PropertyCreate(BaseModel):
 class PropertyUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, max_length=64, description="a new name")
+    scim_attribute: str | None = Field(
+        default=None,
+        max_length=255,
+        description="a new name for its attribute in scimgate's SCIM extension (RFC 7643 "
+        "ATTRNAME, 1-64 characters, unique in the account whatever its case; the full "
+        "scim_path is accepted too). Members' values stay; an IdP mapping that still sends "
+        "the old name is refused with 400 until it is updated in the IdP",
+    )
     options: list[Annotated[str, Field(max_length=255)]] | None = Field(
         default=None,
         max_length=200,
@@ -136,22 +144,28 @@ def create_property(who: Caller, ctx: Context, body: PropertyCreate) -> dict[str
         404: {"model": Problem},
         409: {
             "model": Problem,
-            "description": "the name is taken, or removed options are held",
+            "description": "the name or SCIM attribute is taken, or removed options are held",
         },
     },
 )
 def update_property(
     who: Caller, ctx: Context, property_id: PropertyId, body: PropertyUpdate, request: Request
 ) -> Any:
-    """Rename a Property (its mapping follows it) and/or change a select's options."""
+    """Rename a Property (its mapping follows it), change its SCIM attribute name, and/or
+    change a select's options: all or nothing."""
     renamed = body.renamed_options
-    refuse_nul(property_id, body.name, *(body.options or []), *renamed, *renamed.values())
+    refuse_nul(property_id, body.name, body.scim_attribute, *(body.options or []))
+    refuse_nul(*renamed, *renamed.values())
     if renamed and body.options is None:
         raise InvalidValueError("renamed_options goes with options (the whole new list)")
     try:
         with ctx.transaction(writes=True) as conn:
             if body.name is not None:
                 properties.rename(conn, who.account_id, property_id, body.name, actor=who.actor)
+            if body.scim_attribute is not None:
+                properties.rename_attribute(
+                    conn, who.account_id, property_id, body.scim_attribute, actor=who.actor
+                )
             if body.options is not None:
                 properties.update_options(
                     conn,
