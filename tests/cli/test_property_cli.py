@@ -1,5 +1,5 @@
-"""`scimgate property show|rename|options|delete` and `team list|show`: the command-line
-contract (one stderr line and exit 1 on error; --json is one document)."""
+"""`scimgate property show|rename|rename-attribute|options|delete` and `team list|show`: the
+command-line contract (one stderr line and exit 1 on error; --json is one document)."""
 
 from __future__ import annotations
 
@@ -82,6 +82,26 @@ def test_rename_keeps_mapping_and_refuses_a_taken_name(cli, scim, engine):
     assert "already exists" in error(cli("property", "rename", slug, "Team name", "job TITLE"))
     assert "built-in" in error(cli("property", "rename", slug, "Team name", "email"))
     assert "No Property 'Nope'" in error(cli("property", "rename", slug, "Nope", "X"))
+
+
+def test_rename_attribute_changes_the_scim_name_and_keeps_values(cli, tier, scim, engine):
+    ext = "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User"
+    out = ok(cli("property", "rename-attribute", tier, "tier", "plan"))
+    assert out.splitlines() == [
+        f"Property 'Tier': SCIM attribute {ext}:tier is now {ext}:plan",
+        "update your identity provider's mapping: the old name is refused with 400",
+    ]
+    assert f"IdP extension attribute: {ext}:plan" in ok(cli("property", "show", tier, "Tier"))
+    assert values(engine, scim.account_id)["a@x.example"] == "Gold"
+    assert f"Property 'Tier' already has the SCIM attribute {ext}:plan" in ok(
+        cli("property", "rename-attribute", tier, "Tier", "plan")
+    )
+    ok(cli("property", "create", tier, "Level", "--type", "text"))
+    assert "Property 'Tier' already has the SCIM attribute 'plan'" in error(
+        cli("property", "rename-attribute", tier, "Level", "PLAN")
+    )
+    assert "ATTRNAME" in error(cli("property", "rename-attribute", tier, "Level", "2nd level"))
+    assert "No Property 'Nope'" in error(cli("property", "rename-attribute", tier, "Nope", "x"))
 
 
 def test_options_add_rename_and_list(cli, tier, scim, engine):

@@ -1,4 +1,5 @@
-"""Properties: typed member fields, their options, renames and deletion."""
+"""Properties: typed member fields, their options, renames (of the Property and of its
+SCIM attribute) and deletion."""
 
 from __future__ import annotations
 
@@ -103,6 +104,24 @@ def property_rename(ctx: typer.Context, slug: str, name: str, new_name: str) -> 
         prop = properties.find(conn, account_id, name)
         row = properties.rename(conn, account_id, prop["id"], new_name, actor=actor())
     typer.echo(f"renamed Property {prop['name']!r} to {row['name']!r}")
+
+
+@command(app, "rename-attribute")
+def property_rename_attribute(ctx: typer.Context, slug: str, name: str, new_name: str) -> None:
+    """Change a Property's SCIM attribute name (a rename keeps it): the IdP's mapping must
+    then send the new name, the old one is refused with 400. Values stay."""
+    from scimgate.members import properties
+
+    with transaction(ctx) as conn:
+        account_id = account_id_of(conn, slug)
+        prop = properties.find(conn, account_id, name)
+        before = properties.detail(conn, account_id, prop["id"]).get("scim_path")
+        row = properties.rename_attribute(conn, account_id, prop["id"], new_name, actor=actor())
+    if row["scim_path"] == before:
+        typer.echo(f"Property {row['name']!r} already has the SCIM attribute {row['scim_path']}")
+        return
+    typer.echo(f"Property {row['name']!r}: SCIM attribute {before} is now {row['scim_path']}")
+    typer.echo("update your identity provider's mapping: the old name is refused with 400")
 
 
 def _renames(pairs: list[str]) -> dict[str, str]:
