@@ -1,5 +1,5 @@
-"""The console's Property pages (rename, options, delete after confirmation) and the
-members list's sort orders."""
+"""The console's Property pages (rename, SCIM attribute, options, delete after confirmation)
+and the members list's sort orders."""
 
 from __future__ import annotations
 
@@ -62,6 +62,41 @@ def test_rename_and_its_errors(tier, engine):
     with engine.connect() as conn:
         docs = members.member_documents(conn, console.account_id)
     assert {d["email"]: d["properties"].get("Plan") for d in docs}["a@x.example"] == "Gold"
+
+
+def test_scim_attribute_form_warns_renames_and_shows_errors(tier, engine):
+    console, prop_id = tier
+    ext = "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User"
+    with engine.begin() as conn:
+        members.create_property(conn, console.account_id, "Level", "text")
+    path = f"/properties/{prop_id}"
+    page = console.get(path).text
+    assert 'action="/console/properties/' + prop_id + '/attribute"' in page
+    assert 'name="scim_attribute" value="tier"' in page
+    assert (
+        f"IdP mappings that send the old name (<code>{ext}:tier</code>) will be refused with "
+        "400 until updated in the IdP" in page
+    )
+    bad = console.post(f"{path}/attribute", {"scim_attribute": "2nd tier"}, page=path)
+    assert bad.status_code == 400 and 'id="scim_attribute-error"' in bad.text
+    assert "is not a SCIM attribute name" in bad.text and 'value="2nd tier"' in bad.text
+    taken = console.post(f"{path}/attribute", {"scim_attribute": "LEVEL"}, page=path)
+    assert taken.status_code == 400 and 'id="scim_attribute-error"' in taken.text
+    assert "Property &#39;Level&#39; already has the SCIM attribute &#39;level&#39;" in taken.text
+    done = console.post(f"{path}/attribute", {"scim_attribute": "plan"}, page=path)
+    assert done.status_code == 303 and done.headers["location"].endswith("?done=attribute")
+    page = console.get(done.headers["location"].removeprefix("/console")).text
+    assert "SCIM attribute name changed" in page and f"<code>{ext}:plan</code>" in page
+    assert 'name="scim_attribute" value="plan"' in page
+    assert values(engine, console.account_id)["a@x.example"] == "Gold"  # values stay
+
+
+def test_a_member_reference_has_no_scim_attribute_form(make_console, engine):
+    console = make_console()
+    with engine.begin() as conn:
+        prop = members.create_property(conn, console.account_id, "Buddy", "member")
+    page = console.get(f"/properties/{prop['id']}").text
+    assert "/attribute" not in page and "SCIM attribute name" not in page
 
 
 def test_options_rename_and_add(tier, engine):

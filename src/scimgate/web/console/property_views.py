@@ -1,4 +1,5 @@
-"""One Property: rename it, change a select's options, delete it, each after showing its effect."""
+"""One Property: rename it, change its SCIM attribute name, change a select's options, delete
+it, each after showing its effect."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ def show(ctx: Ctx) -> Page:
 def _notice(done: str) -> str | None:
     return {
         "renamed": "Property renamed. Its mapping and member values stay with it.",
+        "attribute": "SCIM attribute name changed; member values stay with it. Update the "
+        "mapping in your identity provider to send the new path below: until then, what it "
+        "sends under the old name is refused with 400.",
         "options": "Options saved. The next Synchronize fills values the new options now accept.",
     }.get(done)
 
@@ -31,6 +35,7 @@ def _page(ctx: Ctx, status: int = 200, **context: Any) -> Page:
     prop = properties.detail(ctx.conn, ctx.account_id, _prop_id(ctx))
     context.setdefault("errors", {})
     context.setdefault("name", prop["name"])
+    context.setdefault("scim_attribute", (prop["scim_path"] or "").rpartition(":")[2])
     return Page(
         "property.html",
         {"p": prop, "types": TYPE_LABELS, "shown": shown, "rule_types": RULE_TYPES, **context},
@@ -56,6 +61,16 @@ def rename(ctx: Ctx) -> Response | Page:
     except (ConflictError, InvalidValueError) as exc:
         return _page(ctx, 400, errors={"name": exc.detail}, name=name)
     return RedirectResponse(f"{PREFIX}/properties/{_prop_id(ctx)}?done=renamed", status_code=303)
+
+
+def rename_attribute(ctx: Ctx) -> Response | Page:
+    """Give the Property's SCIM attribute another name (the form warns what it breaks)."""
+    new = ctx.form.get("scim_attribute", "")
+    try:
+        properties.rename_attribute(ctx.conn, ctx.account_id, _prop_id(ctx), new, actor=_actor(ctx))
+    except (ConflictError, InvalidValueError) as exc:
+        return _page(ctx, 400, errors={"scim_attribute": exc.detail}, scim_attribute=new)
+    return RedirectResponse(f"{PREFIX}/properties/{_prop_id(ctx)}?done=attribute", status_code=303)
 
 
 def _edited(ctx: Ctx, current: list[str]) -> tuple[list[str], dict[str, str], list[str], str]:

@@ -76,6 +76,11 @@ def console_mount(engine: Engine, settings: Settings, outage: OutageLog | None =
         Route("/properties", page(mapping_views.properties), methods=["GET", "POST"]),
         Route("/properties/{property_id}", page(property_views.show), methods=get),
         Route("/properties/{property_id}/rename", page(property_views.rename), methods=post),
+        Route(
+            "/properties/{property_id}/attribute",
+            page(property_views.rename_attribute),
+            methods=post,
+        ),
         Route("/properties/{property_id}/options", page(property_views.options), methods=post),
         Route(
             "/properties/{property_id}/delete",
