@@ -72,6 +72,7 @@ class RunContext:
     # would create or link by directory user, and emails taken (an owner like
     # members_by_email's) or freed (None).
     planned: dict[str, PlannedMember] = field(default_factory=dict)
+    planned_labels: dict[str, str] = field(default_factory=dict)  # the same, by member id
     planned_emails: dict[str, MemberOwner | None] = field(default_factory=dict)
     _analyzed: dict[str, int] = field(default_factory=dict)
 

@@ -250,7 +250,9 @@ class MemberPass:
         run = self.run
         for row, change, link in changes:
             if change.action == ItemAction.CREATE or link:
-                run.planned[row.id] = PlannedMember(change.member_id, change.email or change.name)
+                label = change.email or change.name
+                run.planned[row.id] = PlannedMember(change.member_id, label)
+                run.planned_labels[change.member_id] = label
             if change.email:
                 run.planned_emails[change.email.lower()] = MemberOwner(
                     change.member_id,

@@ -81,7 +81,10 @@ class References:
         ids = [m for m in dict.fromkeys(member_ids) if isinstance(m, str)]
         labels = member_store.member_labels(conn, self.run.account_id, ids) if ids else {}
         if self.run.dry:
-            labels.update(self.run.planned.values())
+            # The members earlier batches would have made, only those asked for (copying
+            # them all, batch after batch, made a plan quadratic in the account's size).
+            planned = self.run.planned_labels
+            labels.update((m, planned[m]) for m in ids if m in planned)
         return labels
 
     def resolve_in_batch(
