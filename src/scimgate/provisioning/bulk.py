@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -45,16 +46,19 @@ class OperationOutcome:
     ignored: list[str] = field(default_factory=list)
     error: Exception | None = None
     skipped: bool = False  # not attempted (time limit or database failure): send it again
-    seconds: float = 0.0
+    started_at: datetime | None = None  # when it started (a skipped one: when it was skipped)
+    seconds: float = 0.0  # how long it took, on the monotonic clock
 
 
 @dataclass(frozen=True)
 class BulkLimits:
-    """What bounds a run: the PATCH operation limit and the monotonic time to stop by."""
+    """What bounds a run: the PATCH operation limit and the monotonic time to stop by, and
+    the clocks an operation's start (wall) and duration (monotonic) are read from."""
 
     max_patch_operations: int
     stop_at: float
     clock: Callable[[], float] = time.monotonic
+    now: Callable[[], datetime] = utcnow
 
 
 def run_bulk(
@@ -67,9 +71,8 @@ def run_bulk(
     errors = 0
     for position, index in enumerate(plan.order):
         if limits.clock() >= limits.stop_at:
-            _skip(
-                request, plan.order[position:], outcomes, "the Bulk request reached its time limit"
-            )
+            why = "the Bulk request reached its time limit"
+            _skip(request, plan.order[position:], outcomes, why, limits.now())
             break
         outcome = _run_one(
             request.operations[index], plan, created, account_id, transaction, limits
@@ -81,7 +84,8 @@ def run_bulk(
             continue
         errors += 1
         if isinstance(outcome.error, StorageError):
-            _skip(request, plan.order[position + 1 :], outcomes, "the database failed")
+            rest = plan.order[position + 1 :]
+            _skip(request, rest, outcomes, "the database failed", limits.now())
             break
         if request.fail_on_errors is not None and errors >= request.fail_on_errors:
             break
@@ -89,14 +93,20 @@ def run_bulk(
 
 
 def _skip(
-    request: BulkRequest, rest: tuple[int, ...], outcomes: dict[int, OperationOutcome], why: str
+    request: BulkRequest,
+    rest: tuple[int, ...],
+    outcomes: dict[int, OperationOutcome],
+    why: str,
+    at: datetime,
 ) -> None:
     """The operations not attempted, answered 503 so that the client sends them again."""
     for index in rest:
         error = ServiceUnavailableError(
             f"Operations[{index}] was not processed: {why}; send it again"
         )
-        outcomes[index] = OperationOutcome(request.operations[index], error=error, skipped=True)
+        outcomes[index] = OperationOutcome(
+            request.operations[index], error=error, skipped=True, started_at=at
+        )
 
 
 def _run_one(
@@ -107,13 +117,28 @@ def _run_one(
     transaction: Transaction,
     limits: BulkLimits,
 ) -> OperationOutcome:
-    """One operation in its own transaction; every error it meets becomes its outcome."""
+    """One operation in its own transaction, timed; every error it meets becomes its outcome."""
     started = limits.clock()
-    outcome = OperationOutcome(op)
+    outcome = OperationOutcome(op, started_at=limits.now())
+    _attempt(outcome, plan, created, account_id, transaction, limits)
+    outcome.seconds = limits.clock() - started
+    return outcome
+
+
+def _attempt(
+    outcome: OperationOutcome,
+    plan: BulkPlan,
+    created: dict[str, str],
+    account_id: int,
+    transaction: Transaction,
+    limits: BulkLimits,
+) -> None:
+    """Run one operation, recording its status and resource or its error in `outcome`."""
+    op = outcome.op
     reason = blocked(op, plan, created)
     if reason is not None:
         outcome.error = reason
-        return outcome
+        return
     outcome.resource_id = resolve(op.resource_id, created)
     try:
         with transaction() as conn:
@@ -133,8 +158,6 @@ def _run_one(
             outcome.resource_id = written.row["id"]
             outcome.version = written.row["version"]
             outcome.ignored = written.ignored
-    outcome.seconds = limits.clock() - started
-    return outcome
 
 
 def _execute(

@@ -4,8 +4,8 @@ Reading and planning are scim/bulk.py's (pure), running is provisioning/bulk.py'
 module is the route. The body limit (`bulk_max_payload_bytes`) is applied before auth by
 web/guard.py like every body limit; the account's rate limit is charged the number of
 operations up front (a Bulk the bucket cannot pay is refused whole with 429 and
-Retry-After, nothing run). Each operation gets its own request log entry, as the single
-request would, next to the Bulk's own.
+Retry-After, nothing run). Each operation answered gets its own request log entry, as the
+single request would, with its own start time and duration, next to the Bulk's own.
 """
 
 from __future__ import annotations
@@ -112,23 +112,23 @@ def _log_operations(
     outcomes: list[OperationOutcome],
     results: list[dict[str, Any]],
 ) -> None:
-    """A request log entry per attempted operation, shaped as its single request's would be."""
+    """A request log entry per operation answered, shaped as its single request's would be,
+    at the time it started (one not processed: when the run stopped) and with its duration."""
     if runtime.buffer is None:
         return
     prefix = call.request.scope["path"].rsplit("/", 1)[0]
     for outcome, result in zip(outcomes, results, strict=True):
-        if outcome.skipped:
-            continue
         op = outcome.op
         path = op.path
         if op.kind is not None:
             path = "/" + resource_type(op.kind).collection
-            path += f"/{outcome.resource_id}" if op.resource_id is not None else ""
+            if op.resource_id is not None:  # as resolved; else as sent (a bulkId not created)
+                path += f"/{outcome.resource_id or op.resource_id}"
         error = result.get("response")
         runtime.buffer.add(
             {
                 "account_id": call.account_id,
-                "at": utcnow(),
+                "at": outcome.started_at or utcnow(),
                 "method": op.method or "-",
                 "path": prefix + ("/" if not path.startswith("/") else "") + path,
                 "query": "",
