@@ -1,5 +1,7 @@
-"""A Bulk's operations in the request log: each entry has its own operation's start time and
-duration (read from the run's clocks, controlled here: no sleeps, no timed assertions)."""
+"""A Bulk's operations in the request log and the per-account counts: each entry has its own
+operation's start time and duration (read from the run's clocks, controlled here: no sleeps,
+no timed assertions), and /metrics and the console's counts count a Bulk as its operations,
+as the account's rate limit charges it."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from scimgate.provisioning import activity
 from scimgate.provisioning.bulk import BulkLimits, run_bulk
 from scimgate.scim.bulk import read_bulk_request
 from scimgate.store.tables.operations import request_log
@@ -93,3 +96,32 @@ def test_operations_not_processed_are_logged_when_the_run_stopped(scim, app, eng
     assert "not processed" in ops[1]["detail"]
     skipped_at = START + timedelta(seconds=1)
     assert [r["at"] for r in ops[1:]] == [skipped_at, skipped_at]
+
+
+def test_metrics_count_a_bulk_as_its_operations(scim, app):
+    def counted() -> float:
+        sample = app.state.metrics.registry.get_sample_value(
+            "scimgate_account_requests_total",
+            {"account_id": str(scim.account_id), "surface": "scim"},
+        )
+        return float(sample or 0)
+
+    run(scim, three_users())
+    assert counted() == 3
+    scim.get("/Users")
+    assert counted() == 4
+    assert scim.post("/Bulk", json={"Operations": []}).status_code == 400  # refused: one
+    assert counted() == 5
+
+
+def test_the_console_counts_a_bulk_as_its_operations(scim, app, engine):
+    run(scim, three_users())
+    scim.get("/Users/missing")  # refused
+    assert scim.post("/Bulk", json={"Operations": []}).status_code == 400  # refused, one
+    app.state.request_log.flush()
+    assert len(logged(app, engine)) == 6  # 3 operations, the Bulk, the GET, the refused Bulk
+    with engine.begin() as conn:
+        status = activity.connection_status(conn, scim.account_id)
+        hours = activity.requests_per_hour(conn, scim.account_id, hours=24)
+    assert (status["requests_24h"], status["errors_24h"]) == (5, 2)
+    assert (sum(h.requests for h in hours), sum(h.refused for h in hours)) == (5, 2)

@@ -50,6 +50,14 @@ def _expected(deleted: Any) -> Any:
     )
 
 
+def _counted() -> Any:
+    """Entries the request counts count: all but the own entry of a Bulk that ran (answered
+    200), whose operations each have theirs: a Bulk counts as its operations, as the
+    account's rate limit charges it (docs/scim.md, *Bulk*)."""
+    t = request_log
+    return not_(and_(t.c.method == "POST", t.c.status == 200, func.lower(t.c.path).like("%/bulk")))
+
+
 def _with_expected(account_id: int, *columns: Any) -> tuple[Any, Any]:
     """A select of `columns` plus `expected`, and the condition itself."""
     deleted = _deleted(account_id)
@@ -107,8 +115,8 @@ def get_entry(conn: Connection, account_id: int, entry_id: int) -> dict[str, Any
 
 
 def connection_status(conn: Connection, account_id: int, since: datetime) -> dict[str, Any]:
-    """Last request, last error (an expected 404 is none), and how many requests, and
-    how many refused, arrived since `since`."""
+    """Last request, last error (an expected 404 is none), and how many requests (a Bulk:
+    its operations), and how many refused, arrived since `since`."""
     t = request_log
     last = (
         conn.execute(
@@ -135,7 +143,7 @@ def connection_status(conn: Connection, account_id: int, since: datetime) -> dic
     recent = conn.execute(
         select(func.count(), func.sum(case((refused, 1), else_=0)))
         .select_from(t.outerjoin(deleted, deleted.c.path == t.c.path))
-        .where(t.c.account_id == account_id, t.c.at >= since)
+        .where(t.c.account_id == account_id, t.c.at >= since, _counted())
     ).one()
     return {
         "last": dict(last) if last else None,
@@ -149,7 +157,8 @@ def hourly_counts(
     conn: Connection, account_id: int, since: datetime
 ) -> list[tuple[datetime, int, int]]:
     """(hour, requests, refused) for each hour since `since` that had requests, oldest
-    first: what the provisioning page charts. An expected 404 is not refused."""
+    first: what the provisioning page charts. An expected 404 is not refused; a Bulk
+    counts as its operations."""
     t = request_log
     deleted = _deleted(account_id)
     refused = and_(t.c.status >= 400, not_(_expected(deleted)))
@@ -160,7 +169,7 @@ def hourly_counts(
     rows = conn.execute(
         select(hour.label("hour"), func.count(), func.sum(case((refused, 1), else_=0)))
         .select_from(t.outerjoin(deleted, deleted.c.path == t.c.path))
-        .where(t.c.account_id == account_id, t.c.at >= since)
+        .where(t.c.account_id == account_id, t.c.at >= since, _counted())
         .group_by(hour)
         .order_by(hour)
     ).all()

@@ -53,7 +53,7 @@ class Metrics:
         )
         self.account_requests = Counter(
             "scimgate_account_requests",
-            "Requests per account (SCIM and host API)",
+            "Requests per account (SCIM and host API; a SCIM Bulk counts its operations)",
             ["account_id", "surface"],
             registry=r,
         )
@@ -107,15 +107,16 @@ class Metrics:
         """A request met a too slow ("timeout") or gone ("unavailable") database."""
         self.database_errors.labels(kind).inc()
 
-    def count_account(self, account_id: int, surface: str) -> None:
-        """One request of an account on a surface."""
+    def count_account(self, account_id: int, surface: str, requests: int = 1) -> None:
+        """Requests of an account on a surface: one, or a SCIM Bulk's operations (what the
+        account's rate limit charges)."""
         key = (account_id, surface)
         child = self._accounts.get(key)
         if child is None:
             if len(self._accounts) > 100_000:  # bounded, whatever the number of accounts
                 self._accounts.clear()
             child = self._accounts[key] = self.account_requests.labels(str(account_id), surface)
-        child.inc()
+        child.inc(requests)
 
     def scrape(self) -> tuple[bytes, str]:
         """The exposition text: this process (or every worker) plus the database's figures."""

@@ -5,7 +5,9 @@ module is the route. The body limit (`bulk_max_payload_bytes`) is applied before
 web/guard.py like every body limit; the account's rate limit is charged the number of
 operations up front (a Bulk the bucket cannot pay is refused whole with 429 and
 Retry-After, nothing run). Each operation answered gets its own request log entry, as the
-single request would, with its own start time and duration, next to the Bulk's own.
+single request would, with its own start time and duration, next to the Bulk's own; and
+the per-account request counts (/metrics, the console's charts) count a Bulk that ran as
+its operations, as the rate limit does.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def _bulk_handler(runtime: ScimRuntime) -> Any:
                 limits=limits,
             )
             results = [_result(runtime, call, outcome) for outcome in outcomes]
+            call.requests = len(results)  # counted per operation, as the rate limit charges
             _log_operations(runtime, call, outcomes, results)
             return scim_response(bulk_response(results))
 

@@ -89,6 +89,7 @@ class Call:
     resource_id: str | None = None
     guard: TokenGuard | None = None  # the token check a read may make in its own statement
     profiles: ClientProfiles | None = None
+    requests: int = 1  # what the per-account counts count it as (a Bulk: its operations)
     _params: dict[str, str] | None = None
 
     @property
@@ -428,7 +429,8 @@ class ScimEndpoint:
         if principal is None:
             return
         if self.rt.metrics is not None:
-            self.rt.metrics.count_account(principal.account_id, "scim")
+            counted = call.requests if call is not None else 1
+            self.rt.metrics.count_account(principal.account_id, "scim", counted)
         at = utcnow()
         self._note_habits(request, principal.account_id, call, at)
         if self.rt.buffer is None:
