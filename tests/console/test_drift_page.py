@@ -9,6 +9,7 @@ import re
 from scimgate.members import service as members
 from scimgate.store import property_values
 from scimgate.store.database import utcnow
+from scimgate.web.console import drift_views
 from tests.helpers.console import stage, synchronize
 from tests.helpers.sync import member_docs, property_id
 
@@ -61,20 +62,54 @@ def test_the_synchronize_page_links_to_it(make_console):
     assert 'href="/console/drift">Drift</a>: what Synchronize leaves as it is' in page
 
 
-def test_a_section_pages_fifty_at_a_time(make_console, engine):
+def test_a_section_pages_two_hundred_at_a_time(make_console, engine):
     console = make_console()
     with engine.begin() as conn:
-        for i in range(55):
-            members.add_member(conn, console.account_id, f"m{i:02d}@example.com")
+        for i in range(205):
+            members.add_member(conn, console.account_id, f"m{i:03d}@example.com")
     overview = console.get("/drift").text
-    assert "Show all 55" in overview
+    assert "Show all 205" in overview
     first = console.get("/drift?section=manual")
-    assert first.status_code == 200 and first.text.count("@example.com</td>") == 50
+    assert first.status_code == 200 and first.text.count("@example.com</td>") == 200
+    assert "looked through" not in first.text  # a full page
     after = re.search(r'href="([^"]*after=[^"]+)">Next page', first.text).group(1)
     second = console.get(html.unescape(after).removeprefix("/console"))
     assert second.text.count("@example.com</td>") == 5 and "Next page" not in second.text
     assert console.get("/drift?section=nothing").status_code == 400
     assert console.get("/drift?section=manual&after=bogus").status_code == 400
+
+
+def test_hand_edits_are_paged_by_the_members_looked_at(make_console, engine, monkeypatch):
+    """A page of hand edits looks at SCAN members at most (here one): a page can be empty
+    and still have a Next page; walking them all shows each edit once."""
+    monkeypatch.setattr(drift_views, "PAGE_SIZE", 1)
+    monkeypatch.setattr(drift_views, "SCAN", 1)
+    console = make_console()
+    for name in ("ann", "bob", "cyd"):
+        stage(console, f"{name}@example.com", title="Engineer")
+    synchronize(console)
+    ann = member_docs(engine, console.account_id)["ann@example.com"]["id"]
+    with engine.begin() as conn:
+        property_values.set_value(
+            conn,
+            console.account_id,
+            ann,
+            property_id(engine, console.account_id, "Job title"),
+            "CEO",
+            source="scim",
+            now=utcnow(),
+        )
+    path, texts = "/drift?section=edited", []
+    while path:
+        r = console.get(path)
+        assert r.status_code == 200, r.text
+        texts.append(html.unescape(r.text))
+        found = re.search(r'href="([^"]*after=[^"]+)">Next page', r.text)
+        path = html.unescape(found.group(1)).removeprefix("/console") if found else ""
+    assert len(texts) == 4  # one member a page, and the empty page after the last
+    assert sum(t.count(">CEO</td>") for t in texts) == 1
+    assert any("looked through 1 provisioned members: none of them" in t for t in texts)
+    assert "No provisioned member was changed by hand" not in "".join(texts[1:])
 
 
 def test_another_accounts_drift_never_shows(make_console, engine):

@@ -39,10 +39,11 @@ class Edited:
     rules: GroupRules = field(default_factory=GroupRules)  # group rules, as the sync applies them
     moved: frozenset[str] = frozenset()  # users a membership change moved: pending, not edits
 
-    def items(
+    def scan(
         self, conn: Connection, after: str, batch: int
-    ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(member id, item) for every hand-edited member, in member id order from `after` on."""
+    ) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """(member id, item) for every in-sync provisioned member, in member id order from
+        `after` on; the item is None for a member with no hand edit (a page can stop on it)."""
         while True:
             rows = store.in_sync_batch(conn, self.account_id, self.rev, after, batch)
             yield from self._compare(conn, rows)
@@ -52,8 +53,9 @@ class Edited:
 
     def _compare(
         self, conn: Connection, rows: list[InSyncRow]
-    ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """The members of one batch whose stored values differ from their mapped ones."""
+    ) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """Each member of one batch, with its item if its stored values differ from its
+        mapped ones."""
         if not rows:
             return
         aid, mapper = self.account_id, self.mapper
@@ -69,6 +71,7 @@ class Edited:
         groups = group_rules.groups_of_users(conn, aid, self.rules, users)
         for row, result in zip(rows, mapped, strict=True):
             if row.directory_user_id in self.moved:
+                yield row.id, None
                 continue
             change = compare(
                 mapper=mapper,
@@ -91,8 +94,7 @@ class Edited:
                 for label, pair in change.changes.items()
                 if label != "source"
             ]
-            if fields:
-                yield row.id, _item(row, fields)
+            yield row.id, _item(row, fields) if fields else None
 
 
 def _item(row: InSyncRow, fields: list[dict[str, Any]]) -> dict[str, Any]:

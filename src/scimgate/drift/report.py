@@ -8,6 +8,9 @@
 Every section but `unfilled` (one row per Property) is read in keyset batches: a page
 stops once it has its rows, and a count holds one batch in memory at a time. Pages follow
 the /api/v1 lists: rows in key order, and the key to continue after (None at the end).
+A page can also be bounded by the rows it looks at (`scan`): `edited` looks at every
+in-sync member to find the few changed by hand, so a full page of a large account with
+few edits would read all of it; the console's pages stop after `scan` instead.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ SECTIONS = ("unsynced", "manual", "edited", "unfilled")
 BATCH = 500  # rows read per statement
 
 Keyed = Iterator[tuple[str, dict[str, Any]]]
+Scanned = Iterator[tuple[str, dict[str, Any] | None]]  # every row looked at; None: no drift
 
 
 class Drift:
@@ -57,13 +61,13 @@ class Drift:
 
     def rows(self, section: str, after: str = "") -> Keyed:
         """(key, item) of one section in key order, from `after` on."""
+        if section == "edited":
+            return _found(self.scan(section, after))
         conn, batch = self.conn, self.batch
         if section == "unsynced":
             return self.unsynced.items(conn, after, batch)
         if section == "manual":
             return self._manual(after)
-        if section == "edited":
-            return self.edited.items(conn, after, batch)
         if section == "unfilled":
             rows = [  # a Property group rules set is filled for their groups' members
                 r
@@ -77,12 +81,23 @@ class Drift:
             return iter(keyed)
         raise InvalidValueError(f"section: one of {', '.join(SECTIONS)}")
 
+    def scan(self, section: str, after: str = "") -> Scanned:
+        """Every row a section looks at, in key order from `after` on: those of `edited`
+        with no hand edit come with None; every other section's rows are all drift."""
+        if section == "edited":
+            return self.edited.scan(self.conn, after, self.batch)
+        return self.rows(section, after)
+
     def page(
-        self, section: str, *, cursor: str | None = None, limit: int = 50
+        self, section: str, *, cursor: str | None = None, limit: int = 50, scan: int | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of a section and the cursor of the next (None at the end)."""
+        """One page of a section and the cursor of the next (None at the end): `limit`
+        rows, or (with `scan`) those found among the next `scan` rows looked at."""
         check_section(section)
-        return _page(self.rows(section, id_cursor(cursor) or ""), limit)
+        after = id_cursor(cursor) or ""
+        if scan is None:
+            return _page(self.rows(section, after), limit)
+        return _scan_page(self.scan(section, after), limit, scan)
 
     def count(self, section: str) -> int:
         """How many rows a section has (indexed counts where SQL can say)."""
@@ -141,12 +156,16 @@ def section_page(
     *,
     cursor: str | None = None,
     limit: int = 50,
+    scan: int | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of one section of the account's drift report."""
+    """One page of one section of the account's drift report; with `scan`, the rows found
+    among the next `scan` looked at (a page that may be short, even empty, before the end)."""
     check_section(section)
     if not 1 <= limit <= 200:
         raise InvalidValueError("limit is 1-200")
-    return Drift(conn, account_id).page(section, cursor=cursor, limit=limit)
+    if scan is not None and scan < limit:
+        raise InvalidValueError("scan is at least limit")
+    return Drift(conn, account_id).page(section, cursor=cursor, limit=limit, scan=scan)
 
 
 def every_row(conn: Connection, account_id: int, section: str) -> Iterator[dict[str, Any]]:
@@ -173,6 +192,27 @@ def _page(rows: Keyed, limit: int) -> tuple[list[dict[str, Any]], str | None]:
     if len(got) > limit:
         return [item for _k, item in got[:limit]], got[limit - 1][0]
     return [item for _k, item in got], None
+
+
+def _scan_page(scanned: Scanned, limit: int, scan: int) -> tuple[list[dict[str, Any]], str | None]:
+    """Up to `limit` rows found among at most `scan` looked at, and the key to continue
+    after: the last row shown, or the last looked at when `scan` ran out first."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for looked, (key, item) in enumerate(scanned, 1):
+        if item is not None:
+            if len(found) == limit:
+                return [i for _k, i in found], found[-1][0]
+            found.append((key, item))
+        if looked == scan:
+            return [i for _k, i in found], key
+    return [i for _k, i in found], None
+
+
+def _found(scanned: Scanned) -> Keyed:
+    """The rows of a scan that are drift."""
+    for key, item in scanned:
+        if item is not None:
+            yield key, item
 
 
 def _count_and_first(

@@ -7,7 +7,10 @@ from typing import Any
 from scimgate.drift import report
 from scimgate.web.console.endpoint import Ctx, Page
 
-PAGE_SIZE = 50  # rows of one section's own pages
+PAGE_SIZE = 200  # rows of one section's own pages
+# Rows a page looks at, at most: `edited` maps every in-sync member to find the few changed
+# by hand, so a page stops after these (4 batches, about 0.6 s) and Next page goes on.
+SCAN = 2_000
 TITLES = {
     "unsynced": "Staged users never synchronized",
     "manual": "Manual members with no identity-provider counterpart",
@@ -24,9 +27,16 @@ def drift(ctx: Ctx) -> Page:
         report.check_section(section)
         after = ctx.request.query_params.get("after", "")[:64] or None
         rows, next_after = report.section_page(
-            ctx.conn, ctx.account_id, section, cursor=after, limit=PAGE_SIZE
+            ctx.conn, ctx.account_id, section, cursor=after, limit=PAGE_SIZE, scan=SCAN
         )
-        context.update(section=section, rows=rows, next_after=next_after, first_page=after is None)
+        context.update(
+            section=section,
+            rows=rows,
+            next_after=next_after,
+            first_page=after is None,
+            cut=next_after is not None and len(rows) < PAGE_SIZE,  # stopped by SCAN
+            scan=f"{SCAN:,}",
+        )
         return Page("drift.html", context)
     # Computed on its own thread (a large account takes seconds): "checking…" meanwhile.
     snapshot = ctx.shared["drift"].get(ctx.account_id, fresh=ctx.arg("fresh") == "1")
