@@ -66,4 +66,14 @@ sync_item = Table(
     PrimaryKeyConstraint("account_id", "run_id", "seq"),
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
     ForeignKeyConstraint(["run_id"], ["sync_run.id"], ondelete="CASCADE"),
+    # The errors a run recorded, by directory user (the drift report's "failed" reason):
+    # partial, so it holds the few error items, not the row per user every run writes.
+    Index(
+        None,
+        "account_id",
+        "run_id",
+        "directory_id",
+        sqlite_where=text("error IS NOT NULL"),
+        postgresql_where=text("error IS NOT NULL"),
+    ),
 )
