@@ -302,6 +302,7 @@ def _whole(credential: str) -> tuple[str, str]:
 CREDENTIALS = {
     "api key": _whole("sgk_" + secrets.token_urlsafe(32)),
     "provisioning token": _whole("sgp_" + secrets.token_urlsafe(32)),
+    "setup link": _whole("sgs_" + secrets.token_urlsafe(32)),
     "webhook secret": _whole(new_secret() + "+/="),  # with every base64 sign
     "bearer credential": ("Bearer abc.DEF-ghi_jkl~mno", "abc.DEF-ghi_jkl~mno"),
 }

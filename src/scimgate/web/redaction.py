@@ -20,6 +20,7 @@ MAX_DEPTH = 64  # JSON nested deeper is cut there: scrubbing is recursive
 CREDENTIAL_SHAPES: list[tuple[str, re.Pattern[str]]] = [
     ("api key", re.compile(r"(?i)sgk_[A-Za-z0-9_-]+")),
     ("provisioning token", re.compile(r"(?i)sgp_[A-Za-z0-9_-]+")),
+    ("setup link", re.compile(r"(?i)sgs_[A-Za-z0-9_-]+")),
     ("webhook secret", re.compile(r"(?i)whsec_[A-Za-z0-9+/=_-]+")),
     ("bearer credential", re.compile(r"(?i)\bbearer[\s+]+([^\s\"'&,;<>]+)")),
 ]
