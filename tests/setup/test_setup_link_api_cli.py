@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 from scimgate.cli import app as cli_app
 from tests.helpers.api import assert_invalid, assert_problem
 from tests.helpers.audit import entries
+from tests.helpers.console import browser, csrf_of
+from tests.setup.test_setup_pages import TOKEN
 
 
 def test_api_creates_lists_and_revokes(make_api, engine, http):
@@ -74,3 +76,50 @@ def test_cli_creates_lists_and_revokes(cli):
     assert json.loads(cli("setuplink", "list", "acme", "--json").stdout)[0]["state"] == "revoked"
     ghost = cli("setuplink", "list", "ghost")
     assert ghost.exit_code == 1 and "No account" in ghost.stderr
+
+
+def _issue_through(app, token: str) -> str:
+    with browser(app, "203.0.113.50") as it:
+        page = it.get(f"/setup/{token}")
+        r = it.post(f"/setup/{token}/token", data={"csrf_token": csrf_of(page.text)})
+        return TOKEN.search(r.text).group(1)
+
+
+def test_api_lists_token_counts_and_revokes_the_links_tokens(make_api, app, http):
+    api = make_api()
+    created = api.ok("POST", "/setup-links", 201, json={})
+    link = created["url"].rsplit("/", 1)[1]
+    secrets = [_issue_through(app, link) for _ in range(2)]
+    (listed,) = api.ok("GET", "/setup-links")["data"]
+    assert (listed["tokens_issued"], listed["tokens_live"]) == (2, 2)
+    r = api.post(f"/setup-links/{created['id']}/revoke?revoke_tokens=true")
+    assert r.status_code == 204
+    (listed,) = api.ok("GET", "/setup-links")["data"]
+    assert (listed["state"], listed["tokens_issued"], listed["tokens_live"]) == ("revoked", 2, 0)
+    for secret in secrets:
+        assert (
+            http.get("/scim/v2/Users", headers={"Authorization": f"Bearer {secret}"}).status_code
+            == 401
+        )
+
+
+def test_cli_revokes_a_links_tokens_when_asked(cli, database_url):
+    from scimgate.accounts import setup_links
+    from scimgate.store.database import make_engine
+
+    cli("account", "create", "acme", "--entitled")
+    cli("provisioning", "activate", "acme")
+    doc = json.loads(cli("setuplink", "create", "acme", "--json").stdout)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            visit = setup_links.open_link(conn, doc["url"].rsplit("/", 1)[1])
+            issued = setup_links.issue_token(conn, visit)
+    finally:
+        engine.dispose()
+    assert "tokens 1 (1 live)" in cli("setuplink", "list", "acme").stdout
+    r = cli("setuplink", "revoke", "acme", str(doc["id"]), "--revoke-tokens")
+    assert r.exit_code == 0, r.output
+    assert f"Secret Tokens it issued, revoked: {issued.id}" in r.stdout
+    listed = json.loads(cli("setuplink", "list", "acme", "--json").stdout)[0]
+    assert (listed["tokens_issued"], listed["tokens_live"]) == (1, 0)

@@ -80,10 +80,12 @@ def issue(
     name: str,
     actor: str | None = None,
     audited: bool = True,
+    details: dict[str, Any] | None = None,
 ) -> Issued:
     """A new live credential; earlier ones stay live until revoked (rotation).
 
-    `audited=False` is for a caller that records the issue in its own audit entry.
+    `audited=False` is for a caller that records the issue in its own audit entry;
+    `details` adds to the entry (say, the setup link that issued it).
     """
     secret = ctype.prefix + secrets.token_urlsafe(32)
     prefix = secret[:12]
@@ -103,7 +105,12 @@ def issue(
             actor=actor,
             action=ctype.issued_action,
             target=f"{ctype.label} {credential_id}",
-            details={ctype.id_key: credential_id, "prefix": prefix, "name": name},
+            details={
+                ctype.id_key: credential_id,
+                "prefix": prefix,
+                "name": name,
+                **(details or {}),
+            },
         )
     return Issued(id=credential_id, secret=secret, prefix=prefix)
 

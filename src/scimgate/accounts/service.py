@@ -91,19 +91,37 @@ def entitle(conn: Connection, account_id: int, *, actor: str | None = None) -> d
 
 
 def _new_token(
-    conn: Connection, account_id: int, name: str, *, actor: str | None, audited: bool
+    conn: Connection,
+    account_id: int,
+    name: str,
+    *,
+    actor: str | None,
+    audited: bool,
+    details: dict[str, Any] | None = None,
 ) -> IssuedToken:
     issued = credentials.issue(
-        conn, PROVISIONING_TOKEN, account_id, name=name[:255], actor=actor, audited=audited
+        conn,
+        PROVISIONING_TOKEN,
+        account_id,
+        name=name[:255],
+        actor=actor,
+        audited=audited,
+        details=details,
     )
     return IssuedToken(id=issued.id, token=issued.secret, prefix=issued.prefix)
 
 
 def issue_token(
-    conn: Connection, account_id: int, *, name: str = "", actor: str | None = None
+    conn: Connection,
+    account_id: int,
+    *,
+    name: str = "",
+    actor: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> IssuedToken:
-    """A new live token; earlier ones stay live until revoked (rotation)."""
-    return _new_token(conn, account_id, name, actor=actor, audited=True)
+    """A new live token; earlier ones stay live until revoked (rotation). `details` adds
+    to its token.issued audit entry (the setup link that issued it, by id)."""
+    return _new_token(conn, account_id, name, actor=actor, audited=True, details=details)
 
 
 def activate_provisioning(

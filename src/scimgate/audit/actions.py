@@ -19,6 +19,7 @@ class AuditAction(StrEnum):
     SETUP_LINK_CREATED = "setup_link.created"
     SETUP_LINK_REVOKED = "setup_link.revoked"
     SETUP_LINK_OPENED = "setup_link.opened"
+    SETUP_LINK_REQUEST_VIEWED = "setup_link.request_viewed"
     WEBHOOK_ADDED = "webhook.added"
     WEBHOOK_REMOVED = "webhook.removed"
     WEBHOOK_RESUMED = "webhook.resumed"

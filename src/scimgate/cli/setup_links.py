@@ -67,19 +67,32 @@ def setup_link_list(
 
 
 def _link_line(row: dict[str, Any]) -> str:
-    """One link: id, prefix, state, expiry, last use, creator, note."""
+    """One link: id, prefix, state, expiry, last use, tokens issued (live), creator, note."""
     used = iso_utc(row["last_used_at"]) if row["last_used_at"] else "never"
     return (
         f"{row['id']}\t{row['prefix']}…\t{row['state']}\texpires {iso_utc(row['expires_at'])}"
-        f"\tlast used {used}\t{row['created_by']}\t{row['note']}"
+        f"\tlast used {used}\ttokens {row['tokens_issued']} ({row['tokens_live']} live)"
+        f"\t{row['created_by']}\t{row['note']}"
     )
 
 
 @command(app, "revoke")
-def setup_link_revoke(ctx: typer.Context, slug: str, link_id: int) -> None:
-    """Revoke a setup link: it opens nothing from now on."""
+def setup_link_revoke(
+    ctx: typer.Context,
+    slug: str,
+    link_id: int,
+    revoke_tokens: bool = typer.Option(
+        False, "--revoke-tokens", help="Also revoke the live Secret Tokens it issued."
+    ),
+) -> None:
+    """Revoke a setup link: it opens nothing from now on (its tokens too, if asked)."""
     from scimgate.accounts import setup_links
 
     with transaction(ctx) as conn:
-        setup_links.revoke(conn, account_id_of(conn, slug), link_id, actor=actor())
+        ended = setup_links.revoke(
+            conn, account_id_of(conn, slug), link_id, actor=actor(), revoke_tokens=revoke_tokens
+        )
     typer.echo(f"setup link {link_id} of account {slug!r} revoked")
+    if revoke_tokens:
+        listed = ", ".join(str(token_id) for token_id in ended) or "none was live"
+        typer.echo(f"Secret Tokens it issued, revoked: {listed}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -57,3 +58,25 @@ def list_entries(
         query = query.where(a.c.id < before)
     rows = conn.execute(query.order_by(a.c.id.desc()).limit(limit)).mappings()
     return [dict(r) for r in rows]
+
+
+def entries_since(
+    conn: Connection,
+    account_id: int,
+    *,
+    since: datetime,
+    actions: Iterable[str],
+    target: str | None = None,
+    actor_prefix: str | None = None,
+) -> list[dict[str, Any]]:
+    """Entries of these actions written since `since`, oldest first (the (account, at)
+    index bounds the read), optionally of one target or of actors starting so."""
+    a = audit_entry
+    query = select(a.c.id, a.c.at, a.c.actor, a.c.action, a.c.target, a.c.details).where(
+        a.c.account_id == account_id, a.c.at >= since, a.c.action.in_(list(actions))
+    )
+    if target is not None:
+        query = query.where(a.c.target == target)
+    if actor_prefix is not None:
+        query = query.where(a.c.actor.startswith(actor_prefix, autoescape=True))
+    return [dict(r) for r in conn.execute(query.order_by(a.c.id)).mappings()]

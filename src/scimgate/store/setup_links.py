@@ -52,21 +52,46 @@ def insert(
     return int(result.inserted_primary_key[0])
 
 
-def list_for(conn: Connection, account_id: int, *, limit: int = 50) -> list[dict[str, Any]]:
-    """An account's links, newest first (hashes left out)."""
-    rows = conn.execute(
-        select(*_LISTED)
-        .where(setup_link.c.account_id == account_id)
-        .order_by(setup_link.c.id.desc())
-        .limit(limit)
+def list_for(
+    conn: Connection, account_id: int, now: datetime, *, others: int = 50
+) -> list[dict[str, Any]]:
+    """An account's links (hashes left out): every live one, newest first, then the
+    `others` newest expired or revoked ones (a live link is never crowded out of the list)."""
+    live = (setup_link.c.revoked_at.is_(None)) & (setup_link.c.expires_at > now)
+    mine = select(*_LISTED).where(setup_link.c.account_id == account_id)
+    rows = conn.execute(mine.where(live).order_by(setup_link.c.id.desc())).mappings()
+    ended = conn.execute(
+        mine.where(~live).order_by(setup_link.c.id.desc()).limit(others)
     ).mappings()
-    return [dict(r) for r in rows]
+    return [dict(r) for r in rows] + [dict(r) for r in ended]
+
+
+def lock_live(
+    conn: Connection, account_id: int, link_id: int, now: datetime
+) -> dict[str, Any] | None:
+    """This account's link if it is still live, its row locked until the transaction ends
+    (PostgreSQL; SQLite's write lock already serializes), or None."""
+    row = (
+        conn.execute(
+            select(setup_link.c.id, setup_link.c.prefix, setup_link.c.created_at)
+            .where(
+                setup_link.c.account_id == account_id,
+                setup_link.c.id == link_id,
+                setup_link.c.revoked_at.is_(None),
+                setup_link.c.expires_at > now,
+            )
+            .with_for_update()
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
 
 
 def revoke(
     conn: Connection, account_id: int, link_id: int, *, now: datetime, by: str
 ) -> dict[str, Any] | None:
-    """Revoke one unrevoked link of this account: its id, prefix and note, or None."""
+    """Revoke one unrevoked link of this account: its id, prefix, note and creation, or None."""
     row = (
         conn.execute(
             update(setup_link)
@@ -76,7 +101,9 @@ def revoke(
                 setup_link.c.revoked_at.is_(None),
             )
             .values(revoked_at=now, revoked_by=by)
-            .returning(setup_link.c.id, setup_link.c.prefix, setup_link.c.note)
+            .returning(
+                setup_link.c.id, setup_link.c.prefix, setup_link.c.note, setup_link.c.created_at
+            )
         )
         .mappings()
         .first()
@@ -94,6 +121,7 @@ def find_live(conn: Connection, link_hash: str, now: datetime) -> dict[str, Any]
                 setup_link.c.link_hash,
                 setup_link.c.prefix,
                 setup_link.c.note,
+                setup_link.c.created_at,
                 setup_link.c.expires_at,
                 setup_link.c.last_used_at,
                 account.c.slug,

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from scimgate.accounts import setup_links
@@ -27,6 +27,10 @@ class SetupLinkOut(BaseModel):
     revoked_at: Time | None
     revoked_by: str | None = Field(description="who revoked it, as the audit log names them")
     state: str = Field(description="live, expired or revoked")
+    tokens_issued: int = Field(
+        description=f"Secret Tokens issued through it (at most {setup_links.MAX_TOKENS})"
+    )
+    tokens_live: int = Field(description="of those, the ones not revoked")
 
 
 class SetupLinkPage(BaseModel):
@@ -53,7 +57,8 @@ class SetupLinkCreated(BaseModel):
 
 @router.get("/setup-links", response_model=SetupLinkPage)
 def list_setup_links(who: Caller, ctx: Context) -> dict[str, Any]:
-    """The account's 50 newest setup links, newest first, each live, expired or revoked."""
+    """The account's setup links: every live one (newest first), then the 50 newest expired
+    or revoked ones; each with its state and the Secret Tokens it issued."""
     with ctx.transaction() as conn:
         return {"data": setup_links.list_links(conn, who.account_id)}
 
@@ -84,7 +89,17 @@ def create_setup_link(who: Caller, ctx: Context, body: SetupLinkCreate) -> dict[
     status_code=204,
     responses={404: {"model": Problem, "description": "no unrevoked link with this id"}},
 )
-def revoke_setup_link(who: Caller, ctx: Context, link_id: LinkId) -> None:
-    """Revoke a link: it opens nothing from then on (audited as setup_link.revoked)."""
+def revoke_setup_link(
+    who: Caller,
+    ctx: Context,
+    link_id: LinkId,
+    revoke_tokens: Annotated[
+        bool, Query(description="also revoke the Secret Tokens it issued that are still live")
+    ] = False,
+) -> None:
+    """Revoke a link: it opens nothing from then on (audited as setup_link.revoked), and
+    with revoke_tokens=true the live Secret Tokens it issued (each audited as token.revoked)."""
     with ctx.transaction(writes=True) as conn:
-        setup_links.revoke(conn, who.account_id, link_id, actor=who.actor)
+        setup_links.revoke(
+            conn, who.account_id, link_id, actor=who.actor, revoke_tokens=revoke_tokens
+        )

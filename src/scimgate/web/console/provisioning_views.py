@@ -107,7 +107,10 @@ _SHOWN_ONCE = (
 def _notice(done: str) -> str | None:
     return {
         "revoked": "The token is revoked: requests with it are refused from now on.",
-        "link-revoked": "The setup link is revoked: it opens nothing from now on.",
+        "link-revoked": "The setup link is revoked: it opens nothing from now on. The Secret "
+        "Tokens it issued keep working until you revoke them.",
+        "link-and-tokens-revoked": "The setup link is revoked, and the Secret Tokens it issued "
+        "with it: requests with them are refused from now on.",
         "deactivated": "User provisioning is deactivated: every token is refused until you "
         "activate it again. Staged users and members are kept.",
         "activated": f"User provisioning is activated with a Secret Token. {_SHOWN_ONCE}",

@@ -38,6 +38,11 @@ def create(ctx: Ctx) -> Page:
 
 
 def revoke(ctx: Ctx) -> Response:
-    """Revoke one link of this account (another account's id is simply not found)."""
-    setup_links.revoke(ctx.conn, ctx.account_id, ctx.path["link_id"], actor=_actor(ctx))
-    return RedirectResponse(f"{PAGE}?done=link-revoked#setup-links", status_code=303)
+    """Revoke one link of this account (another account's id is simply not found), and the
+    Secret Tokens it issued when the box is ticked."""
+    with_tokens = ctx.form.get("revoke_tokens") == "1"
+    setup_links.revoke(
+        ctx.conn, ctx.account_id, ctx.path["link_id"], actor=_actor(ctx), revoke_tokens=with_tokens
+    )
+    done = "link-and-tokens-revoked" if with_tokens else "link-revoked"
+    return RedirectResponse(f"{PAGE}?done={done}#setup-links", status_code=303)

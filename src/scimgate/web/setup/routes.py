@@ -28,11 +28,11 @@ def setup_mount(engine: Engine, settings: Settings) -> Mount:
 
     routes = [
         Mount("/static", app=StaticFiles(directory=STATIC), name="setup-static"),
-        Route("/{token}", page(views.show, opened=True), methods=get),
+        Route("/{token}", page(views.show), methods=get),
         Route("/{token}/token", page(views.new_token), methods=post),
         Route("/{token}/status", page(views.status), methods=get),
         Route("/{token}/mapping", page(views.mapping), methods=post),
-        Route("/{token}/requests/{entry_id:int}", page(views.entry), methods=get),
+        Route("/{token}/requests/{entry_id:int}", page(views.entry, views_entry=True), methods=get),
         Route("/{token}/{rest:path}", page(views.elsewhere), methods=["GET", "POST"]),
         Route("/", nothing, methods=["GET", "POST"]),
     ]

@@ -6,6 +6,8 @@ setup pages, nothing else. It is not a console session and sets none: the only c
 the CSRF secret of the setup forms, scoped to /setup. An unknown, tampered, expired or
 revoked link all get one 404 page that names no account; unknown links are counted per
 client address and, past the console sign-in's allowance, the address waits (429).
+The checks run in a read transaction; a write one is opened only to count an unknown
+link, note a use (accounts/setup_link_uses.py), or run a post.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from scimgate.accounts import setup_link_uses as uses
 from scimgate.accounts import setup_links
+from scimgate.accounts.setup_link_uses import SetupClient, UseNote
 from scimgate.accounts.setup_links import SetupVisit
 from scimgate.admins import throttle
 from scimgate.admins.throttle import ThrottlePolicy
@@ -77,6 +83,7 @@ class SetupCtx:
     token: str
     csrf_token: str
     browser_secret: str  # this browser's CSRF cookie secret (binds values shown once to it)
+    client: SetupClient  # address, User-Agent and browser, as the audit log names them
     form: dict[str, str]
     path: dict[str, Any]
 
@@ -107,6 +114,37 @@ class SetupPage:
 Handler = Callable[[SetupCtx], SetupPage | Response]
 
 
+@dataclass(frozen=True)
+class _Call:
+    """One request to a setup page, as the checks and then its handler see it."""
+
+    handler: Handler
+    request: Request
+    form: dict[str, str]
+    kept: str | None  # the browser's cookie secret, when it brought a genuine one
+    secret: str  # that secret, or the new one this answer sets
+    client: SetupClient
+    entry_id: int | None  # the logged request the page shows (its opening is audited)
+
+    @property
+    def token(self) -> str:
+        return str(self.request.path_params.get("token", ""))
+
+    @property
+    def ip(self) -> str | None:
+        return self.client.ip
+
+
+@dataclass(frozen=True)
+class _Next:
+    """What the read-only checks leave to do: count an unknown link (no visit), note a
+    use, run the handler in a write transaction."""
+
+    visit: SetupVisit | None
+    use: UseNote
+    writes: bool
+
+
 class SetupSite:
     """Builds the setup endpoints, sharing the engine, settings and templates."""
 
@@ -121,20 +159,21 @@ class SetupSite:
         # Requests of one live link: a holder cannot hammer the database through it.
         self.per_link = RateLimiter(LINK_RATE, LINK_BURST, workers=settings.workers)
 
-    def endpoint(self, handler: Handler, *, opened: bool = False) -> Callable[..., Any]:
-        """An ASGI endpoint for `handler`: `opened` marks the setup page itself (audited)."""
+    def endpoint(self, handler: Handler, *, views_entry: bool = False) -> Callable[..., Any]:
+        """An ASGI endpoint for `handler` (`views_entry`: it shows a logged request, whose
+        opening is audited)."""
 
         async def run(request: Request) -> Response:
             try:
                 pairs = await read_form(request) if request.method == "POST" else []
             except FormTooLarge:
                 return self.message(request, 413, "That form is too large.")
-            return await run_in_threadpool(self._run, handler, request, pairs, opened)
+            return await run_in_threadpool(self._run, handler, request, pairs, views_entry)
 
         return run
 
     def _run(
-        self, handler: Handler, request: Request, pairs: list[tuple[str, str]], opened: bool
+        self, handler: Handler, request: Request, pairs: list[tuple[str, str]], views_entry: bool
     ) -> Response:
         if any("\x00" in k + v for k, v in [*request.query_params.multi_items(), *pairs]):
             return self.message(request, 400, "A value contains a NUL character.")
@@ -143,13 +182,17 @@ class SetupSite:
             form.setdefault(key, value.strip())
         kept = unsign(request.cookies.get(CSRF_COOKIE), self.settings.secret_key)
         secret = kept or new_secret()  # a first visit: its forms use the cookie set below
+        client = uses.SetupClient(
+            ip=request.client.host if request.client else None,
+            user_agent=request.headers.get("user-agent"),
+            browser=browser_mark(self.settings.secret_key, secret),
+            new_browser=kept is None,
+        )
+        entry_id = request.path_params.get("entry_id") if views_entry else None
+        call = _Call(handler, request, form, kept, secret, client, entry_id)
         try:
             with storage_edge(), self.engine.connect() as conn:
-                # Every request may write (an unknown link is counted, a use is noted): on
-                # SQLite take the write lock up front rather than upgrade a read mid-way.
-                conn.execution_options(writes=True)
-                with conn.begin():
-                    result = self._checked(handler, request, conn, form, kept, secret, opened)
+                result = self._served(conn, call)
         except ServiceError as exc:
             message = NOT_HERE if isinstance(exc, NotFoundError) else exc.detail
             return self.message(request, answer_for(exc).status, message)
@@ -162,62 +205,101 @@ class SetupSite:
             return self.message(request, 500, "Something went wrong on our side.")
         return self._answer(request, result, None if kept else secret)
 
-    def _checked(
-        self,
-        handler: Handler,
-        request: Request,
-        conn: Connection,
-        form: dict[str, str],
-        kept: str | None,
-        secret: str,
-        opened: bool,
-    ) -> SetupPage | Response:
-        """The link checked (after the throttle), the form's CSRF token, then the handler."""
-        token = str(request.path_params.get("token", ""))
-        ip = request.client.host if request.client else None
+    def _served(self, conn: Connection, call: _Call) -> SetupPage | Response:
+        """The checks in a read transaction, then writes only when there is one to make.
+
+        Read: the throttle, the link, the per-link rate, the form's CSRF token, and whether
+        this use is new to the audit log; a GET with nothing to write runs its handler right
+        there (the 5-second polls: no write lock on SQLite). Otherwise a write transaction
+        counts an unknown link or notes the use, and the handler runs in a transaction of
+        its own (a write one for a post or a logged request to audit), the link checked
+        again in each.
+        """
         policy = ThrottlePolicy.from_settings(self.settings)
         now = utcnow()
-        left = setup_links.wait_left(conn, policy, ip, now)
+        conn.execution_options(writes=False)
+        with conn.begin():
+            checked = self._checked(conn, call, policy, now)
+            if not isinstance(checked, _Next):
+                return checked
+            if not checked.use and not checked.writes:
+                assert checked.visit is not None
+                return call.handler(self._ctx(conn, call, checked.visit))
+        if checked.visit is None:
+            with self._writing(conn):
+                setup_links.record_failure(conn, policy, call.ip, now)
+            return self.message(call.request, 404, INVALID)
+        if checked.use:
+            with self._writing(conn):
+                visit = setup_links.open_link(conn, call.token)
+                if visit is not None:
+                    uses.note_use(conn, visit, call.client, utcnow())
+        conn.execution_options(writes=checked.writes)
+        with conn.begin():
+            visit = setup_links.open_link(conn, call.token)
+            if visit is None:  # revoked or expired in the meantime
+                return self.message(call.request, 404, INVALID)
+            return call.handler(self._ctx(conn, call, visit))
+
+    def _checked(
+        self, conn: Connection, call: _Call, policy: ThrottlePolicy, now: datetime
+    ) -> Response | _Next:
+        """The read-only checks: a refusal, or what is left to do."""
+        left = setup_links.wait_left(conn, policy, call.ip, now)
         if left.total_seconds() > 0:
-            wait = throttle.seconds(left)
-            return self._page_response(
-                request,
-                "setup_message.html",
-                {"status": 429, "message": _wait(wait)},
-                429,
-                {"Retry-After": str(wait)},
-            )
-        visit = setup_links.open_link(conn, token, now=now)
+            return self._too_many(call.request, throttle.seconds(left))
+        visit = setup_links.open_link(conn, call.token, now=now)
         if visit is None:
-            setup_links.record_failure(conn, policy, ip, now)
-            return self.message(request, 404, INVALID)
+            return _Next(visit=None, use=UseNote(audited=False, touch=False), writes=True)
+        refusal = self._refusal(call, visit)
+        if refusal is not None:
+            return refusal
+        use = uses.use_to_note(conn, visit, call.client, now)
+        view = call.entry_id is not None and uses.view_to_note(
+            conn, visit, call.client, call.entry_id, now
+        )
+        return _Next(visit=visit, use=use, writes=call.request.method == "POST" or view)
+
+    @contextmanager
+    def _writing(self, conn: Connection) -> Iterator[None]:
+        """A write transaction (BEGIN IMMEDIATE on SQLite)."""
+        conn.execution_options(writes=True)
+        with conn.begin():
+            yield
+
+    def _refusal(self, call: _Call, visit: SetupVisit) -> Response | None:
+        """The per-link rate limit, then a post's CSRF token and origin."""
         if self.settings.rate_limits and (wait_s := self.per_link.take(visit.link_id)):
-            seconds = max(1, round(wait_s))
-            return self._page_response(
-                request,
-                "setup_message.html",
-                {"status": 429, "message": _wait(seconds)},
-                429,
-                {"Retry-After": str(seconds)},
-            )
-        csrf = csrf_for(self.settings.secret_key, secret, visit.link_id)
-        if request.method == "POST":
-            refusal = self._csrf_refusal(request, form, kept, csrf)
+            return self._too_many(call.request, max(1, round(wait_s)))
+        if call.request.method == "POST":
+            csrf = csrf_for(self.settings.secret_key, call.secret, visit.link_id)
+            refusal = self._csrf_refusal(call.request, call.form, call.kept, csrf)
             if refusal:
-                return self.message(request, 403, refusal)
-        setup_links.note_use(conn, visit, opened=opened and request.method == "GET")
-        ctx = SetupCtx(
-            request=request,
+                return self.message(call.request, 403, refusal)
+        return None
+
+    def _ctx(self, conn: Connection, call: _Call, visit: SetupVisit) -> SetupCtx:
+        return SetupCtx(
+            request=call.request,
             conn=conn,
             settings=self.settings,
             visit=visit,
-            token=token,
-            csrf_token=csrf,
-            browser_secret=secret,
-            form=form,
-            path=dict(request.path_params),
+            token=call.token,
+            csrf_token=csrf_for(self.settings.secret_key, call.secret, visit.link_id),
+            browser_secret=call.secret,
+            client=call.client,
+            form=call.form,
+            path=dict(call.request.path_params),
         )
-        return handler(ctx)
+
+    def _too_many(self, request: Request, seconds: int) -> Response:
+        return self._page_response(
+            request,
+            "setup_message.html",
+            {"status": 429, "message": _wait(seconds)},
+            429,
+            {"Retry-After": str(seconds)},
+        )
 
     def _csrf_refusal(
         self, request: Request, form: dict[str, str], secret: str | None, csrf: str
@@ -286,6 +368,13 @@ def set_setup_cookie(
         samesite="strict",
         secure=is_https(request, settings.public_url),
     )
+
+
+def browser_mark(key: str, secret: str) -> str:
+    """How the audit log tells browsers apart: a keyed fingerprint of the setup cookie's
+    secret (the secret itself never leaves the browser and this server)."""
+    digest = hmac.new(key.encode(), f"setup-browser:{secret}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:16]
 
 
 def csrf_for(key: str, secret: str, link_id: int) -> str:

@@ -11,16 +11,18 @@ from typing import Any
 
 from starlette.responses import RedirectResponse, Response
 
-from scimgate.accounts import setup_links
-from scimgate.errors import InvalidValueError, NotFoundError
+from scimgate.accounts import setup_link_uses, setup_links
+from scimgate.errors import ForbiddenError, InvalidValueError, NotFoundError
 from scimgate.mapping import service as mappings
 from scimgate.mapping.types import MEMBER_FIELDS
 from scimgate.members import service as members
 from scimgate.provisioning import activity, request_log
+from scimgate.timestamps import utcnow
 from scimgate.web.console.endpoint import MAX_ID, sign, unsign
 from scimgate.web.console.hints import hint_for
 from scimgate.web.docs_views import DOCS_DIR, DocsMissingError, load_page
 from scimgate.web.setup.site import SetupCtx, SetupPage, set_setup_cookie
+from scimgate.web.status_table import answer_for
 
 # The identity providers the setup offers, each with its guide (a page under /docs).
 IDPS: dict[str, tuple[str, str | None]] = {
@@ -48,11 +50,17 @@ def show(ctx: SetupCtx) -> SetupPage:
     return page
 
 
-def new_token(ctx: SetupCtx) -> Response:
-    """A new Secret Token (the console's Generate new token). Post-redirect-get, as in the
-    console: the token rides to the next page of this browser and link in a five-minute
-    cookie signed for both, never in a URL, so a reload issues no other token."""
-    issued = setup_links.issue_token(ctx.conn, ctx.visit)
+def new_token(ctx: SetupCtx) -> SetupPage | Response:
+    """A new Secret Token (the console's Generate new token), while the link has issued
+    fewer than its cap (else the page says so). Post-redirect-get, as in the console: the
+    token rides to the next page of this browser and link in a five-minute cookie signed
+    for both, never in a URL, so a reload issues no other token."""
+    try:
+        issued = setup_links.issue_token(ctx.conn, ctx.visit)
+    except ForbiddenError as exc:
+        page = _page(ctx, token_error=exc.detail)
+        page.status = answer_for(exc).status
+        return page
     idp = ctx.form.get("idp", "")
     target = ctx.base + (f"?idp={idp}" if idp in IDPS else "") + "#step-creds"
     response = RedirectResponse(target, status_code=303)
@@ -99,11 +107,13 @@ def mapping(ctx: SetupCtx) -> SetupPage:
 
 
 def entry(ctx: SetupCtx) -> SetupPage:
-    """One logged request of this account, with its hint (another account's id: 404)."""
+    """One logged request of this account, with its hint (another account's id: 404); its
+    opening is audited (it shows user data)."""
     entry_id = ctx.path["entry_id"]
     if not 0 <= entry_id <= MAX_ID:
         raise NotFoundError("no such log entry")
     found = request_log.get_entry(ctx.conn, ctx.account_id, entry_id)
+    setup_link_uses.note_view(ctx.conn, ctx.visit, ctx.client, entry_id, utcnow())
     found["hint"] = hint_for(found)
     return SetupPage("setup_entry.html", {"e": found, "base": ctx.base, "visit": ctx.visit})
 
@@ -134,6 +144,8 @@ def _page(ctx: SetupCtx, **extra: Any) -> SetupPage:
         "received": mappings.received_attributes(ctx.conn, ctx.account_id, sample=500),
         "targets": _targets(ctx),
         "new_token": None,
+        "token_error": None,
+        "max_tokens": setup_links.MAX_TOKENS,
         "values": {"target": "", "source": ""},
         "errors": {},
         "notice": None,
@@ -160,11 +172,17 @@ _HEADING = re.compile(r"<(/?)h([1-6])\b")
 
 
 def _status(ctx: SetupCtx) -> dict[str, Any]:
-    """Last request, counts, and the latest refused requests, each with its hint."""
+    """The Secret Tokens this link issued and when one was last used (the request log does
+    not say which token sent a request), then the account's own: its last request, counts,
+    and latest refused requests, each with its hint (any token's, or none)."""
     found = activity.connection_status(ctx.conn, ctx.account_id)
     found["first_at"] = (
         activity.first_request_at(ctx.conn, ctx.account_id) if found["last"] else None
     )
+    tokens = setup_links.tokens_of(ctx.conn, ctx.visit)
+    used = [t["last_used_at"] for t in tokens if t["last_used_at"] is not None]
+    found["link_tokens"] = tokens
+    found["link_used_at"] = max(used) if used else None
     recent = request_log.list_entries(ctx.conn, ctx.account_id, limit=50)
     found["errors"] = [
         {**row, "hint": hint_for(row)}
