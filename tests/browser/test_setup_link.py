@@ -77,10 +77,15 @@ def test_the_whole_guided_setup(open_console, server):
     expect(row).to_contain_text("Jane at Guided IT")
     expect(row).to_contain_text("admin@guided.test")
     expect(row).not_to_contain_text("never")  # last used
+    expect(row).to_contain_text("1 issued, 1 live")
     admin.page.on("dialog", lambda dialog: dialog.accept())
+    row.get_by_label("Also revoke the 1 live Secret Token it issued").check()
     row.get_by_role("button", name=f"Revoke setup link {prefix}").click()
     expect(admin.page.locator(".notice")).to_contain_text("The setup link is revoked")
+    expect(admin.page.locator(".notice")).to_contain_text("and the Secret Tokens it issued")
     admin.shot("setup-link-revoked")
+    with scim_client(server.tenant_url, token) as idp:
+        assert idp.get("/Users").status_code == 401  # the link's token went with it
 
     response = it.page.goto(link)
     assert response is not None and response.status == 404
