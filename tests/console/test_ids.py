@@ -65,6 +65,22 @@ def test_huge_numbers_in_queries_and_forms_are_harmless(make_console, engine):
         assert r.status_code == 404
 
 
+def test_odd_counts_in_notice_queries_are_harmless(make_console, engine):
+    """The notices read counts from the query string: "²".isdigit() is True and int()
+    refuses it (and 5000 digits); they read as 0, never a 500."""
+    console = make_console()
+    with engine.begin() as conn:
+        added = webhooks.add_endpoint(
+            conn, console.account_id, "http://127.0.0.1:9/hook", event_types=[], allow_private=True
+        )
+    page = f"/integrations/webhooks/{added['id']}?done=dead&sent=²&failed={'1' * 5000}&remaining=2"
+    r = console.get(page)
+    assert r.status_code == 200 and "0 delivered, 0 failed, 2 left" in r.text
+    for done in ("others-²", "others-" + "1" * 5000):
+        r = console.get(f"/account/sessions?done={done}")
+        assert r.status_code == 200 and "Signed out everywhere else" not in r.text
+
+
 def test_sync_run_pages_beyond_any_item(make_console):
     console = make_console()
     console.scim(

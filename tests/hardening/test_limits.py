@@ -17,7 +17,7 @@ from scimgate.scim.filter_cost import filter_cost
 from scimgate.settings import Settings
 from scimgate.web.app import create_app
 from scimgate.web.db_threads import AccountBusyError, RequestThreads
-from scimgate.web.rate_limits import RateLimiter
+from scimgate.web.rate_limits import RateLimiter, SurfaceLimits
 from tests.helpers.api import issue_key
 from tests.helpers.loops import run_async
 from tests.helpers.scim import user_body
@@ -66,6 +66,12 @@ def test_oversize_scim_body_is_413_before_the_token_is_checked(http: TestClient)
     r = http.post("/scim/v2/Users", content=b"{" + b" " * (2 * 1024 * 1024) + b"}")
     body = assert_scim_error(r, 413)
     assert "1048576" in body["detail"]
+
+
+def test_an_unreadable_content_length_is_no_500(http: TestClient) -> None:
+    """5000 digits pass `isdigit()` and int() refuses them: the body is counted instead."""
+    r = http.post("/scim/v2/Users", content=b"{}", headers={"Content-Length": "1" * 5000})
+    assert r.status_code == 401, r.text
 
 
 def test_oversize_api_body_is_a_problem_before_the_key_is_checked(http: TestClient) -> None:
@@ -167,6 +173,18 @@ def test_rate_limiter_refills_and_shares_out_over_workers() -> None:
     assert [limiter.take("k", now=0.0) for _ in range(6)][-1] == pytest.approx(0.2)
     assert limiter.take("k", now=1.0) == 0.0  # a second later: 5 more
     assert limiter.take("other", now=1.0) == 0.0
+
+
+def test_a_cost_above_the_burst_is_never_charged_the_burst() -> None:
+    """Charged the burst, a Bulk of 1,000 paid 500 with --workers 4: now it cannot be paid,
+    and the largest cost is what a Bulk is held to (maxOperations)."""
+    limits = SurfaceLimits(200, 2000, workers=4, enabled=True)
+    assert limits.largest_cost() == 500
+    with pytest.raises(ValueError, match="never be paid"):
+        limits.check_account(1, cost=1000)
+    assert limits.check_account(1, cost=500) == 0.0
+    assert SurfaceLimits(200, 2000, workers=3, enabled=True).largest_cost() == 666
+    assert SurfaceLimits(200, 2000, workers=1, enabled=False).largest_cost() is None
 
 
 def test_one_account_cannot_hold_every_request_thread(settings: Settings, engine: Engine) -> None:

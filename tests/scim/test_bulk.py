@@ -1,50 +1,26 @@
 """POST /scim/v2/Bulk (RFC 7644 §3.7): bulkId references, forward references, cycles,
-failOnErrors, limits, rate limits, tenancy, the request log and bad bodies."""
+failOnErrors, tenancy, the request log and bad bodies (limits: test_bulk_limits.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scim2_models import BulkResponse, Group, User
-from sqlalchemy import Engine, select
-from starlette.testclient import TestClient
+from sqlalchemy import select
 
 from scimgate.provisioning.bulk import BulkLimits, run_bulk
 from scimgate.scim.bulk import read_bulk_request
-from scimgate.settings import Settings
 from scimgate.store.tables.operations import request_log
-from scimgate.web.app import create_app
+from tests.helpers.bulk import BULK, ERROR, assert_scim_error, bulk, post, run
 from tests.helpers.scim import ScimClient, user_body
 
-BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
-BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-
-
-def bulk(*operations: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"schemas": [BULK], "Operations": list(operations), **extra}
-
-
-def post(kind: str, bulk_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"method": "POST", "path": f"/{kind}", "bulkId": bulk_id, "data": data}
 
 
 def group(name: str, *members: str) -> dict[str, Any]:
     return {"displayName": name, "members": [{"value": m} for m in members]}
-
-
-def run(scim: ScimClient, body: dict[str, Any]) -> list[dict[str, Any]]:
-    r = scim.post("/Bulk", json=body)
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("application/scim+json")
-    assert r.json()["schemas"] == [BULK_RESPONSE]
-    BulkResponse[User | Group].model_validate(r.json())  # scim2-models reads it as RFC 7644's
-    return r.json()["Operations"]
 
 
 def member_ids(scim: ScimClient, location: str) -> set[str]:
@@ -54,15 +30,6 @@ def member_ids(scim: ScimClient, location: str) -> set[str]:
 
 def last_id(result: dict[str, Any]) -> str:
     return result["location"].rsplit("/", 1)[1]
-
-
-def assert_scim_error(r: Any, status: int, scim_type: str | None = None) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["schemas"] == [ERROR] and body["status"] == str(status)
-    if scim_type is not None:
-        assert body.get("scimType") == scim_type, body
-    return body
 
 
 # -- references --------------------------------------------------------------------------------
@@ -283,6 +250,9 @@ def test_a_bad_operation_is_answered_in_its_slot(scim, operation, status, scim_t
         (bulk({}, failOnErrors=True), "invalidValue"),
         (bulk({}, failOnErrors=1.5), "invalidValue"),
         (bulk({}, failOnErrors="x"), "invalidValue"),
+        (bulk({}, failOnErrors="²"), "invalidValue"),  # "²".isdigit(), and int() raises
+        (bulk({}, failOnErrors="1" * 5000), "invalidValue"),  # int() refuses 4300 digits
+        ({"Operations": [{}], "operations": [{}]}, "invalidSyntax"),
         (
             bulk(post("Users", "same", user_body("a@x.com")), post("Users", "same", user_body())),
             "invalidValue",
@@ -354,85 +324,6 @@ def test_random_bulk_bodies_are_never_a_5xx(scim, operations, fail):
     for result in r.json()["Operations"]:
         assert int(result["status"]) < 500, result
         assert isinstance(result["status"], str)
-
-
-# -- limits ----------------------------------------------------------------------------------------
-
-
-def test_service_provider_config_advertises_bulk(scim):
-    spc = scim.get("/ServiceProviderConfig").json()
-    assert spc["bulk"] == {"supported": True, "maxOperations": 1000, "maxPayloadSize": 1048576}
-
-
-@pytest.fixture
-def small(settings: Settings, engine: Engine) -> Iterator[TestClient]:
-    """An app with small Bulk limits: 3 operations, 4 KiB."""
-    tight = settings.model_copy(update={"bulk_max_operations": 3, "bulk_max_payload_bytes": 4096})
-    with TestClient(create_app(tight, engine=engine), raise_server_exceptions=False) as client:
-        yield client
-
-
-def test_over_max_operations_is_413(small, make_account):
-    _slug, token, _ = make_account()
-    scim = ScimClient(http=small, token=token, slug="s", account_id=0)
-    assert scim.get("/ServiceProviderConfig").json()["bulk"]["maxOperations"] == 3
-    body = bulk(*[post("Users", f"u{i}", user_body(f"u{i}@x.com")) for i in range(4)])
-    error = assert_scim_error(scim.post("/Bulk", json=body), 413)
-    assert "maxOperations is 3" in error["detail"]
-    assert scim.get("/Users").json()["totalResults"] == 0
-    body["Operations"].pop()
-    assert [r["status"] for r in run(scim, body)] == ["201"] * 3
-
-
-def test_over_max_payload_is_413_before_the_token_is_checked(small):
-    r = small.post("/scim/v2/Bulk", content=b"{" + b" " * 5000 + b"}")
-    assert_scim_error(r, 413)
-    r = small.post("/scim/v2/bulk", content=b"{" + b" " * 5000 + b"}")  # the route's any case
-    assert_scim_error(r, 413)
-    # The Bulk limit is the Bulk's: other routes keep max_body_bytes (1 MiB).
-    assert small.post("/scim/v2/Users", content=b"{" + b" " * 5000 + b"}").status_code == 401
-
-
-def test_a_bulk_limit_above_the_body_limit_lets_bulks_through(settings, engine, make_account):
-    wide = settings.model_copy(update={"max_body_bytes": 2048, "bulk_max_payload_bytes": 65536})
-    with TestClient(create_app(wide, engine=engine), raise_server_exceptions=False) as client:
-        _slug, token, _ = make_account()
-        scim = ScimClient(http=client, token=token, slug="w", account_id=0)
-        body = bulk(*[post("Users", f"u{i}", user_body(f"u{i}@x.com")) for i in range(8)])
-        assert [r["status"] for r in run(scim, body)] == ["201"] * 8
-
-
-@pytest.fixture
-def limited(settings: Settings, engine: Engine) -> Iterator[TestClient]:
-    """Rate limits on: a burst of 10, one every 10 seconds after that."""
-    tight = settings.model_copy(
-        update={"rate_limits": True, "scim_rate_per_second": 0.1, "scim_rate_burst": 10}
-    )
-    with TestClient(create_app(tight, engine=engine), raise_server_exceptions=False) as client:
-        yield client
-
-
-def test_a_bulk_costs_its_operations_and_is_refused_whole(limited, make_account):
-    _slug, token, _ = make_account()
-    scim = ScimClient(http=limited, token=token, slug="r", account_id=0)
-    seven = bulk(*[post("Users", f"u{i}", user_body(f"u{i}@x.com")) for i in range(7)])
-    assert [r["status"] for r in run(scim, seven)] == ["201"] * 7  # 3 of 10 left
-    four = bulk(*[post("Users", f"v{i}", user_body(f"v{i}@x.com")) for i in range(4)])
-    r = scim.post("/Bulk", json=four)
-    error = assert_scim_error(r, 429)
-    assert "counts as 4 requests" in error["detail"]
-    assert int(r.headers["Retry-After"]) >= 5  # one token short, at one per 10 s
-    assert scim.get("/Users").json()["totalResults"] == 7  # nothing of it ran
-    # The three left pay for single requests (the first of them just above).
-    assert [scim.get("/Users").status_code for _ in range(3)] == [200, 200, 429]
-
-
-def test_a_bulk_above_the_burst_waits_for_a_full_bucket(limited, make_account):
-    _slug, token, _ = make_account()
-    scim = ScimClient(http=limited, token=token, slug="b", account_id=0)
-    twelve = bulk(*[post("Users", f"u{i}", user_body(f"u{i}@x.com")) for i in range(12)])
-    assert [r["status"] for r in run(scim, twelve)] == ["201"] * 12  # charged the burst, 10
-    assert scim.get("/Users").status_code == 429
 
 
 # -- tenancy ---------------------------------------------------------------------------------------

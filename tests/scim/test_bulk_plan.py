@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scimgate.scim.bulk import (
     blocked,
-    operation_count,
     plan_bulk,
     read_bulk_request,
     references,
     resolve,
 )
+from scimgate.scim.errors import InvalidSyntaxError, InvalidValueError, PayloadTooLargeError
+from scimgate.scim.text import whole_number
 
 NAMES = st.sampled_from([f"b{i}" for i in range(8)])
 
@@ -139,9 +141,81 @@ def test_references_in_values_and_filters():
     }
 
 
-def test_operation_count_is_the_rate_limit_cost():
-    assert operation_count({"Operations": [{}, {}, {}]}) == 3
-    assert operation_count({"operations": [{}]}) == 1
-    assert operation_count({"Operations": []}) == 1
-    assert operation_count("x") == 1
-    assert operation_count({"Operations": "x"}) == 1
+def ops(n: int) -> list[dict[str, Any]]:
+    return [{"method": "DELETE", "path": f"/Users/u{i}"} for i in range(n)]
+
+
+def test_the_rate_limit_cost_is_the_operations_read():
+    assert read_bulk_request({"Operations": ops(3)}, max_operations=10).cost == 3
+    assert read_bulk_request({"operations": ops(1)}, max_operations=10).cost == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"Operations": ops(1), "operations": ops(9)},  # charged one, ran nine
+        {"operations": ops(9), "OPERATIONS": ops(1)},
+        {"Operations": ops(1), "failOnErrors": 1, "FailOnErrors": 5},
+        {"schemas": [], "Schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"]},
+    ],
+)
+def test_envelope_keys_differing_only_in_case_are_invalid_syntax(body):
+    with pytest.raises(InvalidSyntaxError, match="case-insensitive"):
+        read_bulk_request(body, max_operations=100)
+
+
+def test_operation_keys_differing_only_in_case_fail_that_operation():
+    twice = {"method": "DELETE", "Method": "POST", "path": "/Users", "data": {}}
+    first, second = read_bulk_request(
+        {"Operations": [twice, *ops(1)]}, max_operations=10
+    ).operations
+    assert (
+        isinstance(first.error, InvalidSyntaxError)
+        and "'method' and 'Method'" in first.error.detail
+    )
+    assert second.error is None
+
+
+@pytest.mark.parametrize("value", ["²", "①", "١", "１", "1" * 5000, "1" * 19, "-1", "0", "1e3"])
+def test_fail_on_errors_strings_that_are_no_whole_number_are_invalid_value(value):
+    with pytest.raises(InvalidValueError, match="failOnErrors"):
+        read_bulk_request({"Operations": ops(1), "failOnErrors": value}, max_operations=10)
+
+
+def test_fail_on_errors_as_a_numeric_string():
+    body = {"Operations": ops(1), "failOnErrors": " 3 "}
+    assert read_bulk_request(body, max_operations=10).fail_on_errors == 3
+
+
+def test_an_operation_over_the_single_request_limit_fails_alone():
+    big = {"method": "POST", "path": "/Users", "data": {"userName": "u", "x": "y" * 2000}}
+    small = {"method": "POST", "path": "/Users", "data": {"userName": "v"}}
+    read = read_bulk_request({"Operations": [big, small]}, max_operations=10, max_data_bytes=1024)
+    assert isinstance(read.operations[0].error, PayloadTooLargeError)
+    assert (
+        read.operations[0].error.status == 413 and "1024 bytes" in read.operations[0].error.detail
+    )
+    assert read.operations[1].error is None
+    unbounded = read_bulk_request({"Operations": [big]}, max_operations=10)
+    assert unbounded.operations[0].error is None
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("0", 0),
+        (" 42 ", 42),
+        ("9" * 18, 10**18 - 1),
+        ("", None),
+        (None, None),
+        ("²", None),
+        ("１", None),
+        ("٣", None),
+        ("1_000", None),
+        ("+1", None),
+        ("9" * 19, None),
+        ("1" * 5000, None),
+    ],
+)
+def test_whole_number_reads_only_ascii_decimal_text(text, number):
+    assert whole_number(text) == number

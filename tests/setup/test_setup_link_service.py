@@ -29,7 +29,7 @@ def test_days_default_to_seven_and_stop_at_thirty(value, days):
     assert setup_links.parse_days(value) == days
 
 
-@pytest.mark.parametrize("value", [0, 31, "-1", "7.5", "seven", "٣"])
+@pytest.mark.parametrize("value", [0, 31, "-1", "7.5", "seven", "٣", "²", "1" * 5000])
 def test_other_validities_are_refused(value):
     with pytest.raises(InvalidValueError, match="1 to 30 days"):
         setup_links.parse_days(value)

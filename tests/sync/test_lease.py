@@ -77,6 +77,14 @@ def test_a_lease_whose_process_is_gone_is_taken_over(scim, engine):
     assert get_run(engine, scim.account_id, lease)["status"] == "failed"
 
 
+@pytest.mark.parametrize("pid", ["²", "1" * 5000, "-1"])
+def test_a_lease_whose_pid_is_no_number_is_respected_not_a_crash(scim, engine, pid):
+    """An owner we cannot read is treated as alive: "²".isdigit() is True, int() refuses it."""
+    running_row(engine, scim.account_id, owner=f"{socket.gethostname()}:{pid}")
+    with pytest.raises(SyncBusyError):
+        sync(engine, scim.account_id)
+
+
 def test_a_fresh_lease_of_another_host_is_respected(scim, engine):
     running_row(engine, scim.account_id, owner=f"some-other-host.invalid:{dead_pid()}")
     with pytest.raises(SyncBusyError):

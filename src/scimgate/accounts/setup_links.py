@@ -35,6 +35,7 @@ from scimgate.admins.throttle import ThrottlePolicy, client_key
 from scimgate.audit.actions import AuditAction
 from scimgate.errors import ForbiddenError, InvalidValueError, NotFoundError
 from scimgate.mapping import service as mappings
+from scimgate.scim.text import whole_number
 from scimgate.store import accounts as account_store
 from scimgate.store import admins as throttle_store
 from scimgate.store import audit as audit_store
@@ -89,10 +90,10 @@ def parse_days(value: str | int | None) -> int:
     """
     if value is None or (isinstance(value, str) and not value.strip()):
         return DEFAULT_DAYS
-    text = str(value).strip()
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
+    days = whole_number(str(value))  # 5000 digits: int() raises; a 400, not a 500
+    if days is None or not 1 <= days <= MAX_DAYS:
         raise InvalidValueError(f"A setup link is valid for 1 to {MAX_DAYS} days")
-    return int(text)
+    return days
 
 
 def create(

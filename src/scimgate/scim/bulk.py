@@ -2,9 +2,12 @@
 
 Pure: no I/O. `read_bulk_request` checks the envelope (a bad envelope fails the whole
 request) and reads each operation (a bad operation fails alone, answered in its slot of
-the BulkResponse). `plan_bulk` orders the operations so that a POST runs before every
+the BulkResponse). Keys match in any case, so two keys of one object that differ only in
+case are refused: which one counted would otherwise depend on who reads the body (the
+rate limit charged one `Operations`, the run used the other). `plan_bulk` orders the operations so that a POST runs before every
 operation that names its `bulkId:<id>` (forward references work), and finds circular
-references (§3.7.1: answered 409 for each operation of the cycle). `resolve` puts the
+references (answered 409 for each operation of the cycle without trying to resolve them,
+a deviation from §3.7.1 that docs/scim.md explains). `resolve` puts the
 ids the POSTs got in place of their `bulkId:<id>` references.
 """
 
@@ -16,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from scimgate.scim.errors import (
     ConflictError,
     InvalidSyntaxError,
@@ -26,6 +31,7 @@ from scimgate.scim.errors import (
     ScimError,
 )
 from scimgate.scim.resource_types import RESOURCE_TYPES, ResourceKind, resource_type
+from scimgate.scim.text import whole_number
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
@@ -65,6 +71,11 @@ class BulkRequest:
     operations: tuple[BulkOperation, ...]
     fail_on_errors: int | None = None
 
+    @property
+    def cost(self) -> int:
+        """Its charge on the account's rate limit: one request per operation."""
+        return len(self.operations)
+
 
 @dataclass(frozen=True, slots=True)
 class BulkPlan:
@@ -75,20 +86,14 @@ class BulkPlan:
     circular: Mapping[int, tuple[str, ...]] = field(default_factory=dict)  # index -> its cycle
 
 
-def operation_count(body: Any) -> int:
-    """How many operations a body asks for (the rate-limit cost of a Bulk), at least one."""
-    if isinstance(body, dict):
-        for key, value in body.items():
-            if str(key).lower() == "operations" and isinstance(value, list):
-                return max(1, len(value))
-    return 1
-
-
-def read_bulk_request(body: Any, *, max_operations: int) -> BulkRequest:
-    """Validate the envelope (schemas, Operations, failOnErrors, unique bulkIds); read each operation."""
+def read_bulk_request(
+    body: Any, *, max_operations: int, max_data_bytes: int | None = None
+) -> BulkRequest:
+    """Validate the envelope (schemas, Operations, failOnErrors, unique bulkIds); read each
+    operation. `max_data_bytes`: the single request's body limit, for each operation's data."""
     if not isinstance(body, dict):
         raise InvalidSyntaxError("The Bulk body must be a JSON object")
-    fields = {str(k).lower(): v for k, v in body.items()}
+    fields = _fields(body, "The Bulk body")
     schemas = fields.get("schemas")
     if schemas is not None and (
         not isinstance(schemas, list)
@@ -100,24 +105,47 @@ def read_bulk_request(body: Any, *, max_operations: int) -> BulkRequest:
         raise InvalidSyntaxError("A Bulk body needs a non-empty 'Operations' list")
     if len(operations) > max_operations:
         raise PayloadTooLargeError(
-            f"The Bulk request has {len(operations)} operations; maxOperations is {max_operations}"
+            f"The Bulk request has {len(operations)} operations; maxOperations is"
+            f" {max_operations} (/ServiceProviderConfig): send at most {max_operations} per Bulk"
         )
-    read = tuple(_read_operation(i, raw) for i, raw in enumerate(operations))
+    read = tuple(_read_operation(i, raw, max_data_bytes) for i, raw in enumerate(operations))
     _check_unique_bulk_ids(read)
     return BulkRequest(read, _fail_on_errors(fields.get("failonerrors")))
+
+
+def _fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """An object's values by lower-cased key; keys that differ only in case are ambiguous."""
+    fields: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for key, value in raw.items():
+        name = str(key).lower()
+        if name in fields:
+            raise InvalidSyntaxError(
+                f"{where} has both {spelled[name]!r} and {key!r}: attribute names are"
+                " case-insensitive (RFC 7643 §2.1), send each once"
+            )
+        fields[name], spelled[name] = value, str(key)
+    return fields
 
 
 def _fail_on_errors(value: Any) -> int | None:
     """failOnErrors: absent, or a whole number of at least one (a numeric string too)."""
     if value is None:
         return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    # "²" is a digit to str.isdigit() and int() refuses it (so are 5000 digits): invalidValue.
+    number = whole_number(value) if isinstance(value, str) else value
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
         raise InvalidValueError(
-            f"'failOnErrors' must be a whole number of at least 1, not {value!r}"
+            "'failOnErrors' must be a whole number of at least 1"
+            f" (a string of at most 18 digits), not {_shown(value)}"
         )
-    return value
+    return number
+
+
+def _shown(value: Any) -> str:
+    """A value in an error detail, cut short (the client's own text, echoed)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
 
 
 def _check_unique_bulk_ids(operations: tuple[BulkOperation, ...]) -> None:
@@ -134,12 +162,15 @@ def _check_unique_bulk_ids(operations: tuple[BulkOperation, ...]) -> None:
         seen[op.bulk_id] = op.index
 
 
-def _read_operation(index: int, raw: Any) -> BulkOperation:
+def _read_operation(index: int, raw: Any, max_data_bytes: int | None) -> BulkOperation:
     """One operation: its fields, or the error it will be answered with."""
     if not isinstance(raw, dict):
         error = InvalidSyntaxError(f"{_at(index)} must be an object")
         return BulkOperation(index, "", "", error=error)
-    fields = {str(k).lower(): v for k, v in raw.items()}
+    try:
+        fields = _fields(raw, _at(index))
+    except ScimError as exc:
+        return BulkOperation(index, "", "", error=exc)
     method, path, bulk_id = fields.get("method"), fields.get("path"), fields.get("bulkid")
     shown = BulkOperation(
         index,
@@ -148,12 +179,14 @@ def _read_operation(index: int, raw: Any) -> BulkOperation:
         bulk_id=bulk_id if isinstance(bulk_id, str) else None,
     )
     try:
-        return _checked(shown, fields)
+        return _checked(shown, fields, max_data_bytes)
     except ScimError as exc:
         return BulkOperation(shown.index, shown.method, shown.path, shown.bulk_id, error=exc)
 
 
-def _checked(shown: BulkOperation, fields: dict[str, Any]) -> BulkOperation:
+def _checked(
+    shown: BulkOperation, fields: dict[str, Any], max_data_bytes: int | None
+) -> BulkOperation:
     """The operation with its target and references, or the ScimError that answers it."""
     at, method = _at(shown.index), shown.method
     if method not in METHODS:
@@ -173,6 +206,10 @@ def _checked(shown: BulkOperation, fields: dict[str, Any]) -> BulkOperation:
     data = None if method == "DELETE" else fields.get("data")
     if method != "DELETE" and data is None:
         raise InvalidSyntaxError(f"{at} needs 'data' for {method}")
+    if max_data_bytes is not None and _encoded_size(data) > max_data_bytes:
+        raise PayloadTooLargeError(
+            f"{at} 'data' is over {max_data_bytes} bytes, the body limit of a single request"
+        )
     refs = references(data) | (references(resource_id) if resource_id is not None else set())
     return BulkOperation(
         shown.index,
@@ -185,6 +222,11 @@ def _checked(shown: BulkOperation, fields: dict[str, Any]) -> BulkOperation:
         resource_id=resource_id,
         refs=tuple(sorted(refs)),
     )
+
+
+def _encoded_size(data: Any) -> int:
+    """The data's size as compact JSON (what the single request would at least have sent)."""
+    return len(orjson.dumps(data))
 
 
 def _at(index: int) -> str:

@@ -18,15 +18,18 @@ class _Limits(Protocol):
     bulk_max_payload_bytes: int
 
 
-def service_provider_config(base_url: str, limits: _Limits) -> dict[str, Any]:
-    """What this server supports: PATCH, Bulk, filter, sort, ETags; no password change."""
+def service_provider_config(
+    base_url: str, limits: _Limits, *, bulk_max_operations: int | None = None
+) -> dict[str, Any]:
+    """What this server supports: PATCH, Bulk, filter, sort, ETags; no password change.
+    `bulk_max_operations`: the Bulk size the rate limit lets through, when it is lower."""
     return {
         "schemas": [SPC_SCHEMA],
         "documentationUri": "https://github.com/scimgate/scimgate/blob/main/docs/scim.md",
         "patch": {"supported": True},
         "bulk": {
             "supported": True,
-            "maxOperations": limits.bulk_max_operations,
+            "maxOperations": bulk_max_operations or limits.bulk_max_operations,
             "maxPayloadSize": limits.bulk_max_payload_bytes,
         },
         "filter": {"supported": True, "maxResults": limits.max_page_size},

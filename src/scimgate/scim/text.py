@@ -3,6 +3,8 @@
 A JSON escape such as `"\\ud800"` (in a filter literal, or a body read by a lenient
 parser) yields a Python string UTF-8 cannot encode; SQLite, psycopg and orjson all
 refuse it, so it is refused here first, as the caller's SCIM error rather than a 500.
+`whole_number` reads a number from untrusted text the same way: what `int()` would
+raise on is None, never an exception.
 """
 
 from __future__ import annotations
@@ -59,3 +61,19 @@ def undecodable_param(query_string: bytes) -> str | None:
         except UnicodeDecodeError:
             return unquote_to_bytes(name).decode("utf-8", "replace")
     return None
+
+
+MAX_DIGITS = 18  # below 2**63: a count, an id or a length; int() refuses 4300 digits anyway
+
+
+def whole_number(text: str | None, max_digits: int = MAX_DIGITS) -> int | None:
+    """The whole number ASCII decimal text spells (spaces around allowed), else None.
+
+    Not `str.isdigit()`: "²" and "①" are digits to it, and int() raises on them.
+    """
+    if text is None:
+        return None
+    text = text.strip()
+    if not text or len(text) > max_digits or not text.isascii() or not text.isdecimal():
+        return None
+    return int(text)

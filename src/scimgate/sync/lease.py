@@ -17,6 +17,7 @@ from typing import Any
 from scimgate import audit
 from scimgate.audit.actions import AuditAction
 from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
+from scimgate.scim.text import whole_number
 from scimgate.states import RunStatus
 from scimgate.store import sync_items, sync_runs
 from scimgate.store.database import Connection, as_utc
@@ -37,10 +38,11 @@ def owner_alive(owner: str | None) -> bool:
     if not owner or ":" not in owner:
         return True
     host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    number = whole_number(pid, max_digits=10)  # "²".isdigit() is True; int() refuses it
+    if host != socket.gethostname() or number is None:
         return True
     try:
-        os.kill(int(pid), 0)
+        os.kill(number, 0)
     except ProcessLookupError:
         return False
     except PermissionError:

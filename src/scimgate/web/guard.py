@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scimgate.scim.constants import MEDIA_TYPE
 from scimgate.scim.errors import PayloadTooLargeError
+from scimgate.scim.text import whole_number
 from scimgate.web.metrics import Metrics, surface_of
 
 DRAIN_BYTES = 64 * 1024 * 1024  # read at most this much of an oversize body before closing
@@ -94,7 +95,8 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes 
     """(the whole body, True) if it fits in `limit` bytes; else (None, whether the client has
     sent all of it), as soon as the size is known to be over."""
     declared = _header(scope, b"content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+    length = whole_number(declared.decode("latin-1")) if declared is not None else None
+    if length is not None and length > limit:  # unreadable: the bytes are counted instead
         return None, False
     chunks: list[bytes] = []
     size = 0

@@ -32,10 +32,12 @@ class RateLimiter:
 
     def take(self, key: object, now: float | None = None, *, cost: float = 1.0) -> float:
         """Spend `cost` tokens, all or none: 0.0 if allowed, else the seconds until they are
-        available. A cost above the burst is charged as the burst (a full bucket, emptied):
-        otherwise it could never be paid."""
+        available. A cost above the burst can never be paid (the caller refuses it first,
+        `SurfaceLimits.largest_cost`): charging it the burst let a Bulk of 1,000 pay 500."""
         now = time.monotonic() if now is None else now
-        cost = min(max(cost, 1.0), self.burst)
+        cost = max(cost, 1.0)
+        if cost > self.burst:
+            raise ValueError(f"a cost of {cost} can never be paid from a burst of {self.burst}")
         with self._lock:
             bucket = self._buckets.get(key)
             if bucket is None:
@@ -96,6 +98,11 @@ class SurfaceLimits:
         """Seconds to wait before this account may make a request costing `cost` (a Bulk
         costs its operations), 0 when allowed and then charged."""
         return self.account.take(account_id, cost=cost) if self.enabled else 0.0
+
+    def largest_cost(self) -> int | None:
+        """The largest request an account's bucket can ever pay (its burst in this worker),
+        or None without limits: a Bulk of more operations is refused up front (413)."""
+        return int(self.account.burst) if self.enabled else None
 
     def check_refused(self, client: str) -> float:
         """Spend one of a client address's refused-credential tokens."""

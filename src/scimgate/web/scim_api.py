@@ -18,7 +18,7 @@ from scimgate.scim.discovery import resource_types, schemas_list, service_provid
 from scimgate.scim.render import list_response
 from scimgate.scim.resource_types import RESOURCE_TYPES
 from scimgate.scim.search import body_params
-from scimgate.web.scim_bulk import bulk_endpoint
+from scimgate.web.scim_bulk import bulk_endpoint, max_operations
 from scimgate.web.scim_endpoint import Call, ScimEndpoint, ScimRuntime, scim_response
 from scimgate.web.scim_resources import make_handlers, search_kinds
 from scimgate.web.scim_routes import ScimDispatch, ScimRoute
@@ -31,8 +31,15 @@ def root_search(call: Call) -> Response:
     return search_kinds(call, list(_EVERY_KIND), body_params(call.body))
 
 
-def discovery_spc(call: Call) -> Response:
-    return scim_response(service_provider_config(call.base_url, call.settings))
+def discovery_spc(runtime: ScimRuntime) -> Callable[[Call], Response]:
+    """/ServiceProviderConfig, with the `maxOperations` a Bulk here can pay (scim_bulk)."""
+    most = max_operations(runtime)
+
+    def spc(call: Call) -> Response:
+        body = service_provider_config(call.base_url, call.settings, bulk_max_operations=most)
+        return scim_response(body)
+
+    return spc
 
 
 def discovery_resource_types(call: Call) -> Response:
@@ -131,9 +138,9 @@ def scim_routes(runtime: ScimRuntime) -> list[ScimRoute]:
     me = dict.fromkeys(("GET", "POST", "PUT", "PATCH", "DELETE"), not_implemented)
     routes += [
         route("/.search", POST=root_search),
-        route("/ServiceProviderConfig", GET=discovery_spc),
+        route("/ServiceProviderConfig", GET=discovery_spc(runtime)),
         # The name of drafts before RFC 7644, still sent by Microsoft's SCIM test collection.
-        route("/ServiceConfiguration", GET=discovery_spc),
+        route("/ServiceConfiguration", GET=discovery_spc(runtime)),
         route("/ResourceTypes", GET=discovery_resource_types),
         route("/ResourceTypes/{name}", GET=discovery_resource_type),
         route("/Schemas", GET=discovery_schemas),

@@ -2,12 +2,14 @@
 
 Reading and planning are scim/bulk.py's (pure), running is provisioning/bulk.py's; this
 module is the route. The body limit (`bulk_max_payload_bytes`) is applied before auth by
-web/guard.py like every body limit; the account's rate limit is charged the number of
-operations up front (a Bulk the bucket cannot pay is refused whole with 429 and
-Retry-After, nothing run). Each operation answered gets its own request log entry, as the
-single request would, with its own start time and duration, next to the Bulk's own; and
-the per-account request counts (/metrics, the console's charts) count a Bulk that ran as
-its operations, as the rate limit does.
+web/guard.py like every body limit; the request is read once, after the token check, and
+the account's rate limit is charged the operations read (a Bulk the bucket cannot pay now
+is refused whole with 429 and Retry-After, nothing run; one it could never pay, above its
+burst, is over `maxOperations` and refused 413). Each operation's data is held to the
+single request's body limit. Each operation answered gets its own request log entry, as
+the single request would, with its own start time and duration, next to the Bulk's own;
+and the per-account request counts (/metrics, the console's charts) count a Bulk that ran
+as its operations, as the rate limit does.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from scimgate import errors as domain
 from scimgate.provisioning.bulk import BulkLimits, OperationOutcome, run_bulk
 from scimgate.scim import errors as scim_errors
 from scimgate.scim.bulk import (
+    BulkRequest,
     bulk_response,
     location,
-    operation_count,
     operation_result,
     read_bulk_request,
 )
@@ -41,27 +43,46 @@ from scimgate.web.status_table import answer_for, scim_error
 _DEADLINE_MARGIN_SECONDS = 1.0
 
 
-def bulk_endpoint(runtime: ScimRuntime) -> ScimEndpoint:
-    """The /Bulk endpoint: its own body limit, and a cost of one per operation."""
-    settings = runtime.settings
+def max_operations(runtime: ScimRuntime) -> int:
+    """The most operations one Bulk may carry (advertised as `maxOperations`): the setting,
+    and no more than the account's bucket holds in this worker (its burst shared out over
+    `--workers`), since a Bulk is charged one request per operation and the bucket could
+    never pay more."""
+    largest = runtime.limits.largest_cost()
+    setting = runtime.settings.bulk_max_operations
+    return setting if largest is None else max(1, min(setting, largest))
 
-    def cost(body: Any) -> int:
-        count = operation_count(body)
-        return count if count <= settings.bulk_max_operations else 1  # refused 413 anyway
+
+def bulk_endpoint(runtime: ScimRuntime) -> ScimEndpoint:
+    """The /Bulk endpoint: its own body limit, read once, a cost of one per operation."""
+    settings = runtime.settings
+    most = max_operations(runtime)
+    # An operation's data is held to the single request's body limit; a Bulk no larger than
+    # that limit cannot carry a bigger one, so nothing is measured then.
+    per_data = settings.max_body_bytes
+    checked = per_data if settings.bulk_max_payload_bytes > per_data else None
+
+    def read(body: Any) -> BulkRequest:
+        return read_bulk_request(body, max_operations=most, max_data_bytes=checked)
+
+    def cost(request: BulkRequest) -> int:
+        return request.cost
 
     return ScimEndpoint(
         _bulk_handler(runtime),
         runtime,
         body_limit=settings.bulk_max_payload_bytes,
+        reader=read,
         cost=cost,
     )
 
 
 def _bulk_handler(runtime: ScimRuntime) -> Any:
-    """The handler: the request is read inside the auth transaction, run after it commits."""
+    """The handler: the request was read inside the auth transaction, runs after it commits."""
 
     def bulk(call: Call) -> Response:
-        request = read_bulk_request(call.body, max_operations=call.settings.bulk_max_operations)
+        request = call.read
+        assert isinstance(request, BulkRequest)
         timeout = call.settings.request_timeout_seconds
         limits = BulkLimits(
             max_patch_operations=call.settings.max_patch_operations,

@@ -36,6 +36,7 @@ from scimgate.scim.constants import (
     ACCEPTED_REQUEST_TYPES,
     MEDIA_TYPE,
 )
+from scimgate.scim.text import whole_number
 from scimgate.settings import Settings
 from scimgate.store.accounts import TokenGuard
 from scimgate.store.database import KeptConnection
@@ -85,6 +86,7 @@ class Call:
     principal: Principal
     settings: Settings
     body: Any = None
+    read: Any = None  # the body as the endpoint's reader read it (a Bulk: its BulkRequest)
     ignored: list[str] = field(default_factory=list)
     resource_id: str | None = None
     guard: TokenGuard | None = None  # the token check a read may make in its own statement
@@ -153,6 +155,7 @@ class ScimEndpoint:
         reads_body: bool = True,
         fuse_auth: bool = False,
         body_limit: int | None = None,
+        reader: Callable[[Any], Any] | None = None,
         cost: Callable[[Any], int] | None = None,
     ) -> None:
         self.handler = handler
@@ -161,7 +164,10 @@ class ScimEndpoint:
         self.rt = runtime
         self.settings = runtime.settings
         self.body_limit = body_limit or runtime.settings.max_body_bytes
-        # The request's charge on the account's rate limit (a Bulk: its operations).
+        # A body read once into the handler's request (a Bulk), after the token check; the
+        # request's charge on the account's rate limit comes from what was read (a Bulk: its
+        # operations), so the limit and the handler never see two readings of one body.
+        self.reader = reader
         self.cost = cost
 
     async def __call__(self, request: Request) -> Response:
@@ -267,7 +273,8 @@ class ScimEndpoint:
         try:
             with kept.transaction(writes=request.method not in ("GET", "HEAD")) as conn:
                 principal = self._principal(conn, token, guard, outcome)
-                cost = self.cost(body) if self.cost is not None and early is None else 1
+                read, early = self._read(body, early)
+                cost = self.cost(read) if self.cost is not None and early is None else 1
                 wait = self.rt.limits.check_account(principal.account_id, cost)
                 if wait:
                     raise self._limited("account", wait, _account_limit_detail(cost))
@@ -279,6 +286,7 @@ class ScimEndpoint:
                     principal=principal,
                     settings=self.settings,
                     body=body,
+                    read=read,
                     guard=guard,
                     profiles=self.rt.profiles,
                 )
@@ -299,6 +307,17 @@ class ScimEndpoint:
         if outcome.principal is not None:
             self._record_use(kept, outcome.principal)
         return outcome
+
+    def _read(
+        self, body: Any, early: scim_errors.ScimError | None
+    ) -> tuple[Any, scim_errors.ScimError | None]:
+        """The body read by the endpoint's reader, or the error it is answered with."""
+        if self.reader is None or early is not None:
+            return None, early
+        try:
+            return self.reader(body), None
+        except scim_errors.ScimError as exc:
+            return None, exc
 
     @staticmethod
     def _principal(
@@ -393,7 +412,8 @@ class ScimEndpoint:
             raise scim_errors.UnsupportedMediaTypeError()
         limit = self.body_limit
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        length = whole_number(declared)  # "²".isdigit() is True, and int() raises on it
+        if length is not None and length > limit:
             raise scim_errors.PayloadTooLargeError(f"The request body is over {limit} bytes")
         chunks = []
         size = 0

@@ -7,6 +7,7 @@ from starlette.responses import RedirectResponse, Response
 from scimgate.admins import service as admins
 from scimgate.admins.service import SignInThrottled, WrongPassword
 from scimgate.errors import InvalidValueError
+from scimgate.scim.text import whole_number
 from scimgate.web.console.auth_views import signed_out
 from scimgate.web.console.endpoint import PREFIX, Ctx, Page
 
@@ -24,8 +25,8 @@ def sessions(ctx: Ctx) -> Page:
     notice = None
     if done == "revoked":
         notice = "The session is signed out."
-    elif done.startswith("others-") and done[7:].isdigit():
-        notice = f"Signed out everywhere else ({_plural(int(done[7:]), 'session')})."
+    elif done.startswith("others-") and (count := whole_number(done[7:])) is not None:
+        notice = f"Signed out everywhere else ({_plural(count, 'session')})."
     rows = admins.list_sessions(ctx.conn, ctx.session)
     return Page("sessions.html", {"sessions": rows, "notice": notice})
 

@@ -7,6 +7,7 @@ from urllib.parse import quote
 from starlette.responses import RedirectResponse, Response
 
 from scimgate.errors import InvalidValueError, NotFoundError
+from scimgate.scim.text import whole_number
 from scimgate.web.console.endpoint import MAX_ID, PREFIX, Ctx
 from scimgate.webhooks import dead_letters
 
@@ -46,5 +47,6 @@ def dead_letter_notice(ctx: Ctx) -> str | None:
     """The endpoint page's notice after a bulk redelivery (its counts come in the query)."""
     if ctx.arg("done") != "dead":
         return None
-    sent, failed, left = (int(ctx.arg(k)) if ctx.arg(k).isdigit() else 0 for k in _COUNTS)
+    # The counts come back in the query string: "²" or 5000 digits read as 0, never a 500.
+    sent, failed, left = (whole_number(ctx.arg(k)) or 0 for k in _COUNTS)
     return f"Dead letters sent again: {sent} delivered, {failed} failed, {left} left."
