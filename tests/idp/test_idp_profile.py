@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from scimgate.scim.client_habits import habits_of, request_client
+from scimgate.scim.client_habits import client_of_agent, habits_of, request_client
 from scimgate.scim.client_profile import HabitSeen, PatchAnswer, guess, patch_answer
 from tests.helpers.scim import user_body
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 OKTA = {"User-Agent": "Okta SCIM Client 1.0.0"}
+NO_AGENT = {"User-Agent": ""}  # the test client otherwise says "testclient"
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
@@ -102,13 +103,14 @@ def test_okta_traffic_makes_an_okta_profile_and_okta_group_answers(app, make_api
     scim.get('/Users?filter=userName eq "x@okta.local"&startIndex=1&count=100', headers=OKTA)
     gid, _uid = _group_with_member(scim)
     flush(app)
-    # Later PATCHes that do not name themselves follow the account's profile.
-    r = scim.patch(f"/Groups/{gid}", json=ops({"op": "replace", "value": {"displayName": "H"}}))
+    # Later PATCHes without a User-Agent follow the account's profile.
+    body = ops({"op": "replace", "value": {"displayName": "H"}})
+    r = scim.patch(f"/Groups/{gid}", json=body, headers=NO_AGENT)
     assert r.status_code == 200, r.text
     assert r.json()["displayName"] == "H" and "members" not in r.json()
     # The other account saw none of it: an unknown client, 200 and the whole group.
     ogid, ouid = _group_with_member(other)
-    r = other.patch(f"/Groups/{ogid}", json=ops({"op": "replace", "value": {"displayName": "H"}}))
+    r = other.patch(f"/Groups/{ogid}", json=body, headers=NO_AGENT)
     assert r.status_code == 200 and [m["value"] for m in r.json()["members"]] == [ouid]
 
     profile = api.ok("GET", "/provisioning/profile")
@@ -131,10 +133,70 @@ def test_entra_traffic_with_the_flag_makes_group_patches_204(scim, app):
     before = scim.patch(f"/Groups/{gid}", json=body)
     assert before.status_code == 200, "not recorded yet: an unknown client"
     flush(app)
-    r = scim.patch(
-        f"/Groups/{gid}", json=ops({"op": "add", "path": "members", "value": [{"value": uid}]})
-    )
+    add = ops({"op": "add", "path": "members", "value": [{"value": uid}]})
+    r = scim.patch(f"/Groups/{gid}", json=add, headers=NO_AGENT)
     assert r.status_code == 204 and r.content == b"" and r.headers["etag"] == 'W/"3"'
+    # A request naming another client (a script, a validator) is that client's: the RFC's
+    # first choice, whatever the account's identity provider is.
+    remove = ops({"op": "remove", "path": f'members[value eq "{uid}"]'})
+    r = scim.patch(f"/Groups/{gid}", json=remove, headers={"User-Agent": "curl/8.5.0"})
+    assert r.status_code == 200 and r.json()["id"] == gid
+
+
+@pytest.mark.parametrize(
+    "agent", ["CentralIdentity/2.1", "Concentra-Sync 1.0", "SailPoint Central", "Rokta-Bridge"]
+)
+def test_a_user_agent_containing_an_idp_name_inside_a_word_names_nobody(agent):
+    assert client_of_agent(agent) is None
+    assert request_client(agent, "", None) is None
+
+
+@pytest.mark.parametrize(
+    ("agent", "idp"),
+    [
+        ("Okta SCIM Client 1.0.0", "okta"),
+        ("Microsoft Azure AD SCIM provisioning", "entra"),
+        ("Microsoft Entra ID", "entra"),
+        ("AzureAD-Provisioning/1.0", "entra"),
+        ("Microsoft.Azure.ActiveDirectory", "entra"),
+        ("entra_sync", "entra"),
+        ("OneLogin SCIM", "onelogin"),
+        ("JumpCloud/1.0", "jumpcloud"),
+    ],
+)
+def test_a_user_agent_naming_an_idp_in_whole_words(agent, idp):
+    assert client_of_agent(agent) == idp
+
+
+def test_a_concentra_client_is_not_told_entras_204(scim, app):
+    gid, _uid = _group_with_member(scim)
+    agent = {"User-Agent": "Concentra-Sync 1.0"}
+    scim.get("/Users", headers=agent)
+    flush(app)
+    body = ops({"op": "replace", "path": "displayName", "value": "H"})
+    for headers in (agent, NO_AGENT):
+        r = scim.patch(f"/Groups/{gid}", json=body, headers=headers)
+        assert r.status_code == 200 and r.json()["members"], headers
+
+
+def test_one_group_read_without_members_does_not_make_an_account_entra(scim, app):
+    """excludedAttributes is RFC 7644's: any client may ask for it (a hint, low confidence)."""
+    gid, uid = _group_with_member(scim)
+    scim.get("/Groups?excludedAttributes=members", headers=NO_AGENT)
+    flush(app)
+    body = ops({"op": "replace", "path": "displayName", "value": "H"})
+    r = scim.patch(f"/Groups/{gid}", json=body, headers=NO_AGENT)
+    assert r.status_code == 200 and [m["value"] for m in r.json()["members"]] == [uid]
+    profile = guess([seen("groups_without_members")])
+    assert profile.idp == "entra" and profile.confidence == "low"
+    assert profile.decisive_idp is None
+
+
+def test_hints_alone_are_never_acted_on():
+    hints = [seen("paged_user_lookups"), seen("put_user_updates"), seen("pathless_active_patch")]
+    assert guess(hints).idp == "okta" and guess(hints).decisive_idp is None
+    with_a_habit = guess([seen("groups_without_members"), seen("capitalised_ops")])
+    assert with_a_habit.idp == "entra" and with_a_habit.confidence == "medium"
 
 
 def test_counts_add_up_across_flushes(scim, app, engine):

@@ -1,8 +1,9 @@
 """Which identity provider a SCIM request comes from, and which of its habits it shows.
 
 Pure and cheap (called once per request on the hot path): the User-Agent is matched once
-per distinct string, a PATCH body is read only at the top of its operations, a query
-string only by substring. Each habit names the identity provider it points to (or none,
+per distinct string, by whole words (a plain substring made "Concentra-Sync" and
+"SailPoint Central" Entra), a PATCH body is read only at the top of its operations, a
+query string only by substring. Each habit names the identity provider it points to (or none,
 when several send it), whether it says something about Entra's `aadOptscim062020` flag,
 and what scimgate does about it, for the profile shown to admins.
 
@@ -13,6 +14,7 @@ resolutions with SCIM 2.0 protocol compliance"), Okta's "SCIM 2.0 protocol refer
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,12 +130,14 @@ HABITS: dict[str, Habit] = dict(
             'Members removed by filter: members[value eq "…"]',
             "removes the named members, whatever the group's size",
         ),
+        # A hint only: excludedAttributes is RFC 7644 §3.4.2.5, any client may send it. As an
+        # Entra-only habit, one such read from a script made the account Entra.
         _h(
             "groups_without_members",
             "Groups read with excludedAttributes=members",
             "answered without reading any member",
             ENTRA,
-            3,
+            1,
         ),
         _h(
             "paged_user_lookups",
@@ -159,18 +163,24 @@ HABITS: dict[str, Habit] = dict(
     ]
 )
 
-# User-Agent fragments (lower case) that name a client, first match wins.
-_AGENTS = (
-    ("okta scim client", OKTA),
+# User-Agent words (lower case) that name a client, first match wins. Whole words only, with
+# no letter or digit on either side: "Concentra-Sync" is not Entra, "Entra_Sync" is.
+_AGENT_WORDS = (
+    ("okta scim client", OKTA),  # what Okta sends on every request ("Okta SCIM Client 1.0.0")
     ("okta", OKTA),
-    ("azure ad", ENTRA),
+    ("azure ad", ENTRA),  # "Microsoft Azure AD SCIM provisioning"
     ("azuread", ENTRA),
     ("azure active directory", ENTRA),
     ("microsoft.azure", ENTRA),
     ("microsoft azure", ENTRA),
+    ("microsoft entra", ENTRA),
     ("entra", ENTRA),
     ("onelogin", ONELOGIN),
     ("jumpcloud", JUMPCLOUD),
+)
+_AGENTS = tuple(
+    (re.compile(rf"(?<![a-z0-9]){re.escape(words)}(?![a-z0-9])"), idp)
+    for words, idp in _AGENT_WORDS
 )
 _AGENT_HABIT = {ENTRA: "agent_entra", OKTA: "agent_okta", ONELOGIN: "agent_onelogin"}
 _AGENT_HABIT[JUMPCLOUD] = "agent_jumpcloud"
@@ -189,7 +199,7 @@ def client_of_agent(user_agent: str | None) -> str | None:
     except KeyError:
         pass
     lowered = user_agent.lower()
-    found = next((idp for fragment, idp in _AGENTS if fragment in lowered), None)
+    found = next((idp for words, idp in _AGENTS if words.search(lowered)), None)
     if len(_AGENT_CACHE) >= _AGENT_CACHE_SIZE:
         _AGENT_CACHE.clear()  # a stream of random agents must not grow it without end
     _AGENT_CACHE[user_agent] = found

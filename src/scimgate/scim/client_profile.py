@@ -15,6 +15,7 @@ from enum import StrEnum
 from scimgate.scim.client_habits import ENTRA, HABITS, IDP_NAMES, OKTA
 
 RECENT = timedelta(days=30)  # habits not seen for this long before the newest one are history
+_IDP_ONLY = 3  # a habit's weight when only one identity provider sends it
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +82,9 @@ def guess(habits: list[HabitSeen]) -> Profile:
 
 
 def _winner(recent: list[HabitSeen]) -> tuple[str | None, str]:
-    """The client that named itself last, else the one with the most specific habits."""
+    """The client that named itself last, else the one with the most specific habits:
+    medium confidence (acted on) only with a habit that IdP alone sends; hints alone,
+    however many, are low (an unknown client keeps the RFC's first choice)."""
     agent = _latest(h for h in recent if HABITS[h.code].weight >= 10)
     if agent is not None:
         return HABITS[agent.code].idp, "high"
@@ -94,8 +97,9 @@ def _winner(recent: list[HabitSeen]) -> tuple[str | None, str]:
         scores[idp] = (score + HABITS[h.code].weight, max(last, h.last_seen))
     if not scores:
         return None, "none"
-    idp, (score, _) = max(scores.items(), key=lambda item: item[1])
-    return idp, "medium" if score >= 3 else "low"
+    idp, _ = max(scores.items(), key=lambda item: item[1])
+    own = any(HABITS[h.code].idp == idp and HABITS[h.code].weight >= _IDP_ONLY for h in recent)
+    return idp, "medium" if own else "low"
 
 
 def _latest(habits: Iterable[HabitSeen]) -> HabitSeen | None:

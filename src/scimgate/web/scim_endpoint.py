@@ -110,10 +110,13 @@ class Call:
 
     def client(self) -> str | None:
         """The identity provider behind this request: the request's own User-Agent or an
-        IdP-only habit in its body, else the account's profile (cached per process)."""
+        IdP-only habit in its body; else, only for a request without a User-Agent, the
+        account's profile (cached per process). A request whose User-Agent names another
+        client (curl, a script, a validator) is that client's, not the account's IdP's."""
+        agent = self.request.headers.get("user-agent")
         query = self.request.scope["query_string"].decode("latin-1")
-        own = request_client(self.request.headers.get("user-agent"), query, self.body)
-        if own is not None or self.profiles is None:
+        own = request_client(agent, query, self.body)
+        if own is not None or self.profiles is None or (agent and agent.strip()):
             return own
         return self.profiles.client(self.conn, self.account_id)
 
