@@ -20,8 +20,8 @@ from scimgate.scim.bulk import read_bulk_request
 from scimgate.store.tables.operations import request_log
 from scimgate.timestamps import as_utc
 from scimgate.web import scim_bulk
+from tests.helpers.bulk import bulk, post, run
 from tests.helpers.scim import user_body
-from tests.scim.test_bulk import bulk, post, run
 
 START = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
