@@ -72,8 +72,8 @@ def list_dead_letters(
     ctx: Context,
     endpoint_id: EndpointId,
     cursor: Annotated[
-        str | None,
-        Query(max_length=20, pattern="^[0-9]+$", description="next_cursor of the previous page"),
+        int | None,
+        Query(ge=0, le=2**62, description="next_cursor of the previous page"),
     ] = None,
     limit: Limit = 50,
 ) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def list_dead_letters(
     reached it since, oldest first."""
     with ctx.transaction() as conn:
         rows, next_id = dead_letters.list_dead_letters(
-            conn, who.account_id, endpoint_id, after_id=int(cursor or 0), limit=limit
+            conn, who.account_id, endpoint_id, after_id=cursor or 0, limit=limit
         )
     return {"data": rows, "next_cursor": str(next_id) if next_id else None}
 
@@ -89,12 +89,16 @@ def list_dead_letters(
 @router.post(
     "/webhooks/{endpoint_id}/dead-letters/redeliver",
     response_model=RedeliverReport,
-    responses=NOT_FOUND,
+    responses={
+        **NOT_FOUND,
+        409: {"model": Problem, "description": "a redelivery to this endpoint is running"},
+    },
 )
 def redeliver_dead_letters(
     who: Caller, ctx: Context, endpoint_id: EndpointId, body: RedeliverRequest
 ) -> dict[str, Any]:
     """Send the events of the chosen dead letters again now (at most 25 a call); the
-    endpoint's cursor stays where it is (resume it to go on)."""
+    endpoint's cursor stays where it is (resume it to go on). One redelivery per endpoint
+    runs at a time: another meanwhile is a 409."""
     ids = None if body.all else body.ids
     return dead_letters.redeliver(ctx.engine, ctx.settings, who.account_id, endpoint_id, ids)
