@@ -2,18 +2,21 @@
 
 A dead letter is open until its event reaches the endpoint (a later 2xx delivery of the
 same event: the worker after a resume, or a redelivery) or dies again (a later dead
-letter of the same event stands for it).
+letter of the same event stands for it). The partial index ix_webhook_delivery_dead holds
+the dead deliveries alone, so reading them does not walk the endpoint's delivery log.
+A bulk redelivery holds the endpoint's `redelivering_until` lease while it sends.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, or_, select
+from sqlalchemy import Connection, and_, exists, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from scimgate.store.tables.operations import webhook_delivery
+from scimgate.store.tables.operations import webhook_delivery, webhook_endpoint
 
 _COLUMNS = ("id", "endpoint_id", "event_seq", "event_id", "event_type", "attempt")
 _COLUMNS += ("status_code", "error", "at")
@@ -63,3 +66,37 @@ def find_open(
         .order_by(d.c.id)
     ).mappings()
     return [dict(r) for r in rows]
+
+
+def claim_redelivery(
+    conn: Connection, account_id: int, endpoint_id: int, now: datetime, until: datetime
+) -> bool:
+    """Hold the endpoint's redelivery lease until `until` if it is free (compare-and-set:
+    one caller wins, in any process); False when another holds it."""
+    e = webhook_endpoint
+    result = conn.execute(
+        update(e)
+        .where(
+            e.c.account_id == account_id,
+            e.c.id == endpoint_id,
+            or_(e.c.redelivering_until.is_(None), e.c.redelivering_until < now),
+        )
+        .values(redelivering_until=until)
+    )
+    return result.rowcount == 1
+
+
+def release_redelivery(
+    conn: Connection, account_id: int, endpoint_id: int, until: datetime
+) -> None:
+    """Give the lease back, unless it expired and another caller holds it now."""
+    e = webhook_endpoint
+    conn.execute(
+        update(e)
+        .where(
+            e.c.account_id == account_id,
+            e.c.id == endpoint_id,
+            e.c.redelivering_until == until,
+        )
+        .values(redelivering_until=None)
+    )

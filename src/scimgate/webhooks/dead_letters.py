@@ -6,27 +6,40 @@ dead letter. It does not move the endpoint's cursor or resume it: resuming is wh
 the events held behind a failing endpoint, in order. One call sends at most
 `MAX_PER_CALL` events and stops starting new ones after `TIME_BUDGET` seconds; what is
 left is reported (`remaining`) for the next call.
+
+One bulk redelivery per endpoint runs at a time, across processes: it holds the endpoint's
+`redelivering_until` lease (a conditional UPDATE) while it sends, so two callers cannot
+send the same events twice; another caller meanwhile gets RedeliveryBusyError (409). A
+lease outlives the longest call, and one left by a crashed process expires.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from scimgate.errors import InvalidValueError, NotFoundError
+from scimgate.errors import ConflictError, InvalidValueError, NotFoundError
 from scimgate.settings import Settings
 from scimgate.store import accounts as account_store
 from scimgate.store import dead_letters as store
 from scimgate.store import events as event_store
 from scimgate.store import webhooks as webhook_store
+from scimgate.store.database import utcnow
 from scimgate.webhooks.delivery import Sender, send_and_log
 
 MAX_PER_CALL = 25
 TIME_BUDGET = 30.0  # seconds of sending per call, at most (plus one delivery's timeout)
 MAX_IDS = 1000
+LEASE_MARGIN = 30.0  # seconds a redelivery lease outlives the longest call
+
+
+class RedeliveryBusyError(ConflictError):
+    """A bulk redelivery to this endpoint is running (in this process or another)."""
 
 
 def _endpoint(conn: Connection, account_id: int, endpoint_id: int) -> dict[str, Any]:
@@ -83,8 +96,49 @@ def redeliver(
     """
     with engine.connect() as conn:
         endpoint = _endpoint(conn, account_id, endpoint_id)
-        chosen = _chosen(conn, account_id, endpoint_id, ids)
         slug = account_store.get_account_by_id(conn, account_id)["slug"]
+    lease = TIME_BUDGET + settings.webhook_timeout_seconds + LEASE_MARGIN
+    with _lease(engine, account_id, endpoint_id, lease):
+        return _redeliver(engine, settings, endpoint, slug, ids)
+
+
+@contextmanager
+def _lease(engine: Engine, account_id: int, endpoint_id: int, seconds: float) -> Iterator[None]:
+    """Hold the endpoint's redelivery lease for the block (RedeliveryBusyError if taken)."""
+    now = utcnow()
+    until = now + timedelta(seconds=seconds)
+    with engine.connect() as conn:
+        conn.execution_options(writes=True)
+        with conn.begin():
+            claimed = store.claim_redelivery(conn, account_id, endpoint_id, now, until)
+    if not claimed:
+        raise RedeliveryBusyError(
+            f"A redelivery of webhook endpoint {endpoint_id}'s dead letters is running; "
+            "try again when it ends"
+        )
+    try:
+        yield
+    finally:
+        with engine.connect() as conn:
+            conn.execution_options(writes=True)
+            with conn.begin():
+                store.release_redelivery(conn, account_id, endpoint_id, until)
+
+
+def _redeliver(
+    engine: Engine,
+    settings: Settings,
+    endpoint: dict[str, Any],
+    slug: str,
+    ids: Sequence[int] | None,
+) -> dict[str, Any]:
+    """Send the chosen dead letters' events while holding the lease (read after taking it,
+    so what a previous call settled is not sent again)."""
+    account_id, endpoint_id = endpoint["account_id"], endpoint["id"]
+    with engine.connect() as conn:
+        chosen = _chosen(conn, account_id, endpoint_id, ids)
+        # Open dead letters have distinct events (a later one of the same event settles it).
+        total = store.count_open(conn, account_id, endpoint_id) if ids is None else 0
     events: dict[int, dict[str, Any]] = {}
     for letter in sorted(chosen, key=lambda r: (r["event_seq"], r["id"])):
         events.setdefault(int(letter["event_seq"]), letter)  # one send per event
@@ -98,7 +152,8 @@ def redeliver(
             results.append(_send_one(engine, settings, sender, endpoint, slug, seq, letter))
     finally:
         sender.close()
-    return {"results": results, "remaining": len(events) - len(results)}
+    chosen_count = total if ids is None else len(events)
+    return {"results": results, "remaining": max(chosen_count - len(results), 0)}
 
 
 def _send_one(

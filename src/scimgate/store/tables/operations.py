@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    text,
 )
 
 from scimgate.store.tables.metadata import Document, Id, metadata
@@ -81,6 +82,8 @@ webhook_endpoint = Table(
     Column("lease_until", DateTime(timezone=True)),
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # A bulk redelivery of its dead letters is running until then (one at a time).
+    Column("redelivering_until", DateTime(timezone=True)),
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
     Index(None, "account_id", "id"),
     Index(None, "next_attempt_at"),
@@ -107,6 +110,15 @@ webhook_delivery = Table(
     ForeignKeyConstraint(["endpoint_id"], ["webhook_endpoint.id"], ondelete="CASCADE"),
     Index(None, "account_id", "endpoint_id", "id"),
     Index(None, "account_id", "event_seq"),  # the deliveries of pruned events
+    # The dead letters of an endpoint, without walking its whole delivery log.
+    Index(
+        "ix_webhook_delivery_dead",
+        "account_id",
+        "endpoint_id",
+        "id",
+        sqlite_where=text("dead = 1"),
+        postgresql_where=text("dead"),
+    ),
 )
 
 

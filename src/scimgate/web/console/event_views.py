@@ -36,7 +36,10 @@ def redeliver_dead(ctx: Ctx) -> Response:
         ids = _ids(ctx)
     except InvalidValueError as exc:
         return RedirectResponse(f"{target}?error={quote(exc.detail)}", status_code=303)
-    report = dead_letters.redeliver(ctx.engine, ctx.settings, ctx.account_id, endpoint_id, ids)
+    try:
+        report = dead_letters.redeliver(ctx.engine, ctx.settings, ctx.account_id, endpoint_id, ids)
+    except dead_letters.RedeliveryBusyError as exc:  # one at a time per endpoint
+        return RedirectResponse(f"{target}?error={quote(exc.detail)}", status_code=303)
     sent = sum(1 for r in report["results"] if r["ok"])
     failed = len(report["results"]) - sent
     query = f"sent={sent}&failed={failed}&remaining={report['remaining']}"
