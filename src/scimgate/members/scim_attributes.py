@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from scimgate.errors import ConflictError, InvalidValueError
+from scimgate.errors import InvalidValueError
 from scimgate.scim.account_extension import (
     EXTENSION_URN,
     ExtensionAttribute,
@@ -115,11 +115,7 @@ def _check_free(conn: Connection, account_id: int, old: str, new: str) -> None:
     """Refuse a name another Property holds in any case (SCIM attribute names ignore case)."""
     for name, holder in store.holders_of(conn, account_id, [new]).items():
         if name != old:
-            raise ConflictError(
-                f"Property {holder!r} already has the SCIM attribute {name!r} (attribute "
-                "names are compared whatever their case)",
-                "scim_attribute",
-            )
+            raise store.name_taken(name, holder)
 
 
 def _follow_in_mappings(

@@ -1,8 +1,10 @@
 """Properties as SCIM extension attributes: their stored attribute names and the revision
 that tells a cached extension schema it is stale.
 
-Every statement names the account. An attribute name is unique per account through the
-(account_id, scim_name) constraint (exact spelling; the service compares case-insensitively).
+Every statement names the account. An attribute name is unique per account whatever its
+case (SCIM compares names so): the service checks first, and the (account_id,
+lower(scim_name)) unique index refuses what a concurrent writer slipped past the check,
+with the same ConflictError.
 A renamed attribute's staged values move with it: the user documents are rewritten.
 """
 
@@ -72,8 +74,18 @@ def taken_names(conn: Connection, account_id: int) -> set[str]:
     return {r.scim_name for r in rows}
 
 
+def name_taken(name: str, holder: str) -> ConflictError:
+    """The conflict of an attribute name another Property holds (in this or another case)."""
+    return ConflictError(
+        f"Property {holder!r} already has the SCIM attribute {name!r} (attribute names are "
+        "compared whatever their case)",
+        "scim_attribute",
+    )
+
+
 def set_attribute_name(conn: Connection, account_id: int, prop_id: str, scim_name: str) -> None:
-    """Give a Property its attribute name; one another Property holds is a ConflictError."""
+    """Give a Property its attribute name; one another Property holds in any case is a
+    ConflictError (the unique index's refusal, naming the holder as the service does)."""
     p = member_property
     try:
         with conn.begin_nested():
@@ -83,8 +95,10 @@ def set_attribute_name(conn: Connection, account_id: int, prop_id: str, scim_nam
                 .values(scim_name=scim_name)
             )
     except IntegrityError:
+        for name, holder in holders_of(conn, account_id, [scim_name]).items():
+            raise name_taken(name, holder) from None
         raise ConflictError(
-            f"The SCIM attribute {scim_name!r} is taken; retry", "scim_name"
+            f"The SCIM attribute {scim_name!r} is taken; retry", "scim_attribute"
         ) from None
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 
 from scimgate.store.tables.metadata import Document, Id, metadata
@@ -60,6 +61,13 @@ member_property = Table(
     ForeignKeyConstraint(["account_id"], ["account.id"], ondelete="CASCADE"),
     UniqueConstraint("account_id", "name_key"),
     Index(None, "account_id", "scim_name", unique=True),
+    # SCIM attribute names ignore case (RFC 7643 2.1): the database refuses a case variant.
+    Index(
+        "ix_member_property_account_id_scim_name_ci",
+        "account_id",
+        text("lower(scim_name)"),
+        unique=True,
+    ),
 )
 
 
