@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime
 
 import typer
@@ -94,6 +95,8 @@ def scheduler(
     if now is not None:
         raise CliError("--now only goes with --once")
     with engine(ctx, pool=True) as opened:
+        gc.collect()
+        gc.freeze()  # what startup built lives as long as the process: collections skip it
         runner = schedule.Scheduler(
             opened, interval=config.scheduler_interval_seconds, options=options
         )

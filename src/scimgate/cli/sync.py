@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -56,6 +57,8 @@ def sync(
     with engine(ctx) as opened:
         with opened.begin() as conn:  # a read: it does not wait for a busy writer
             account_id = account_id_of(conn, slug)
+        gc.collect()
+        gc.freeze()  # the imports live as long as the command: collections skip them
         try:
             result = synchronize(
                 opened,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import logging
 import re
@@ -307,4 +308,7 @@ def app_from_env() -> ScimGateApp:
     settings = Settings()
     settings.check_production()
     configure_logging(settings)
-    return create_app(settings)
+    app = create_app(settings)
+    gc.collect()
+    gc.freeze()  # what startup built lives as long as the process (see server.serve)
+    return app
