@@ -7,6 +7,7 @@ ServiceError
  +-- PreconditionFailedError  an If-Match version is stale
  +-- ForbiddenError       the account may not do this (e.g. not entitled)
  +-- CursorTooOldError    a feed cursor points before the events kept (they were pruned)
+ +-- BusyError            too much of this work is under way: try again after `retry_after`
       InvalidValueError
        +-- UnstorableValueError  the database cannot hold or compare a value (e.g. a NUL)
 
@@ -60,6 +61,15 @@ class CursorTooOldError(ServiceError):
     def __init__(self, detail: str, *, oldest_after: int) -> None:
         super().__init__(detail)
         self.oldest_after = oldest_after
+
+
+class BusyError(ServiceError):
+    """Expensive work (a drift report) is bounded per account and per process, and the
+    bound is reached: the caller asks again after `retry_after` seconds."""
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class UnstorableValueError(InvalidValueError):

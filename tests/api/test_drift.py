@@ -1,11 +1,18 @@
-"""GET /api/v1/drift and its section lists: shape, paging, refusals, one account's data."""
+"""GET /api/v1/drift and its section lists: shape, paging, refusals, one account's data;
+the report computed off the request (202 meanwhile) and kept, pages bounded per account."""
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pytest
 
+from scimgate.drift import cache, report
+from scimgate.drift.cache import ReportCache
 from scimgate.store import property_values
 from scimgate.store.database import utcnow
+from tests.drift.test_scan_pages import edited_account
 from tests.helpers.api import assert_problem
 from tests.helpers.sync import create_user, create_users, property_id, sync
 
@@ -36,7 +43,7 @@ def drifted(api, engine):
 
 def test_the_report_has_every_section_with_count_rows_and_cursor(drifted):
     doc = drifted.ok("GET", "/drift")
-    assert set(doc) == {"last_run_id", "sections"} and doc["last_run_id"] >= 1
+    assert set(doc) == {"last_run_id", "computed_at", "sections"} and doc["last_run_id"] >= 1
     sections = doc["sections"]
     assert set(sections) == SECTIONS
     for body in sections.values():
@@ -89,3 +96,60 @@ def test_another_accounts_key_sees_only_its_own_drift(drifted, make_api):
         "unfilled": 3,
     }
     assert doc["last_run_id"] is None
+
+
+def test_a_report_being_computed_is_a_202_then_the_kept_report(api, monkeypatch):
+    opened, calls, real = threading.Event(), [], cache.summary
+
+    def slow(conn: Any, account_id: int, **kw: Any) -> dict[str, Any]:
+        calls.append(account_id)
+        assert opened.wait(10)
+        return real(conn, account_id, **kw)
+
+    monkeypatch.setattr(cache, "summary", slow)
+    create_user(api.scim, "ann@example.com")
+    for _ in range(2):  # the second request joins the computation under way
+        r = api.get("/drift")
+        assert r.status_code == 202 and r.headers["Retry-After"] == "2"
+        assert r.json()["status"] == "computing"
+    opened.set()
+    for _ in range(200):
+        r = api.get("/drift")
+        if r.status_code == 200:
+            break
+        threading.Event().wait(0.05)
+    assert r.status_code == 200 and r.json()["sections"]["unsynced"]["count"] == 1
+    assert api.ok("GET", "/drift")["computed_at"] == r.json()["computed_at"]  # kept
+    assert calls == [api.account_id]
+
+
+def test_too_many_reports_under_way_is_a_503_with_retry_after(api, engine):
+    ReportCache.shared(engine).backlog = 0
+    r = api.get("/drift")
+    assert_problem(r, 503, contains="drift reports")
+    assert r.headers["Retry-After"] == "5"
+
+
+def test_a_second_page_of_one_account_at_once_is_a_503_others_are_served(drifted, engine, make_api):
+    gate = ReportCache.shared(engine).gate
+    gate.wait = 0.05
+    other = make_api("other")
+    with gate.slot(drifted.account_id):  # a page of this account is being read
+        r = drifted.get("/drift/unsynced")
+        assert_problem(r, 503, contains="this account")
+        assert r.headers["Retry-After"] == "2"
+        assert other.ok("GET", "/drift/unsynced")["data"] == []
+    assert drifted.ok("GET", "/drift/unsynced")["data"]
+
+
+def test_a_page_of_edited_looks_at_a_bounded_number_of_members(api, engine, monkeypatch):
+    ids = edited_account(api.scim, engine, edits=(2, 4))
+    monkeypatch.setattr(report, "PAGE_SCAN", 2)
+    got, cursor = [], None
+    while True:
+        page = api.ok("GET", "/drift/edited", params={"limit": 2, "cursor": cursor})
+        got.append(([r["member_id"] for r in page["data"]], page["next_cursor"]))
+        if (cursor := page["next_cursor"]) is None:
+            break
+    # two members looked at per page: the first page finds nothing and says where to go on
+    assert got == [([], ids[1]), ([ids[2]], ids[3]), ([ids[4]], ids[5]), ([], None)]

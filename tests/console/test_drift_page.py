@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 
+from scimgate.drift.cache import ReportCache
 from scimgate.members import service as members
 from scimgate.store import property_values
 from scimgate.store.database import utcnow
@@ -118,3 +119,14 @@ def test_another_accounts_drift_never_shows(make_console, engine):
     page = mine.get("/drift").text
     assert "solo@example.com" not in page and "Bob Stone" not in page
     assert "<strong>0</strong> manual members" in page
+
+
+def test_a_second_page_of_the_accounts_drift_at_once_is_a_503_page(make_console, engine):
+    console = make_console()
+    gate = ReportCache.shared(engine).gate
+    gate.wait = 0.05
+    with gate.slot(console.account_id):  # another page of this account is being read
+        r = console.get("/drift?section=edited")
+    assert r.status_code == 503 and r.headers["Retry-After"] == "2"
+    assert "Another drift page of this account" in html.unescape(r.text)
+    assert console.get("/drift?section=edited").status_code == 200

@@ -33,7 +33,14 @@ from scimgate.store import members as member_store
 from scimgate.store import sync_runs
 
 SECTIONS = ("unsynced", "manual", "edited", "unfilled")
+KEYS = {"unsynced": "directory_user_id", "manual": "member_id", "edited": "member_id"}
+KEYS["unfilled"] = "property_id"  # each section's key: what its cursor continues after
 BATCH = 500  # rows read per statement
+MAX_LIMIT = 200  # rows a page (or a summary's section) may ask for
+# Rows a page of `edited` looks at, at most (the console's and /api/v1's): it maps every
+# in-sync member to find the few changed by hand, so a page stops after these (4 batches,
+# about 0.6 s) and its cursor goes on from the last one looked at.
+PAGE_SCAN = 2_000
 
 Keyed = Iterator[tuple[str, dict[str, Any]]]
 Scanned = Iterator[tuple[str, dict[str, Any] | None]]  # every row looked at; None: no drift
@@ -144,9 +151,22 @@ def check_section(section: str) -> str:
 
 def summary(conn: Connection, account_id: int, *, limit: int = 20) -> dict[str, Any]:
     """The account's drift report: each section's count and first rows."""
-    if not 1 <= limit <= 200:
-        raise InvalidValueError("limit is 1-200")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidValueError(f"limit is 1-{MAX_LIMIT}")
     return Drift(conn, account_id).summary(limit=limit)
+
+
+def trim(doc: dict[str, Any], limit: int) -> dict[str, Any]:
+    """A summary with at most `limit` rows a section, each cursor going on after its last
+    row kept (a summary of more rows, cut: what a cached one serves a smaller ask with)."""
+    sections = {}
+    for name, body in doc["sections"].items():
+        data, key = body["data"], KEYS[name]
+        cut = len(data) > limit
+        sections[name] = (
+            {**body, "data": data[:limit], "next_cursor": data[limit - 1][key]} if cut else body
+        )
+    return {**doc, "sections": sections}
 
 
 def section_page(
@@ -161,8 +181,8 @@ def section_page(
     """One page of one section of the account's drift report; with `scan`, the rows found
     among the next `scan` looked at (a page that may be short, even empty, before the end)."""
     check_section(section)
-    if not 1 <= limit <= 200:
-        raise InvalidValueError("limit is 1-200")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidValueError(f"limit is 1-{MAX_LIMIT}")
     if scan is not None and scan < limit:
         raise InvalidValueError("scan is at least limit")
     return Drift(conn, account_id).page(section, cursor=cursor, limit=limit, scan=scan)

@@ -49,6 +49,7 @@ TABLE: dict[type[Exception], HttpAnswer] = {
     domain.CursorTooOldError: HttpAnswer(
         410, _GoneError, "/docs/api#cursor-too-old", "Cursor too old: events were pruned"
     ),
+    domain.BusyError: HttpAnswer(503, scim_errors.ServiceUnavailableError),
     domain.ServiceError: HttpAnswer(400, scim_errors.InvalidValueError),
     domain.StorageTimeoutError: HttpAnswer(503, scim_errors.ServiceUnavailableError),
     domain.StorageUnavailableError: HttpAnswer(503, scim_errors.ServiceUnavailableError),

@@ -1,23 +1,25 @@
 """/drift: where the members and the identity provider disagree (docs/sync.md, "Drift report")."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection
 
 from scimgate.accounts.api_keys import ApiPrincipal
 from scimgate.drift import report
+from scimgate.drift.cache import ReportCache
 from scimgate.store.errors import storage_edge
 from scimgate.web.api.deps import ApiContext, Caller, Context, refuse_nul
-from scimgate.web.api.fields import Cursor, Limit
+from scimgate.web.api.fields import Cursor, Limit, Time
 from scimgate.web.api.problems import EVERY_ROUTE
 
 router = APIRouter(tags=["drift"], responses=EVERY_ROUTE)
 
-_NEXT = "pass as `cursor` to this section's list for the next page; null at the end"
+_NEXT = (
+    "pass as `cursor` to this section's list for the next page; null at the end (a page "
+    "of `edited` may be short, even empty, before the end)"
+)
 
 
 class UnsyncedUser(BaseModel):
@@ -113,36 +115,64 @@ class Sections(BaseModel):
 
 class DriftReport(BaseModel):
     last_run_id: int | None = Field(description="the newest run that succeeded or failed")
+    computed_at: Time = Field(
+        description="when the report was read: it is kept for a minute, then read again"
+    )
     sections: Sections
 
 
-@router.get("/drift", response_model=DriftReport)
+class Computing(BaseModel):
+    status: str = Field(description='"computing"')
+    detail: str
+
+
+# How long GET /drift waits for a report it started, and how long until the client asks
+# again: a large account's report takes seconds (docs/sync.md), computed on a bounded worker.
+WAIT, POLL = 1.0, 2
+
+
+@router.get(
+    "/drift",
+    response_model=DriftReport,
+    responses={
+        202: {
+            "model": Computing,
+            "description": "the report is being computed: ask again after Retry-After",
+        },
+        503: {"description": "too many reports under way (Retry-After)"},
+    },
+)
 def drift_report(
     who: Caller,
     ctx: Context,
     limit: Annotated[int, Query(ge=1, le=200, description="rows per section")] = 20,
-) -> dict[str, Any]:
-    """Every section's count and first rows, each with the cursor of its next page."""
-    with _scan(ctx) as conn:
-        return report.summary(conn, who.account_id, limit=limit)
-
-
-@contextmanager
-def _scan(ctx: ApiContext) -> Iterator[Connection]:
-    """A read transaction on the background engine, outside the request deadline: the
-    report maps every provisioned member's staged user (about 5 s per 20,000 on SQLite,
-    docs/sync.md), as a dry run of /sync-runs does."""
-    with storage_edge(), ctx.engine.connect() as conn, conn.begin():
-        yield conn
+) -> Any:
+    """Every section's count and first rows, each with the cursor of its next page: the
+    report computed at most a minute ago, or 202 while it is computed."""
+    reports = ReportCache.shared(ctx.engine)
+    snapshot = reports.get(who.account_id, wait=WAIT, join_wait=0.0)
+    if snapshot is None:
+        body = {"status": "computing", "detail": "The drift report is being computed"}
+        return JSONResponse(body, status_code=202, headers={"Retry-After": str(POLL)})
+    return {**snapshot.first(limit), "computed_at": snapshot.at}
 
 
 def _page(
     who: ApiPrincipal, ctx: ApiContext, section: str, cursor: str | None, limit: int
 ) -> dict[str, Any]:
+    """One page, read outside the request deadline on the background engine (as a dry run
+    of /sync-runs is), one at a time per account and a few in all (ReportCache.gate); a
+    page of `edited` looks at PAGE_SCAN members at most, so it may be short, even empty,
+    with a cursor to go on from."""
     refuse_nul(cursor)
-    with _scan(ctx) as conn:
+    with (
+        ReportCache.shared(ctx.engine).gate.slot(who.account_id),
+        storage_edge(),
+        ctx.engine.connect() as conn,
+        conn.begin(),
+    ):
         data, next_cursor = report.section_page(
-            conn, who.account_id, section, cursor=cursor, limit=limit
+            conn, who.account_id, section, cursor=cursor, limit=limit, scan=report.PAGE_SCAN
         )
     return {"data": data, "next_cursor": next_cursor}
 

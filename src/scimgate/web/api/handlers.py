@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from scimgate.errors import CursorTooOldError, ServiceError, StorageError
+from scimgate.errors import BusyError, CursorTooOldError, ServiceError, StorageError
 from scimgate.web.api.deps import api_context, caller
 from scimgate.web.api.problems import ApiError, problem
 from scimgate.web.db_threads import retry_after
@@ -35,7 +35,10 @@ def install_handlers(api: FastAPI) -> None:
         if isinstance(exc, CursorTooOldError):  # where to start again
             snapshot = request.scope.get("root_path", "") + "/snapshot"
             extra.update(oldest_after=exc.oldest_after, snapshot=snapshot)
-        return problem(answer.status, answer.title, exc.detail, request, **extra)
+        response = problem(answer.status, answer.title, exc.detail, request, **extra)
+        if isinstance(exc, BusyError):
+            response.headers.update(retry_after(exc.retry_after))
+        return response
 
     @api.exception_handler(StorageError)
     async def _unavailable(request: Request, exc: StorageError) -> Response:

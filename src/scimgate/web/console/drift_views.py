@@ -8,9 +8,8 @@ from scimgate.drift import report
 from scimgate.web.console.endpoint import Ctx, Page
 
 PAGE_SIZE = 200  # rows of one section's own pages
-# Rows a page looks at, at most: `edited` maps every in-sync member to find the few changed
-# by hand, so a page stops after these (4 batches, about 0.6 s) and Next page goes on.
-SCAN = 2_000
+SCAN = report.PAGE_SCAN  # rows a page looks at, at most: Next page goes on from there
+FIRST = 20  # rows of each section on the report itself
 TITLES = {
     "unsynced": "Staged users never synchronized",
     "manual": "Manual members with no identity-provider counterpart",
@@ -26,9 +25,10 @@ def drift(ctx: Ctx) -> Page:
     if section:
         report.check_section(section)
         after = ctx.request.query_params.get("after", "")[:64] or None
-        rows, next_after = report.section_page(
-            ctx.conn, ctx.account_id, section, cursor=after, limit=PAGE_SIZE, scan=SCAN
-        )
+        with ctx.shared["drift"].gate.slot(ctx.account_id):  # one page per account at once
+            rows, next_after = report.section_page(
+                ctx.conn, ctx.account_id, section, cursor=after, limit=PAGE_SIZE, scan=SCAN
+            )
         context.update(
             section=section,
             rows=rows,
@@ -42,5 +42,5 @@ def drift(ctx: Ctx) -> Page:
     snapshot = ctx.shared["drift"].get(ctx.account_id, fresh=ctx.arg("fresh") == "1")
     context["checking"] = snapshot is None
     if snapshot is not None:
-        context.update(report=snapshot.report, at=snapshot.at)
+        context.update(report=snapshot.first(FIRST), at=snapshot.at)
     return Page("drift.html", context)

@@ -32,7 +32,7 @@ from scimgate.admins import service as admins
 from scimgate.admins.service import Client, Session, session_for
 from scimgate.admins.throttle import ThrottlePolicy
 from scimgate.drift.cache import ReportCache
-from scimgate.errors import NotFoundError, ServiceError, StorageError
+from scimgate.errors import BusyError, NotFoundError, ServiceError, StorageError
 from scimgate.settings import Settings
 from scimgate.store.errors import storage_edge
 from scimgate.sync.engine import SyncOptions
@@ -228,7 +228,7 @@ class Console:
             # manual Property edits are not in the plan fingerprint: reuse for 5 min at most
             "plans": PlanCache(engine, SyncOptions.from_settings(settings), ttl=300.0),
             # hand edits behind scimgate's back move nothing a cache could watch: 1 min
-            "drift": ReportCache(engine, limit=20, ttl=60.0),  # 20 rows a section
+            "drift": ReportCache.shared(engine),  # shared with /api/v1's GET /drift
         }
 
     def endpoint(
@@ -318,7 +318,10 @@ class Console:
         """A domain error as a page with its message."""
         # Never say whether another account has it: one message for every 404.
         message = NOT_HERE if isinstance(exc, NotFoundError) else exc.detail
-        return self.error(request, session, answer_for(exc).status, message)
+        response = self.error(request, session, answer_for(exc).status, message)
+        if isinstance(exc, BusyError):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     def _storage_failure(
         self, request: Request, session: Session | None, exc: StorageError
