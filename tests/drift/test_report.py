@@ -167,6 +167,22 @@ def test_a_user_the_failed_last_run_never_reached_says_why(scim, engine):
     )
 
 
+def test_after_a_failed_run_only_users_staged_before_it_began_are_run_failed(scim, engine):
+    ann = create_user(scim, "ann@example.com")
+    eve = create_user(scim, "eve@example.com")
+    with engine.begin() as conn:
+        run_id = sync_runs.insert_run(
+            conn, scim.account_id, trigger="cli", status="running", owner=None, now=utcnow()
+        )
+        sync_runs.set_run(conn, scim.account_id, run_id, status="failed", detail="gone")
+    bob = create_user(scim, "bob@example.com")  # staged while (or after) the run ran
+    patch_user(scim, eve, "displayName", "Eve Two")
+    rows = by(section(engine, scim.account_id, "unsynced"), "directory_user_id")
+    assert rows[ann]["reason"] == "run_failed"
+    assert rows[bob]["reason"] == rows[eve]["reason"] == "waiting"
+    assert rows[bob]["detail"] == f"waiting for the next run (staged or changed since run {run_id})"
+
+
 # ---- manual members with no IdP counterpart ----
 
 

@@ -75,27 +75,35 @@ class Unsynced:
             if not row.active and row.id not in reasons:
                 reasons[row.id] = (Reason.INACTIVE, "inactive in the identity provider")
         linked = {t.row.id: t.member for t in claims.compare if t.link}
-        rest = [r.id for r in rows if r.id not in reasons]
+        rest = [r for r in rows if r.id not in reasons]
         reasons.update(self._by_last_run(conn, rest))
         return [
             _item(row, result, *reasons.get(row.id) or self._waiting(result, linked.get(row.id)))
             for row, result in zip(rows, mapped, strict=True)
         ]
 
-    def _by_last_run(self, conn: Connection, user_ids: list[str]) -> dict[str, tuple[str, str]]:
-        """Users the last run recorded an error for, and those it never reached."""
+    def _by_last_run(self, conn: Connection, rows: list[UnsyncedRow]) -> dict[str, tuple[str, str]]:
+        """Users the last run recorded an error for, and those a failed run never reached:
+        staged before it began (a user staged or changed since is waiting for the next)."""
         run = self.last_run
         if run is None:
-            return dict.fromkeys(user_ids, (Reason.NEVER_RUN, "no Synchronize has run yet"))
+            return {r.id: (Reason.NEVER_RUN, "no Synchronize has run yet") for r in rows}
         out: dict[str, tuple[str, str]] = {}
-        errors = store.run_errors(conn, self.account_id, run.id, user_ids) if user_ids else {}
+        ids = [r.id for r in rows]
+        errors = store.run_errors(conn, self.account_id, run.id, ids) if ids else {}
         for user_id, error in errors.items():
             out[user_id] = (Reason.FAILED, f"the last run ({run.id}) recorded an error: {error}")
         if run.status == RunStatus.FAILED:
             why = (
                 f"the last run ({run.id}) failed before reaching them: {run.detail or 'no detail'}"
             )
-            out.update({u: (Reason.RUN_FAILED, why) for u in user_ids if u not in out})
+            out.update(
+                {
+                    r.id: (Reason.RUN_FAILED, why)
+                    for r in rows
+                    if r.id not in out and r.staged_at < run.started_at
+                }
+            )
         return out
 
     def _waiting(self, result: Mapped, link: Any) -> tuple[str, str]:

@@ -28,6 +28,7 @@ class UnsyncedRow(NamedTuple):
     active: Any
     user_name: str
     display_name: str | None
+    staged_at: datetime  # when it was staged or last changed (directory_user.updated_at)
     member_id: None = None
     member_email: None = None
     member_name: None = None
@@ -65,7 +66,7 @@ class FinishedRun(NamedTuple):
 
     id: int
     status: str
-    started_at: datetime | None
+    started_at: datetime  # when it began applying: a confirmed held run's confirmation
     detail: str | None
 
 
@@ -78,13 +79,13 @@ def unsynced_batch(conn: Connection, account_id: int, after: str, limit: int) ->
     """Staged users that no member is linked to, in id order from `after` on."""
     rows = driver.execute(
         conn,
-        f"SELECT du.id, {_doc(conn)}, du.active, du.user_name, du.display_name "
+        f"SELECT du.id, {_doc(conn)}, du.active, du.user_name, du.display_name, du.updated_at "
         "FROM directory_user du WHERE du.account_id = ? AND du.id > ? AND NOT EXISTS "
         "(SELECT 1 FROM member m WHERE m.account_id = du.account_id "
         "AND m.directory_user_id = du.id) ORDER BY du.id LIMIT ?",
         (account_id, after, limit),
     ).fetchall()
-    return [UnsyncedRow(*r) for r in rows]
+    return [UnsyncedRow(*r[:5], driver.from_db_time(r[5])) for r in rows]
 
 
 def count_unsynced(conn: Connection, account_id: int) -> int:
@@ -152,11 +153,14 @@ def last_finished_run(conn: Connection, account_id: int) -> FinishedRun | None:
     """The newest run that succeeded or failed (planned and held runs wrote nothing)."""
     row = driver.execute(
         conn,
-        "SELECT id, status, started_at, detail FROM sync_run WHERE account_id = ? "
+        "SELECT id, status, COALESCE(confirmed_at, started_at, created_at), detail "
+        "FROM sync_run WHERE account_id = ? "
         f"AND status IN ('{RunStatus.SUCCEEDED}', '{RunStatus.FAILED}') ORDER BY id DESC LIMIT 1",
         (account_id,),
     ).fetchone()
-    return FinishedRun(*row) if row else None
+    if row is None:
+        return None
+    return FinishedRun(row[0], row[1], driver.from_db_time(row[2]), row[3])
 
 
 def run_errors(
