@@ -19,9 +19,9 @@ from sqlalchemy import Connection
 
 from scimgate.group_rules import service as group_rules
 from scimgate.mapping.group_rules import GroupRules
-from scimgate.mapping.mapper import Mapper
+from scimgate.mapping.mapper import Mapped, Mapper
 from scimgate.store import drift as store
-from scimgate.store import driver, property_values
+from scimgate.store import driver
 from scimgate.store import members as member_store
 from scimgate.store import sync_batches as batches
 from scimgate.store.drift import InSyncRow
@@ -63,9 +63,8 @@ class Edited:
         refs = mapper.reference_ids
         wanted = [v for m in mapped for pid, v in m.values.items() if pid in refs]
         resolved = batches.members_of_directory_users(conn, aid, wanted) if wanted else {}
-        values = property_values.values_of(conn, aid, [r.id for r in rows])
-        olds = [v for vals in values.values() for pid, (v, _s) in vals.items() if pid in refs]
-        shown = [*resolved.values(), *olds]
+        values = store.values_between(conn, aid, [r.id for r in rows])
+        shown = _differing_references(rows, mapped, refs, resolved, values)
         labels = member_store.member_labels(conn, aid, shown) if shown else {}
         users = [r.directory_user_id for r in rows]
         groups = group_rules.groups_of_users(conn, aid, self.rules, users)
@@ -95,6 +94,28 @@ class Edited:
                 if label != "source"
             ]
             yield row.id, _item(row, fields) if fields else None
+
+
+def _differing_references(
+    rows: list[InSyncRow],
+    mapped: list[Mapped],
+    refs: frozenset[str] | set[str],
+    resolved: dict[str, str],
+    values: dict[str, dict[str, tuple[Any, str]]],
+) -> list[str]:
+    """The members a batch's comparisons may show by label: both sides of each reference
+    whose member value is not the one the mapping resolves to (an equal one shows nothing,
+    and almost every reference is equal)."""
+    out: list[str] = []
+    for row, result in zip(rows, mapped, strict=True):
+        held = values.get(row.id, {})
+        for pid in refs:
+            raw = result.values.get(pid)
+            target = resolved.get(raw) if isinstance(raw, str) else None
+            old = held.get(pid, (None, None))[0]
+            if target != old:
+                out.extend(v for v in (target, old) if isinstance(v, str))
+    return out
 
 
 def _item(row: InSyncRow, fields: list[dict[str, Any]]) -> dict[str, Any]:

@@ -54,6 +54,7 @@ class Drift:
         if settings is None:
             raise NotFoundError(f"No account {account_id}")
         self.conn, self.account_id, self.batch = conn, account_id, batch
+        store.serial_reads(conn)
         self.mapper = load_mapper(conn, account_id)
         self.properties = member_store.list_properties(conn, account_id)
         names = {p["id"]: p["name"] for p in self.properties}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
@@ -68,6 +69,15 @@ class FinishedRun(NamedTuple):
     status: str
     started_at: datetime  # when it began applying: a confirmed held run's confirmation
     detail: str | None
+
+
+def serial_reads(conn: Connection) -> None:
+    """PostgreSQL: no parallel workers for the rest of this transaction. Its planner gives
+    a keyset batch (`LIMIT 500` of an account's members) two workers once the account is
+    large, and starting them costs more than the batch: 50 ms a batch instead of 13 ms
+    at 100,000 members, 200 batches per report."""
+    if driver.is_pg(conn):
+        driver.execute(conn, "SET LOCAL max_parallel_workers_per_gather = 0")
 
 
 def _doc(conn: Connection) -> str:
@@ -147,6 +157,32 @@ def in_sync_batch(
         (account_id, after, rev, limit),
     ).fetchall()
     return [InSyncRow(*r) for r in rows]
+
+
+def values_between(
+    conn: Connection, account_id: int, member_ids: Sequence[str]
+) -> dict[str, dict[str, tuple[Any, str]]]:
+    """Property values of these members (in id order, as a batch of in_sync_batch is),
+    member id -> property id -> (value, source): read as one range of the primary key,
+    from the first id to the last, keeping only theirs (rows streamed, not held), instead
+    of a list of ids that PostgreSQL reads by scanning the table. PostgreSQL hands the
+    values over as text, parsed with orjson (as staged_batch does its documents)."""
+    if not member_ids:
+        return {}
+    pg = driver.is_pg(conn)
+    cursor = driver.execute(
+        conn,
+        f"SELECT member_id, property_id, {'CAST(value AS TEXT)' if pg else 'value'}, source "
+        "FROM property_value WHERE account_id = ? AND member_id >= ? AND member_id <= ?",
+        (account_id, member_ids[0], member_ids[-1]),
+    )
+    out: dict[str, dict[str, tuple[Any, str]]] = {m: {} for m in member_ids}
+    load = driver.load_json if pg else partial(driver.load_value, conn)
+    for member_id, prop_id, raw, source in cursor:
+        held = out.get(member_id)
+        if held is not None:
+            held[prop_id] = (load(raw), source)
+    return out
 
 
 def last_finished_run(conn: Connection, account_id: int) -> FinishedRun | None:
