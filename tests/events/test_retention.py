@@ -4,7 +4,6 @@ effect on webhook deliveries and endpoints, and the feed's 410 for a cursor prun
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from sqlalchemy import select, update
 from typer.testing import CliRunner
@@ -20,17 +19,7 @@ from scimgate.web.status_table import answer_for
 from scimgate.webhooks import retention
 from scimgate.webhooks.retention import RetentionSweep
 from tests.helpers.api import assert_problem
-from tests.helpers.webhooks import add_endpoint, add_members, all_events, last_seq
-
-
-def backdate(engine, account_id, through_seq, days):
-    """Make the account's events up to `through_seq` `days` old."""
-    with engine.begin() as conn:
-        conn.execute(
-            update(event)
-            .where(event.c.account_id == account_id, event.c.seq <= through_seq)
-            .values(created_at=utcnow() - timedelta(days=days))
-        )
+from tests.helpers.webhooks import add_endpoint, add_members, all_events, backdate, last_seq
 
 
 def seqs(engine, account_id):

@@ -11,16 +11,19 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from scimgate.accounts import api_keys
 from scimgate.accounts.lookup import account_by_slug
 from scimgate.members import service as members
 from scimgate.store import events as event_store
 from scimgate.store import webhooks as webhook_store
+from scimgate.store.tables.operations import event
+from scimgate.timestamps import utcnow
 from scimgate.webhooks import service as webhooks
 from scimgate.webhooks.delivery import Deliverer
 
@@ -248,6 +251,16 @@ def add_members(engine: Engine, account_id: int, prefix: str, n: int) -> None:
             conn.execution_options(writes=True)
             with conn.begin():
                 members.create_member(conn, account_id, f"{prefix}{i:02d}@example.com")
+
+
+def backdate(engine: Engine, account_id: int, through_seq: int, days: int) -> None:
+    """Make the account's events up to `through_seq` `days` old."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(event)
+            .where(event.c.account_id == account_id, event.c.seq <= through_seq)
+            .values(created_at=utcnow() - timedelta(days=days))
+        )
 
 
 def drain(deliverer: Deliverer, engine: Engine, account_id: int, max_ticks: int = 100) -> None:

@@ -76,14 +76,11 @@ def prune_through(conn: Connection, account_id: int, last: int, note: str) -> in
     """Delete the account's events up to `last` and their deliveries (the log of a pruned
     event goes with it), record `last` as pruned, and move an endpoint still behind it
     (failing for longer than the window) past it with `note` as its last error."""
-    deleted = conn.execute(
-        delete(event).where(event.c.account_id == account_id, event.c.seq <= last)
-    ).rowcount
-    conn.execute(
-        delete(webhook_delivery).where(
-            webhook_delivery.c.account_id == account_id, webhook_delivery.c.event_seq <= last
-        )
-    )
+    # The account row first (as event and audit writers take it), then the endpoints behind
+    # `last`, then the deletes: on PostgreSQL a delivery logging an event up to `last` has
+    # either committed before the endpoint's row lock was granted (its log row is deleted
+    # below) or waits for it and finds the cursor moved (webhooks.advance_endpoint: it logs
+    # nothing and leaves the cursor where the prune put it).
     conn.execute(
         update(account)
         .where(account.c.id == account_id, account.c.event_pruned_seq < last)
@@ -94,5 +91,13 @@ def prune_through(conn: Connection, account_id: int, last: int, note: str) -> in
         update(e)
         .where(e.c.account_id == account_id, e.c.cursor < last)
         .values(cursor=last, attempts=0, last_error=note)
+    )
+    deleted = conn.execute(
+        delete(event).where(event.c.account_id == account_id, event.c.seq <= last)
+    ).rowcount
+    conn.execute(
+        delete(webhook_delivery).where(
+            webhook_delivery.c.account_id == account_id, webhook_delivery.c.event_seq <= last
+        )
     )
     return int(deleted or 0)

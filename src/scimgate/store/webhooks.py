@@ -92,6 +92,15 @@ def set_endpoint(conn: Connection, endpoint_id: int, **values: Any) -> None:
     )
 
 
+def advance_endpoint(conn: Connection, endpoint_id: int, cursor_was: int, **values: Any) -> bool:
+    """Set columns if the cursor is still `cursor_was`: a stale write never undoes a prune."""
+    e = webhook_endpoint
+    result = conn.execute(
+        update(e).where(e.c.id == endpoint_id, e.c.cursor == cursor_was).values(**values)
+    )
+    return result.rowcount == 1
+
+
 def due_endpoints(conn: Connection, now: datetime, limit: int = 100) -> list[tuple[int, int]]:
     """(account_id, id) of active endpoints with events past their cursor, due, and free."""
     e = webhook_endpoint

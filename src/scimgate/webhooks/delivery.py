@@ -4,8 +4,9 @@ Each endpoint is a cursor on its account's event sequence. A worker (a thread in
 `serve`; any number of processes) takes an endpoint's lease with a compare-and-set
 UPDATE, sends the events after the cursor one at a time, and moves the cursor in the
 transaction that logs each success, so N processes deliver each event once per
-endpoint. A process that dies between the receiver's 2xx and that commit makes the next
-holder send the event again with the same `webhook-id`: receivers deduplicate on it
+endpoint. Every write is a compare-and-set on the cursor the pass read, so a prune that
+moved the cursor past pruned events meanwhile is never undone. A process that dies
+between the receiver's 2xx and that commit makes the next holder send the event again with the same `webhook-id`: receivers deduplicate on it
 (at-least-once, as the Standard Webhooks convention expects).
 
 A failure keeps the cursor where it is (later events wait: order is kept) and schedules
@@ -321,7 +322,9 @@ class Deliverer:
                     return attempts  # the lease runs out (or we stop): the next holder goes on
                 if event["type"] not in wanted:
                     with self.engine.begin() as conn:
-                        store.set_endpoint(conn, endpoint_id, cursor=event["seq"])
+                        seq, cursor = event["seq"], endpoint["cursor"]
+                        if not store.advance_endpoint(conn, endpoint_id, cursor, cursor=seq):
+                            return attempts  # a prune moved it on: the next pass reads it again
                     endpoint["cursor"] = event["seq"]
                     continue
                 outcome = self.sender.send(
@@ -356,9 +359,26 @@ class Deliverer:
         now: datetime,
         attempt: int,
     ) -> bool:
+        """Log the attempt and set the endpoint only if its cursor is still the one this pass
+        read: a prune that moved it past the event meanwhile wins (nothing is logged)."""
+        dead = not outcome.ok and attempt > len(self.retry)  # retries used up: a dead letter
+        values: dict[str, Any] = {"next_attempt_at": now, "first_failure_at": None}
+        if outcome.ok:
+            values.update(cursor=event["seq"], attempts=0, last_error=None)
+        else:
+            values.update(attempts=attempt, last_error=outcome.error)
+            values["first_failure_at"] = endpoint["first_failure_at"] or now
+            if dead:
+                values["status"] = EndpointStatus.FAILING  # wait for a resume
+            else:
+                values["next_attempt_at"] = now + timedelta(seconds=self.retry[attempt - 1])
         with self.engine.connect() as conn:
             conn.execution_options(writes=True)
             with conn.begin():
+                # The endpoint row first: on PostgreSQL its lock orders this write against
+                # a prune's (store.event_retention.prune_through).
+                if not store.advance_endpoint(conn, endpoint["id"], endpoint["cursor"], **values):
+                    return False
                 store.insert_delivery(
                     conn,
                     account_id,
@@ -371,33 +391,13 @@ class Deliverer:
                     error=outcome.error,
                     duration_ms=outcome.duration_ms,
                     at=now,
-                    dead=not outcome.ok and attempt > len(self.retry),  # a dead letter
+                    dead=dead,
                 )
-                if outcome.ok:
-                    store.set_endpoint(
-                        conn,
-                        endpoint["id"],
-                        cursor=event["seq"],
-                        attempts=0,
-                        first_failure_at=None,
-                        last_error=None,
-                        next_attempt_at=now,
-                    )
-                    endpoint["attempts"] = 0
-                    return True
-                values: dict[str, Any] = {
-                    "attempts": attempt,
-                    "last_error": outcome.error,
-                    "first_failure_at": endpoint["first_failure_at"] or now,
-                }
-                if attempt > len(self.retry):
-                    values["status"] = EndpointStatus.FAILING  # retries used up: wait for a resume
-                    values["next_attempt_at"] = now
-                    log.warning("webhook endpoint %s is failing: %s", endpoint["id"], outcome.error)
-                else:
-                    values["next_attempt_at"] = now + timedelta(seconds=self.retry[attempt - 1])
-                store.set_endpoint(conn, endpoint["id"], **values)
-                return False
+        if dead:
+            log.warning("webhook endpoint %s is failing: %s", endpoint["id"], outcome.error)
+        if outcome.ok:
+            endpoint["attempts"] = 0
+        return outcome.ok
 
 
 def redeliver(
