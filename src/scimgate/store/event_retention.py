@@ -56,6 +56,39 @@ def accounts_after(conn: Connection, after_id: int, limit: int) -> list[tuple[in
     return [(int(r[0]), int(r[1])) for r in rows]
 
 
+def account_windows(
+    conn: Connection, after_id: int, limit: int, only: int | None = None
+) -> list[tuple[int, str, int]]:
+    """(id, slug, retention days) of the next `limit` accounts after `after_id`, in id order
+    (just account `only` when given): what a prune from the CLI names as it goes."""
+    query = select(account.c.id, account.c.slug, account.c.event_retention_days).where(
+        account.c.id > after_id
+    )
+    if only is not None:
+        query = query.where(account.c.id == only)
+    rows = conn.execute(query.order_by(account.c.id).limit(limit))
+    return [(int(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+
+def prunable(conn: Connection, account_id: int, cutoff: datetime, page: int) -> tuple[int, int]:
+    """How many events a prune would delete now and the last of them (0, 0: none): the run of
+    oldest events before `cutoff`, read `page` at a time as oldest_prefix reads them."""
+    count, last = 0, 0
+    while True:
+        rows = driver.execute(
+            conn,
+            "SELECT seq, created_at FROM event WHERE account_id = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (account_id, last, page),
+        ).fetchall()
+        for seq, created_at in rows:
+            if driver.from_db_time(created_at) >= cutoff:
+                return count, last
+            count, last = count + 1, int(seq)
+        if len(rows) < page:
+            return count, last
+
+
 def oldest_prefix(conn: Connection, account_id: int, cutoff: datetime, limit: int) -> int | None:
     """The last seq of the run of oldest events written before `cutoff` (at most `limit`),
     or None when the oldest event is inside the window. Reads the primary key in order."""

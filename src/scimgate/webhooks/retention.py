@@ -11,6 +11,8 @@ run of the sequence, which is what lets the feed answer a too-old cursor with a 
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -132,9 +134,43 @@ class RetentionSweep:
         return deleted
 
     def run(self, now: datetime | None = None) -> int:
-        """A whole sweep at once (the CLI and tests); returns how many events went."""
+        """A whole sweep at once (tests); returns how many events went."""
         self.start()
         total = 0
         while self.running:
             total += self.step(now)
         return total
+
+
+def prune_now(
+    engine: Engine, account_id: int | None = None, *, dry_run: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Prune one account (None: every account, in id order) to its window now, to the end,
+    yielding how many events each lost (or would lose): the sweep's own prune, in its
+    bounded transactions, so it is safe beside running `serve` processes (the CLI)."""
+    now, after = utcnow(), 0
+    with storage_errors():
+        while True:
+            with engine.connect() as conn:
+                accounts = store.account_windows(conn, after, ACCOUNTS_PER_READ, account_id)
+            if not accounts:
+                return
+            for after, slug, days in accounts:
+                cutoff = now - timedelta(days=days)
+                count, last = 0, 0
+                if dry_run:
+                    with engine.connect() as conn:
+                        count, last = store.prunable(conn, after, cutoff, BATCH)
+                else:
+                    count = prune_account(engine, after, days, now, budget=sys.maxsize)
+                if not last:
+                    with engine.connect() as conn:
+                        last = store.pruned_seq(conn, after)
+                yield {
+                    "account": slug,
+                    "retention_days": days,
+                    "cutoff": cutoff,
+                    "pruned": count,
+                    "oldest_after": last,
+                    "dry_run": dry_run,
+                }
