@@ -350,6 +350,7 @@ def test_mappings_read_and_merge_patch(api):
     by_target = {m["target"]: m for m in after}
     assert by_target["Dept"]["source"] == f"{ENT}:department"
     assert by_target["Dept"]["implicit"] is False
+    assert by_target["Dept"]["fallback"] == f"{SCIMGATE_EXT}:dept"  # read when department is not
     # unmapped, Job title is filled from its attribute in scimgate's extension
     assert by_target["Job title"]["implicit"] is True
     assert by_target["Job title"]["source"] == f"{SCIMGATE_EXT}:jobTitle"

@@ -208,11 +208,14 @@ def test_mapping_set_list_preview_remove(scim, cli, engine):
         ("mapping", "list", slug, "--json"), ("mapping", "preview", slug, "--json")
     )
     rows = {m["target"]: m for m in listed.json()}
+    shown = cli("mapping", "list", slug).ok().out
+    assert f"<- {path}, else {rows['Cost center']['fallback']} (the IdP extension)" in shown
     assert rows["Cost center"] == {
         "target": "Cost center",
         "kind": "property",
         "type": "number",
         "source": path,
+        "fallback": "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User:costCenter",
         "property_id": rows["Cost center"]["property_id"],
         "implicit": False,
     }
@@ -222,6 +225,7 @@ def test_mapping_set_list_preview_remove(scim, cli, engine):
         "kind": "field",
         "type": "name",
         "source": "nickName || displayName",
+        "fallback": None,
         "property_id": None,
         "implicit": False,
     }

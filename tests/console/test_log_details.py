@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import html
 import re
 from types import SimpleNamespace
 
+from scimgate.scim.account_extension import NOT_A_PROPERTY
 from scimgate.web import scim_endpoint
 from scimgate.web.console.hints import hint_for
 from tests.helpers.console import stage
@@ -88,3 +90,25 @@ def test_hints_by_scim_type():
     gone = {"status": 404, "method": "GET", "path": "/scim/v2/Users/1"}
     assert "no longer here" in hint_for(gone)
     assert hint_for({**gone, "expected": True}) is None
+
+
+def test_an_attribute_that_is_not_a_property_is_shown_with_a_hint(make_console, app):
+    ext = "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User"
+    console = make_console()
+    ann = stage(console, "ann@acme.example")
+    r = console.scim(
+        "PATCH",
+        f"/Users/{ann}",
+        json={
+            "schemas": [PATCH],
+            "Operations": [{"op": "Replace", "value": {f"{ext}:costCentre": "CC-1"}}],
+        },
+    )
+    assert r.status_code == 200, r.text
+    app.state.request_log.flush()
+    newest = re.findall(r'href="/console/log/(\d+)"', console.get("/log").text)[0]
+    page = html.unescape(console.get(f"/log/{newest}").text)
+    assert f"{ext}:costCentre {NOT_A_PROPERTY}" in page
+    hint = re.search(r"What to do:</strong> ([^<]*)", page).group(1)
+    assert "not a Property of this account" in hint and "attribute mapping" in hint
+    assert hint_for({"status": 200, "method": "PATCH", "ignored": '["password"]'}) is None

@@ -3,6 +3,7 @@ the SCIM tests share."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,3 +75,17 @@ def assert_error(response, status, scim_type=None):
     if scim_type:
         assert body["scimType"] == scim_type
     assert "Traceback" not in response.text
+
+
+def logged_ignored(app: Any, engine: Any) -> list[tuple[str, list[str]]]:
+    """The request log's `ignored` entries, (method, entries) per request, oldest first."""
+    from sqlalchemy import select
+
+    from scimgate.store.tables.operations import request_log
+
+    app.state.request_log.flush()
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(request_log.c.method, request_log.c.ignored).order_by(request_log.c.id)
+        ).all()
+    return [(method, json.loads(ignored) if ignored else []) for method, ignored in rows]

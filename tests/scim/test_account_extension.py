@@ -12,8 +12,8 @@ import pytest
 from scimgate.errors import NotFoundError
 from scimgate.mapping import service as mapping
 from scimgate.members import properties
-from scimgate.scim.account_extension import attribute_name
-from tests.helpers.scim import assert_error, user_body
+from scimgate.scim.account_extension import NOT_A_PROPERTY, attribute_name
+from tests.helpers.scim import assert_error, logged_ignored, user_body
 from tests.helpers.sync import add_property, create_user, items, member_docs, ops, sync
 
 EXT = "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User"
@@ -144,13 +144,32 @@ def test_a_wrong_type_is_400_invalid_value(scim, props, attrs, wrong):
     assert wrong in body["detail"]
 
 
-def test_an_unknown_attribute_of_the_extension_is_400(scim, props):
-    r = scim.post("/Users", json=user_body("bad@example.com", **{EXT: {"shoeSize": "44"}}))
-    assert_error(r, 400, "invalidValue")
-    body = r.json()
-    assert "shoeSize" in body["detail"]
-    r = scim.post("/Users", json=user_body("bad@example.com", **{f"{EXT}:shoeSize": "44"}))
-    assert_error(r, 400, "invalidValue")
+def noted(name):
+    """How the request log lists an attribute of the extension the account does not have."""
+    return f"{EXT}:{name} {NOT_A_PROPERTY}"
+
+
+def test_an_unknown_attribute_of_the_extension_is_left_out_and_logged(scim, app, engine, props):
+    """A Property deleted (or its attribute renamed) while the IdP still sends it must not
+    fail the user's writes: Entra quarantines the whole app after repeated 400s."""
+    body = user_body("ada@example.com", **{EXT: {"shoeSize": "44", "costCenter": "CC-1"}})
+    r = scim.post("/Users", json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()[EXT] == {"costCenter": "CC-1"}
+    user = r.json()
+    r = scim.post("/Users", json=user_body("bob@example.com", **{f"{EXT}:shoeSize": "44"}))
+    assert r.status_code == 201, r.text
+    assert EXT not in r.json() and EXT not in r.json()["schemas"]
+    user[EXT] = {"tier": "Gold", "SHOESIZE": 45}
+    r = scim.put(f"/Users/{user['id']}", json=user)
+    assert r.status_code == 200, r.text
+    assert r.json()[EXT] == {"tier": "Gold"}
+    logged = [(m, i) for m, i in logged_ignored(app, engine) if m != "GET"]
+    assert logged == [
+        ("POST", [noted("shoeSize")]),
+        ("POST", [noted("shoeSize")]),
+        ("PUT", [noted("SHOESIZE")]),
+    ]
 
 
 def test_another_idps_own_extension_is_still_kept_as_sent(scim, props):
@@ -199,31 +218,59 @@ def test_okta_shapes_whole_extension_in_put_and_patch(engine, scim, props):
     assert_error(scim.put(f"/Users/{user_id}", json=user), 400, "invalidValue")
 
 
-def test_patch_naming_an_unknown_attribute_is_400(scim, props):
+def test_patch_naming_an_unknown_attribute_leaves_it_out_and_applies_the_rest(
+    scim, app, engine, props
+):
     user_id = create_user(scim, "ada@example.com")
     r = scim.patch(
-        f"/Users/{user_id}", json=ops({"op": "add", "path": f"{EXT}:shoeSize", "value": "4"})
+        f"/Users/{user_id}",
+        json=ops(
+            {"op": "add", "path": f"{EXT}:shoeSize", "value": "4"},
+            # Entra (aadOptscim062020): path-less, URN-qualified keys
+            {"op": "Replace", "value": {f"{EXT}:hatSize": "7", f"{EXT}:seats": 2}},
+            # Okta: the whole extension as one object
+            {"op": "replace", "path": EXT, "value": {"beltSize": "M", "costCenter": "CC-9"}},
+            {"op": "remove", "path": f"{EXT}:gloveSize"},
+            {"op": "replace", "path": f'{EXT}:ringSize[value eq "x"]', "value": "y"},
+        ),
     )
-    assert_error(r, 400, "invalidPath")
-    r = scim.patch(
-        f"/Users/{user_id}", json=ops({"op": "replace", "value": {f"{EXT}:shoeSize": "4"}})
-    )
-    assert_error(r, 400, "invalidPath")
+    assert r.status_code == 200, r.text
+    assert r.json()[EXT] == {"seats": 2, "costCenter": "CC-9"}
+    (patched,) = [i for m, i in logged_ignored(app, engine) if m == "PATCH"]
+    assert patched[:4] == [noted(n) for n in ("shoeSize", "hatSize", "beltSize", "gloveSize")]
+    assert patched[4].startswith(f"{EXT}:ringSize") and patched[4].endswith(NOT_A_PROPERTY)
+    # A known attribute's wrong type is still refused: that is a value to fix, not a leftover.
     r = scim.patch(
         f"/Users/{user_id}", json=ops({"op": "replace", "path": f"{EXT}:seats", "value": "x"})
     )
     assert_error(r, 400, "invalidValue")
+    r = scim.patch(
+        f"/Users/{user_id}",
+        json=ops({"op": "replace", "value": {f"{EXT}:shoeSize": "4", f"{EXT}:seats": "x"}}),
+    )
+    assert_error(r, 400, "invalidValue")
 
 
-def test_a_deleted_propertys_stored_value_does_not_block_later_patches(engine, scim, props):
-    user_id = create_user(scim, "ada@example.com", **{EXT: {"costCenter": "A", "seats": 1}})
+def test_a_deleted_propertys_stored_value_does_not_block_later_patches(engine, app, scim, props):
+    ada = create_user(scim, "ada@example.com", **{EXT: {"costCenter": "A", "seats": 1}})
+    bob = create_user(scim, "bob@example.com", **{EXT: {"costCenter": "A", "seats": 1}})
     with engine.begin() as conn:
         properties.delete(conn, scim.account_id, props["Seats"])
     r = scim.patch(
-        f"/Users/{user_id}", json=ops({"op": "replace", "path": f"{EXT}:costCenter", "value": "B"})
+        f"/Users/{ada}", json=ops({"op": "replace", "path": f"{EXT}:costCenter", "value": "B"})
     )
     assert r.status_code == 200, r.text
     assert r.json()[EXT] == {"costCenter": "B"}
+    # Entra keeps sending the deleted Property's attribute: left out, listed once with its
+    # note (not again as the stored value dropped with it).
+    r = scim.patch(
+        f"/Users/{bob}",
+        json=ops({"op": "Replace", "value": {f"{EXT}:seats": 3, f"{EXT}:costCenter": "C"}}),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()[EXT] == {"costCenter": "C"}
+    patches = [i for m, i in logged_ignored(app, engine) if m == "PATCH"]
+    assert patches == [[f"{EXT}:seats"], [noted("seats")]]
 
 
 def test_filters_on_extension_attributes(scim, props):
@@ -242,11 +289,12 @@ def test_filters_on_extension_attributes(scim, props):
     assert_error(r, 400, "invalidFilter")
 
 
-def test_a_hand_written_mapping_overrides_the_extension(engine, scim, props):
+def test_a_hand_written_mapping_comes_before_the_extension(engine, scim, props):
     create_user(scim, "ada@example.com", title="Engineer", **{EXT: {"jobTitle": "Boss"}})
     with engine.begin() as conn:
         listed = {m["target"]: m for m in mapping.list_mappings(conn, scim.account_id)}
     assert listed["Job title"]["source"] == "title" and not listed["Job title"]["implicit"]
+    assert listed["Job title"]["fallback"] == f"{EXT}:jobTitle"
     assert listed["Cost center"]["source"] == f"{EXT}:costCenter"
     assert listed["Cost center"]["implicit"] is True
     assert "Buddy" not in listed

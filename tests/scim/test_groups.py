@@ -1,8 +1,6 @@
 """Groups and their membership rows."""
 
-import json
-
-from tests.helpers.scim import user_body
+from tests.helpers.scim import logged_ignored, user_body
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
@@ -107,20 +105,6 @@ def test_group_display_name_is_unique_case_insensitively(scim):
     assert r.status_code == 409 and r.json()["scimType"] == "uniqueness"
 
 
-def _logged_ignored(app, engine):
-    """The request log's `ignored` entries, oldest request first."""
-    from sqlalchemy import select
-
-    from scimgate.store.tables.operations import request_log
-
-    app.state.request_log.flush()
-    with engine.begin() as conn:
-        rows = conn.execute(
-            select(request_log.c.method, request_log.c.ignored).order_by(request_log.c.id)
-        ).all()
-    return [(method, json.loads(ignored) if ignored else []) for method, ignored in rows]
-
-
 def test_unknown_member_is_left_out_and_logged_and_the_rest_applies(scim, app, engine):
     """Issue 13 item 12: an unknown member id no longer fails the whole PATCH with 400."""
     users = make_users(scim, 1)
@@ -136,7 +120,7 @@ def test_unknown_member_is_left_out_and_logged_and_the_rest_applies(scim, app, e
     group = scim.get(f"/Groups/{gid}").json()
     assert group["displayName"] == "G2"
     assert [m["value"] for m in group["members"]] == [users[0]]
-    assert ("PATCH", ["members: no User or Group 'ghost' in this account"]) in _logged_ignored(
+    assert ("PATCH", ["members: no User or Group 'ghost' in this account"]) in logged_ignored(
         app, engine
     )
 
@@ -156,7 +140,7 @@ def test_unknown_members_in_post_and_put_are_left_out_and_logged(scim, app, engi
     )
     assert r.status_code == 200, r.text
     assert [m["value"] for m in r.json()["members"]] == [users[1]]
-    logged = _logged_ignored(app, engine)
+    logged = logged_ignored(app, engine)
     assert ("POST", ["members: no User or Group 'ghost-1' in this account"]) in logged
     assert ("PUT", ["members: no User or Group 'ghost-2' in this account"]) in logged
 
@@ -166,7 +150,7 @@ def test_many_unknown_members_are_counted_past_twenty(scim, app, engine):
     ghosts = [{"value": f"ghost-{i:02d}"} for i in range(25)]
     r = scim.patch(f"/Groups/{gid}", json=ops({"op": "add", "path": "members", "value": ghosts}))
     assert r.status_code == 200 and r.json()["members"] == [], r.text
-    (ignored,) = [i for method, i in _logged_ignored(app, engine) if method == "PATCH"]
+    (ignored,) = [i for method, i in logged_ignored(app, engine) if method == "PATCH"]
     assert len(ignored) == 21 and ignored[-1] == "members: 5 more unknown ids"
     assert scim.get(f"/Groups/{gid}").json()["meta"]["version"] == 'W/"1"', "nothing changed"
 

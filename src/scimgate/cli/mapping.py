@@ -42,6 +42,7 @@ def mapping_list(ctx: typer.Context, slug: str, as_json: bool = AS_JSON) -> None
         mapping.list_mappings,
         lambda row: (
             f"{row['target']:<30} ({row['type']}) <- {row['source']}"
+            + (f", else {row['fallback']} (the IdP extension)" if row.get("fallback") else "")
             + ("  (from the IdP extension)" if row.get("implicit") else "")
         ),
         as_json=as_json,

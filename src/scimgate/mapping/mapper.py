@@ -51,7 +51,14 @@ class Mapped:
 class Mapper:
     """Every mapping of an account, parsed once per sync."""
 
-    def __init__(self, mappings: list[tuple[str, str]], properties: dict[str, PropertyDef]) -> None:
+    def __init__(
+        self,
+        mappings: list[tuple[str, str]],
+        properties: dict[str, PropertyDef],
+        fallbacks: dict[str, str] | None = None,
+    ) -> None:
+        """`fallbacks`: target -> a path tried after the mapping's own (the IdP extension's
+        attribute of a Property mapped by hand), beyond its limit of alternatives."""
         self.rules: list[Rule] = []
         for target, source in mappings:
             prop = None
@@ -62,7 +69,11 @@ class Mapper:
                 convert = converter(prop.type, list(prop.options))
             else:
                 convert = converter(target)
-            self.rules.append(Rule(target, source, tuple(parse_source(source)), prop, convert))
+            paths, shown = tuple(parse_source(source)), source
+            fallback = (fallbacks or {}).get(target)
+            if fallback:
+                paths, shown = paths + tuple(parse_source(fallback)), f"{source} || {fallback}"
+            self.rules.append(Rule(target, shown, paths, prop, convert))
         self.reference_ids = {r.prop.id for r in self.rules if r.prop and r.prop.type == "member"}
         self.mapped_property_ids = {r.prop.id for r in self.rules if r.prop}
 

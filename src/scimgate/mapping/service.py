@@ -149,8 +149,8 @@ def remove_mapping(
         implicit = dict(implicit_mappings(conn, account_id, [])).get(key)
         if implicit is not None:
             raise NotFoundError(
-                f"{target!r} is not mapped: it is filled from the IdP extension ({implicit}), "
-                "which only a mapping you set overrides"
+                f"{target!r} is not mapped: it is filled from the IdP extension ({implicit}); "
+                "a mapping you set is tried first, with the extension as its fallback"
             )
         raise NotFoundError(f"{target!r} is not mapped")
     store.bump_mapping_rev(conn, account_id)
@@ -195,48 +195,28 @@ def implicit_mappings(
     conn: Connection, account_id: int, written: list[tuple[str, str]]
 ) -> list[tuple[str, str]]:
     """Each advertised Property not mapped by hand is filled from its extension attribute."""
-    mapped = {target for target, _source in written}
-    sources = scim_attributes.account_extension(conn, account_id).sources
-    return [
-        (f"property:{prop_id}", path)
-        for prop_id, path in sources.items()
-        if f"property:{prop_id}" not in mapped
-    ]
+    entries = scim_attributes.mapping_entries(conn, account_id, written)
+    return [(e.target, e.source) for e in entries if e.implicit]
 
 
 def list_mappings(conn: Connection, account_id: int) -> list[dict[str, Any]]:
     """Every mapping with its target's name and type; `implicit` ones come from the IdP
-    extension (scimgate's own SCIM schema) because no hand-written mapping fills the Property."""
+    extension (scimgate's own SCIM schema) because no hand-written mapping fills the Property,
+    and a hand-written one's `fallback` is that attribute, tried when its source gives none."""
     props = {p["id"]: p for p in store.list_properties(conn, account_id)}
     out = []
     written = store.list_mappings(conn, account_id)
-    implicit = implicit_mappings(conn, account_id, written)
-    for target, source in written + implicit:
-        if target.startswith("property:"):
-            prop = props.get(target.removeprefix("property:"))
+    for entry in scim_attributes.mapping_entries(conn, account_id, written):
+        row = {"source": entry.source, "fallback": entry.fallback, "implicit": entry.implicit}
+        if entry.target.startswith("property:"):
+            prop = props.get(entry.target.removeprefix("property:"))
             if prop is None:
                 continue
-            out.append(
-                {
-                    "target": prop["name"],
-                    "kind": "property",
-                    "type": prop["type"],
-                    "source": source,
-                    "property_id": prop["id"],
-                    "implicit": (target, source) in implicit,
-                }
-            )
+            row |= {"target": prop["name"], "kind": "property", "type": prop["type"]}
+            out.append({**row, "property_id": prop["id"]})
         else:
-            out.append(
-                {
-                    "target": target,
-                    "kind": "field",
-                    "type": target,
-                    "source": source,
-                    "property_id": None,
-                    "implicit": False,
-                }
-            )
+            row |= {"target": entry.target, "kind": "field", "type": entry.target}
+            out.append({**row, "property_id": None})
     return out
 
 
@@ -251,7 +231,11 @@ def load_mapper(
     mappings = store.list_mappings(conn, account_id)
     if override is not None:
         mappings = [(t, s) for t, s in mappings if t != override[0]] + [override]
-    return Mapper(mappings + implicit_mappings(conn, account_id, mappings), props)
+    # The one place the extension joins the mapping: Synchronize, the dry-run plan, the
+    # preview and the drift report all read a Property's value through this Mapper.
+    entries = scim_attributes.mapping_entries(conn, account_id, mappings)
+    fallbacks = {e.target: e.fallback for e in entries if e.fallback}
+    return Mapper([(e.target, e.source) for e in entries], props, fallbacks)
 
 
 def preview(

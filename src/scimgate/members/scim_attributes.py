@@ -3,9 +3,11 @@
 A Property gets its attribute name once, when it is created (scim.account_extension
 derives it from the name); a rename keeps it, so an IdP mapping onto
 `urn:…:scimgate:2.0:User:costCenter` keeps working. Changing the name itself is a separate,
-deliberate operation (`rename`): the IdP's mapping must follow it by hand. Member reference Properties are not
-advertised (the enterprise `manager` is how an IdP names a person). The extension's
-schema is built once per account revision and kept per process: /Schemas and every SCIM
+deliberate operation (`rename`): the IdP's mapping must follow it by hand. A Property is
+filled from its attribute when no mapping names it, and from it as the last fallback when
+the hand-written mapping gives a user no value (`MappingEntry`). Member reference
+Properties are not advertised (the enterprise `manager` is how an IdP names a person). The
+extension's schema is built once per account revision and kept per process: /Schemas and every SCIM
 write that names the extension read one integer, not every Property.
 """
 
@@ -20,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from scimgate.errors import InvalidValueError
+from scimgate.mapping.expression import split_alternatives
 from scimgate.scim.account_extension import (
     EXTENSION_URN,
     ExtensionAttribute,
@@ -49,6 +52,21 @@ _CACHED_ACCOUNTS = 4096
 
 
 @dataclass(frozen=True, slots=True)
+class MappingEntry:
+    """What fills one target: its source, and the extension attribute tried after it."""
+
+    target: str  # "name", "email" or "property:<id>"
+    source: str  # the hand-written source, or (implicit) the extension attribute
+    fallback: str | None = None  # tried when the hand-written source gives no value
+    implicit: bool = False  # no hand-written mapping: the extension attribute alone
+
+    @property
+    def alternatives(self) -> str:
+        """Every path tried, in order, as one source (`title || urn:…:jobTitle`)."""
+        return f"{self.source} || {self.fallback}" if self.fallback else self.source
+
+
+@dataclass(frozen=True, slots=True)
 class AccountExtension:
     """One account's extension at one revision: its attributes, schema and /Schemas document."""
 
@@ -60,6 +78,26 @@ class AccountExtension:
     def document(self, base_url: str) -> dict[str, Any]:
         """The /Schemas resource for this account."""
         return schema_document(self.attributes, base_url)
+
+    def entries(self, written: list[tuple[str, str]]) -> list[MappingEntry]:
+        """The mapping Synchronize applies: each hand-written entry, with its Property's
+        attribute as the last fallback (a value the IdP sends there is never lost), then
+        each advertised Property no one mapped, from its attribute alone."""
+        out = []
+        for target, source in written:
+            path = self.sources.get(target.removeprefix("property:"))
+            if not target.startswith("property:") or path is None:
+                out.append(MappingEntry(target, source))
+                continue
+            named = {a.lower() for a in split_alternatives(source)}
+            out.append(MappingEntry(target, source, None if path.lower() in named else path))
+        mapped = {target for target, _source in written}
+        out.extend(
+            MappingEntry(f"property:{prop_id}", path, implicit=True)
+            for prop_id, path in self.sources.items()
+            if f"property:{prop_id}" not in mapped
+        )
+        return out
 
 
 def name_new_property(conn: Connection, account_id: int, prop_id: str, name: str) -> str:
@@ -147,6 +185,13 @@ def path_of(prop: dict[str, Any]) -> str | None:
     return attribute_path(prop["scim_name"]) if advertised(prop) else None
 
 
+def mapping_entries(
+    conn: Connection, account_id: int, written: list[tuple[str, str]]
+) -> list[MappingEntry]:
+    """The account's hand-written mapping with the extension's entries (see `entries`)."""
+    return account_extension(conn, account_id).entries(written)
+
+
 def build(revision: int, rows: list[dict[str, Any]]) -> AccountExtension:
     """The extension of these Property rows (pure: the cache and tests call it)."""
     props = [p for p in rows if advertised(p)]
@@ -221,9 +266,11 @@ __all__ = [
     "SCIM_TYPES",
     "AccountExtension",
     "AttributeRenamed",
+    "MappingEntry",
     "account_extension",
     "advertised",
     "build",
+    "mapping_entries",
     "name_new_property",
     "path_of",
     "paths",

@@ -195,7 +195,11 @@ def member_detail(conn: Connection, account_id: int, member_id: str) -> dict[str
     if not found:
         raise NotFoundError(f"No member {member_id!r}")
     doc = found[0]
-    mapped = dict(store.list_mappings(conn, account_id))
+    written = store.list_mappings(conn, account_id)
+    mapped = dict(written)
+    # What Synchronize reads each target from: a hand-written source (with the extension
+    # attribute as its fallback) or, implicitly, the extension attribute alone.
+    entries = {e.target: e for e in scim_attributes.mapping_entries(conn, account_id, written)}
     props = store.list_properties(conn, account_id)
     ruled = {
         p["id"]: doc["properties"].get(p["name"])
@@ -207,15 +211,14 @@ def member_detail(conn: Connection, account_id: int, member_id: str) -> dict[str
     for prop in props:
         name = prop["name"]
         origin = doc["property_sources"].get(name)
+        entry = entries.get(f"property:{prop['id']}")
         rows.append(
             {
                 "name": name,
                 "type": prop["type"],
                 "value": doc["properties"].get(name),
                 "origin": origin,
-                "scim_path": mapped.get(f"property:{prop['id']}")
-                if origin == MemberSource.SCIM
-                else None,
+                "scim_path": entry.alternatives if entry and origin == MemberSource.SCIM else None,
                 "group": groups.get(prop["id"]),  # the rule's group, for a value a rule set
             }
         )

@@ -26,6 +26,12 @@ MAX_CHOSEN_NAME = 64  # a name an admin chooses needs no suffix: the column's wi
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _ATTRNAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # RFC 7643 §2.1: ALPHA *(nameChar)
 _NAME_CHAR = "A-Za-z0-9_-"
+# Added to an unknown attribute of the extension in the request log's `ignored`: the IdP
+# maps onto a Property that was deleted or whose attribute was renamed. Left out, not
+# refused, since Entra quarantines the whole app after repeated 400s.
+NOT_A_PROPERTY = (
+    "is not a Property of this account (deleted or renamed?); update the IdP's attribute mapping"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +127,14 @@ def attribute_path(name: str) -> str:
 
 
 def user_schema_with(attributes: Iterable[ExtensionAttribute]) -> ResourceSchema:
-    """The User schema plus the account extension, whose unknown attributes are errors."""
+    """The User schema plus the account extension, whose unknown attributes are left out
+    with a note saying what to fix (a filter on one is still an invalidFilter)."""
     base = user_schema()
     attrs = {a.name.lower(): AttrDef(name=a.name, type=a.type) for a in attributes}
     return replace(
         base,
         extensions={**base.extensions, _URN_KEY: (EXTENSION_URN, attrs)},
-        strict=frozenset({_URN_KEY}),
+        unknown_notes={_URN_KEY: NOT_A_PROPERTY},
     )
 
 

@@ -61,10 +61,11 @@ def apply_patch(
     patcher = _Patcher(work, schema, server)
     for op, path, value, has_value in operations:
         patcher.apply(op, path, value, has_value)
-    # Stored attributes a strict extension no longer has (a deleted Property) are dropped
-    # and reported, not refused: the request did not name them.
-    result = normalise(work, replace(schema, strict=frozenset()) if schema.strict else schema)
-    ignored = patcher.ignored + result.ignored
+    # Stored attributes the account extension no longer has (a deleted Property) are dropped
+    # and listed by name alone (the request did not name them), once with what it sent.
+    result = normalise(work, replace(schema, unknown_notes={}) if schema.unknown_notes else schema)
+    sent = {label.partition(" ")[0].lower() for label in patcher.ignored}
+    ignored = patcher.ignored + [i for i in result.ignored if i.lower() not in sent]
     return PatchOutcome(
         doc=result.doc, changed=result.doc != doc, member_ops=patcher.member_ops, ignored=ignored
     )
@@ -172,10 +173,9 @@ class _Patcher:
         return container, definition, definition.name if self.schema.extension(urn) else attr
 
     def _unknown(self, uri: str | None, label: str) -> None:
-        """An attribute no schema knows is ignored, unless its extension is strict: 400."""
-        if self.schema.is_strict(uri):
-            raise InvalidPathError(f"{label!r} is not an attribute of this schema (see /Schemas)")
-        self.ignored.append(label)
+        """An attribute no schema knows is left out and listed (an IdP's stale mapping must
+        not fail the user's other changes)."""
+        self.ignored.append(self.schema.ignored_label(uri, label))
 
     def _core_as_none(self, uri: str | None) -> str | None:
         """`urn:…:core:2.0:Group:members` is `members`: a core URN qualifies nothing extra."""

@@ -143,11 +143,7 @@ def _set_extension_attr(
 ) -> None:
     resolved = schema.resolve(urn, name.partition(".")[0])
     if resolved is None:
-        if schema.is_strict(urn):
-            raise InvalidValueError(
-                f"{urn}:{name} is not an attribute of this schema (see /Schemas/{urn})"
-            )
-        ignored.append(f"{urn}:{name}")
+        ignored.append(schema.ignored_label(urn, f"{urn}:{name}"))
         return
     canonical_urn, attr = resolved
     if canonical_urn is None:

@@ -51,13 +51,14 @@ class ResourceSchema:
     core_urn: str
     attrs: dict[str, AttrDef]
     extensions: dict[str, tuple[str, dict[str, AttrDef]]]
-    # Lowercased URNs of extensions whose unknown attributes are errors, not ignored
-    # (the account extension: an IdP naming a Property that is not there is told so).
-    strict: frozenset[str] = frozenset()
+    # Lowercased URN -> what the request log adds to an unknown attribute of that extension
+    # (the account extension: an IdP still sending a deleted Property is told what to fix).
+    unknown_notes: dict[str, str] = field(default_factory=dict)
 
-    def is_strict(self, urn: str | None) -> bool:
-        """Whether an unknown attribute under `urn` is a client error."""
-        return urn is not None and urn.lower() in self.strict
+    def ignored_label(self, urn: str | None, label: str) -> str:
+        """How an unknown attribute that is left out is listed in `ignored`."""
+        note = self.unknown_notes.get(urn.lower()) if urn else None
+        return f"{label} {note}" if note else label
 
     def attr(self, name: str) -> AttrDef | None:
         """A core (or common) attribute by case-insensitive name."""

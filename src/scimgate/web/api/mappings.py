@@ -18,10 +18,15 @@ class MappingOut(BaseModel):
     type: str
     source: str = Field(description="SCIM path(s), alternatives joined by ||")
     property_id: str | None
+    fallback: str | None = Field(
+        default=None,
+        description="a Property mapped by hand: its attribute in scimgate's SCIM extension, "
+        "read when `source` gives a user no value; null otherwise",
+    )
     implicit: bool = Field(
         default=False,
         description="true: a Property no mapping names, filled from its attribute in "
-        "scimgate's SCIM extension (set a mapping to override it)",
+        "scimgate's SCIM extension (a mapping you set is read first, this after it)",
     )
 
 

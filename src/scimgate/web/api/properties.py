@@ -28,7 +28,8 @@ class PropertyOut(BaseModel):
     scim_path: str | None = Field(
         default=None,
         description="its attribute in scimgate's SCIM extension, which an IdP can send (it "
-        "fills the Property unless mapped_from is set); null for a member reference",
+        "fills the Property when mapped_from is null or gives no value); null for a member "
+        "reference",
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from scimgate.scim.account_extension import NOT_A_PROPERTY
+
 _TOKEN_REFUSED = (
     "The Secret Token was refused: it is wrong, revoked, or user provisioning is "
     "deactivated. Generate a new token on the User Provisioning page, paste it into "
@@ -25,6 +27,12 @@ _BAD_VALUE = (
     "A value did not fit its attribute (for example text where a Boolean is expected, "
     "or a malformed email). Check the attribute mapping in the identity provider: the "
     "detail above names the attribute."
+)
+_NOT_A_PROPERTY = (
+    "The request was applied, but the identity provider sent an attribute of scimgate's "
+    "extension that is not a Property of this account (the Property was deleted, or its "
+    "attribute renamed); that value was left out. In the identity provider's attribute "
+    "mapping, point the target attribute at one listed on the Properties page, or remove it."
 )
 
 # The SCIM error type says what went wrong more precisely than the status does.
@@ -74,6 +82,8 @@ def hint_for(entry: dict[str, Any]) -> str | None:
         return None  # a GET after the resource's DELETE: the provider checking it is gone
     if status == 404 and _names_one_resource(entry):
         return _NO_LONGER_HERE
+    if status < 400 and NOT_A_PROPERTY in str(entry.get("ignored") or ""):
+        return _NOT_A_PROPERTY
     return _BY_SCIM_TYPE.get(scim_type) or _by_status(status)
 
 
