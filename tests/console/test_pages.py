@@ -285,7 +285,9 @@ def test_members_teams_filters_pagination_and_detail(make_console):
         r'href="/console/members/([^"]+)"', first
     )
     detail = console.get(f"/members/{member_id.group(1)}").text
-    assert f"SCIM <code>{ENT}:department</code>" in detail
+    # The mapping's source, then the Property's attribute in the extension, its fallback.
+    ext = "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User"
+    assert f"SCIM <code>{ENT}:department || {ext}:department</code>" in detail
     assert "Manager" in detail
     teams = console.get("/teams?q=50%25").text
     assert "Sales 50%" in teams and '<td data-label="Members">3</td>' in teams
