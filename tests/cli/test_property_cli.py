@@ -89,7 +89,7 @@ def test_rename_attribute_changes_the_scim_name_and_keeps_values(cli, tier, scim
     out = ok(cli("property", "rename-attribute", tier, "tier", "plan"))
     assert out.splitlines() == [
         f"Property 'Tier': SCIM attribute {ext}:tier is now {ext}:plan",
-        "update your identity provider's mapping: the old name is refused with 400",
+        "update your identity provider's mapping: values sent under the old name are left out",
     ]
     assert f"IdP extension attribute: {ext}:plan" in ok(cli("property", "show", tier, "Tier"))
     assert values(engine, scim.account_id)["a@x.example"] == "Gold"

@@ -74,8 +74,8 @@ def test_scim_attribute_form_warns_renames_and_shows_errors(tier, engine):
     assert 'action="/console/properties/' + prop_id + '/attribute"' in page
     assert 'name="scim_attribute" value="tier"' in page
     assert (
-        f"IdP mappings that send the old name (<code>{ext}:tier</code>) will be refused with "
-        "400 until updated in the IdP" in page
+        f"IdP mappings that send the old name (<code>{ext}:tier</code>) will have that value "
+        "left out (listed as ignored in the Provisioning log) until updated in the IdP" in page
     )
     bad = console.post(f"{path}/attribute", {"scim_attribute": "2nd tier"}, page=path)
     assert bad.status_code == 400 and 'id="scim_attribute-error"' in bad.text

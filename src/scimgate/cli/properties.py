@@ -121,7 +121,9 @@ def property_rename_attribute(ctx: typer.Context, slug: str, name: str, new_name
         typer.echo(f"Property {row['name']!r} already has the SCIM attribute {row['scim_path']}")
         return
     typer.echo(f"Property {row['name']!r}: SCIM attribute {before} is now {row['scim_path']}")
-    typer.echo("update your identity provider's mapping: the old name is refused with 400")
+    typer.echo(
+        "update your identity provider's mapping: values sent under the old name are left out"
+    )
 
 
 def _renames(pairs: list[str]) -> dict[str, str]:

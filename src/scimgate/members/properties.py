@@ -118,7 +118,7 @@ def rename_attribute(
     conn: Connection, account_id: int, prop_id: str, scim_name: str, *, actor: str | None = None
 ) -> dict[str, Any]:
     """A new SCIM attribute name, asked for on purpose (a rename keeps it): values stay, and
-    an IdP mapping still sending the old name is refused until it is updated there."""
+    what an IdP mapping still sends under the old name is left out until it is updated there."""
     prop = prop_store.get_property(conn, account_id, prop_id)
     renamed = scim_attributes.rename(conn, account_id, prop, scim_name)
     if renamed is not None:

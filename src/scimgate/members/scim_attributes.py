@@ -7,8 +7,8 @@ deliberate operation (`rename`): the IdP's mapping must follow it by hand. A Pro
 filled from its attribute when no mapping names it, and from it as the last fallback when
 the hand-written mapping gives a user no value (`MappingEntry`). Member reference
 Properties are not advertised (the enterprise `manager` is how an IdP names a person). The
-extension's schema is built once per account revision and kept per process: /Schemas and every SCIM
-write that names the extension read one integer, not every Property.
+extension's schema is built once per account revision and kept per process: /Schemas and
+every SCIM write that names the extension read one integer, not every Property.
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ def rename(
 ) -> AttributeRenamed | None:
     """Give an advertised Property (a row with id, name, type) another attribute name; None
     when it already has it. Staged values and mapping sources naming the old path follow;
-    the IdP's mapping does not, so what it sends under the old name is refused from now on."""
+    the IdP's mapping does not, so what it sends under the old name is left out (and listed
+    as ignored, see scim.account_extension.NOT_A_PROPERTY) from now on."""
     try:
         new = check_attribute_name(new_name)
     except ValueError as exc:

@@ -71,7 +71,8 @@ class PropertyUpdate(BaseModel):
         description="a new name for its attribute in scimgate's SCIM extension (RFC 7643 "
         "ATTRNAME, 1-64 characters, unique in the account whatever its case; the full "
         "scim_path is accepted too). Members' values stay; an IdP mapping that still sends "
-        "the old name is refused with 400 until it is updated in the IdP",
+        "the old name has that value left out (listed as ignored in the request log) until "
+        "it is updated in the IdP",
     )
     options: list[Annotated[str, Field(max_length=255)]] | None = Field(
         default=None,

@@ -26,7 +26,7 @@ def _notice(done: str) -> str | None:
         "renamed": "Property renamed. Its mapping and member values stay with it.",
         "attribute": "SCIM attribute name changed; member values stay with it. Update the "
         "mapping in your identity provider to send the new path below: until then, what it "
-        "sends under the old name is refused with 400.",
+        "sends under the old name is left out (the Provisioning log lists it as ignored).",
         "options": "Options saved. The next Synchronize fills values the new options now accept.",
     }.get(done)
 
