@@ -109,7 +109,7 @@ def property_rename(ctx: typer.Context, slug: str, name: str, new_name: str) -> 
 @command(app, "rename-attribute")
 def property_rename_attribute(ctx: typer.Context, slug: str, name: str, new_name: str) -> None:
     """Change a Property's SCIM attribute name (a rename keeps it): the IdP's mapping must
-    then send the new name, the old one is refused with 400. Values stay."""
+    then send the new name; what it sends under the old one is left out. Values stay."""
     from scimgate.members import properties
 
     with transaction(ctx) as conn:
