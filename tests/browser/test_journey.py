@@ -37,6 +37,7 @@ ACCOUNTS = {SLUG: [ADMIN], "heldco": ["admin@heldco.test"]}
 ACTIVATED = ["heldco"]  # contoso is activated in the browser, as the journey goes
 SECRET = "Pa55word-never-shown-7Q!"  # a "password" attribute the IdP sends: never kept
 DEPARTMENT = f"{ENTERPRISE}:department"
+ACCOUNT_EXTENSION = "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User"
 COST_CENTER = f"{ENTERPRISE}:costCenter"
 RUN_TIMEOUT = 30_000
 
@@ -296,7 +297,11 @@ def test_azure_user_provisioning_journey(server, open_console):
     open_member(console, "alice", "member-alice")
     department = property_row(page, "Department")
     expect(department.locator("td[data-label=Value]")).to_have_text("Engineering")
-    expect(department.locator("td[data-label='Comes from']")).to_have_text(f"SCIM {DEPARTMENT}")
+    # The default mapping, then (not sent here) the Property's own attribute in the
+    # account extension, which an IdP may map to instead.
+    expect(department.locator("td[data-label='Comes from']")).to_have_text(
+        f"SCIM {DEPARTMENT} || {ACCOUNT_EXTENSION}:department"
+    )
     expect(property_row(page, "Manager").locator("td[data-label=Value]")).to_have_text(email("mia"))
     expect(property_row(page, "Job title").locator("td[data-label=Value]")).to_have_text(
         "Staff Engineer"
@@ -447,7 +452,9 @@ def test_azure_user_provisioning_journey(server, open_console):
     open_member(console, "alice", "member-alice-cost-center")
     cost = property_row(page, "Cost center")
     expect(cost.locator("td[data-label=Value]")).to_have_text("CC-100")
-    expect(cost.locator("td[data-label='Comes from']")).to_have_text(f"SCIM {COST_CENTER}")
+    expect(cost.locator("td[data-label='Comes from']")).to_have_text(
+        f"SCIM {COST_CENTER} || {ACCOUNT_EXTENSION}:costCenter"
+    )
 
     # -- Troubleshooting: the provisioning log -------------------------------------------
     with scim_client(tenant_url, token) as idp:
