@@ -47,18 +47,28 @@ def id_cursor(cursor: str | None) -> str | None:
     return cursor
 
 
-def _encode(sort: str, key: list[Any]) -> str:
-    text = json.dumps([sort, *key], separators=(",", ":"), ensure_ascii=False)
+def pack_cursor(values: list[Any]) -> str:
+    """JSON values as an opaque cursor (URL-safe base64 of compact JSON); the snapshot's too."""
+    text = json.dumps(values, separators=(",", ":"), ensure_ascii=False)
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def unpack_cursor(cursor: str, bad: str) -> Any:
+    """What pack_cursor packed (its shape is the caller's to check), else InvalidValueError(bad)."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return json.loads(raw.decode())
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidValueError(bad) from None
+
+
+def _encode(sort: str, key: list[Any]) -> str:
+    return pack_cursor([sort, *key])
 
 
 def _decode(cursor: str, sort: str, arity: int) -> list[str]:
     """The sort key in a cursor made for this sort order, or InvalidValueError."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value = json.loads(raw.decode())
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidValueError(_BAD_CURSOR) from None
+    value = unpack_cursor(cursor, _BAD_CURSOR)
     if (
         not isinstance(value, list)
         or len(value) != arity + 1

@@ -12,9 +12,6 @@ that held the member (that page already shows it).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Any
 
 from sqlalchemy import Connection
@@ -27,17 +24,12 @@ _BAD_CURSOR = "cursor is not a next_cursor the snapshot gave: start again withou
 
 
 def _encode(resume_after: int, last_id: str) -> str:
-    text = json.dumps(["snapshot", resume_after, last_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return listing.pack_cursor(["snapshot", resume_after, last_id])
 
 
 def _decode(cursor: str) -> tuple[int, str]:
     """(resume_after, the member id to continue after), or InvalidValueError."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value = json.loads(raw.decode())
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidValueError(_BAD_CURSOR) from None
+    value = listing.unpack_cursor(cursor, _BAD_CURSOR)
     if (
         not isinstance(value, list)
         or len(value) != 3
